@@ -1,0 +1,102 @@
+"""Result types shared by pooling, tables and plots.
+
+Everything here is a frozen dataclass of plain Python values, so results can be
+compared in tests, hashed, and written to TSV without pandas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class PooledEstimate:
+    """One inverse-variance meta-analysis on the analysis scale (log scale for ratios).
+
+    ``stat`` is ``z`` under the Wald method and ``t`` (on ``stat_df`` degrees of
+    freedom) under Hartung-Knapp-Sidik-Jonkman. ``i2`` and ``h2`` follow metafor's
+    tau²-based definitions (Higgins & Thompson 2002, §3.2); ``i2_q`` is the Q-based
+    I² that RevMan 5 prints. ``weights`` are random-effects weights in percent, in
+    the order of the input studies.
+    """
+
+    k: int
+    theta: float
+    se: float
+    ci_lower: float
+    ci_upper: float
+    stat: float
+    stat_df: float | None
+    p_value: float
+    tau2: float
+    i2: float
+    i2_q: float
+    h2: float
+    q: float
+    q_df: int
+    q_p: float
+    common_theta: float
+    common_se: float
+    common_ci_lower: float
+    common_ci_upper: float
+    common_p_value: float
+    weights: tuple[float, ...]
+    estimator: str
+    ci_method: str
+    alpha: float
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ForestRow:
+    """One study line of a forest plot.
+
+    ``yi``/``ci_lower``/``ci_upper`` are on the analysis scale; the plot
+    back-transforms ratio measures. ``None`` means "not estimable" and ``note`` says
+    why (drawn in place of the estimate).
+    """
+
+    label: str
+    cells_treat: tuple[str, ...]
+    cells_ctrl: tuple[str, ...]
+    weight_pct: float | None
+    yi: float | None
+    ci_lower: float | None
+    ci_upper: float | None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ForestSubgroup:
+    """A block of study rows with its subtotal diamond and RevMan's text lines."""
+
+    title: str
+    rows: tuple[ForestRow, ...]
+    total_treat: str
+    total_ctrl: str
+    pooled: PooledEstimate | None
+    pooled_note: str
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ForestData:
+    """Everything a forest plot draws, already formatted; the plot adds no numbers.
+
+    ``arm_headers`` names the per-arm columns (``("Events", "Total")``,
+    ``("Mean", "SD", "Total")`` or ``("Total",)``); ``cells_treat``/``cells_ctrl`` of
+    every row have that many entries. ``favours_left``/``favours_right`` label the
+    two sides of the null line.
+    """
+
+    title: str
+    measure: str
+    ratio: bool
+    method_label: str
+    arm_headers: tuple[str, ...]
+    treat_heading: str
+    ctrl_heading: str
+    favours_left: str
+    favours_right: str
+    subgroups: tuple[ForestSubgroup, ...]
+    footer: tuple[str, ...] = field(default_factory=tuple)
