@@ -1,0 +1,265 @@
+"""One analysis = one outcome in one timepoint window, split by comparison.
+
+Each comparison (treatment vs comparator delivery mode) is pooled on its own: RESOLVE's
+coach and online arms share its usual-care arm, so combining comparisons needs their
+covariance and is left to the multi-arm analyses, not done here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from evsynth.effects import compute_effects
+from evsynth.pooling import pool
+from evsynth.results import PooledEstimate
+from evsynth.settings import Outcome
+
+# What a pooling job needs from a study row: editing any other column re-runs nothing.
+ROW_FIELDS = (
+    "study",
+    "year",
+    "treatment",
+    "comparator",
+    "outcome",
+    "timepoint",
+    "window",
+    "form",
+    "effect_measure",
+    "effect",
+    "ci_lower",
+    "ci_upper",
+    "ci_level",
+    "se",
+    "effect_direction",
+    "events_treat",
+    "n_treat",
+    "events_ctrl",
+    "n_ctrl",
+    "mean_treat",
+    "sd_treat",
+    "mean_ctrl",
+    "sd_ctrl",
+)
+
+STUDY_COLUMNS = (
+    "outcome",
+    "timepoint",
+    "treatment",
+    "comparator",
+    "study",
+    "year",
+    "measure",
+    "events_treat",
+    "n_treat",
+    "events_ctrl",
+    "n_ctrl",
+    "mean_treat",
+    "sd_treat",
+    "mean_ctrl",
+    "sd_ctrl",
+    "yi",
+    "vi",
+    "se",
+    "estimate",
+    "ci_lower",
+    "ci_upper",
+    "weight_pct",
+    "estimable",
+    "derivation",
+)
+
+POOLED_COLUMNS = (
+    "outcome",
+    "timepoint",
+    "treatment",
+    "comparator",
+    "measure",
+    "k",
+    "n_participants",
+    "theta",
+    "se",
+    "estimate",
+    "ci_lower",
+    "ci_upper",
+    "p_value",
+    "stat",
+    "stat_df",
+    "tau2",
+    "i2",
+    "i2_q",
+    "h2",
+    "q",
+    "q_df",
+    "q_p",
+    "common_theta",
+    "common_se",
+    "common_estimate",
+    "common_ci_lower",
+    "common_ci_upper",
+    "common_p_value",
+    "estimator",
+    "ci_method",
+    "alpha",
+    "status",
+    "studies",
+    "note",
+)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The pooled result of one comparison within an analysis."""
+
+    treatment: str
+    comparator: str
+    studies: tuple[str, ...]
+    n_participants: int | None
+    pooled: PooledEstimate | None
+    status: str
+    note: str
+
+
+def comparison_order(modes: Sequence[str]) -> dict[tuple[str, str], int]:
+    """Rank (treatment, comparator) pairs: by comparator last-first, then treatment order.
+
+    With modes coach, online, usual_care this gives coach vs usual care, online vs usual
+    care, coach vs online — the order RevMan reviews of this question use.
+    """
+    modes = list(modes)
+    pairs = [(t, c) for c in reversed(modes) for t in modes if t != c]
+    return {pair: rank for rank, pair in enumerate(pairs)}
+
+
+def sort_rows(rows: Sequence[Mapping[str, Any]], modes: Sequence[str]) -> list[dict[str, Any]]:
+    order = comparison_order(modes)
+    return sorted(
+        (dict(r) for r in rows),
+        key=lambda r: (order.get((r["treatment"], r["comparator"]), 99), str(r["study"]), r["year"]),
+    )
+
+
+def analyse(
+    rows: Sequence[Mapping[str, Any]],
+    outcome: Outcome,
+    modes: Sequence[str],
+    estimator: str,
+    ci_method: str,
+    alpha: float,
+    continuity_correction: float,
+) -> tuple[pd.DataFrame, list[Comparison]]:
+    """Compute effects and pool each comparison of one outcome x timepoint window.
+
+    Returns the per-study table (``STUDY_COLUMNS`` plus bookkeeping) and one
+    :class:`Comparison` per comparison present, in :func:`comparison_order`.
+    """
+    rows = sort_rows(rows, modes)
+    effects = compute_effects(rows, {outcome.id: outcome}, add=continuity_correction)
+    effects["weight_pct"] = np.nan
+    z = stats.norm.ppf(1 - alpha / 2)
+    effects["ci_lower_theta"] = effects["yi"] - z * effects["se"]
+    effects["ci_upper_theta"] = effects["yi"] + z * effects["se"]
+    back = np.exp if outcome.ratio else (lambda x: x)
+    effects["estimate"] = back(effects["yi"])
+    effects["ci_lower"] = back(effects["ci_lower_theta"])
+    effects["ci_upper"] = back(effects["ci_upper_theta"])
+
+    comparisons = []
+    for (treatment, comparator), block in effects.groupby(["treatment", "comparator"], sort=False):
+        usable = block[block["estimable"]]
+        not_estimable = block.loc[~block["estimable"], "study"].tolist()
+        notes = [f"not estimable: {', '.join(not_estimable)}"] if not_estimable else []
+        known_n = usable["n_treat"].notna() & usable["n_ctrl"].notna()
+        n_participants = int((usable["n_treat"] + usable["n_ctrl"])[known_n].sum()) if known_n.any() else None
+        if known_n.any() and not known_n.all():
+            notes.append(f"arm sizes unknown for {', '.join(usable.loc[~known_n, 'study'])}")
+        pooled = None
+        if len(usable) >= 2:
+            pooled = pool(usable["yi"], usable["vi"], estimator, ci_method, alpha)
+            effects.loc[usable.index, "weight_pct"] = pooled.weights
+            status = "pooled"
+            if pooled.note:
+                notes.append(pooled.note)
+        elif len(usable) == 1:
+            status = "single study: shown, not pooled"
+            effects.loc[usable.index, "weight_pct"] = 100.0
+        else:
+            status = "no estimable study"
+        comparisons.append(
+            Comparison(
+                treatment=str(treatment),
+                comparator=str(comparator),
+                studies=tuple(usable["study"]),
+                n_participants=n_participants,
+                pooled=pooled,
+                status=status,
+                note="; ".join(notes),
+            )
+        )
+    return effects, comparisons
+
+
+def study_records(effects: pd.DataFrame, timepoint: str) -> list[dict[str, Any]]:
+    records = []
+    for rec in effects.to_dict("records"):
+        rec = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in rec.items()}
+        rec["timepoint"] = timepoint
+        records.append(rec)
+    return records
+
+
+def pooled_records(
+    effects: pd.DataFrame, comparisons: Sequence[Comparison], outcome: Outcome, timepoint: str, alpha: float
+) -> list[dict[str, Any]]:
+    """One ``pooled.tsv`` row per comparison; ratio measures reported as RR/OR, not logs."""
+    back = np.exp if outcome.ratio else (lambda x: x)
+    records = []
+    for comp in comparisons:
+        rec: dict[str, Any] = {
+            "outcome": outcome.id,
+            "timepoint": timepoint,
+            "treatment": comp.treatment,
+            "comparator": comp.comparator,
+            "measure": outcome.measure,
+            "k": len(comp.studies),
+            "n_participants": comp.n_participants,
+            "status": comp.status,
+            "studies": "; ".join(comp.studies),
+            "note": comp.note,
+        }
+        p = comp.pooled
+        if p is not None:
+            rec.update(
+                {name: getattr(p, name) for name in ("theta", "se", "p_value", "stat", "stat_df", "tau2", "i2", "i2_q",
+                                                      "h2", "q", "q_df", "q_p", "common_theta", "common_se",
+                                                      "common_p_value", "estimator", "ci_method", "alpha")}
+            )
+            rec.update(
+                estimate=float(back(p.theta)),
+                ci_lower=float(back(p.ci_lower)),
+                ci_upper=float(back(p.ci_upper)),
+                common_estimate=float(back(p.common_theta)),
+                common_ci_lower=float(back(p.common_ci_lower)),
+                common_ci_upper=float(back(p.common_ci_upper)),
+            )
+        elif comp.studies:
+            # k = 1: the study's own estimate and Wald CI, labelled as not pooled.
+            only = effects[(effects["study"] == comp.studies[0]) & (effects["treatment"] == comp.treatment)
+                           & (effects["comparator"] == comp.comparator) & effects["estimable"]].iloc[0]
+            stat = float(only["yi"] / only["se"])
+            rec.update(
+                theta=float(only["yi"]),
+                se=float(only["se"]),
+                estimate=float(only["estimate"]),
+                ci_lower=float(only["ci_lower"]),
+                ci_upper=float(only["ci_upper"]),
+                stat=stat,
+                p_value=float(2 * stats.norm.sf(abs(stat))),
+                alpha=alpha,
+            )
+        records.append(rec)
+    return records

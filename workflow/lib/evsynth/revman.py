@@ -1,0 +1,179 @@
+"""RevMan's wording for forest plots, and the assembly of :class:`ForestData`.
+
+The strings follow RevMan 5 (reproduced by R meta's ``layout="RevMan5"``):
+"Heterogeneity: Tau² = 0.04; Chi² = 5.12, df = 3 (P = 0.16); I² = 41%" and
+"Test for overall effect: Z = 2.31 (P = 0.02)". Under HKSJ the test line gives the t
+statistic and its df, as RevMan Web does since 2025.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from evsynth.results import ForestData, ForestRow, ForestSubgroup, PooledEstimate
+from evsynth.settings import MEASURE_NAMES, Outcome
+
+CI_METHOD_LABELS = {"wald": "Wald (normal) CI", "hksj": "Hartung-Knapp-Sidik-Jonkman CI (t, k-1 df)"}
+
+
+def format_p(p: float) -> str:
+    """RevMan style: 'P = 0.16', 'P = 0.004', 'P < 0.00001'."""
+    if p < 0.00001:
+        return "P < 0.00001"
+    for decimals, floor in ((2, 0.01), (3, 0.001), (4, 0.0001), (5, 0.0)):
+        if p >= floor:
+            return f"P = {p:.{decimals}f}"
+    raise AssertionError("unreachable")
+
+
+def heterogeneity_line(p: PooledEstimate) -> str:
+    return (
+        f"Heterogeneity: Tau² = {p.tau2:.2f} ({p.estimator}); Chi² = {p.q:.2f}, df = {p.q_df} "
+        f"({format_p(p.q_p)}); I² = {p.i2:.0f}%"
+    )
+
+
+def overall_effect_line(p: PooledEstimate) -> str:
+    if p.stat_df is None:
+        return f"Test for overall effect: Z = {abs(p.stat):.2f} ({format_p(p.p_value)})"
+    return f"Test for overall effect: t = {abs(p.stat):.2f}, df = {p.stat_df:.0f} ({format_p(p.p_value)})"
+
+
+def _num(value: Any, fmt: str = "{:g}") -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return fmt.format(value)
+
+
+def pooled_from_record(rec: Mapping[str, Any], weights: Sequence[float], ratio: bool) -> PooledEstimate:
+    """Rebuild a PooledEstimate from a ``pooled.tsv`` row (CI limits back on the analysis scale)."""
+    to_theta = np.log if ratio else (lambda x: x)
+    fields = {name: rec[name] for name in ("theta", "se", "stat", "p_value", "tau2", "i2", "i2_q", "h2", "q",
+                                           "q_p", "common_theta", "common_se", "common_p_value", "alpha")}
+    stat_df = rec.get("stat_df")
+    return PooledEstimate(
+        k=int(rec["k"]),
+        ci_lower=float(to_theta(rec["ci_lower"])),
+        ci_upper=float(to_theta(rec["ci_upper"])),
+        stat_df=None if stat_df is None or pd.isna(stat_df) else float(stat_df),
+        q_df=int(rec["q_df"]),
+        common_ci_lower=float(to_theta(rec["common_ci_lower"])),
+        common_ci_upper=float(to_theta(rec["common_ci_upper"])),
+        weights=tuple(float(w) for w in weights),
+        estimator=str(rec["estimator"]),
+        ci_method=str(rec["ci_method"]),
+        note=str(rec.get("note") or ""),
+        **{k: float(v) for k, v in fields.items()},
+    )
+
+
+def _arm_headers(outcome: Outcome, studies: pd.DataFrame) -> tuple[str, ...]:
+    if outcome.measure in ("RR", "OR", "RD"):
+        return ("Events", "Total")
+    if studies["mean_treat"].notna().any():
+        return ("Mean", "SD", "Total")
+    return ("Total",)
+
+
+def _arm_cells(row: Mapping[str, Any], arm: str, headers: tuple[str, ...]) -> tuple[str, ...]:
+    columns = {"Events": f"events_{arm}", "Mean": f"mean_{arm}", "SD": f"sd_{arm}", "Total": f"n_{arm}"}
+    return tuple(_num(row.get(columns[h])) for h in headers)
+
+
+def build_forest_data(
+    studies: pd.DataFrame,
+    pooled: pd.DataFrame,
+    outcome: Outcome,
+    modes: Mapping[str, str],
+    timepoint: str,
+    footer: Sequence[str] = (),
+) -> ForestData:
+    """Assemble the forest plot of one analysis from its study and pooled tables."""
+    headers = _arm_headers(outcome, studies)
+    subgroups = []
+    for rec in pooled.to_dict("records"):
+        block = studies[(studies["treatment"] == rec["treatment"]) & (studies["comparator"] == rec["comparator"])]
+        rows = tuple(
+            ForestRow(
+                label=str(s["study"]),
+                cells_treat=_arm_cells(s, "treat", headers),
+                cells_ctrl=_arm_cells(s, "ctrl", headers),
+                weight_pct=None if pd.isna(s["weight_pct"]) else float(s["weight_pct"]),
+                yi=float(s["yi"]) if s["estimable"] else None,
+                ci_lower=_theta(s["ci_lower"], outcome) if s["estimable"] else None,
+                ci_upper=_theta(s["ci_upper"], outcome) if s["estimable"] else None,
+                note="" if s["estimable"] else "Not estimable",
+            )
+            for s in block.to_dict("records")
+        )
+        estimable = block[block["estimable"]]
+        pooled_estimate = None
+        lines: tuple[str, ...] = ()
+        if rec["status"] == "pooled":
+            pooled_estimate = pooled_from_record(rec, estimable["weight_pct"].tolist(), outcome.ratio)
+            lines = (heterogeneity_line(pooled_estimate), overall_effect_line(pooled_estimate))
+            pooled_note = ""
+        elif rec["status"].startswith("single"):
+            pooled_note = "Single study: not pooled"
+            lines = ("Heterogeneity: not applicable (one study)",)
+        else:
+            pooled_note = "Not estimable"
+        title = f"{modes[rec['treatment']]} vs {modes[rec['comparator']]}"
+        subgroups.append(
+            ForestSubgroup(
+                title=title,
+                rows=rows,
+                total_treat=_num(estimable["n_treat"].sum(min_count=1)) if len(estimable) else "",
+                total_ctrl=_num(estimable["n_ctrl"].sum(min_count=1)) if len(estimable) else "",
+                pooled=pooled_estimate,
+                pooled_note=pooled_note,
+                lines=lines,
+            )
+        )
+    all_usual = set(pooled["comparator"]) == {"usual_care"} and "usual_care" in modes
+    left, right = (
+        ("Favours CBT", f"Favours {modes['usual_care']}")
+        if all_usual
+        else ("Favours experimental", "Favours control")
+    )
+    if outcome.higher_is_better:
+        left, right = right, left
+    method = pooled["ci_method"].dropna()
+    hksj = len(method) and method.iloc[0] == "hksj"
+    level = 100 * (1 - float(pooled["alpha"].dropna().iloc[0])) if pooled["alpha"].notna().any() else 95
+    return ForestData(
+        title=f"{outcome.label}, {timepoint}",
+        measure=MEASURE_NAMES[outcome.measure],
+        ratio=outcome.ratio,
+        method_label=f"IV, Random, {level:g}% CI" + (" (HKSJ)" if hksj else ""),
+        arm_headers=headers,
+        treat_heading="Experimental",
+        ctrl_heading="Control",
+        favours_left=left,
+        favours_right=right,
+        subgroups=tuple(subgroups),
+        footer=tuple(footer),
+    )
+
+
+def _theta(value: Any, outcome: Outcome) -> float:
+    return float(np.log(value)) if outcome.ratio else float(value)
+
+
+def method_footer(pooling: Mapping[str, Any], outcome: Outcome, pooled: pd.DataFrame) -> tuple[str, ...]:
+    """Footer lines: the model, what the weights mean, the scale, and any fallback notes."""
+    lines = [
+        f"Random effects, inverse variance: {pooling['estimator']} tau², "
+        f"{CI_METHOD_LABELS[pooling['ci_method']]}; I² from tau² (metafor). "
+        "Weights and subtotals are within each comparison: comparisons share trial arms and are not combined.",
+    ]
+    if outcome.scale:
+        lines.append(f"Scale: {outcome.scale}.")
+    notes = [str(n) for n in pooled["note"].dropna() if str(n)]
+    lines += [f"Note: {n}." for n in dict.fromkeys(notes)]
+    return tuple(lines)
