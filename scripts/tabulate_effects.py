@@ -1,0 +1,24 @@
+"""Rule tabulate_effects: write results/effects.tsv.
+
+One line per study-table row: its effect size on the analysis scale (``yi``, ``vi``,
+``se``), the estimate and CI on the reporting scale, how it was derived from the data
+given, and its status (in analysis, excluded by the reviewer, outside every timepoint
+window, or not estimable).
+"""
+
+from typing import TYPE_CHECKING
+
+from evsynth.effects_table import EFFECTS_COLUMNS, effects_records
+from evsynth.logs import log_to
+from evsynth.settings import outcomes_from_config
+from evsynth.tables import write_tsv
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+with log_to(snakemake.log[0]) as log:
+    params = snakemake.params
+    outcomes = outcomes_from_config({"outcomes": params.outcomes})
+    records = effects_records(params.rows, outcomes, params.alpha, params.continuity_correction)
+    write_tsv(records, EFFECTS_COLUMNS, snakemake.output.tsv)
+    log.info("%d rows, %d in an analysis", len(records), sum(r["pooled"] for r in records))

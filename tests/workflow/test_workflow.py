@@ -1,0 +1,154 @@
+"""The workflow end to end, on a subset of the shipped (real, cited) study table.
+
+Slow: each test runs Snakemake in a temporary directory (marked ``workflow``).
+"""
+
+from __future__ import annotations
+
+import filecmp
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import REPO, run_workflow
+
+pytestmark = pytest.mark.workflow
+
+
+
+def small_table() -> pd.DataFrame:
+    """RESOLVE's primary outcome (3 contrasts x 3 timepoints) and every interference SMD row."""
+    table = pd.read_csv(REPO / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)
+    keep = ((table["study"] == "DeBar 2025") & (table["outcome"] == "pain_severity_response")) | (
+        table["outcome"] == "pain_interference"
+    )
+    return table[keep]
+
+
+def write_table(table: pd.DataFrame, path: Path) -> None:
+    table.to_csv(path, sep="\t", index=False, lineterminator="\n")
+
+
+def prepare(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "config.yaml", path / "config.yaml")
+    write_table(small_table(), path / "studies.tsv")
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    workdir = prepare(tmp_path_factory.mktemp("run"))
+    run_workflow(workdir)
+    return workdir
+
+
+def test_resolve_primary_outcome_reproduces_the_paper(finished):
+    """DeBar et al., JAMA 2025, abstract and Table 2: RR 1.54 [1.30, 1.82], 1.28 [1.06, 1.55], 1.20 [1.03, 1.40]."""
+    pooled = pd.read_csv(finished / "results" / "pooled.tsv", sep="\t")
+    primary = pooled[(pooled["outcome"] == "pain_severity_response") & (pooled["timepoint"] == "post")]
+    shown = {
+        (r.treatment, r.comparator): (round(r.estimate, 2), round(r.ci_lower, 2), round(r.ci_upper, 2), r.k)
+        for r in primary.itertuples()
+    }
+    assert shown == {
+        ("coach", "usual_care"): (1.54, 1.30, 1.82, 1),
+        ("online", "usual_care"): (1.28, 1.06, 1.55, 1),
+        ("coach", "online"): (1.20, 1.03, 1.40, 1),
+    }
+    assert set(primary["status"]) == {"single study: shown, not pooled"}
+    assert primary["tau2"].isna().all()  # k = 1: no heterogeneity statistics
+
+
+def test_pooled_smd_matches_metafor(finished, metafor):
+    """Coach-led CBT vs usual care, interference SMD, post: metafor rma(yi, sei=sei, method="REML")."""
+    pooled = pd.read_csv(finished / "results" / "pooled.tsv", sep="\t")
+    row = pooled[(pooled["outcome"] == "pain_interference") & (pooled["treatment"] == "coach")].iloc[0]
+    expected = metafor["shipped_interference_coach_reml_z"]["outputs"]
+    assert row["k"] == expected["k"] == 7
+    for ours, theirs in [("estimate", "beta"), ("se", "se"), ("ci_lower", "ci_lb"), ("ci_upper", "ci_ub"),
+                         ("p_value", "pval"), ("tau2", "tau2"), ("i2", "I2"), ("h2", "H2"), ("q", "QE")]:
+        assert row[ours] == pytest.approx(expected[theirs], rel=1e-6), ours
+    assert row["estimator"] == "REML" and row["ci_method"] == "wald"
+    assert "Gasslander 2022" in row["note"]  # shown as not estimable, not silently dropped
+
+
+def test_every_analysis_has_three_figures_and_effects_list_all_rows(finished):
+    forest = sorted(p.name for p in (finished / "results" / "forest").iterdir())
+    assert forest == sorted(
+        f"{a}.{ext}" for a in ("pain_severity_response_post", "pain_severity_response_6m",
+                               "pain_severity_response_12m", "pain_interference_post")
+        for ext in ("svg", "png", "pdf")
+    )
+    effects = pd.read_csv(finished / "results" / "effects.tsv", sep="\t")
+    assert len(effects) == len(small_table())
+    assert effects.loc[effects["study"] == "Buhrman 2013b", "status"].str.startswith("excluded by reviewer").all()
+
+
+def test_same_input_gives_same_bytes(finished, tmp_path):
+    second = prepare(tmp_path / "second")
+    run_workflow(second)
+    first_files = sorted(p.relative_to(finished) for p in (finished / "results").rglob("*")
+                         if p.is_file() and "logs" not in p.parts)
+    assert len(first_files) > 15
+    _, mismatch, errors = filecmp.cmpfiles(finished, second, [str(p) for p in first_files], shallow=False)
+    assert mismatch == [] and errors == []
+
+
+def test_bad_table_stops_before_anything_is_written(tmp_path):
+    workdir = prepare(tmp_path / "bad")
+    table = small_table().reset_index(drop=True)
+    table.loc[0, "effect"] = "1.5x"
+    table.loc[2, "outcome"] = "pain_sevrity_response"
+    write_table(table, workdir / "studies.tsv")
+    result = run_workflow(workdir, check=False)
+    assert result.returncode != 0
+    message = result.stdout + result.stderr
+    assert "studies.tsv, line 2, column 'effect' = '1.5x': must be a number" in message
+    assert "studies.tsv, line 4, column 'outcome' = 'pain_sevrity_response': unknown outcome" in message
+    assert not (workdir / "results").exists()
+
+
+def _planned_jobs(workdir: Path) -> dict[str, int]:
+    result = run_workflow(workdir, "--dry-run")
+    counts = {}
+    lines = result.stdout.splitlines()
+    if "Job stats:" in lines:
+        for line in lines[lines.index("Job stats:") + 3:]:
+            parts = line.split()
+            if len(parts) != 2 or parts[0] == "total":
+                break
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def test_rerun_scope_after_editing_the_table(tmp_path):
+    workdir = prepare(tmp_path / "scope")
+    run_workflow(workdir)
+    table = pd.read_csv(workdir / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)
+
+    # Re-sorting the rows and editing notes change no analysis: nothing re-runs.
+    shuffled = table.iloc[::-1].copy()
+    shuffled["notes"] = "edited note"
+    write_table(shuffled, workdir / "studies.tsv")
+    assert _planned_jobs(workdir) == {}
+
+    # One changed number re-runs its own analysis, its plot and the two summaries only.
+    edited = table.copy()
+    edited.loc[edited["study"] == "Menga 2014", "effect"] = "0.300"
+    write_table(edited, workdir / "studies.tsv")
+    assert _planned_jobs(workdir) == {
+        "all": 1, "collect_pooled": 1, "plot_forest": 1, "pool_analysis": 1, "tabulate_effects": 1,
+    }
+
+
+def test_lint_and_format_are_clean():
+    lint = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    snakefmt = shutil.which("snakefmt", path=str(Path(sys.executable).parent))
+    fmt = subprocess.run([snakefmt, "--check", "."], cwd=REPO, capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr

@@ -1,0 +1,25 @@
+rule tabulate_effects:
+    input:
+        code=package_sources("effects", "effects_table", "settings", "tables"),
+    output:
+        tsv=report(
+            "results/effects.tsv",
+            caption="../report/effects.rst",
+            category="Tables",
+        ),
+    log:
+        "results/logs/tabulate_effects.log",
+    localrule: True
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        rows=all_rows,
+        outcomes=config["outcomes"],
+        alpha=config["pooling"]["alpha"],
+        continuity_correction=config["effects"]["continuity_correction"],
+    script:
+        "../../scripts/tabulate_effects.py"

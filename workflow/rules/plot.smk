@@ -1,0 +1,34 @@
+rule plot_forest:
+    input:
+        pooled="results/analyses/{outcome}/{timepoint}/pooled.tsv",
+        studies="results/analyses/{outcome}/{timepoint}/studies.tsv",
+        code=package_sources(
+            "revman", "forest", "figures", "results", "settings", "tables"
+        ),
+    output:
+        svg=report(
+            "results/forest/{outcome}_{timepoint}.svg",
+            caption="../report/forest.rst",
+            category="Forest plots",
+            subcategory="{outcome}",
+            labels={"outcome": "{outcome}", "timepoint": "{timepoint}"},
+        ),
+        png="results/forest/{outcome}_{timepoint}.png",
+        pdf="results/forest/{outcome}_{timepoint}.pdf",
+    log:
+        "results/logs/plot_forest/{outcome}_{timepoint}.log",
+    group:
+        "analysis"
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        outcome=outcome_spec,
+        modes=config["modes"],
+        pooling=config["pooling"],
+        matplotlib=MATPLOTLIB_VERSION,
+    script:
+        "../../scripts/plot_forest.py"
