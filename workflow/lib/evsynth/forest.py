@@ -30,6 +30,7 @@ FONT, SMALL, TITLE, MIN_FONT = 8.0, 7.0, 10.0, 6.0
 ROW_H, SMALL_ROW_H, LINE_H = 0.2, 0.16, 0.135  # LINE_H: extra height per wrapped line
 MARGIN, GAP, PAD = 0.15, 0.1, 0.04
 LABEL_W, ARM_W, ARM_GAP, WEIGHT_W, EST_W, GRAPH_W, RIGHT_MARGIN = 2.35, 0.5, 0.15, 0.6, 1.6, 2.6, 0.3
+SINGLE_ARM_W = 0.95
 AXIS_H = 0.27  # ticks and tick labels below the body, above the "Favours" texts
 SQUARE_MAX_PT, SQUARE_MIN_PT = 0.7 * ROW_H * 72, 2.0
 SQUARE_COLOUR = "#1f3a93"
@@ -154,16 +155,19 @@ class _Cols:
     est: float
     graph: float
     width: float
+    arm_w: float
 
 
 def _columns(n_arm: int) -> _Cols:
+    # A lone "Total" column is widened so its "Experimental" heading keeps the body font.
+    arm_w = SINGLE_ARM_W if n_arm == 1 else ARM_W
     x = MARGIN + LABEL_W + GAP
-    treat = tuple(x + i * ARM_W for i in range(n_arm))
-    x += n_arm * ARM_W + (ARM_GAP if n_arm else 0.0)
-    ctrl = tuple(x + i * ARM_W for i in range(n_arm))
-    x += n_arm * ARM_W + (GAP if n_arm else 0.0)
+    treat = tuple(x + i * arm_w for i in range(n_arm))
+    x += n_arm * arm_w + (ARM_GAP if n_arm else 0.0)
+    ctrl = tuple(x + i * arm_w for i in range(n_arm))
+    x += n_arm * arm_w + (GAP if n_arm else 0.0)
     graph = x + WEIGHT_W + EST_W + GAP
-    return _Cols(MARGIN, treat, ctrl, x, x + WEIGHT_W, graph, graph + GRAPH_W + RIGHT_MARGIN)
+    return _Cols(MARGIN, treat, ctrl, x, x + WEIGHT_W, graph, graph + GRAPH_W + RIGHT_MARGIN, arm_w)
 
 
 def _measurer(fig: Figure) -> Callable[[str, float, bool], float]:
@@ -272,7 +276,7 @@ def _draw(fig: Figure, data: ForestData) -> None:
     title = _wrap(measure, data.title, width - 2 * MARGIN, TITLE, True) if data.title else ""
     # Long arm headings wrap over their sub-columns and push the header down.
     # Whole words only: a heading too wide for one column is shrunk by cell(), not broken.
-    arm_heads = [_wrap(measure, h, n_arm * ARM_W + ARM_GAP - PAD, FONT, True, split=False) if n_arm else "" for h in
+    arm_heads = [_wrap(measure, h, n_arm * cols.arm_w + ARM_GAP - PAD, FONT, True, split=False) if n_arm else "" for h in
                  (data.treat_heading, data.ctrl_heading)]
     head_x = LINE_H * max(h.count("\n") for h in arm_heads)
 
@@ -305,9 +309,9 @@ def _draw(fig: Figure, data: ForestData) -> None:
     text(cols.label, y2, "Study or Subgroup", "header-study", fontweight="bold", ha="left")
     for arm, xs, heading in (("treat", cols.treat, arm_heads[0]), ("ctrl", cols.ctrl, arm_heads[1])):
         if xs:
-            cell(xs[0] - ARM_GAP / 2, n_arm * ARM_W + ARM_GAP, y1, heading, f"heading-{arm}", bold=True)
+            cell(xs[0] - ARM_GAP / 2, n_arm * cols.arm_w + ARM_GAP, y1, heading, f"heading-{arm}", bold=True)
             for i, (x0, h) in enumerate(zip(xs, data.arm_headers)):
-                cell(x0, ARM_W, y2, h, f"subheader-{arm}-{i}", bold=True)
+                cell(x0, cols.arm_w, y2, h, f"subheader-{arm}-{i}", bold=True)
     cell(cols.weight, WEIGHT_W, y2, "Weight", "header-weight", bold=True)
     heading = f"{data.measure}\n{data.method_label}"
     for x0, w, gid in ((cols.est, EST_W, "header-estimate"), (cols.graph, GRAPH_W, "header-graph")):
@@ -352,7 +356,7 @@ def _draw(fig: Figure, data: ForestData) -> None:
             text(cols.label, yt, row.text, f"label-{g}-{r}", ha="left")
             for arm, xs, cells in (("treat", cols.treat, study.cells_treat), ("ctrl", cols.ctrl, study.cells_ctrl)):
                 for i, (x0, s) in enumerate(zip(xs, cells)):
-                    cell(x0, ARM_W, yt, s, f"cell-{arm}-{g}-{r}-{i}")
+                    cell(x0, cols.arm_w, yt, s, f"cell-{arm}-{g}-{r}-{i}")
             est_s = study.note
             if study.yi is not None and study.ci_lower is not None and study.ci_upper is not None:
                 est_s = format_estimate(study.yi, study.ci_lower, study.ci_upper, data.ratio)
@@ -363,8 +367,8 @@ def _draw(fig: Figure, data: ForestData) -> None:
             text(cols.label, yt, row.text, f"subtotal-label-{g}", fontweight="bold", ha="left")
             if n_arm:
                 k = data.arm_headers.index("Total") if "Total" in data.arm_headers else n_arm - 1
-                cell(cols.treat[k], ARM_W, yt, sg.total_treat, f"total-treat-{g}", bold=True)
-                cell(cols.ctrl[k], ARM_W, yt, sg.total_ctrl, f"total-ctrl-{g}", bold=True)
+                cell(cols.treat[k], cols.arm_w, yt, sg.total_treat, f"total-treat-{g}", bold=True)
+                cell(cols.ctrl[k], cols.arm_w, yt, sg.total_ctrl, f"total-ctrl-{g}", bold=True)
             p = sg.pooled
             if p is None:
                 cell(cols.est, EST_W, yt, sg.pooled_note, f"estimate-{g}", bold=True)
