@@ -28,20 +28,27 @@
 #   huge_variance_reml               bcg log RR with vi[1]=1e10 (PyMARE silently
 #                                    returns garbage here)
 #   k2_reml_z, k2_dl_knha            first two bcg trials only (smallest k)
+#   bcg_rr_{pm,sj,eb}_{z,knha}       the estimators PyMARE lacks
+#   bcg_rr_reml_adhoc                Knapp-Hartung with the ad hoc floor
+#   smallk_{dl,reml}_{z,knha,adhoc}  anchors.md c.8: Q < k-1, so plain Knapp-Hartung
+#                                    is 6x narrower than Wald and adhoc restores it
+#   shipped_interference_coach_*     real data from studies.tsv (see the setup)
 #
 # Per case: r_setup (code creating `dat`), r_call (the rma() fit),
 # r_call_common_effect (the EE fit), inputs (arm data, yi, vi; NA -> null),
-# and outputs. Outputs also hold predict(res) pi_lb/pi_ub (metafor defaults) and,
-# for REML/DL, the Q-profile tau2 CI from confint(res, control=list(tol=1e-12)).
+# and outputs. Outputs also hold predict(res) pi_lb/pi_ub (metafor defaults: normal
+# under z, t(k-1) with the Knapp-Hartung SE under knha/adhoc), the t(k-2) interval
+# pi_tk2_*, and the Q-profile CIs for tau2, I2 and H2 from
+# confint(res, control=list(tol=1e-12)).
 # Weights are percent, aligned with the inputs (null for a study not fitted).
-# Caveat: for k=2 (k2_*) the Q-profile upper tau2 bound is not reached; metafor
-# prints ">100" and returns its search cap 100, so tau2_ci_ub=100 there is an
-# artifact, not an estimate.
+# confint() runs with tau2.max=1e7 so the Q-profile upper limits are solved, not
+# capped.
 
 suppressPackageStartupMessages(library(metafor))
 library(jsonlite)
 
-CTRL <- "control=list(threshold=1e-12, maxiter=1000)"
+# tol: uniroot() tolerance for PM (metafor's default eps^0.25 leaves PM off by ~1e-6).
+CTRL <- "control=list(threshold=1e-12, tol=1e-12, maxiter=1000)"
 OUT <- "tests/data/metafor_reference.json"
 
 # jsonlite's digits=NA still rounds to 15 significant digits, which does not
@@ -80,13 +87,20 @@ run_case <- function(setup, method, test, inputs, yi_vi = "yi, vi", fit_extra = 
   res <- eval(parse(text = call), envir = env)
   ee <- eval(parse(text = ee_call), envir = env)
   pr <- predict(res)
-  knha <- test == "knha"
+  knha <- test %in% c("knha", "adhoc")
 
-  tau2_ci <- c(NA_real_, NA_real_)
-  if (method %in% c("REML", "DL") && res$k >= 2) {
-    ci <- confint(res, control = list(tol = 1e-12))
+  tau2_ci <- i2_ci <- h2_ci <- c(NA_real_, NA_real_)
+  if (res$k >= 2) {
+    # tau2.max lifted: metafor's default search cap (100, or 10*tau2) truncates
+    # the upper limit on wide scales (dat.normand1999 MD: ">2054" vs 2889.45).
+    ci <- confint(res, control = list(tol = 1e-12, tau2.max = 1e7))
     tau2_ci <- unname(ci$random["tau^2", c("ci.lb", "ci.ub")])
+    i2_ci <- unname(ci$random["I^2(%)", c("ci.lb", "ci.ub")])
+    h2_ci <- unname(ci$random["H^2", c("ci.lb", "ci.ub")])
   }
+  # Higgins-Thompson-Spiegelhalter prediction interval on t(k-2) (not in metafor 3.8's
+  # predict()): same estimate and SE, wider quantile.
+  hts <- if (res$k >= 3) c(res$beta) + c(-1, 1) * qt(0.975, res$k - 2) * sqrt(res$tau2 + res$se^2) else c(NA, NA)
 
   out <- list(
     beta = num(res$beta[1]), se = num(res$se), pval = num(res$pval),
@@ -97,6 +111,9 @@ run_case <- function(setup, method, test, inputs, yi_vi = "yi, vi", fit_extra = 
     weights = arr(expand(weights(res), res$not.na)),
     pi_lb = num(pr$pi.lb), pi_ub = num(pr$pi.ub),
     tau2_ci_lb = num(tau2_ci[1]), tau2_ci_ub = num(tau2_ci[2]),
+    I2_ci_lb = num(i2_ci[1]), I2_ci_ub = num(i2_ci[2]),
+    H2_ci_lb = num(h2_ci[1]), H2_ci_ub = num(h2_ci[2]),
+    pi_tk2_lb = num(hts[1]), pi_tk2_ub = num(hts[2]),
     common_effect = list(beta = num(ee$beta[1]), se = num(ee$se),
                          ci_lb = num(ee$ci.lb), ci_ub = num(ee$ci.ub),
                          pval = num(ee$pval)))
@@ -178,6 +195,15 @@ for (m in c("REML", "DL"))
   for (t in c("z", "knha"))
     cases[[sprintf("shipped_interference_coach_%s_%s", tolower(m), t)]] <-
       run_case(shipped_setup, m, t, shipped_inputs, yi_vi = "yi, sei=sei")
+for (m in c("PM", "SJ", "EB"))
+  for (t in c("z", "knha"))
+    cases[[sprintf("bcg_rr_%s_%s", tolower(m), t)]] <- run_case(bcg_setup("RR"), m, t, bcg_inputs)
+cases$bcg_rr_reml_adhoc <- run_case(bcg_setup("RR"), "REML", "adhoc", bcg_inputs)
+smallk_setup <- "dat <- data.frame(yi=c(0.20, 0.22, 0.19, 0.21), vi=c(0.010, 0.020, 0.015, 0.012))"
+smallk_inputs <- function(d) list()
+for (m in c("DL", "REML"))
+  for (t in c("z", "knha", "adhoc"))
+    cases[[sprintf("smallk_%s_%s", tolower(m), t)]] <- run_case(smallk_setup, m, t, smallk_inputs)
 k2_setup <- paste(bcg_setup("RR"), "dat <- dat[1:2, ]", sep = "; ")
 cases$k2_reml_z <- run_case(k2_setup, "REML", "z", bcg_inputs)
 cases$k2_dl_knha <- run_case(k2_setup, "DL", "knha", bcg_inputs)

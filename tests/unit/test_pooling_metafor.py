@@ -14,13 +14,16 @@ from conftest import as_array
 from evsynth.pooling import pool
 
 RTOL, ATOL = 1e-6, 1e-9
-TESTS = {"z": "wald", "knha": "hksj"}
+TESTS = {"z": "wald", "knha": "hksj", "adhoc": "hksj-adhoc"}
+# metafor's predict(): normal quantile under test="z", t(k-1) with the KH SE otherwise.
+DEFAULT_PI = {"z": "normal", "knha": "t_k-1", "adhoc": "t_k-1"}
 
 
-def _fit(case):
+def _fit(case, **kw):
     yi, vi = as_array(case["inputs"]["yi"]), as_array(case["inputs"]["vi"])
     keep = np.isfinite(yi)  # metafor omits studies with NA (double-zero tables)
-    return pool(yi[keep], vi[keep], case["method"], TESTS[case["test"]], 0.05), case["outputs"]
+    kw.setdefault("prediction_interval", DEFAULT_PI[case["test"]])
+    return pool(yi[keep], vi[keep], case["method"], TESTS[case["test"]], 0.05, **kw), case["outputs"]
 
 
 CASE_IDS = [
@@ -29,7 +32,9 @@ CASE_IDS = [
     "normand_smd_reml_z", "normand_smd_reml_knha", "normand_smd_dl_z", "normand_smd_dl_knha",
     "normand_md_reml_z", "normand_md_dl_z", "zero_cells_or_dl_z", "zero_cells_rr_dl_z",
     "zero_cells_rd_dl_z", "reported_ci_mixed_reml_z", "reported_ci_mixed_dl_z",
-    "huge_variance_reml", "k2_reml_z", "k2_dl_knha",
+    "huge_variance_reml", "k2_reml_z", "k2_dl_knha", "bcg_rr_pm_z", "bcg_rr_pm_knha", "bcg_rr_sj_z",
+    "bcg_rr_sj_knha", "bcg_rr_eb_z", "bcg_rr_eb_knha", "bcg_rr_reml_adhoc", "smallk_dl_z", "smallk_dl_knha",
+    "smallk_dl_adhoc", "smallk_reml_z", "smallk_reml_knha", "smallk_reml_adhoc",
     "shipped_interference_coach_reml_z", "shipped_interference_coach_reml_knha",
     "shipped_interference_coach_dl_z", "shipped_interference_coach_dl_knha",
 ]
@@ -51,6 +56,8 @@ def test_random_effects_matches_metafor(metafor, case_id):
         "H2": (result.h2, expected["H2"]),
         "QE": (result.q, expected["QE"]),
         "QEp": (result.q_p, expected["QEp"]),
+        "pi_lb": (result.pi_lower, expected["pi_lb"]),
+        "pi_ub": (result.pi_upper, expected["pi_ub"]),
     }
     for name, (ours, theirs) in pairs.items():
         assert ours == pytest.approx(theirs, rel=RTOL, abs=ATOL), name
@@ -70,6 +77,43 @@ def test_common_effect_matches_metafor(metafor, case_id):
     assert result.common_ci_lower == pytest.approx(common["ci_lb"], rel=RTOL)
     assert result.common_ci_upper == pytest.approx(common["ci_ub"], rel=RTOL)
     assert result.common_p_value == pytest.approx(common["pval"], rel=RTOL, abs=1e-300)
+
+
+@pytest.mark.parametrize("case_id", CASE_IDS)
+def test_q_profile_cis_match_confint(metafor, case_id):
+    """metafor: confint(res, control=list(tol=1e-12, tau2.max=1e7)) -> tau², I²(%), H² rows
+    (Viechtbauer 2007); the lifted cap lets metafor solve upper limits beyond 100."""
+    result, expected = _fit(metafor[case_id])
+    for ours, theirs in [("tau2_ci_lower", "tau2_ci_lb"), ("tau2_ci_upper", "tau2_ci_ub"),
+                         ("i2_ci_lower", "I2_ci_lb"), ("i2_ci_upper", "I2_ci_ub"),
+                         ("h2_ci_lower", "H2_ci_lb"), ("h2_ci_upper", "H2_ci_ub")]:
+        assert getattr(result, ours) == pytest.approx(expected[theirs], rel=RTOL, abs=ATOL), ours
+
+
+@pytest.mark.parametrize("case_id", ["bcg_rr_reml_z", "bcg_rr_reml_knha", "normand_smd_dl_z", "bcg_rr_pm_knha"])
+def test_prediction_interval_on_t_k_minus_2(metafor, case_id):
+    """Higgins, Thompson & Spiegelhalter (2009): beta ± qt(.975, k-2)·sqrt(tau² + se²), computed in R."""
+    result, expected = _fit(metafor[case_id], prediction_interval="t_k-2")
+    assert result.pi_lower == pytest.approx(expected["pi_tk2_lb"], rel=RTOL)
+    assert result.pi_upper == pytest.approx(expected["pi_tk2_ub"], rel=RTOL)
+    assert result.pi_df == metafor[case_id]["outputs"]["k"] - 2
+
+
+def test_hksj_narrower_than_wald_is_flagged(metafor):
+    """anchors.md c.8: Q = 0.030 < k-1 = 3, so plain HKSJ is 6x narrower than Wald."""
+    hksj, expected = _fit(metafor["smallk_dl_knha"])
+    adhoc, _ = _fit(metafor["smallk_dl_adhoc"])
+    assert hksj.hksj_narrower_than_wald and "narrower than the Wald CI" in hksj.note
+    assert hksj.ci_upper - hksj.ci_lower == pytest.approx(0.037030, abs=1e-6)
+    assert not adhoc.hksj_narrower_than_wald
+    assert adhoc.ci_upper - adhoc.ci_lower == pytest.approx(0.367477, abs=1e-6)
+
+
+def test_normand_conclusion_flips_between_profiles(metafor):
+    """anchors.md c.7: DL-Wald CI excludes 0 (p = 0.041), REML-HKSJ does not (p = 0.121)."""
+    dl_wald, _ = _fit(metafor["normand_smd_dl_z"])
+    reml_hksj, _ = _fit(metafor["normand_smd_reml_knha"])
+    assert dl_wald.ci_upper < 0 < reml_hksj.ci_upper
 
 
 def test_huge_variance_guard_replaces_pymare_reml(metafor):

@@ -14,10 +14,11 @@ class PooledEstimate:
     """One inverse-variance meta-analysis on the analysis scale (log scale for ratios).
 
     ``stat`` is ``z`` under the Wald method and ``t`` (on ``stat_df`` degrees of
-    freedom) under Hartung-Knapp-Sidik-Jonkman. ``i2`` and ``h2`` follow metafor's
-    tau²-based definitions (Higgins & Thompson 2002, §3.2); ``i2_q`` is the Q-based
-    I² that RevMan 5 prints. ``weights`` are random-effects weights in percent, in
-    the order of the input studies.
+    freedom) under Hartung-Knapp-Sidik-Jonkman. ``i2`` is the I² of ``i2_method``:
+    ``tau2`` (metafor, RevMan Web; Higgins & Thompson 2002, §3.2) or ``q`` (RevMan 5);
+    ``i2_tau2`` and ``i2_q`` hold both. ``h2`` is tau²-based. ``weights`` are
+    random-effects weights in percent, in the order of the input studies. Interval
+    limits are ``None`` where the settings ask for none or k is too small.
     """
 
     k: int
@@ -45,6 +46,20 @@ class PooledEstimate:
     ci_method: str
     alpha: float
     note: str = ""
+    i2_tau2: float | None = None
+    i2_method: str = "tau2"
+    pi_lower: float | None = None
+    pi_upper: float | None = None
+    pi_method: str = "none"
+    pi_df: float | None = None
+    tau2_ci_lower: float | None = None
+    tau2_ci_upper: float | None = None
+    i2_ci_lower: float | None = None
+    i2_ci_upper: float | None = None
+    h2_ci_lower: float | None = None
+    h2_ci_upper: float | None = None
+    hksj_narrower_than_wald: bool = False
+    profile: str = ""
 
 
 @dataclass(frozen=True)
