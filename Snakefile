@@ -27,6 +27,7 @@ rule all:
     input:
         "results/effects.tsv",
         "results/pooled.tsv",
+        "results/robustness.tsv",
         analysis_outputs("results/forest/{outcome}_{timepoint}.svg"),
         analysis_outputs("results/forest/{outcome}_{timepoint}.png"),
         analysis_outputs("results/forest/{outcome}_{timepoint}.pdf"),

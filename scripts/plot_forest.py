@@ -21,6 +21,6 @@ with log_to(snakemake.log[0]):
         outcome,
         params.modes,
         snakemake.wildcards.timepoint,
-        footer=method_footer(params.pooling, outcome, pooled),
+        footer=method_footer(params.settings, outcome, pooled, read_tsv(snakemake.input.robustness)),
     )
     save_figure(draw_forest(data), dict(snakemake.output))

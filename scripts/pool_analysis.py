@@ -3,14 +3,24 @@
 Outputs
 -------
 pooled : one row per comparison (columns ``evsynth.analysis.POOLED_COLUMNS``): random-
-    and common-effect estimates, heterogeneity, settings, status.
+    and common-effect estimates, heterogeneity with CIs, prediction interval, profile.
 studies : one row per study (``STUDY_COLUMNS``): effect size, CI and weight.
+robustness : each pooled comparison under every method profile (``ROBUSTNESS_COLUMNS``).
 """
 
 from typing import TYPE_CHECKING
 
-from evsynth.analysis import POOLED_COLUMNS, STUDY_COLUMNS, analyse, pooled_records, study_records
+from evsynth.analysis import (
+    POOLED_COLUMNS,
+    ROBUSTNESS_COLUMNS,
+    STUDY_COLUMNS,
+    analyse,
+    pooled_records,
+    robustness_records,
+    study_records,
+)
 from evsynth.logs import log_to
+from evsynth.profiles import settings_from_dict
 from evsynth.settings import Outcome
 from evsynth.tables import write_tsv
 
@@ -21,19 +31,14 @@ with log_to(snakemake.log[0]) as log:
     params = snakemake.params
     outcome = Outcome(**params.outcome)
     timepoint = snakemake.wildcards.timepoint
-    settings = params.pooling
-    effects, comparisons = analyse(
-        params.rows,
-        outcome,
-        params.modes,
-        settings["estimator"],
-        settings["ci_method"],
-        settings["alpha"],
-        params.continuity_correction,
-    )
+    settings = settings_from_dict(params.settings)
+    cc = params.continuity_correction
+    effects, comparisons = analyse(params.rows, outcome, params.modes, settings, cc)
     write_tsv(study_records(effects, timepoint), STUDY_COLUMNS, snakemake.output.studies)
-    pooled = pooled_records(effects, comparisons, outcome, timepoint, settings["alpha"])
+    pooled = pooled_records(effects, comparisons, outcome, timepoint, settings)
     write_tsv(pooled, POOLED_COLUMNS, snakemake.output.pooled)
-    log.info("versions: %s", params.versions)
+    robustness = robustness_records(params.rows, outcome, params.modes, settings, cc, timepoint)
+    write_tsv(robustness, ROBUSTNESS_COLUMNS, snakemake.output.robustness)
+    log.info("profile %s; versions: %s", settings.label, params.versions)
     for comparison in comparisons:
         log.info("%s vs %s: %s %s", comparison.treatment, comparison.comparator, comparison.status, comparison.note)

@@ -65,16 +65,28 @@ def test_resolve_primary_outcome_reproduces_the_paper(finished):
 
 
 def test_pooled_smd_matches_metafor(finished, metafor):
-    """Coach-led CBT vs usual care, interference SMD, post: metafor rma(yi, sei=sei, method="REML")."""
+    """Coach-led CBT vs usual care, interference SMD, post, under the default cochrane-2025 profile:
+    metafor rma(yi, sei=sei, method="REML", test="knha"), predict() and confint()."""
     pooled = pd.read_csv(finished / "results" / "pooled.tsv", sep="\t")
     row = pooled[(pooled["outcome"] == "pain_interference") & (pooled["treatment"] == "coach")].iloc[0]
-    expected = metafor["shipped_interference_coach_reml_z"]["outputs"]
+    expected = metafor["shipped_interference_coach_reml_knha"]["outputs"]
     assert row["k"] == expected["k"] == 7
     for ours, theirs in [("estimate", "beta"), ("se", "se"), ("ci_lower", "ci_lb"), ("ci_upper", "ci_ub"),
-                         ("p_value", "pval"), ("tau2", "tau2"), ("i2", "I2"), ("h2", "H2"), ("q", "QE")]:
-        assert row[ours] == pytest.approx(expected[theirs], rel=1e-6), ours
-    assert row["estimator"] == "REML" and row["ci_method"] == "wald"
+                         ("p_value", "pval"), ("stat", "tval"), ("stat_df", "df"), ("tau2", "tau2"), ("i2", "I2"),
+                         ("h2", "H2"), ("q", "QE"), ("pi_lower", "pi_lb"), ("pi_upper", "pi_ub"),
+                         ("tau2_ci_lower", "tau2_ci_lb"), ("tau2_ci_upper", "tau2_ci_ub"),
+                         ("i2_ci_lower", "I2_ci_lb"), ("i2_ci_upper", "I2_ci_ub")]:
+        assert row[ours] == pytest.approx(expected[theirs], rel=1e-6, abs=1e-9), ours
+    assert (row["estimator"], row["ci_method"], row["pi_method"], row["profile"]) == (
+        "REML", "hksj", "t_k-1", "cochrane-2025")
     assert "Gasslander 2022" in row["note"]  # shown as not estimable, not silently dropped
+
+
+def test_robustness_table_lists_every_profile(finished):
+    robustness = pd.read_csv(finished / "results" / "robustness.tsv", sep="\t", true_values=["yes"], false_values=["no"])
+    coach = robustness[(robustness["outcome"] == "pain_interference") & (robustness["treatment"] == "coach")]
+    assert sorted(coach["profile"]) == ["cochrane-2025", "metafor", "revman5"]
+    assert coach.loc[coach["chosen"], "profile"].tolist() == ["cochrane-2025"]
 
 
 def test_every_analysis_has_three_figures_and_effects_list_all_rows(finished):
@@ -142,7 +154,7 @@ def test_rerun_scope_after_editing_the_table(tmp_path):
     edited.loc[edited["study"] == "Menga 2014", "effect"] = "0.300"
     write_table(edited, workdir / "studies.tsv")
     assert _planned_jobs(workdir) == {
-        "all": 1, "collect_pooled": 1, "plot_forest": 1, "pool_analysis": 1, "tabulate_effects": 1,
+        "all": 1, "collect_tables": 1, "plot_forest": 1, "pool_analysis": 1, "tabulate_effects": 1,
     }
 
 

@@ -7,6 +7,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from evsynth.analysis import ROW_FIELDS, sort_rows
+from evsynth.profiles import resolve_settings
 from evsynth.settings import ConfigError, outcomes_from_config, windows_from_config
 from evsynth.studies import StudyTableError, load_studies
 
@@ -19,6 +20,9 @@ try:
     STUDIES = load_studies(config["studies"], config)
 except (StudyTableError, ConfigError) as err:
     raise WorkflowError(str(err)) from None
+
+# The resolved method settings travel to jobs as a plain dict (stable params record).
+SETTINGS = resolve_settings(config["pooling"]).as_dict()
 
 PACKAGE_DIR = Path(workflow.basedir) / "workflow" / "lib" / "evsynth"
 VERSIONS = {

@@ -19,7 +19,8 @@ rule tabulate_effects:
     params:
         rows=all_rows,
         outcomes=config["outcomes"],
-        alpha=config["pooling"]["alpha"],
+        alpha=SETTINGS["alpha"],
+        smd_variance=SETTINGS["smd_variance"],
         continuity_correction=config["effects"]["continuity_correction"],
     script:
         "../../scripts/tabulate_effects.py"

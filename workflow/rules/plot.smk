@@ -2,6 +2,7 @@ rule plot_forest:
     input:
         pooled="results/analyses/{outcome}/{timepoint}/pooled.tsv",
         studies="results/analyses/{outcome}/{timepoint}/studies.tsv",
+        robustness="results/analyses/{outcome}/{timepoint}/robustness.tsv",
         code=package_sources(
             "revman", "forest", "figures", "results", "settings", "tables"
         ),
@@ -28,7 +29,7 @@ rule plot_forest:
     params:
         outcome=outcome_spec,
         modes=config["modes"],
-        pooling=config["pooling"],
+        settings=SETTINGS,
         matplotlib=MATPLOTLIB_VERSION,
     script:
         "../../scripts/plot_forest.py"

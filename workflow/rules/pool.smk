@@ -1,11 +1,20 @@
 rule pool_analysis:
     input:
         code=package_sources(
-            "analysis", "effects", "pooling", "tau2", "results", "settings", "tables"
+            "analysis",
+            "effects",
+            "heterogeneity",
+            "pooling",
+            "profiles",
+            "tau2",
+            "results",
+            "settings",
+            "tables",
         ),
     output:
         pooled="results/analyses/{outcome}/{timepoint}/pooled.tsv",
         studies="results/analyses/{outcome}/{timepoint}/studies.tsv",
+        robustness="results/analyses/{outcome}/{timepoint}/robustness.tsv",
     log:
         "results/logs/pool_analysis/{outcome}_{timepoint}.log",
     group:
@@ -20,25 +29,33 @@ rule pool_analysis:
         rows=analysis_rows,
         outcome=outcome_spec,
         modes=list(config["modes"]),
-        pooling=config["pooling"],
+        settings=SETTINGS,
         continuity_correction=config["effects"]["continuity_correction"],
         versions=VERSIONS,
     script:
         "../../scripts/pool_analysis.py"
 
 
-rule collect_pooled:
+rule collect_tables:
     input:
         pooled=analysis_outputs("results/analyses/{outcome}/{timepoint}/pooled.tsv"),
+        robustness=analysis_outputs(
+            "results/analyses/{outcome}/{timepoint}/robustness.tsv"
+        ),
         code=package_sources("tables"),
     output:
-        tsv=report(
+        pooled=report(
             "results/pooled.tsv",
             caption="../report/pooled.rst",
             category="Tables",
         ),
+        robustness=report(
+            "results/robustness.tsv",
+            caption="../report/robustness.rst",
+            category="Tables",
+        ),
     log:
-        "results/logs/collect_pooled.log",
+        "results/logs/collect_tables.log",
     localrule: True
     conda:
         "../envs/stats.yaml"
@@ -47,4 +64,4 @@ rule collect_pooled:
         mem_mb=200,
         runtime=5,
     script:
-        "../../scripts/collect_pooled.py"
+        "../../scripts/collect_tables.py"

@@ -15,7 +15,8 @@ import pandas as pd
 from scipy import stats
 
 from evsynth.effects import compute_effects
-from evsynth.pooling import pool
+from evsynth.pooling import pool_with
+from evsynth.profiles import PROFILES, MethodSettings
 from evsynth.results import PooledEstimate
 from evsynth.settings import Outcome
 
@@ -102,12 +103,47 @@ POOLED_COLUMNS = (
     "common_ci_lower",
     "common_ci_upper",
     "common_p_value",
+    "pi_lower",
+    "pi_upper",
+    "pi_method",
+    "pi_df",
+    "tau2_ci_lower",
+    "tau2_ci_upper",
+    "i2_method",
+    "i2_tau2",
+    "i2_ci_lower",
+    "i2_ci_upper",
+    "h2_ci_lower",
+    "h2_ci_upper",
+    "hksj_narrower_than_wald",
+    "profile",
     "estimator",
     "ci_method",
     "alpha",
     "status",
     "studies",
     "note",
+)
+
+ROBUSTNESS_COLUMNS = (
+    "outcome",
+    "timepoint",
+    "treatment",
+    "comparator",
+    "measure",
+    "k",
+    "profile",
+    "chosen",
+    "estimate",
+    "ci_lower",
+    "ci_upper",
+    "pi_lower",
+    "pi_upper",
+    "p_value",
+    "tau2",
+    "i2",
+    "ci_excludes_no_effect",
+    "conclusion_differs_from_chosen",
 )
 
 
@@ -147,9 +183,7 @@ def analyse(
     rows: Sequence[Mapping[str, Any]],
     outcome: Outcome,
     modes: Sequence[str],
-    estimator: str,
-    ci_method: str,
-    alpha: float,
+    settings: MethodSettings,
     continuity_correction: float,
 ) -> tuple[pd.DataFrame, list[Comparison]]:
     """Compute effects and pool each comparison of one outcome x timepoint window.
@@ -158,9 +192,11 @@ def analyse(
     :class:`Comparison` per comparison present, in :func:`comparison_order`.
     """
     rows = sort_rows(rows, modes)
-    effects = compute_effects(rows, {outcome.id: outcome}, add=continuity_correction)
+    effects = compute_effects(
+        rows, {outcome.id: outcome}, add=continuity_correction, smd_variance=settings.smd_variance
+    )
     effects["weight_pct"] = np.nan
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = stats.norm.ppf(1 - settings.alpha / 2)
     effects["ci_lower_theta"] = effects["yi"] - z * effects["se"]
     effects["ci_upper_theta"] = effects["yi"] + z * effects["se"]
     back = np.exp if outcome.ratio else (lambda x: x)
@@ -179,7 +215,7 @@ def analyse(
             notes.append(f"arm sizes unknown for {', '.join(usable.loc[~known_n, 'study'])}")
         pooled = None
         if len(usable) >= 2:
-            pooled = pool(usable["yi"], usable["vi"], estimator, ci_method, alpha)
+            pooled = pool_with(usable["yi"], usable["vi"], settings)
             effects.loc[usable.index, "weight_pct"] = pooled.weights
             status = "pooled"
             if pooled.note:
@@ -213,7 +249,11 @@ def study_records(effects: pd.DataFrame, timepoint: str) -> list[dict[str, Any]]
 
 
 def pooled_records(
-    effects: pd.DataFrame, comparisons: Sequence[Comparison], outcome: Outcome, timepoint: str, alpha: float
+    effects: pd.DataFrame,
+    comparisons: Sequence[Comparison],
+    outcome: Outcome,
+    timepoint: str,
+    settings: MethodSettings,
 ) -> list[dict[str, Any]]:
     """One ``pooled.tsv`` row per comparison; ratio measures reported as RR/OR, not logs."""
     back = np.exp if outcome.ratio else (lambda x: x)
@@ -230,13 +270,13 @@ def pooled_records(
             "status": comp.status,
             "studies": "; ".join(comp.studies),
             "note": comp.note,
+            "profile": settings.label,
+            "alpha": settings.alpha,
         }
         p = comp.pooled
         if p is not None:
             rec.update(
-                {name: getattr(p, name) for name in ("theta", "se", "p_value", "stat", "stat_df", "tau2", "i2", "i2_q",
-                                                      "h2", "q", "q_df", "q_p", "common_theta", "common_se",
-                                                      "common_p_value", "estimator", "ci_method", "alpha")}
+                {name: getattr(p, name) for name in _COPIED_FIELDS}
             )
             rec.update(
                 estimate=float(back(p.theta)),
@@ -245,6 +285,8 @@ def pooled_records(
                 common_estimate=float(back(p.common_theta)),
                 common_ci_lower=float(back(p.common_ci_lower)),
                 common_ci_upper=float(back(p.common_ci_upper)),
+                pi_lower=None if p.pi_lower is None else float(back(p.pi_lower)),
+                pi_upper=None if p.pi_upper is None else float(back(p.pi_upper)),
             )
         elif comp.studies:
             # k = 1: the study's own estimate and Wald CI, labelled as not pooled.
@@ -259,7 +301,66 @@ def pooled_records(
                 ci_upper=float(only["ci_upper"]),
                 stat=stat,
                 p_value=float(2 * stats.norm.sf(abs(stat))),
-                alpha=alpha,
             )
         records.append(rec)
+    return records
+
+
+_COPIED_FIELDS = (
+    "theta", "se", "p_value", "stat", "stat_df", "tau2", "i2", "i2_q", "h2", "q", "q_df", "q_p", "common_theta",
+    "common_se", "common_p_value", "estimator", "ci_method", "pi_method", "pi_df", "tau2_ci_lower",
+    "tau2_ci_upper", "i2_method", "i2_tau2", "i2_ci_lower", "i2_ci_upper", "h2_ci_lower", "h2_ci_upper",
+    "hksj_narrower_than_wald",
+)
+
+
+def robustness_records(
+    rows: Sequence[Mapping[str, Any]],
+    outcome: Outcome,
+    modes: Sequence[str],
+    chosen: MethodSettings,
+    continuity_correction: float,
+    timepoint: str,
+) -> list[dict[str, Any]]:
+    """Each pooled comparison re-run under every profile, flagging flipped conclusions.
+
+    The conclusion compared is whether the CI excludes no effect; a profile whose
+    conclusion differs from the chosen settings' is flagged.
+    """
+    candidates = {chosen.label: chosen}
+    for name, profile in PROFILES.items():
+        candidates.setdefault(name, MethodSettings(**{**profile.as_dict(), "alpha": chosen.alpha}))
+    back = np.exp if outcome.ratio else (lambda x: x)
+    by_comparison: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for label, settings in candidates.items():
+        _, comparisons = analyse(rows, outcome, modes, settings, continuity_correction)
+        for comp in comparisons:
+            p = comp.pooled
+            if p is None:
+                continue
+            by_comparison.setdefault((comp.treatment, comp.comparator), []).append({
+                "outcome": outcome.id,
+                "timepoint": timepoint,
+                "treatment": comp.treatment,
+                "comparator": comp.comparator,
+                "measure": outcome.measure,
+                "k": p.k,
+                "profile": label,
+                "chosen": label == chosen.label,
+                "estimate": float(back(p.theta)),
+                "ci_lower": float(back(p.ci_lower)),
+                "ci_upper": float(back(p.ci_upper)),
+                "pi_lower": None if p.pi_lower is None else float(back(p.pi_lower)),
+                "pi_upper": None if p.pi_upper is None else float(back(p.pi_upper)),
+                "p_value": p.p_value,
+                "tau2": p.tau2,
+                "i2": p.i2,
+                "ci_excludes_no_effect": bool(p.ci_lower > 0 or p.ci_upper < 0),
+            })
+    records = []
+    for group in by_comparison.values():
+        reference = next(r["ci_excludes_no_effect"] for r in group if r["chosen"])
+        for rec in group:
+            rec["conclusion_differs_from_chosen"] = rec["ci_excludes_no_effect"] != reference
+        records += group
     return records

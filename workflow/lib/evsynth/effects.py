@@ -14,6 +14,10 @@ results can be pinned to it:
   ``z = Φ⁻¹(1/2 + L/200)``, on the log scale for ratio measures (Higgins et al.,
   Cochrane Handbook §6.3); a reported SE is used as given.
 * A reported SMD with arm sizes but neither CI nor SE: the same large-sample variance.
+
+``smd_variance="revman"`` switches SMDs to RevMan 5's formulas (Deeks & Higgins 2010,
+RevMan statistical algorithms): ``J = 1 - 3/(4N - 9)`` and
+``var = N/(n1 n2) + g²/(2(N - 3.94))``, ``N = n1 + n2``.
 """
 
 from __future__ import annotations
@@ -64,22 +68,31 @@ def from_counts(measure: str, a, n1, c, n2, add: float = 0.5) -> tuple[np.ndarra
     return np.where(bad, np.nan, yi), np.where(bad, np.nan, vi), corrected
 
 
-def from_means(measure: str, m1, sd1, n1, m2, sd2, n2) -> tuple[np.ndarray, np.ndarray]:
-    """MD or SMD (Hedges' g, exact J, variance ``vtype="LS"``) from arm summaries."""
+def from_means(
+    measure: str, m1, sd1, n1, m2, sd2, n2, smd_variance: str = "metafor"
+) -> tuple[np.ndarray, np.ndarray]:
+    """MD or SMD (Hedges' g, exact J and ``vtype="LS"``, or RevMan's) from arm summaries."""
     m1, sd1, n1, m2, sd2, n2 = (np.asarray(x, dtype=float) for x in (m1, sd1, n1, m2, sd2, n2))
     if measure == "MD":
         return m1 - m2, sd1**2 / n1 + sd2**2 / n2
     if measure == "SMD":
         df = n1 + n2 - 2
         pooled_sd = np.sqrt(((n1 - 1) * sd1**2 + (n2 - 1) * sd2**2) / df)
-        g = hedges_correction(df) * (m1 - m2) / pooled_sd
-        return g, smd_variance(g, n1, n2)
+        d = (m1 - m2) / pooled_sd
+        if smd_variance == "revman":
+            g = (1 - 3 / (4 * (n1 + n2) - 9)) * d
+        else:
+            g = hedges_correction(df) * d
+        return g, smd_sampling_variance(g, n1, n2, smd_variance)
     raise ValueError(f"{measure} cannot be computed from arm means")
 
 
-def smd_variance(g, n1, n2) -> np.ndarray:
-    """Large-sample variance of a standardised mean difference (metafor ``vtype="LS"``)."""
+def smd_sampling_variance(g, n1, n2, convention: str = "metafor") -> np.ndarray:
+    """Large-sample variance of an SMD: metafor ``vtype="LS"`` or RevMan 5's."""
     g, n1, n2 = (np.asarray(x, dtype=float) for x in (g, n1, n2))
+    if convention == "revman":
+        total = n1 + n2
+        return total / (n1 * n2) + g**2 / (2 * (total - 3.94))
     return 1 / n1 + 1 / n2 + g**2 / (2 * (n1 + n2))
 
 
@@ -91,6 +104,7 @@ def compute_effects(
     rows: Sequence[Mapping[str, Any]] | pd.DataFrame,
     outcomes: Mapping[str, Outcome],
     add: float = 0.5,
+    smd_variance: str = "metafor",
 ) -> pd.DataFrame:
     """Compute ``yi``, ``vi`` and a plain-language ``derivation`` for every row.
 
@@ -103,6 +117,8 @@ def compute_effects(
         Configured outcomes, for each row's measure and direction.
     add
         Continuity correction for 2x2 tables with a zero cell.
+    smd_variance
+        "metafor" (exact J, ``vtype="LS"``) or "revman" (RevMan 5's SMD formulas).
 
     Returns
     -------
@@ -134,15 +150,12 @@ def compute_effects(
             y, v = from_means(
                 measure,
                 *[[row[c]] for c in ("mean_treat", "sd_treat", "n_treat", "mean_ctrl", "sd_ctrl", "n_ctrl")],
+                smd_variance=smd_variance,
             )
             yi[i], vi[i] = y[0], v[0]
-            derivation[i] = (
-                "MD from arm means and SDs"
-                if measure == "MD"
-                else "Hedges' g (exact J) from arm means and SDs; variance 1/n1+1/n2+g²/(2N)"
-            )
+            derivation[i] = "MD from arm means and SDs" if measure == "MD" else SMD_DERIVATION[smd_variance]
         else:
-            yi[i], vi[i], derivation[i] = _from_contrast(row, outcome)
+            yi[i], vi[i], derivation[i] = _from_contrast(row, outcome, smd_variance)
     frame["measure"] = measures
     frame["yi"], frame["vi"] = yi, vi
     frame["se"] = np.sqrt(vi)
@@ -151,7 +164,13 @@ def compute_effects(
     return frame
 
 
-def _from_contrast(row: Mapping[str, Any], outcome: Outcome) -> tuple[float, float, str]:
+SMD_DERIVATION = {
+    "metafor": "Hedges' g (exact J) from arm means and SDs; variance 1/n1+1/n2+g²/(2N)",
+    "revman": "Hedges' g (RevMan 5: J = 1-3/(4N-9)) from arm means and SDs; variance N/(n1n2)+g²/(2(N-3.94))",
+}
+
+
+def _from_contrast(row: Mapping[str, Any], outcome: Outcome, smd_variance: str) -> tuple[float, float, str]:
     measure = row["effect_measure"]
     ratio = measure in RATIO_MEASURES
     scale = (lambda x: float(np.log(x))) if ratio else float
@@ -168,8 +187,9 @@ def _from_contrast(row: Mapping[str, Any], outcome: Outcome) -> tuple[float, flo
         v = se**2
         how = f"reported {measure} with {level:g}% CI: se = ({name} upper - lower) / (2 x {z:.4f})"
     elif measure == "SMD" and has("n_treat") and has("n_ctrl"):
-        v = float(smd_variance(y, row["n_treat"], row["n_ctrl"]))
-        how = "reported SMD without CI or SE: variance 1/n1+1/n2+d²/(2N) from arm sizes"
+        v = float(smd_sampling_variance(y, row["n_treat"], row["n_ctrl"], smd_variance))
+        formula = "N/(n1n2)+d²/(2(N-3.94))" if smd_variance == "revman" else "1/n1+1/n2+d²/(2N)"
+        how = f"reported SMD without CI or SE: variance {formula} from arm sizes"
     else:
         missing = "arm sizes, CI or SE" if measure == "SMD" else "CI or SE"
         return float("nan"), float("nan"), f"not estimable: reported {measure} without {missing}"

@@ -39,9 +39,10 @@ def effects_records(
     outcomes: Mapping[str, Outcome],
     alpha: float,
     continuity_correction: float,
+    smd_variance: str = "metafor",
 ) -> list[dict[str, Any]]:
     """Effect size, CI on the reporting scale, and status of every row (order kept)."""
-    frame = compute_effects(rows, outcomes, add=continuity_correction)
+    frame = compute_effects(rows, outcomes, add=continuity_correction, smd_variance=smd_variance)
     z = stats.norm.ppf(1 - alpha / 2)
     records = []
     for rec in frame.to_dict("records"):

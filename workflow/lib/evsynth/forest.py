@@ -379,6 +379,15 @@ def _draw(fig: Figure, data: ForestData) -> None:
             cell(cols.est, EST_W, yt, format_estimate(p.theta, p.ci_lower, p.ci_upper, data.ratio),
                  f"estimate-{g}", bold=True)
             dh = 0.3 * ROW_H
+            if p.pi_lower is not None and p.pi_upper is not None:
+                # Prediction interval: a line through the diamond with end ticks (RevMan Web),
+                # clipped to the axis like study CIs.
+                lim = (xmin, xmax)
+                lo, hi = max(tr(p.pi_lower), lim[0]), min(tr(p.pi_upper), lim[1])
+                ax.plot([lo, hi], [yc, yc], color="0.35", lw=1.2, zorder=2, gid=f"pi-{g}", solid_capstyle="butt")
+                for x, inside in ((lo, tr(p.pi_lower) >= lim[0]), (hi, tr(p.pi_upper) <= lim[1])):
+                    if inside:
+                        ax.plot([x, x], [yc - dh / 2, yc + dh / 2], color="0.35", lw=1.2, zorder=2)
             verts = [(tr(p.ci_lower), yc), (tr(p.theta), yc - dh), (tr(p.ci_upper), yc), (tr(p.theta), yc + dh)]
             ax.add_patch(Polygon(verts, closed=True, fc="black", ec="black", lw=0.5, zorder=3, gid=f"diamond-{g}"))
 

@@ -16,7 +16,18 @@ import pandas as pd
 from evsynth.results import ForestData, ForestRow, ForestSubgroup, PooledEstimate
 from evsynth.settings import MEASURE_NAMES, Outcome
 
-CI_METHOD_LABELS = {"wald": "Wald (normal) CI", "hksj": "Hartung-Knapp-Sidik-Jonkman CI (t, k-1 df)"}
+CI_METHOD_LABELS = {
+    "wald": "Wald (normal) CI",
+    "hksj": "Hartung-Knapp-Sidik-Jonkman CI (t, k-1 df)",
+    "hksj-adhoc": "Hartung-Knapp-Sidik-Jonkman CI with the ad hoc floor (never narrower than Wald)",
+}
+PI_LABELS = {
+    "none": "no prediction interval",
+    "normal": "prediction interval on the normal distribution",
+    "t_k-1": "prediction interval on t(k-1)",
+    "t_k-2": "prediction interval on t(k-2)",
+}
+I2_LABELS = {"tau2": "I² from tau²", "q": "I² from Q (RevMan 5)"}
 
 
 def format_p(p: float) -> str:
@@ -30,10 +41,21 @@ def format_p(p: float) -> str:
 
 
 def heterogeneity_line(p: PooledEstimate) -> str:
+    tau2 = f"Tau² = {p.tau2:.2f}"
+    if p.tau2_ci_lower is not None and p.tau2_ci_upper is not None:
+        tau2 += f" [{p.tau2_ci_lower:.2f}, {p.tau2_ci_upper:.2f}]"
     return (
-        f"Heterogeneity: Tau² = {p.tau2:.2f} ({p.estimator}); Chi² = {p.q:.2f}, df = {p.q_df} "
+        f"Heterogeneity: {tau2} ({p.estimator}); Chi² = {p.q:.2f}, df = {p.q_df} "
         f"({format_p(p.q_p)}); I² = {p.i2:.0f}%"
     )
+
+
+def prediction_line(p: PooledEstimate, ratio: bool) -> str | None:
+    if p.pi_lower is None or p.pi_upper is None:
+        return None
+    back = np.exp if ratio else (lambda x: x)
+    df = "normal" if p.pi_df is None else f"t, {p.pi_df:.0f} df"
+    return f"Prediction interval: [{back(p.pi_lower):.2f}, {back(p.pi_upper):.2f}] ({df})"
 
 
 def overall_effect_line(p: PooledEstimate) -> str:
@@ -56,7 +78,19 @@ def pooled_from_record(rec: Mapping[str, Any], weights: Sequence[float], ratio: 
     fields = {name: rec[name] for name in ("theta", "se", "stat", "p_value", "tau2", "i2", "i2_q", "h2", "q",
                                            "q_p", "common_theta", "common_se", "common_p_value", "alpha")}
     stat_df = rec.get("stat_df")
+    optional = {
+        name: _optional(rec.get(name))
+        for name in ("i2_tau2", "pi_df", "tau2_ci_lower", "tau2_ci_upper", "i2_ci_lower", "i2_ci_upper",
+                     "h2_ci_lower", "h2_ci_upper")
+    }
+    limits = {name: _optional(rec.get(name), to_theta) for name in ("pi_lower", "pi_upper")}
     return PooledEstimate(
+        **optional,
+        **limits,
+        i2_method=str(rec.get("i2_method") or "tau2"),
+        pi_method=str(rec.get("pi_method") or "none"),
+        hksj_narrower_than_wald=bool(rec.get("hksj_narrower_than_wald") is True),
+        profile=str(rec.get("profile") or ""),
         k=int(rec["k"]),
         ci_lower=float(to_theta(rec["ci_lower"])),
         ci_upper=float(to_theta(rec["ci_upper"])),
@@ -70,6 +104,12 @@ def pooled_from_record(rec: Mapping[str, Any], weights: Sequence[float], ratio: 
         note=str(rec.get("note") or ""),
         **{k: float(v) for k, v in fields.items()},
     )
+
+
+def _optional(value: Any, transform=float) -> float | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return float(transform(value))
 
 
 def _arm_headers(outcome: Outcome, studies: pd.DataFrame) -> tuple[str, ...]:
@@ -116,7 +156,15 @@ def build_forest_data(
         lines: tuple[str, ...] = ()
         if rec["status"] == "pooled":
             pooled_estimate = pooled_from_record(rec, estimable["weight_pct"].tolist(), outcome.ratio)
-            lines = (heterogeneity_line(pooled_estimate), overall_effect_line(pooled_estimate))
+            lines = tuple(
+                line
+                for line in (
+                    heterogeneity_line(pooled_estimate),
+                    overall_effect_line(pooled_estimate),
+                    prediction_line(pooled_estimate, outcome.ratio),
+                )
+                if line
+            )
             pooled_note = ""
         elif rec["status"].startswith("single"):
             pooled_note = "Single study: not pooled"
@@ -144,13 +192,13 @@ def build_forest_data(
     if outcome.higher_is_better:
         left, right = right, left
     method = pooled["ci_method"].dropna()
-    hksj = len(method) and method.iloc[0] == "hksj"
+    ci_tag = {"hksj": " (HKSJ)", "hksj-adhoc": " (HKSJ, ad hoc)"}.get(method.iloc[0] if len(method) else "", "")
     level = 100 * (1 - float(pooled["alpha"].dropna().iloc[0])) if pooled["alpha"].notna().any() else 95
     return ForestData(
         title=f"{outcome.label}, {timepoint}",
         measure=MEASURE_NAMES[outcome.measure],
         ratio=outcome.ratio,
-        method_label=f"IV, Random, {level:g}% CI" + (" (HKSJ)" if hksj else ""),
+        method_label=f"IV, Random, {level:g}% CI{ci_tag}",
         arm_headers=headers,
         treat_heading="Experimental",
         ctrl_heading="Control",
@@ -165,15 +213,33 @@ def _theta(value: Any, outcome: Outcome) -> float:
     return float(np.log(value)) if outcome.ratio else float(value)
 
 
-def method_footer(pooling: Mapping[str, Any], outcome: Outcome, pooled: pd.DataFrame) -> tuple[str, ...]:
-    """Footer lines: the model, what the weights mean, the scale, and any fallback notes."""
+def method_footer(
+    settings: Mapping[str, Any], outcome: Outcome, pooled: pd.DataFrame, robustness: pd.DataFrame | None = None
+) -> tuple[str, ...]:
+    """Footer lines: profile and model, what the weights mean, scale, robustness, notes."""
     lines = [
-        f"Random effects, inverse variance: {pooling['estimator']} tau², "
-        f"{CI_METHOD_LABELS[pooling['ci_method']]}; I² from tau² (metafor). "
+        f"Method profile {pooled['profile'].dropna().iloc[0] if pooled['profile'].notna().any() else ''}: "
+        f"random effects, inverse variance, {settings['estimator']} tau², {CI_METHOD_LABELS[settings['ci_method']]}, "
+        f"{PI_LABELS[settings['prediction_interval']]}, {I2_LABELS[settings['i2']]}.",
         "Weights and subtotals are within each comparison: comparisons share trial arms and are not combined.",
     ]
     if outcome.scale:
         lines.append(f"Scale: {outcome.scale}.")
+    if robustness is not None and len(robustness):
+        lines += robustness_lines(robustness)
     notes = [str(n) for n in pooled["note"].dropna() if str(n)]
     lines += [f"Note: {n}." for n in dict.fromkeys(notes)]
     return tuple(lines)
+
+
+def robustness_lines(robustness: pd.DataFrame) -> list[str]:
+    """One line per comparison whose conclusion (CI excludes no effect) depends on the profile."""
+    lines = []
+    for (treatment, comparator), group in robustness.groupby(["treatment", "comparator"], sort=False):
+        flipped = group.loc[group["conclusion_differs_from_chosen"], "profile"].tolist()
+        if flipped:
+            lines.append(
+                f"Robustness: {treatment} vs {comparator}: the conclusion differs under {', '.join(flipped)} "
+                "(see results/robustness.tsv)."
+            )
+    return lines or ["Robustness: every comparison's conclusion is the same under every method profile."]

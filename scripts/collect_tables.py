@@ -1,0 +1,16 @@
+"""Rule collect_tables: stack every analysis's rows into results/pooled.tsv and
+results/robustness.tsv (same columns, analyses in config order)."""
+
+from typing import TYPE_CHECKING
+
+from evsynth.logs import log_to
+from evsynth.tables import concat_tsv
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+with log_to(snakemake.log[0]) as log:
+    for table in ("pooled", "robustness"):
+        paths = list(snakemake.input[table])
+        rows = concat_tsv(paths, snakemake.output[table])
+        log.info("%s: %d rows from %d analyses", table, rows, len(paths))
