@@ -6,8 +6,10 @@ written as sums over studies so nothing builds a k x k matrix:
 * PM, Paule & Mandel (1982): the tau² solving the generalised Q(tau²) = k - 1, 0 if
   Q(0) < k - 1 (DerSimonian & Kacker 2007).
 * SJ, Sidik & Jonkman (2005): tau²₀ = Σ(yᵢ - ȳ)²/k, then tau²₀ · Q_w(tau²₀) / (k - 1).
-* EB, Morris (1983): Fisher-type iteration tau² += (Q(tau²)·k/(k-1) - k) / Σwᵢ from the
-  HE start, with step halving at 0.
+* EB, Morris (1983): metafor iterates tau² += (Q(tau²)·k/(k-1) - k) / Σwᵢ; its fixed
+  point solves Q(tau²) = k - 1, the PM equation, for the intercept-only model. That
+  iteration can oscillate (found by our property tests), so the equation is solved by
+  Brent's method: the same root wherever metafor's iteration converges.
 * HE, Hedges (1983): (Σ(yᵢ - ȳ)² - (1 - 1/k)Σvᵢ) / (k - 1), truncated at 0.
 * Q-profile CI for tau² (Viechtbauer 2007, Stat Med 26:37): the tau² at which the
   generalised Q equals the chi²(k-1) quantiles; I² and H² CIs follow from its limits.
@@ -64,22 +66,9 @@ def tau2_sidik_jonkman(yi, vi) -> float:
     return start * generalised_q(start, yi, vi) / (k - 1)
 
 
-def tau2_empirical_bayes(yi, vi, tol: float = 1e-12, max_iter: int = 1000) -> tuple[float, bool]:
-    yi, vi = np.asarray(yi, float), np.asarray(vi, float)
-    k = len(yi)
-    tau2 = tau2_hedges(yi, vi)
-    for _ in range(max_iter):
-        w = 1.0 / (vi + tau2)
-        step = (generalised_q(tau2, yi, vi) * k / (k - 1) - k) / np.sum(w)
-        while tau2 + step < 0:
-            step /= 2
-            if abs(step) < tol:
-                step = -tau2
-                break
-        tau2 += step
-        if abs(step) < tol:
-            return float(tau2), True
-    return float(tau2), False
+def tau2_empirical_bayes(yi, vi) -> tuple[float, bool]:
+    """EB tau²: the root of its estimating equation Q(tau²) = k - 1 (see module notes)."""
+    return tau2_paule_mandel(yi, vi), True
 
 
 def own_tau2(yi, vi, estimator: str) -> tuple[float, bool]:

@@ -135,6 +135,11 @@ def pool(
     tau2, note = estimate_tau2(yi, vi, estimator)
     notes = [note] if note else []
     random = _pymare_fixed_tau2_fit(yi, vi, tau2, ci_method, alpha)
+    if ci_method == "hksj" and not random["se"] > 0:
+        # All estimates identical (Q = 0): the HKSJ variance is exactly 0 and metafor returns a
+        # zero-width CI with p = 0. The ad hoc floor (Wald variance) keeps the interval meaningful.
+        random = _pymare_fixed_tau2_fit(yi, vi, tau2, "hksj-adhoc", alpha)
+        notes.append("HKSJ variance is 0 (identical estimates): ad hoc floor used")
     common = _pymare_fixed_tau2_fit(yi, vi, 0.0, "wald", alpha)
 
     w_fixed = 1 / vi
