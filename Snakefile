@@ -28,6 +28,7 @@ rule all:
         "results/effects.tsv",
         "results/pooled.tsv",
         "results/robustness.tsv",
+        "results/subgroup_tests.tsv",
         analysis_outputs("results/forest/{outcome}_{timepoint}.svg"),
         analysis_outputs("results/forest/{outcome}_{timepoint}.png"),
         analysis_outputs("results/forest/{outcome}_{timepoint}.pdf"),

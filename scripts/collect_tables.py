@@ -1,5 +1,5 @@
-"""Rule collect_tables: stack every analysis's rows into results/pooled.tsv and
-results/robustness.tsv (same columns, analyses in config order)."""
+"""Rule collect_tables: stack every analysis's rows into results/pooled.tsv,
+results/robustness.tsv and results/subgroup_tests.tsv (analyses in config order)."""
 
 from typing import TYPE_CHECKING
 
@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 with log_to(snakemake.log[0]) as log:
-    for table in ("pooled", "robustness"):
+    for table in ("pooled", "robustness", "subgroups"):
         paths = list(snakemake.input[table])
         rows = concat_tsv(paths, snakemake.output[table])
         log.info("%s: %d rows from %d analyses", table, rows, len(paths))

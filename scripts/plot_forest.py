@@ -15,12 +15,21 @@ with log_to(snakemake.log[0]):
     params = snakemake.params
     outcome = Outcome(**params.outcome)
     pooled = read_tsv(snakemake.input.pooled)
+    studies = read_tsv(snakemake.input.studies)
     data = build_forest_data(
-        read_tsv(snakemake.input.studies),
+        studies,
         pooled,
         outcome,
         params.modes,
         snakemake.wildcards.timepoint,
-        footer=method_footer(params.settings, outcome, pooled, read_tsv(snakemake.input.robustness)),
+        footer=method_footer(
+            params.settings,
+            outcome,
+            pooled,
+            read_tsv(snakemake.input.robustness),
+            read_tsv(snakemake.input.subgroups),
+            params.modes,
+            studies,
+        ),
     )
     save_figure(draw_forest(data), dict(snakemake.output))

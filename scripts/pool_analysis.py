@@ -6,6 +6,8 @@ pooled : one row per comparison (columns ``evsynth.analysis.POOLED_COLUMNS``): r
     and common-effect estimates, heterogeneity with CIs, prediction interval, profile.
 studies : one row per study (``STUDY_COLUMNS``): effect size, CI and weight.
 robustness : each pooled comparison under every method profile (``ROBUSTNESS_COLUMNS``).
+subgroups : tests for subgroup differences between delivery modes (``SUBGROUP_COLUMNS``);
+    the across-modes estimate is appended to ``pooled`` as treatment ``any_remote_cbt``.
 """
 
 from typing import TYPE_CHECKING
@@ -14,10 +16,12 @@ from evsynth.analysis import (
     POOLED_COLUMNS,
     ROBUSTNESS_COLUMNS,
     STUDY_COLUMNS,
+    SUBGROUP_COLUMNS,
     analyse,
     pooled_records,
     robustness_records,
     study_records,
+    subgroup_records,
 )
 from evsynth.logs import log_to
 from evsynth.profiles import settings_from_dict
@@ -36,7 +40,9 @@ with log_to(snakemake.log[0]) as log:
     effects, comparisons = analyse(params.rows, outcome, params.modes, settings, cc)
     write_tsv(study_records(effects, timepoint), STUDY_COLUMNS, snakemake.output.studies)
     pooled = pooled_records(effects, comparisons, outcome, timepoint, settings)
-    write_tsv(pooled, POOLED_COLUMNS, snakemake.output.pooled)
+    tests, overall = subgroup_records(effects, outcome, params.modes, settings, timepoint)
+    write_tsv(pooled + overall, POOLED_COLUMNS, snakemake.output.pooled)
+    write_tsv(tests, SUBGROUP_COLUMNS, snakemake.output.subgroups)
     robustness = robustness_records(params.rows, outcome, params.modes, settings, cc, timepoint)
     write_tsv(robustness, ROBUSTNESS_COLUMNS, snakemake.output.robustness)
     log.info("profile %s; versions: %s", settings.label, params.versions)

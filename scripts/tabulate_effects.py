@@ -20,7 +20,7 @@ with log_to(snakemake.log[0]) as log:
     params = snakemake.params
     outcomes = outcomes_from_config({"outcomes": params.outcomes})
     records = effects_records(
-        params.rows, outcomes, params.alpha, params.continuity_correction, params.smd_variance
+        params.rows, outcomes, params.alpha, params.continuity_correction, params.smd_variance, params.modes
     )
     write_tsv(records, EFFECTS_COLUMNS, snakemake.output.tsv)
     log.info("%d rows, %d in an analysis", len(records), sum(r["pooled"] for r in records))

@@ -21,6 +21,12 @@ def metafor():
     return json.loads(REFERENCE.read_text())["cases"]
 
 
+@pytest.fixture(scope="session")
+def metafor_multivariate():
+    """Cases written by tests/reference/metafor_multivariate.R (rma.mv, exact REML/ML tau²)."""
+    return json.loads((REPO / "tests" / "data" / "metafor_multivariate.json").read_text())["cases"]
+
+
 def as_array(values) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 

@@ -128,9 +128,18 @@ def test_shipped_table_loads_and_cites_every_row(tmp_path):
     studies = load_studies(tmp_path / "studies.tsv", CONFIG)
     assert studies["source"].str.len().min() > 10
     resolve = studies[(studies["study"] == "DeBar 2025")]
-    assert len(resolve) == 72  # Tables 2 and 3: 27 RRs + 45 MDs
-    primary = resolve[(resolve["outcome"] == "pain_severity_response") & (resolve["timepoint"] == "3")]
+    # Table 2 at arm level (27 arm rows; its 27 published RRs kept, excluded, for comparison)
+    # and Table 3's 45 MDs as contrasts.
+    assert len(resolve) == 99
+    assert (resolve["form"] == "arm").sum() == 27
+    published_rr = resolve[resolve["effect_measure"] == "RR"]
+    assert len(published_rr) == 27 and not published_rr["include"].any()
+    primary = published_rr[(published_rr["outcome"] == "pain_severity_response") & (published_rr["timepoint"] == "3")]
     published = {("coach", "usual_care"): (1.54, 1.30, 1.82), ("online", "usual_care"): (1.28, 1.06, 1.55),
                  ("coach", "online"): (1.20, 1.03, 1.40)}
     for row in primary.to_dict("records"):
         assert (row["effect"], row["ci_lower"], row["ci_upper"]) == published[(row["treatment"], row["comparator"])]
+    arms = resolve[(resolve["form"] == "arm") & (resolve["outcome"] == "pain_severity_response")
+                   & (resolve["timepoint"] == "3")]
+    assert {r["arm"]: (r["arm_estimate"], r["arm_ci_lower"], r["arm_ci_upper"]) for r in arms.to_dict("records")} == {
+        "coach": (32.0, 29.3, 35.0), "online": (26.6, 23.4, 30.2), "usual_care": (20.8, 18.0, 24.0)}

@@ -74,18 +74,10 @@ def analysis_rows(wildcards):
 
 def all_rows(wildcards):
     """Every row for results/effects.tsv (notes left out, so editing them re-runs nothing)."""
-    fields = (*ROW_FIELDS, "timepoint_months", "include", "exclusion_reason", "source")
+    fields = (*ROW_FIELDS, "include", "exclusion_reason", "source")
     records = [{f: _plain(r[f]) for f in fields} for r in STUDIES.to_dict("records")]
-    return sorted(
-        records,
-        key=lambda r: (
-            r["study"],
-            r["outcome"],
-            r["timepoint"],
-            r["treatment"],
-            r["comparator"],
-        ),
-    )
+    keys = ("study", "outcome", "timepoint", "treatment", "comparator", "arm")
+    return sorted(records, key=lambda r: tuple(str(r[k] or "") for k in keys))
 
 
 def outcome_spec(wildcards):

@@ -1,6 +1,6 @@
 rule tabulate_effects:
     input:
-        code=package_sources("effects", "effects_table", "settings", "tables"),
+        code=package_sources("arms", "effects", "effects_table", "settings", "tables"),
     output:
         tsv=report(
             "results/effects.tsv",
@@ -21,6 +21,7 @@ rule tabulate_effects:
         outcomes=config["outcomes"],
         alpha=SETTINGS["alpha"],
         smd_variance=SETTINGS["smd_variance"],
+        modes=list(config["modes"]),
         continuity_correction=config["effects"]["continuity_correction"],
     script:
         "../../scripts/tabulate_effects.py"

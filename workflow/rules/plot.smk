@@ -3,6 +3,7 @@ rule plot_forest:
         pooled="results/analyses/{outcome}/{timepoint}/pooled.tsv",
         studies="results/analyses/{outcome}/{timepoint}/studies.tsv",
         robustness="results/analyses/{outcome}/{timepoint}/robustness.tsv",
+        subgroups="results/analyses/{outcome}/{timepoint}/subgroups.tsv",
         code=package_sources(
             "revman", "forest", "figures", "results", "settings", "tables"
         ),

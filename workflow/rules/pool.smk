@@ -2,19 +2,23 @@ rule pool_analysis:
     input:
         code=package_sources(
             "analysis",
+            "arms",
             "effects",
+            "multivariate",
             "heterogeneity",
             "pooling",
             "profiles",
             "tau2",
             "results",
             "settings",
+            "subgroups",
             "tables",
         ),
     output:
         pooled="results/analyses/{outcome}/{timepoint}/pooled.tsv",
         studies="results/analyses/{outcome}/{timepoint}/studies.tsv",
         robustness="results/analyses/{outcome}/{timepoint}/robustness.tsv",
+        subgroups="results/analyses/{outcome}/{timepoint}/subgroups.tsv",
     log:
         "results/logs/pool_analysis/{outcome}_{timepoint}.log",
     group:
@@ -42,6 +46,9 @@ rule collect_tables:
         robustness=analysis_outputs(
             "results/analyses/{outcome}/{timepoint}/robustness.tsv"
         ),
+        subgroups=analysis_outputs(
+            "results/analyses/{outcome}/{timepoint}/subgroups.tsv"
+        ),
         code=package_sources("tables"),
     output:
         pooled=report(
@@ -52,6 +59,11 @@ rule collect_tables:
         robustness=report(
             "results/robustness.tsv",
             caption="../report/robustness.rst",
+            category="Tables",
+        ),
+        subgroups=report(
+            "results/subgroup_tests.tsv",
+            caption="../report/subgroups.rst",
             category="Tables",
         ),
     log:

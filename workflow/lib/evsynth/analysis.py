@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from evsynth.effects import compute_effects
+from evsynth.effects import compute_all_effects
 from evsynth.pooling import pool_with
 from evsynth.profiles import PROFILES, MethodSettings
 from evsynth.results import PooledEstimate
@@ -45,6 +45,14 @@ ROW_FIELDS = (
     "sd_treat",
     "mean_ctrl",
     "sd_ctrl",
+    "timepoint_months",
+    "arm",
+    "arm_measure",
+    "arm_estimate",
+    "arm_ci_lower",
+    "arm_ci_upper",
+    "arm_se",
+    "n_arm",
 )
 
 STUDY_COLUMNS = (
@@ -71,6 +79,9 @@ STUDY_COLUMNS = (
     "ci_upper",
     "weight_pct",
     "estimable",
+    "arm_group",
+    "var_treat_arm",
+    "var_ctrl_arm",
     "derivation",
 )
 
@@ -172,10 +183,17 @@ def comparison_order(modes: Sequence[str]) -> dict[tuple[str, str], int]:
 
 
 def sort_rows(rows: Sequence[Mapping[str, Any]], modes: Sequence[str]) -> list[dict[str, Any]]:
+    """Rows in a fixed order (comparison, study, arm), independent of the table's order."""
     order = comparison_order(modes)
+    arm_order = {m: i for i, m in enumerate(modes)}
     return sorted(
         (dict(r) for r in rows),
-        key=lambda r: (order.get((r["treatment"], r["comparator"]), 99), str(r["study"]), r["year"]),
+        key=lambda r: (
+            order.get((r["treatment"], r["comparator"]), -1 if r.get("form") == "arm" else 99),
+            str(r["study"]),
+            r["year"],
+            arm_order.get(r.get("arm"), -1),
+        ),
     )
 
 
@@ -192,9 +210,16 @@ def analyse(
     :class:`Comparison` per comparison present, in :func:`comparison_order`.
     """
     rows = sort_rows(rows, modes)
-    effects = compute_effects(
-        rows, {outcome.id: outcome}, add=continuity_correction, smd_variance=settings.smd_variance
+    effects = compute_all_effects(
+        rows, {outcome.id: outcome}, modes, add=continuity_correction, smd_variance=settings.smd_variance
     )
+    order = comparison_order(modes)
+    effects = effects.assign(
+        _rank=[order.get(pair, 99) for pair in zip(effects["treatment"], effects["comparator"])]
+    ).sort_values(["_rank", "study"], kind="stable").drop(columns="_rank").reset_index(drop=True)
+    for column in ("arm_group", "var_treat_arm", "var_ctrl_arm"):
+        if column not in effects:
+            effects[column] = None
     effects["weight_pct"] = np.nan
     z = stats.norm.ppf(1 - settings.alpha / 2)
     effects["ci_lower_theta"] = effects["yi"] - z * effects["se"]
@@ -364,3 +389,84 @@ def robustness_records(
             rec["conclusion_differs_from_chosen"] = rec["ci_excludes_no_effect"] != reference
         records += group
     return records
+
+
+SUBGROUP_COLUMNS = (
+    "outcome",
+    "timepoint",
+    "comparator",
+    "convention",
+    "subgroups",
+    "k_per_subgroup",
+    "estimate_per_subgroup",
+    "tau2_per_subgroup",
+    "distribution",
+    "stat",
+    "df1",
+    "df2",
+    "p_value",
+    "i2",
+    "covariance_used",
+    "estimator",
+    "test",
+    "method",
+    "revman_line",
+    "note",
+)
+OVERALL_TREATMENT = "any_remote_cbt"
+
+
+def subgroup_records(
+    effects: pd.DataFrame,
+    outcome: Outcome,
+    modes: Sequence[str],
+    settings: MethodSettings,
+    timepoint: str,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Tests for subgroup differences between delivery modes sharing a comparator, and the
+    overall (any mode) estimate, with shared-arm covariance (``evsynth.subgroups``).
+
+    Returns ``(subgroup_test_rows, overall_pooled_rows)``; empty where fewer than two modes
+    have an estimable comparison against the same comparator.
+    """
+    from evsynth.subgroups import subgroup_differences
+
+    back = np.exp if outcome.ratio else (lambda x: x)
+    tests, overall_rows = [], []
+    usable = effects[effects["estimable"]]
+    for comparator in modes:
+        block = usable[usable["comparator"] == comparator]
+        levels = [m for m in modes if m in set(block["treatment"])]
+        if len(levels) < 2:
+            continue
+        result = subgroup_differences(
+            block, by="treatment", levels=levels, estimator=settings.estimator,
+            ci_method=settings.ci_method, alpha=settings.alpha,
+        )
+        for convention, test in (("separate_tau2", result.separate), ("common_tau2", result.common),
+                                 ("common_tau2_hksj", result.common_hksj)):
+            if test is None:
+                continue
+            tests.append({
+                "outcome": outcome.id, "timepoint": timepoint, "comparator": comparator, "convention": convention,
+                "subgroups": "; ".join(g.label for g in test.subgroups),
+                "k_per_subgroup": "; ".join(str(g.k) for g in test.subgroups),
+                "estimate_per_subgroup": "; ".join(f"{back(g.theta):.6g}" for g in test.subgroups),
+                "tau2_per_subgroup": "; ".join("" if t is None else f"{t:.6g}" for t in test.tau2),
+                "distribution": test.distribution, "stat": test.stat, "df1": test.df[0],
+                "df2": test.df[1] if len(test.df) > 1 else None, "p_value": test.p_value, "i2": test.i2,
+                "covariance_used": test.covariance_used, "estimator": test.estimator, "test": test.test,
+                "method": test.method, "revman_line": test.revman_line(), "note": test.note,
+            })
+        o = result.overall
+        overall_rows.append({
+            "outcome": outcome.id, "timepoint": timepoint, "treatment": OVERALL_TREATMENT, "comparator": comparator,
+            "measure": outcome.measure, "k": o.k, "theta": o.theta, "se": o.se, "estimate": float(back(o.theta)),
+            "ci_lower": float(back(o.ci_lower)), "ci_upper": float(back(o.ci_upper)), "p_value": o.p_value,
+            "stat": o.stat, "stat_df": o.stat_df, "tau2": o.tau2, "q": o.qe, "q_df": o.qe_df, "q_p": o.qe_p,
+            "estimator": o.estimator, "ci_method": settings.ci_method, "profile": settings.label,
+            "alpha": settings.alpha, "status": "pooled across delivery modes",
+            "studies": "; ".join(dict.fromkeys(block["study"])),
+            "note": "; ".join(n for n in (o.method, o.note) if n),
+        })
+    return tests, overall_rows

@@ -197,3 +197,27 @@ def _from_contrast(row: Mapping[str, Any], outcome: Outcome, smd_variance: str) 
         y = -y
         how += "; sign reversed (source: positive favours treatment; lower is better here)"
     return y, v, how
+
+
+def compute_all_effects(
+    rows: Sequence[Mapping[str, Any]] | pd.DataFrame,
+    outcomes: Mapping[str, Outcome],
+    modes: Sequence[str],
+    add: float = 0.5,
+    smd_variance: str = "metafor",
+) -> pd.DataFrame:
+    """:func:`compute_effects` for counts, means and contrasts, plus every contrast formed from
+    arm-level rows (:func:`evsynth.arms.arm_contrasts`, with the columns its shared-arm
+    covariance is rebuilt from). Input order is kept, derived contrasts follow."""
+    from evsynth.arms import arm_contrasts
+
+    frame = pd.DataFrame(rows).reset_index(drop=True)
+    is_arm = frame["form"] == "arm" if "form" in frame else pd.Series(False, index=frame.index)
+    parts = []
+    if (~is_arm).any():
+        parts.append(compute_effects(frame[~is_arm], outcomes, add=add, smd_variance=smd_variance))
+    if is_arm.any():
+        parts.append(arm_contrasts(frame[is_arm], outcomes, modes).effects)
+    if not parts:
+        return compute_effects(frame, outcomes, add=add, smd_variance=smd_variance)
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]

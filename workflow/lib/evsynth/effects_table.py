@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from scipy import stats
 
-from evsynth.effects import compute_effects
+from evsynth.effects import compute_all_effects
 from evsynth.settings import Outcome
 
 EFFECTS_COLUMNS = (
@@ -40,9 +40,11 @@ def effects_records(
     alpha: float,
     continuity_correction: float,
     smd_variance: str = "metafor",
+    modes: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """Effect size, CI on the reporting scale, and status of every row (order kept)."""
-    frame = compute_effects(rows, outcomes, add=continuity_correction, smd_variance=smd_variance)
+    """Effect size, CI on the reporting scale, and status of every row (order kept); arm-level
+    rows appear as the contrasts formed from them, each naming its arms' lines."""
+    frame = compute_all_effects(rows, outcomes, modes, add=continuity_correction, smd_variance=smd_variance)
     z = stats.norm.ppf(1 - alpha / 2)
     records = []
     for rec in frame.to_dict("records"):

@@ -13,6 +13,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from evsynth.analysis import OVERALL_TREATMENT
 from evsynth.results import ForestData, ForestRow, ForestSubgroup, PooledEstimate
 from evsynth.settings import MEASURE_NAMES, Outcome
 
@@ -136,6 +137,8 @@ def build_forest_data(
     """Assemble the forest plot of one analysis from its study and pooled tables."""
     headers = _arm_headers(outcome, studies)
     subgroups = []
+    # Across-modes estimates ("any remote CBT") are printed under the plot, not drawn as blocks.
+    pooled = pooled[pooled["treatment"] != OVERALL_TREATMENT]
     for rec in pooled.to_dict("records"):
         block = studies[(studies["treatment"] == rec["treatment"]) & (studies["comparator"] == rec["comparator"])]
         rows = tuple(
@@ -214,22 +217,65 @@ def _theta(value: Any, outcome: Outcome) -> float:
 
 
 def method_footer(
-    settings: Mapping[str, Any], outcome: Outcome, pooled: pd.DataFrame, robustness: pd.DataFrame | None = None
+    settings: Mapping[str, Any],
+    outcome: Outcome,
+    pooled: pd.DataFrame,
+    robustness: pd.DataFrame | None = None,
+    subgroups: pd.DataFrame | None = None,
+    modes: Mapping[str, str] | None = None,
+    studies: pd.DataFrame | None = None,
 ) -> tuple[str, ...]:
-    """Footer lines: profile and model, what the weights mean, scale, robustness, notes."""
-    lines = [
+    """Footer lines: subgroup tests and across-modes estimate, profile and model, what the
+    weights mean, scale, robustness, notes."""
+    lines = subgroup_lines(pooled, subgroups, outcome, modes or {})
+    lines += [
         f"Method profile {pooled['profile'].dropna().iloc[0] if pooled['profile'].notna().any() else ''}: "
         f"random effects, inverse variance, {settings['estimator']} tau², {CI_METHOD_LABELS[settings['ci_method']]}, "
         f"{PI_LABELS[settings['prediction_interval']]}, {I2_LABELS[settings['i2']]}.",
-        "Weights and subtotals are within each comparison: comparisons share trial arms and are not combined.",
+        "Weights and subtotals are within each comparison; comparisons share trial arms, so they are combined "
+        "only in the across-modes estimate, which uses the shared-arm covariance.",
     ]
+    if studies is not None and "derivation" in studies:
+        derived = studies.loc[studies["derivation"].astype(str).str.startswith("derived from arm-level"), "study"]
+        if len(derived):
+            lines.append(
+                f"Derived from arm-level estimates (computed, not published contrasts): {', '.join(dict.fromkeys(derived))}."
+            )
     if outcome.scale:
         lines.append(f"Scale: {outcome.scale}.")
     if robustness is not None and len(robustness):
         lines += robustness_lines(robustness)
-    notes = [str(n) for n in pooled["note"].dropna() if str(n)]
+    notes = [str(n) for n in pooled.loc[pooled["treatment"] != OVERALL_TREATMENT, "note"].dropna() if str(n)]
     lines += [f"Note: {n}." for n in dict.fromkeys(notes)]
     return tuple(lines)
+
+
+def subgroup_lines(
+    pooled: pd.DataFrame, subgroups: pd.DataFrame | None, outcome: Outcome, modes: Mapping[str, str]
+) -> list[str]:
+    """RevMan's test line per comparator (separate tau²; common-tau² QM beside it) and the
+    across-modes estimate with its shared-arm covariance."""
+    if subgroups is None or not len(subgroups):
+        return []
+    lines = []
+    for comparator, tests in subgroups.groupby("comparator", sort=False):
+        name = modes.get(comparator, comparator)
+        by = dict(zip(tests["convention"], tests.to_dict("records")))
+        separate, common = by.get("separate_tau2"), by.get("common_tau2")
+        line = f"Modes vs {name}: {separate['revman_line']}" if separate else f"Modes vs {name}:"
+        if common:
+            line += f"; common tau²: Chi² = {common['stat']:.2f}, df = {common['df1']:.0f} ({format_p(common['p_value'])})"
+        if separate and separate["covariance_used"] is True:
+            line += "; shared arms accounted for (generalised Q)"
+        lines.append(line)
+        overall = pooled[(pooled["treatment"] == OVERALL_TREATMENT) & (pooled["comparator"] == comparator)]
+        for rec in overall.to_dict("records"):
+            est = f"{rec['estimate']:.2f} [{rec['ci_lower']:.2f}, {rec['ci_upper']:.2f}]"
+            lines.append(
+                f"Any remote CBT vs {name}: {MEASURE_NAMES[outcome.measure]} {est} from {rec['k']:.0f} comparisons "
+                f"(multivariate model with shared-arm covariance, Gleser & Olkin 2009)."
+            )
+    return lines
 
 
 def robustness_lines(robustness: pd.DataFrame) -> list[str]:

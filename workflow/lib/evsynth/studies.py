@@ -31,6 +31,14 @@ REQUIRED_COLUMNS = ("study", "year", "treatment", "comparator", "outcome", "time
 COUNT_COLUMNS = ("events_treat", "n_treat", "events_ctrl", "n_ctrl")
 MEAN_COLUMNS = ("mean_treat", "sd_treat", "n_treat", "mean_ctrl", "sd_ctrl", "n_ctrl")
 CONTRAST_COLUMNS = ("effect_measure", "effect", "ci_lower", "ci_upper", "ci_level", "se")
+# One arm's own estimate (RESOLVE reports adjusted percentages per arm); contrasts and their
+# shared-arm covariance are formed from these rows by evsynth.arms. `ci_level` applies too.
+ARM_COLUMNS = ("arm", "arm_measure", "arm_estimate", "arm_ci_lower", "arm_ci_upper", "arm_se", "n_arm")
+# treatment and comparator stay empty on arm rows, so they are required only on other rows.
+COMPARISON_COLUMNS = ("treatment", "comparator")
+# Which outcome measures each kind of arm estimate can be contrasted on.
+ARM_MEASURES = {"percent": BINARY_MEASURES, "proportion": BINARY_MEASURES, "mean": ("MD",)}
+ARM_BOUNDS = {"percent": 100.0, "proportion": 1.0}
 OPTIONAL_COLUMNS = (
     "include",
     "exclusion_reason",
@@ -44,6 +52,7 @@ OPTIONAL_COLUMNS = (
     "sd_treat",
     "mean_ctrl",
     "sd_ctrl",
+    *ARM_COLUMNS,
     "notes",
 )
 KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
@@ -62,8 +71,13 @@ NUMERIC_COLUMNS = (
     "sd_treat",
     "mean_ctrl",
     "sd_ctrl",
+    "arm_estimate",
+    "arm_ci_lower",
+    "arm_ci_upper",
+    "arm_se",
+    "n_arm",
 )
-WHOLE_NUMBER_COLUMNS = ("year", "events_treat", "n_treat", "events_ctrl", "n_ctrl")
+WHOLE_NUMBER_COLUMNS = ("year", "events_treat", "n_treat", "events_ctrl", "n_ctrl", "n_arm")
 EFFECT_DIRECTIONS = ("treatment_minus_control", "benefit_positive")
 SOURCE_PATTERN = re.compile(r"(10\.\d{4,9}/\S+|pmid|https?://)", re.IGNORECASE)
 TIMEPOINT_PATTERN = re.compile(r"^(?P<value>\d+(\.\d+)?)\s*(?P<unit>m|mo|months?|w|wk|weeks?)?$", re.I)
@@ -154,9 +168,17 @@ def _parse_timepoint(text: str, window_ids: list[str]) -> tuple[float | None, st
     return (value / WEEKS_PER_MONTH if unit.startswith("w") else value), None
 
 
+def is_arm_row(row: Mapping[str, Any]) -> bool:
+    """True when the row gives one arm's estimate (any arm column but ``n_arm`` filled)."""
+    return any(str(row.get(c, "") or "") != "" for c in ARM_COLUMNS if c != "n_arm")
+
+
 def check_columns(table: pd.DataFrame, name: str) -> list[Problem]:
     problems = []
+    only_arm_rows = len(table) > 0 and all(is_arm_row(r) for r in table.to_dict("records"))
     for column in REQUIRED_COLUMNS:
+        if column in COMPARISON_COLUMNS and only_arm_rows:
+            continue
         if column not in table.columns:
             problems.append(Problem(name, 1, column, "", "required column is missing"))
     for column in table.columns:
@@ -208,11 +230,16 @@ def _check_row(
         bad("year", "must not be empty")
 
     modes = list(config["modes"])
-    for column in ("treatment", "comparator"):
-        if row.get(column, "") not in modes:
+    arm_row = is_arm_row(row)
+    for column in COMPARISON_COLUMNS:
+        if arm_row:
+            if row.get(column, ""):
+                bad(column, "must be empty on an arm row: name the arm's mode in 'arm' (contrasts are formed "
+                            "from the arms)")
+        elif row.get(column, "") not in modes:
             hint = _did_you_mean(row.get(column, ""), modes)
             bad(column, f"unknown delivery mode{hint}; config.yaml modes are: {', '.join(modes)}")
-    if row.get("treatment") and row.get("treatment") == row.get("comparator"):
+    if not arm_row and row.get("treatment") and row.get("treatment") == row.get("comparator"):
         bad("comparator", "must differ from treatment")
 
     outcome = outcomes.get(row.get("outcome", ""))
@@ -233,8 +260,10 @@ def _check_row(
     if direction not in EFFECT_DIRECTIONS:
         bad("effect_direction", f"must be one of {', '.join(EFFECT_DIRECTIONS)}")
 
-    form = _check_data_form(row, values, outcome, direction, bad)
+    form = _check_data_form(row, values, outcome, direction, bad, modes)
     values.update(
+        arm=row.get("arm", ""),
+        arm_measure=row.get("arm_measure", ""),
         study=row.get("study", ""),
         treatment=row.get("treatment", ""),
         comparator=row.get("comparator", ""),
@@ -253,15 +282,22 @@ def _check_row(
     return problems, values
 
 
-def _check_data_form(row, values, outcome: Outcome | None, direction: str, bad) -> str:
-    """Decide counts / means / contrast and check that form's cells; returns the form."""
+def _check_data_form(row, values, outcome: Outcome | None, direction: str, bad, modes=()) -> str:
+    """Decide counts / means / contrast / arm and check that form's cells; returns the form."""
     given = lambda cols: [c for c in cols if row.get(c, "") != ""]  # noqa: E731
     has_counts = bool(given(("events_treat", "events_ctrl")))
     has_means = bool(given(("mean_treat", "mean_ctrl", "sd_treat", "sd_ctrl")))
     has_contrast = bool(given(("effect", "effect_measure")))
-    forms = [f for f, present in (("counts", has_counts), ("means", has_means), ("contrast", has_contrast)) if present]
+    present = (("counts", has_counts), ("means", has_means), ("contrast", has_contrast), ("arm", is_arm_row(row)))
+    forms = [f for f, filled in present if filled]
+    if row.get("n_arm", "") and "arm" not in forms:
+        bad("n_arm", "only for arm rows; give the arm sizes of a comparison in n_treat and n_ctrl")
     if not forms:
-        bad("effect", "no data: give counts (events/n), arm means (mean/sd/n) or a reported effect with its CI or SE")
+        bad(
+            "effect",
+            "no data: give counts (events/n), arm means (mean/sd/n), a reported effect with its CI or SE, "
+            "or one arm's estimate (arm, arm_measure, arm_estimate with its CI or SE)",
+        )
         return ""
     if len(forms) > 1:
         bad("", f"gives data in more than one form ({' and '.join(forms)}); keep one per row")
@@ -280,7 +316,9 @@ def _check_data_form(row, values, outcome: Outcome | None, direction: str, bad) 
         if values.get(column) is not None and values[column] < 1:
             bad(column, "must be at least 1")
 
-    if form == "counts":
+    if form == "arm":
+        _check_arm(row, values, outcome, modes, need, bad)
+    elif form == "counts":
         need(COUNT_COLUMNS)
         if measure and measure not in BINARY_MEASURES:
             bad("events_treat", f"counts given, but outcome '{outcome.id}' is analysed as {measure}")
@@ -336,6 +374,49 @@ def _check_contrast(row, values, outcome: Outcome | None, need, positive_n, bad)
         positive_n(column)
 
 
+def _check_arm(row, values, outcome: Outcome | None, modes, need, bad) -> None:
+    """One arm's estimate: a known mode, a measure the outcome can be contrasted on, a CI or SE."""
+    need(("arm", "arm_measure", "arm_estimate"))
+    arm, kind = row.get("arm", ""), row.get("arm_measure", "")
+    if arm and arm not in modes:
+        bad("arm", f"unknown delivery mode{_did_you_mean(arm, modes)}; config.yaml modes are: {', '.join(modes)}")
+    if kind and kind not in ARM_MEASURES:
+        bad("arm_measure", f"must be one of {', '.join(ARM_MEASURES)}")
+    elif kind and outcome and outcome.measure not in ARM_MEASURES[kind]:
+        bad(
+            "arm_measure",
+            f"{kind} arms give {'/'.join(ARM_MEASURES[kind])} contrasts, but outcome '{outcome.id}' is analysed as "
+            f"{outcome.measure}",
+        )
+    for column in ("n_treat", "n_ctrl"):
+        if row.get(column, ""):
+            bad(column, "not used on an arm row: give the arm's size in n_arm")
+    estimate, lower, upper, se = (values[c] for c in ("arm_estimate", "arm_ci_lower", "arm_ci_upper", "arm_se"))
+    if (row.get("arm_ci_lower", "") == "") != (row.get("arm_ci_upper", "") == ""):
+        bad("arm_ci_upper" if row.get("arm_ci_lower", "") else "arm_ci_lower", "give both CI limits or neither")
+    elif lower is None and upper is None and row.get("arm_se", "") == "":
+        bad("arm_ci_lower", "give the arm's CI (arm_ci_lower, arm_ci_upper) or its SE (arm_se)")
+    if kind in ARM_BOUNDS:
+        top = ARM_BOUNDS[kind]
+        for column, value in (("arm_estimate", estimate), ("arm_ci_lower", lower), ("arm_ci_upper", upper)):
+            if value is not None and not 0 < value < top:
+                bad(column, f"a {kind} must lie strictly between 0 and {top:g}")
+    if lower is not None and upper is not None:
+        if lower > upper:
+            bad("arm_ci_lower", f"CI is reversed: lower limit above upper limit ({upper:g})")
+        elif estimate is not None and not lower <= estimate <= upper:
+            bad("arm_estimate", f"lies outside its own CI [{lower:g}, {upper:g}]")
+        elif lower == upper:
+            bad("arm_ci_upper", "CI has zero width")
+    if se is not None and se <= 0:
+        bad("arm_se", "must be greater than 0")
+    level = values["ci_level"]
+    if level is not None and not 50 <= level < 100:
+        bad("ci_level", "must be a percentage between 50 and 100, e.g. 95")
+    if values["n_arm"] is not None and values["n_arm"] < 1:
+        bad("n_arm", "must be at least 1")
+
+
 def load_studies(path: str | Path, config: Mapping[str, Any]) -> pd.DataFrame:
     """Read and check the study table; return one typed row per input row.
 
@@ -362,6 +443,7 @@ def load_studies(path: str | Path, config: Mapping[str, Any]) -> pd.DataFrame:
             values["window"] = window_of(values["timepoint_months"], windows)
         records.append(values)
     problems += _check_duplicates(records, name)
+    problems += _check_arm_groups(records, name, list(config["modes"]))
     if problems:
         raise StudyTableError(problems)
     return pd.DataFrame.from_records(records)
@@ -372,7 +454,7 @@ def _check_duplicates(records: list[dict[str, Any]], name: str) -> list[Problem]
     seen: dict[tuple, int] = {}
     problems = []
     for rec in records:
-        if not rec["include"] or rec["window"] is None:
+        if not rec["include"] or rec["window"] is None or rec["form"] == "arm":
             continue
         key = (rec["study"], rec["outcome"], rec["window"], rec["treatment"], rec["comparator"])
         if key in seen:
@@ -383,4 +465,56 @@ def _check_duplicates(records: list[dict[str, Any]], name: str) -> list[Problem]
             problems.append(Problem(name, rec["line"], "study", rec["study"], rule))
         else:
             seen[key] = rec["line"]
+    return problems
+
+
+def _check_arm_groups(records: list[dict[str, Any]], name: str, modes: list[str]) -> list[Problem]:
+    """Arm rows must pair up: >= 2 arms per study x outcome x timepoint, each arm once, one measure.
+
+    Also refuses a contrast row for a comparison that the included arm rows already give (in
+    either direction): pooling both would count the trial twice.
+    """
+    problems: list[Problem] = []
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    seen_arm: dict[tuple, int] = {}
+    for rec in records:
+        if rec["form"] != "arm" or not rec["include"]:
+            continue
+        when = rec["timepoint_months"] if rec["timepoint_months"] is not None else rec["window"]
+        groups.setdefault((rec["study"], rec["outcome"], when), []).append(rec)
+        # Same window counts as a duplicate too: both rows would enter one analysis.
+        key = (rec["study"], rec["outcome"], rec["window"] or when, rec["arm"])
+        if key in seen_arm:
+            where = f"timepoint window '{rec['window']}'" if rec["window"] else "timepoint"
+            rule = (f"duplicate arm: same study, outcome, {where} and arm as line {seen_arm[key]}; "
+                    "set include to 'no' on one of them")
+            problems.append(Problem(name, rec["line"], "arm", rec["arm"], rule))
+        else:
+            seen_arm[key] = rec["line"]
+    derived: dict[tuple, list[int]] = {}
+    for (study, outcome, _), arms in groups.items():
+        if len({a["arm"] for a in arms}) < 2:
+            for rec in arms:
+                rule = (
+                    f"orphan arm row: no other included arm of '{study}' for outcome '{outcome}' at timepoint "
+                    f"'{rec['timepoint']}'; a contrast needs at least two arms"
+                )
+                problems.append(Problem(name, rec["line"], "arm", rec["arm"], rule))
+        for rec in arms[1:]:
+            if rec["arm_measure"] != arms[0]["arm_measure"]:
+                rule = (f"differs from line {arms[0]['line']} ('{arms[0]['arm_measure']}'): one measure per "
+                        "study x outcome x timepoint")
+                problems.append(Problem(name, rec["line"], "arm_measure", rec["arm_measure"], rule))
+        for a in arms:
+            for b in arms:
+                if a["arm"] in modes and b["arm"] in modes and modes.index(a["arm"]) < modes.index(b["arm"]):
+                    derived[(study, outcome, a["window"], frozenset((a["arm"], b["arm"])))] = [a["line"], b["line"]]
+    for rec in records:
+        if rec["form"] in ("arm", "") or not rec["include"] or rec["window"] is None:
+            continue
+        key = (rec["study"], rec["outcome"], rec["window"], frozenset((rec["treatment"], rec["comparator"])))
+        if key in derived:
+            lines = " and ".join(str(n) for n in derived[key])
+            rule = f"the same comparison is formed from the arm rows on lines {lines}; set include to 'no' on one"
+            problems.append(Problem(name, rec["line"], "study", rec["study"], rule))
     return problems
