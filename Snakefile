@@ -15,6 +15,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/effects.smk"
 include: "workflow/rules/pool.smk"
 include: "workflow/rules/plot.smk"
+include: "workflow/rules/checks.smk"
 
 
 wildcard_constraints:
@@ -26,6 +27,7 @@ rule all:
     default_target: True
     input:
         "results/effects.tsv",
+        "results/checks.tsv",
         "results/pooled.tsv",
         "results/robustness.tsv",
         "results/subgroup_tests.tsv",

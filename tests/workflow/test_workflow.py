@@ -180,12 +180,13 @@ def test_rerun_scope_after_editing_the_table(tmp_path):
     write_table(shuffled, workdir / "studies.tsv")
     assert _planned_jobs(workdir) == {}
 
-    # One changed number re-runs its own analysis, its plot and the two summaries only.
+    # One changed number re-runs its own analysis, its plot and the table-wide summaries only.
     edited = table.copy()
     edited.loc[edited["study"] == "Menga 2014", "effect"] = "0.300"
     write_table(edited, workdir / "studies.tsv")
     assert _planned_jobs(workdir) == {
-        "all": 1, "collect_tables": 1, "plot_forest": 1, "pool_analysis": 1, "tabulate_effects": 1,
+        "all": 1, "check_table": 1, "collect_tables": 1, "plot_forest": 1, "pool_analysis": 1,
+        "tabulate_effects": 1,
     }
 
 

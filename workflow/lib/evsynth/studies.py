@@ -130,17 +130,37 @@ def read_table(path: str | Path) -> pd.DataFrame:
             table = pd.read_excel(path, sheet_name=0, **options)
         else:
             sep = "\t" if suffix == ".tsv" else ","
+            _check_separator(path, name, sep)
             table = pd.read_csv(path, sep=sep, encoding="utf-8-sig", **options)
     except UnicodeDecodeError as err:
-        raise StudyTableError(
-            [Problem(name, 0, "", "", f"not UTF-8 text ({err.reason} at byte {err.start}); save as UTF-8")]
-        ) from None
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        rule = f"not UTF-8 text ({err.reason} at byte {err.start}); save the file as UTF-8"
+        raise StudyTableError([Problem(name, line, "", "", rule)]) from None
+    except StudyTableError:
+        raise
     except pd.errors.EmptyDataError:
         raise StudyTableError([Problem(name, 0, "", "", "the file is empty")]) from None
     except Exception as err:  # openpyxl and the csv parser raise many kinds
         raise StudyTableError([Problem(name, 0, "", "", f"cannot be read: {err}")]) from None
     table.columns = [str(c).strip() for c in table.columns]
     return table.fillna("").map(lambda cell: str(cell).strip())
+
+
+def _check_separator(path: Path, name: str, sep: str) -> None:
+    """A header without the extension's separator but with another one: say so before pandas
+    reports a tokenizer error (a ';'-separated CSV is what European spreadsheets export)."""
+    with open(path, "rb") as handle:
+        header = handle.readline().decode("utf-8", errors="replace")
+    if sep in header:
+        return
+    for other in ("\t", ",", ";"):
+        if other != sep and other in header:
+            expected = "tabs" if sep == "\t" else "commas"
+            rule = (
+                f"the header is separated by {other!r}, not by {expected}; save the file with the separator "
+                "its extension implies (.tsv: tabs, .csv: commas)"
+            )
+            raise StudyTableError([Problem(name, 1, "", "", rule)])
 
 
 def _number(text: str) -> float | None:
@@ -236,6 +256,8 @@ def _check_row(
             if row.get(column, ""):
                 bad(column, "must be empty on an arm row: name the arm's mode in 'arm' (contrasts are formed "
                             "from the arms)")
+        elif row.get(column, "") == "":
+            bad(column, f"must not be empty: a delivery mode id ({', '.join(modes)}), or give one arm per row")
         elif row.get(column, "") not in modes:
             hint = _did_you_mean(row.get(column, ""), modes)
             bad(column, f"unknown delivery mode{hint}; config.yaml modes are: {', '.join(modes)}")
@@ -327,7 +349,7 @@ def _check_data_form(row, values, outcome: Outcome | None, direction: str, bad, 
             positive_n(f"n_{arm}")
             if events is not None and events < 0:
                 bad(f"events_{arm}", "must not be negative")
-            elif events is not None and n is not None and events > n:
+            elif events is not None and n is not None and n >= 1 and events > n:
                 bad(f"events_{arm}", f"must not exceed n_{arm} ({n:g})")
     elif form == "means":
         need(MEAN_COLUMNS)
@@ -361,7 +383,7 @@ def _check_contrast(row, values, outcome: Outcome | None, need, positive_n, bad)
     if lower is not None and upper is not None:
         if lower > upper:
             bad("ci_lower", f"CI is reversed: lower limit above upper limit ({upper:g})")
-        elif effect is not None and not lower <= effect <= upper:
+        elif effect is not None and not lower <= effect <= upper and not (reported in RATIO_MEASURES and effect <= 0):
             bad("effect", f"lies outside its own CI [{lower:g}, {upper:g}]")
         elif lower == upper:
             bad("ci_upper", "CI has zero width")
@@ -444,9 +466,38 @@ def load_studies(path: str | Path, config: Mapping[str, Any]) -> pd.DataFrame:
         records.append(values)
     problems += _check_duplicates(records, name)
     problems += _check_arm_groups(records, name, list(config["modes"]))
+    problems += _check_arm_sizes(records, name)
     if problems:
         raise StudyTableError(problems)
     return pd.DataFrame.from_records(records)
+
+
+def _check_arm_sizes(records: list[dict[str, Any]], name: str) -> list[Problem]:
+    """One arm of one trial at one timepoint has one size across the rows that report it.
+
+    Rows of different outcomes share their arms, so an n that differs between them is a
+    transcription error (or the analysed n of a different population; then say so by
+    using a separate study label)."""
+    seen: dict[tuple, tuple[float, int, str]] = {}
+    problems = []
+    for rec in records:
+        if rec.get("form") not in ("counts", "means", "contrast"):
+            continue
+        for arm, column in ((rec["treatment"], "n_treat"), (rec["comparator"], "n_ctrl")):
+            n = rec.get(column)
+            if n is None:
+                continue
+            key = (rec["study"], arm, rec["timepoint"])
+            if key not in seen:
+                seen[key] = (n, rec["line"], column)
+            elif seen[key][0] != n:
+                first_n, first_line, first_column = seen[key]
+                rule = (
+                    f"arm '{arm}' of this study at timepoint {rec['timepoint']} has {first_n:g} participants "
+                    f"on line {first_line} ({first_column}); one arm has one size"
+                )
+                problems.append(Problem(name, rec["line"], column, f"{n:g}", rule))
+    return problems
 
 
 def _check_duplicates(records: list[dict[str, Any]], name: str) -> list[Problem]:

@@ -1,0 +1,19 @@
+"""Rule check_table: write results/checks.tsv, warnings about plausible but suspicious data
+(large SMDs, identical control arms across trials, arm sizes that grow or halve over time)."""
+
+from typing import TYPE_CHECKING
+
+from evsynth.checks import CHECK_COLUMNS, plausibility_checks
+from evsynth.logs import log_to
+from evsynth.settings import outcomes_from_config
+from evsynth.tables import write_tsv
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+with log_to(snakemake.log[0]) as log:
+    outcomes = outcomes_from_config({"outcomes": snakemake.params.outcomes})
+    warnings = plausibility_checks(snakemake.params.rows, outcomes)
+    write_tsv(warnings, CHECK_COLUMNS, snakemake.output.tsv)
+    for warning in warnings:
+        log.warning("%s: %s (%s %s)", warning["study"], warning["message"], warning["outcome"], warning["timepoint"])

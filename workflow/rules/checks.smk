@@ -1,0 +1,23 @@
+rule check_table:
+    input:
+        code=package_sources("checks", "settings", "tables"),
+    output:
+        tsv=report(
+            "results/checks.tsv",
+            caption="../report/checks.rst",
+            category="Tables",
+        ),
+    log:
+        "results/logs/check_table.log",
+    localrule: True
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=300,
+        runtime=5,
+    params:
+        rows=all_rows,
+        outcomes=config["outcomes"],
+    script:
+        "../../scripts/check_table.py"
