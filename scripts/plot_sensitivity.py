@@ -1,0 +1,38 @@
+"""Rule plot_sensitivity: the leave-one-out, Baujat, cumulative and funnel plots of one
+comparison in one analysis, each as SVG, PNG and PDF (byte-identical across runs).
+
+The plots draw the tables written by rule analyse_sensitivity and the analysis's
+``pooled.tsv``; a comparison with too few estimable trials gets a plot saying why.
+"""
+
+from typing import TYPE_CHECKING
+
+from evsynth.figures import save_figure
+from evsynth.logs import log_to
+from evsynth.sensitivity import pooling_choice, sensitivity_config
+from evsynth.sensitivity_plots import sensitivity_figures
+from evsynth.settings import MEASURE_NAMES, Outcome
+from evsynth.tables import read_tsv
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+with log_to(snakemake.log[0]) as log:
+    params = snakemake.params
+    outcome = Outcome(**params.outcome)
+    inputs = snakemake.input
+    tables = {name: read_tsv(inputs[name]) for name in ("leave_one_out", "influence", "cumulative", "small_study", "funnel")}
+    figures = sensitivity_figures(
+        tables,
+        read_tsv(inputs.pooled),
+        title=f"{outcome.label}, {snakemake.wildcards.timepoint}",
+        measure=MEASURE_NAMES[outcome.measure],
+        ratio=outcome.ratio,
+        labels=params.modes,
+        comparison=snakemake.wildcards.comparison,
+        settings=pooling_choice(params.pooling),
+        small_study_min_k=sensitivity_config(params.sensitivity).small_study_min_k,
+    )
+    for kind, figure in figures.items():
+        save_figure(figure, {fmt: snakemake.output[f"{kind}_{fmt}"] for fmt in ("svg", "png", "pdf")})
+        log.info("%s drawn", kind)

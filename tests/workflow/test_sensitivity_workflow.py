@@ -1,0 +1,124 @@
+"""The sensitivity analyses end to end, on a subset of the shipped (real, cited) study table.
+
+The subset is RESOLVE's primary outcome (one trial per comparison: every sensitivity
+analysis is skipped with its reason) and every pain-interference SMD row (7 estimable
+coach-led trials, 3 online). The only added column, ``extra_sensitivity_test``, is a test
+fixture marking two trials to exclude; it is not a risk-of-bias judgement.
+"""
+
+from __future__ import annotations
+
+import filecmp
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, run_workflow
+
+pytestmark = pytest.mark.workflow
+
+TABLES = ("leave_one_out", "influence", "cumulative", "small_study", "subsets")
+PLOTS = ("leave_one_out", "baujat", "cumulative", "funnel")
+ANALYSES = ("pain_severity_response_post", "pain_severity_response_6m", "pain_severity_response_12m",
+            "pain_interference_post")
+EXCLUDED = ("Buhrman 2004", "Buhrman 2011")
+
+
+def prepare(path: Path, sensitivity: dict) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["sensitivity"] = sensitivity
+    (path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    table = pd.read_csv(REPO / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)
+    keep = ((table["study"] == "DeBar 2025") & (table["outcome"] == "pain_severity_response")) | (
+        table["outcome"] == "pain_interference"
+    )
+    table = table[keep].copy()
+    table["extra_sensitivity_test"] = ["exclude" if s in EXCLUDED else "" for s in table["study"]]
+    table.to_csv(path / "studies.tsv", sep="\t", index=False, lineterminator="\n")
+    return path
+
+
+SENSITIVITY = {
+    "exclude_if": {"extra_sensitivity_test": ["exclude"]},
+    "cumulative_order_by": ["se"],
+    # 5, not Cochrane's 10, so the small-study tests run on the 7 coach-led trials here.
+    "small_study_min_k": 5,
+}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    workdir = prepare(tmp_path_factory.mktemp("sensitivity"), SENSITIVITY)
+    run_workflow(workdir)
+    return workdir
+
+
+def read(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t", keep_default_na=False, na_values=[""])
+
+
+def test_tables_and_plots_exist(finished):
+    out = finished / "results" / "sensitivity"
+    for name in TABLES:
+        assert (out / f"{name}.tsv").is_file()
+        for analysis in ANALYSES:
+            assert (out / analysis / f"{name}.tsv").is_file()
+    plots = sorted(p.name for p in (out / "pain_interference_post").iterdir() if p.suffix != ".tsv")
+    assert plots == sorted(
+        f"{kind}_{comparison}.{ext}" for kind in PLOTS for comparison in ("coach_vs_usual_care", "online_vs_usual_care")
+        for ext in ("svg", "png", "pdf")
+    )
+    assert not any(p.suffix == ".svg" for a in ANALYSES[:3] for p in (out / a).iterdir())  # k = 1: no plots
+
+
+def test_single_trial_comparisons_are_skipped_with_a_reason(finished):
+    loo = read(finished / "results" / "sensitivity" / "leave_one_out.tsv")
+    resolve = loo[loo["outcome"] == "pain_severity_response"]
+    assert len(resolve) == 9  # 3 windows x 3 comparisons, one row each
+    assert set(resolve["status"]) == {"skipped: 1 trial; leave-one-out needs at least 3"}
+
+
+def test_results_agree_with_the_main_analysis(finished):
+    pooled = read(finished / "results" / "pooled.tsv")
+    main = pooled[(pooled["outcome"] == "pain_interference") & (pooled["treatment"] == "coach")].iloc[0]
+    subsets = read(finished / "results" / "sensitivity" / "subsets.tsv")
+    coach = subsets[(subsets["outcome"] == "pain_interference") & (subsets["treatment"] == "coach")]
+    assert list(coach["k"]) == [7, 5]
+    assert coach["excluded"].iloc[1] == "; ".join(EXCLUDED)
+    for column in ("estimate", "ci_lower", "ci_upper", "tau2", "p_value"):
+        assert coach[column].iloc[0] == pytest.approx(main[column], rel=1e-9), column
+    loo = read(finished / "results" / "sensitivity" / "leave_one_out.tsv")
+    coach_loo = loo[(loo["outcome"] == "pain_interference") & (loo["treatment"] == "coach")]
+    assert len(coach_loo) == 7 and "Gasslander 2022" not in set(coach_loo["omitted"])  # not estimable
+    cumulative = read(finished / "results" / "sensitivity" / "cumulative.tsv")
+    coach_cum = cumulative[(cumulative["outcome"] == "pain_interference") & (cumulative["treatment"] == "coach")]
+    assert list(coach_cum["order_by"].unique()) == ["year", "se"]
+    for order_by in ("year", "se"):
+        last = coach_cum[coach_cum["order_by"] == order_by].iloc[-1]
+        assert last["estimate"] == pytest.approx(main["estimate"], rel=1e-9)
+    small = read(finished / "results" / "sensitivity" / "small_study.tsv")
+    tests = small[(small["outcome"] == "pain_interference") & (small["treatment"] == "coach")]
+    assert list(tests["status"]) == ["computed"] * 4
+    online = small[(small["outcome"] == "pain_interference") & (small["treatment"] == "online")]
+    assert set(online["status"]) == {
+        "skipped: 3 trials; a small-study test needs at least 5 (Cochrane Handbook 13.3.5.4)"}
+
+
+def test_same_input_gives_same_bytes(finished, tmp_path):
+    second = prepare(tmp_path / "second", SENSITIVITY)
+    run_workflow(second)
+    files = sorted(p.relative_to(finished) for p in (finished / "results" / "sensitivity").rglob("*") if p.is_file())
+    assert len(files) > 40
+    _, mismatch, errors = filecmp.cmpfiles(finished, second, [str(p) for p in files], shallow=False)
+    assert mismatch == [] and errors == []
+
+
+def test_unknown_column_stops_the_run_before_anything_runs(tmp_path):
+    workdir = prepare(tmp_path / "bad", {"exclude_if": {"extra_high_risk_of_bias": ["yes"]}})
+    result = run_workflow(workdir, check=False)
+    assert result.returncode != 0
+    assert "extra_high_risk_of_bias" in result.stdout + result.stderr
+    assert not (workdir / "results").exists()

@@ -1,0 +1,195 @@
+# A checkpoint: which comparisons have enough estimable trials to plot is known once it has run.
+checkpoint analyse_sensitivity:
+    input:
+        studies="results/analyses/{outcome}/{timepoint}/studies.tsv",
+        code=package_sources(
+            "sensitivity",
+            "influence",
+            "cumulative",
+            "smallstudy",
+            "refit",
+            "pooling",
+            "heterogeneity",
+            "profiles",
+            "tau2",
+            "results",
+            "settings",
+            "tables",
+        ),
+    output:
+        leave_one_out="results/sensitivity/{outcome}_{timepoint}/leave_one_out.tsv",
+        influence="results/sensitivity/{outcome}_{timepoint}/influence.tsv",
+        cumulative="results/sensitivity/{outcome}_{timepoint}/cumulative.tsv",
+        small_study="results/sensitivity/{outcome}_{timepoint}/small_study.tsv",
+        subsets="results/sensitivity/{outcome}_{timepoint}/subsets.tsv",
+        funnel="results/sensitivity/{outcome}_{timepoint}/funnel.tsv",
+    log:
+        "results/logs/analyse_sensitivity/{outcome}_{timepoint}.log",
+    group:
+        "analysis"
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        rows=sensitivity_rows,
+        outcome=outcome_spec,
+        pooling=config["pooling"],
+        sensitivity=config["sensitivity"],
+        versions=VERSIONS,
+    script:
+        "../../scripts/analyse_sensitivity.py"
+
+
+rule plot_sensitivity:
+    input:
+        leave_one_out="results/sensitivity/{outcome}_{timepoint}/leave_one_out.tsv",
+        influence="results/sensitivity/{outcome}_{timepoint}/influence.tsv",
+        cumulative="results/sensitivity/{outcome}_{timepoint}/cumulative.tsv",
+        small_study="results/sensitivity/{outcome}_{timepoint}/small_study.tsv",
+        funnel="results/sensitivity/{outcome}_{timepoint}/funnel.tsv",
+        pooled="results/analyses/{outcome}/{timepoint}/pooled.tsv",
+        code=package_sources(
+            "sensitivity_plots",
+            "sensitivity",
+            "figures",
+            "profiles",
+            "settings",
+            "tables",
+        ),
+    output:
+        leave_one_out_svg=report(
+            "results/sensitivity/{outcome}_{timepoint}/leave_one_out_{comparison}.svg",
+            caption="../report/sensitivity_plots.rst",
+            category="Sensitivity analyses",
+            subcategory="{outcome}",
+            labels={
+                "outcome": "{outcome}",
+                "timepoint": "{timepoint}",
+                "comparison": "{comparison}",
+                "plot": "leave-one-out",
+            },
+        ),
+        leave_one_out_png="results/sensitivity/{outcome}_{timepoint}/leave_one_out_{comparison}.png",
+        leave_one_out_pdf="results/sensitivity/{outcome}_{timepoint}/leave_one_out_{comparison}.pdf",
+        baujat_svg=report(
+            "results/sensitivity/{outcome}_{timepoint}/baujat_{comparison}.svg",
+            caption="../report/sensitivity_plots.rst",
+            category="Sensitivity analyses",
+            subcategory="{outcome}",
+            labels={
+                "outcome": "{outcome}",
+                "timepoint": "{timepoint}",
+                "comparison": "{comparison}",
+                "plot": "Baujat",
+            },
+        ),
+        baujat_png="results/sensitivity/{outcome}_{timepoint}/baujat_{comparison}.png",
+        baujat_pdf="results/sensitivity/{outcome}_{timepoint}/baujat_{comparison}.pdf",
+        cumulative_svg=report(
+            "results/sensitivity/{outcome}_{timepoint}/cumulative_{comparison}.svg",
+            caption="../report/sensitivity_plots.rst",
+            category="Sensitivity analyses",
+            subcategory="{outcome}",
+            labels={
+                "outcome": "{outcome}",
+                "timepoint": "{timepoint}",
+                "comparison": "{comparison}",
+                "plot": "cumulative",
+            },
+        ),
+        cumulative_png="results/sensitivity/{outcome}_{timepoint}/cumulative_{comparison}.png",
+        cumulative_pdf="results/sensitivity/{outcome}_{timepoint}/cumulative_{comparison}.pdf",
+        funnel_svg=report(
+            "results/sensitivity/{outcome}_{timepoint}/funnel_{comparison}.svg",
+            caption="../report/sensitivity_plots.rst",
+            category="Sensitivity analyses",
+            subcategory="{outcome}",
+            labels={
+                "outcome": "{outcome}",
+                "timepoint": "{timepoint}",
+                "comparison": "{comparison}",
+                "plot": "funnel",
+            },
+        ),
+        funnel_png="results/sensitivity/{outcome}_{timepoint}/funnel_{comparison}.png",
+        funnel_pdf="results/sensitivity/{outcome}_{timepoint}/funnel_{comparison}.pdf",
+    log:
+        "results/logs/plot_sensitivity/{outcome}_{timepoint}_{comparison}.log",
+    wildcard_constraints:
+        comparison="[a-z][a-z0-9_]*_vs_[a-z][a-z0-9_]*",
+    group:
+        "analysis"
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        outcome=outcome_spec,
+        modes=config["modes"],
+        pooling=config["pooling"],
+        sensitivity=config["sensitivity"],
+        matplotlib=MATPLOTLIB_VERSION,
+    script:
+        "../../scripts/plot_sensitivity.py"
+
+
+rule collect_sensitivity:
+    input:
+        leave_one_out=analysis_outputs(
+            "results/sensitivity/{outcome}_{timepoint}/leave_one_out.tsv"
+        ),
+        influence=analysis_outputs(
+            "results/sensitivity/{outcome}_{timepoint}/influence.tsv"
+        ),
+        cumulative=analysis_outputs(
+            "results/sensitivity/{outcome}_{timepoint}/cumulative.tsv"
+        ),
+        small_study=analysis_outputs(
+            "results/sensitivity/{outcome}_{timepoint}/small_study.tsv"
+        ),
+        subsets=analysis_outputs(
+            "results/sensitivity/{outcome}_{timepoint}/subsets.tsv"
+        ),
+        code=package_sources("tables"),
+    output:
+        leave_one_out=report(
+            "results/sensitivity/leave_one_out.tsv",
+            caption="../report/sensitivity_tables.rst",
+            category="Tables",
+        ),
+        influence=report(
+            "results/sensitivity/influence.tsv",
+            caption="../report/sensitivity_tables.rst",
+            category="Tables",
+        ),
+        cumulative=report(
+            "results/sensitivity/cumulative.tsv",
+            caption="../report/sensitivity_tables.rst",
+            category="Tables",
+        ),
+        small_study=report(
+            "results/sensitivity/small_study.tsv",
+            caption="../report/sensitivity_tables.rst",
+            category="Tables",
+        ),
+        subsets=report(
+            "results/sensitivity/subsets.tsv",
+            caption="../report/sensitivity_tables.rst",
+            category="Tables",
+        ),
+    log:
+        "results/logs/collect_sensitivity.log",
+    localrule: True
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=200,
+        runtime=5,
+    script:
+        "../../scripts/collect_sensitivity.py"
