@@ -1,0 +1,44 @@
+"""Rule plot_network: the network graph and the forest plot of every mode against usual care,
+each as SVG, PNG and PDF (byte-identical across runs).
+
+Draws the tables written by rule analyse_network (and the network's structure from the
+analysis's ``studies.tsv``). The workflow asks for these plots only for networks that were
+fitted (connected, two or more trials); asked for any other analysis, it draws a figure
+that says why there is no network.
+"""
+
+from typing import TYPE_CHECKING
+
+from evsynth.figures import save_figure
+from evsynth.logs import log_to
+from evsynth.network import network_structure
+from evsynth.network_plots import network_figures
+from evsynth.profiles import settings_from_dict
+from evsynth.settings import MEASURE_NAMES, Outcome
+from evsynth.tables import read_tsv
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+with log_to(snakemake.log[0]) as log:
+    params = snakemake.params
+    outcome = Outcome(**params.outcome)
+    settings = settings_from_dict(params.settings)
+    inputs = snakemake.input
+    summary = read_tsv(inputs.summary).to_dict("records")[0]
+    summary = {k: (None if isinstance(v, float) and v != v else v) for k, v in summary.items()}
+    figures = network_figures(
+        network_structure(read_tsv(inputs.studies), list(params.modes)),
+        read_tsv(inputs.league),
+        summary,
+        read_tsv(inputs.ranking),
+        params.modes,
+        title=f"{outcome.label}, {snakemake.wildcards.timepoint}",
+        measure_name=MEASURE_NAMES[outcome.measure],
+        ratio=outcome.ratio,
+        higher_is_better=outcome.higher_is_better,
+        alpha=settings.alpha,
+    )
+    for kind, figure in figures.items():
+        save_figure(figure, {fmt: snakemake.output[f"{kind}_{fmt}"] for fmt in ("svg", "png", "pdf")})
+        log.info("%s drawn (%s)", kind, summary.get("status"))

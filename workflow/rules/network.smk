@@ -1,0 +1,116 @@
+# Network meta-analysis of the delivery modes (direct and indirect evidence in one model):
+# tables for every analysis, plots for those whose network is connected with >= 2 trials
+# (known at parse time: network_plots in common.smk).
+
+
+rule analyse_network:
+    input:
+        studies="results/analyses/{outcome}/{timepoint}/studies.tsv",
+        code=package_sources(
+            "network",
+            "network_tables",
+            "multivariate",
+            "profiles",
+            "settings",
+            "tables",
+        ),
+    output:
+        league="results/network/{outcome}_{timepoint}_league.tsv",
+        inconsistency="results/network/{outcome}_{timepoint}_inconsistency.tsv",
+        ranking="results/network/{outcome}_{timepoint}_ranking.tsv",
+        summary="results/network/{outcome}_{timepoint}_summary.tsv",
+    log:
+        "results/logs/analyse_network/{outcome}_{timepoint}.log",
+    group:
+        "analysis"
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        outcome=outcome_spec,
+        modes=config["modes"],
+        settings=SETTINGS,
+        versions=VERSIONS,
+    script:
+        "../../scripts/analyse_network.py"
+
+
+rule plot_network:
+    input:
+        studies="results/analyses/{outcome}/{timepoint}/studies.tsv",
+        league="results/network/{outcome}_{timepoint}_league.tsv",
+        ranking="results/network/{outcome}_{timepoint}_ranking.tsv",
+        summary="results/network/{outcome}_{timepoint}_summary.tsv",
+        code=package_sources(
+            "network_plots", "network", "figures", "profiles", "settings", "tables"
+        ),
+    output:
+        graph_svg=report(
+            "results/network/{outcome}_{timepoint}_graph.svg",
+            caption="../report/network_plots.rst",
+            category="Network meta-analysis",
+            subcategory="{outcome}",
+            labels={
+                "outcome": "{outcome}",
+                "timepoint": "{timepoint}",
+                "plot": "graph",
+            },
+        ),
+        graph_png="results/network/{outcome}_{timepoint}_graph.png",
+        graph_pdf="results/network/{outcome}_{timepoint}_graph.pdf",
+        forest_svg=report(
+            "results/network/{outcome}_{timepoint}_forest.svg",
+            caption="../report/network_plots.rst",
+            category="Network meta-analysis",
+            subcategory="{outcome}",
+            labels={
+                "outcome": "{outcome}",
+                "timepoint": "{timepoint}",
+                "plot": "forest",
+            },
+        ),
+        forest_png="results/network/{outcome}_{timepoint}_forest.png",
+        forest_pdf="results/network/{outcome}_{timepoint}_forest.pdf",
+    log:
+        "results/logs/plot_network/{outcome}_{timepoint}.log",
+    group:
+        "analysis"
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        outcome=outcome_spec,
+        modes=config["modes"],
+        settings=SETTINGS,
+        matplotlib=MATPLOTLIB_VERSION,
+    script:
+        "../../scripts/plot_network.py"
+
+
+rule collect_network:
+    input:
+        summaries=analysis_outputs("results/network/{outcome}_{timepoint}_summary.tsv"),
+        code=package_sources("tables"),
+    output:
+        networks=report(
+            "results/network/networks.tsv",
+            caption="../report/network_tables.rst",
+            category="Tables",
+        ),
+    log:
+        "results/logs/collect_network.log",
+    localrule: True
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=200,
+        runtime=5,
+    script:
+        "../../scripts/collect_network.py"
