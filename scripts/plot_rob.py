@@ -1,0 +1,38 @@
+"""Rule plot_rob: one analysis's risk-of-bias figures (robvis style), as SVG, PNG and PDF.
+
+A traffic-light plot (one row per study: RoB 2 domains D1-D5 and overall) and a weighted
+summary bar chart (per comparison, the share of the meta-analysis weight at each judgement).
+Drawn only for analyses whose study-table rows carry RoB 2 judgements.
+"""
+
+from typing import TYPE_CHECKING
+
+from evsynth.logs import log_to
+from evsynth.rob import comparison_judgements, traffic_light_rows, weighted_summary
+from evsynth.rob_figures import draw_summary, draw_traffic_light, save_figure
+from evsynth.tables import read_tsv
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+with log_to(snakemake.log[0]) as log:
+    params = snakemake.params
+    out = snakemake.output
+    studies = read_tsv(snakemake.input.studies)
+    judgements = comparison_judgements(params.rob)
+    what = f"{params.outcome['label']}, {snakemake.wildcards.timepoint}"
+    rows = traffic_light_rows(studies, judgements, params.modes)
+    save_figure(
+        draw_traffic_light(rows, f"Risk of bias (RoB 2): {what}"),
+        {"svg": out.traffic_light_svg, "png": out.traffic_light_png, "pdf": out.traffic_light_pdf},
+    )
+    panels = weighted_summary(studies, judgements, params.modes)
+    notes = [
+        f"Bars: share of each comparison's meta-analysis weight (random effects, method profile {params.profile}) "
+        "from trials at each judgement; grey: trials without RoB 2 judgements in the study table."
+    ]
+    save_figure(
+        draw_summary(panels, f"Risk of bias (RoB 2), weighted summary: {what}", notes),
+        {"svg": out.summary_svg, "png": out.summary_png, "pdf": out.summary_pdf},
+    )
+    log.info("%d traffic-light rows, %d comparisons", len(rows), len(panels))

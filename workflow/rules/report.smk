@@ -1,0 +1,130 @@
+# What a reviewer hands on: the GRADE summary-of-findings table, risk-of-bias figures and the
+# study table with linked sources, all in `snakemake --report results/report.html`.
+
+
+rule summarise_findings:
+    input:
+        pooled="results/pooled.tsv",
+        studies=analysis_outputs("results/analyses/{outcome}/{timepoint}/studies.tsv"),
+        code=package_sources(
+            "sof", "rob", "report_html", "studies", "settings", "tables"
+        ),
+    output:
+        tsv=report(
+            "results/summary_of_findings.tsv",
+            caption="../report/summary_of_findings.rst",
+            category="Summary of findings",
+            labels={"table": "summary of findings", "format": "TSV"},
+        ),
+        md=report(
+            "results/summary_of_findings.md",
+            caption="../report/summary_of_findings.rst",
+            category="Summary of findings",
+            labels={"table": "summary of findings", "format": "Markdown"},
+        ),
+        html=report(
+            "results/summary_of_findings.html",
+            caption="../report/summary_of_findings.rst",
+            category="Summary of findings",
+            labels={"table": "summary of findings", "format": "HTML (GRADE layout)"},
+        ),
+    log:
+        "results/logs/summarise_findings.log",
+    localrule: True
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        analyses=sof_analyses,
+        control_rows=sof_control_rows,
+        rob=sof_rob_rows,
+        judgements=sof_judgements,
+        sof=sof_settings,
+        outcomes=config["outcomes"],
+        modes=config["modes"],
+        profile=profile_label(),
+    script:
+        "../../scripts/summarise_findings.py"
+
+
+rule tabulate_study_table:
+    input:
+        code=package_sources("report_html", "rob", "sof", "studies", "tables"),
+    output:
+        html=report(
+            "results/study_table.html",
+            caption="../report/study_table.rst",
+            category="Study table",
+            labels={"table": "study table"},
+        ),
+    log:
+        "results/logs/tabulate_study_table.log",
+    localrule: True
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        rows=study_table_rows,
+        modes=config["modes"],
+        outcomes=config["outcomes"],
+        studies=config["studies"],
+        profile=profile_label(),
+    script:
+        "../../scripts/tabulate_study_table.py"
+
+
+rule plot_rob:
+    input:
+        studies="results/analyses/{outcome}/{timepoint}/studies.tsv",
+        code=package_sources("rob_figures", "rob", "figures", "studies", "tables"),
+    output:
+        traffic_light_svg=report(
+            "results/rob/{outcome}_{timepoint}_traffic_light.svg",
+            caption="../report/rob_traffic_light.rst",
+            category="Risk of bias",
+            subcategory="{outcome}",
+            labels={
+                "outcome": "{outcome}",
+                "timepoint": "{timepoint}",
+                "figure": "traffic light",
+            },
+        ),
+        traffic_light_png="results/rob/{outcome}_{timepoint}_traffic_light.png",
+        traffic_light_pdf="results/rob/{outcome}_{timepoint}_traffic_light.pdf",
+        summary_svg=report(
+            "results/rob/{outcome}_{timepoint}_summary.svg",
+            caption="../report/rob_summary.rst",
+            category="Risk of bias",
+            subcategory="{outcome}",
+            labels={
+                "outcome": "{outcome}",
+                "timepoint": "{timepoint}",
+                "figure": "weighted summary",
+            },
+        ),
+        summary_png="results/rob/{outcome}_{timepoint}_summary.png",
+        summary_pdf="results/rob/{outcome}_{timepoint}_summary.pdf",
+    log:
+        "results/logs/plot_rob/{outcome}_{timepoint}.log",
+    group:
+        "analysis"
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        rob=analysis_rob_rows,
+        outcome=outcome_spec,
+        modes=config["modes"],
+        profile=profile_label(),
+        matplotlib=MATPLOTLIB_VERSION,
+    script:
+        "../../scripts/plot_rob.py"
