@@ -1,0 +1,124 @@
+# PROTOTYPE, for benchmarks/prototype/measure.py only (never included by the repo's
+# Snakefile): the rules of workflow/rules/pool.smk and plot.smk, batched per outcome. One
+# pool job and one forest-plot job per outcome run the unchanged per-analysis scripts once
+# per timepoint window, in one process (benchmarks/prototype/run_batched.py), so imports
+# (PyMARE, scipy.stats, pandas, matplotlib: ~1-1.5 s a process) are paid once per outcome
+# instead of once per analysis. Outputs, logs, params per analysis and the scripts are the
+# same as the per-analysis rules'; an edited row re-runs its outcome's two jobs.
+from snakemake.iocontainers import Wildcards
+
+TIMEPOINTS_OF = {}
+for _o, _t in ANALYSES:
+    TIMEPOINTS_OF.setdefault(_o, []).append(_t)
+BATCH_RUNNER = str(Path(workflow.basedir) / "benchmarks_prototype" / "run_batched.py")
+
+
+def _window_params(outcome_id, **getters):
+    """timepoint -> {param: value}, each value from the per-analysis rule's param function."""
+
+    def get(wildcards):
+        out = {}
+        for t in TIMEPOINTS_OF[outcome_id]:
+            wc = Wildcards(fromdict={"outcome": outcome_id, "timepoint": t})
+            out[t] = {k: (g(wc) if callable(g) else g) for k, g in getters.items()}
+        return out
+
+    return get
+
+
+def _files(outcome, pattern):
+    return [
+        pattern.format(outcome=outcome, timepoint=t) for t in TIMEPOINTS_OF[outcome]
+    ]
+
+
+for _outcome in TIMEPOINTS_OF:
+
+    rule:
+        name:
+            f"pool_outcome_{_outcome}"
+        input:
+            code=package_sources(
+                "analysis",
+                "arms",
+                "effects",
+                "multivariate",
+                "heterogeneity",
+                "pooling",
+                "profiles",
+                "tau2",
+                "results",
+                "settings",
+                "subgroups",
+                "tables",
+            ),
+        output:
+            pooled=_files(_outcome, "results/analyses/{outcome}/{timepoint}/pooled.tsv"),
+            studies=_files(
+                _outcome, "results/analyses/{outcome}/{timepoint}/studies.tsv"
+            ),
+            robustness=_files(
+                _outcome, "results/analyses/{outcome}/{timepoint}/robustness.tsv"
+            ),
+            subgroups=_files(
+                _outcome, "results/analyses/{outcome}/{timepoint}/subgroups.tsv"
+            ),
+        log:
+            _files(_outcome, "results/logs/pool_analysis/{outcome}_{timepoint}.log"),
+        threads: 1
+        params:
+            outcome=_outcome,
+            timepoints=TIMEPOINTS_OF[_outcome],
+            script="scripts/pool_analysis.py",
+            per_window=_window_params(
+                _outcome,
+                rows=analysis_rows,
+                outcome=outcome_spec,
+                modes=list(config["modes"]),
+                settings=SETTINGS,
+                continuity_correction=config["effects"]["continuity_correction"],
+                versions=VERSIONS,
+            ),
+        script:
+            BATCH_RUNNER
+
+    rule:
+        name:
+            f"plot_outcome_{_outcome}"
+        input:
+            pooled=_files(_outcome, "results/analyses/{outcome}/{timepoint}/pooled.tsv"),
+            studies=_files(
+                _outcome, "results/analyses/{outcome}/{timepoint}/studies.tsv"
+            ),
+            robustness=_files(
+                _outcome, "results/analyses/{outcome}/{timepoint}/robustness.tsv"
+            ),
+            subgroups=_files(
+                _outcome, "results/analyses/{outcome}/{timepoint}/subgroups.tsv"
+            ),
+            code=package_sources(
+                "revman", "forest", "figures", "results", "rob", "settings", "tables"
+            ),
+        output:
+            svg=_files(_outcome, "results/forest/{outcome}_{timepoint}.svg"),
+            png=_files(_outcome, "results/forest/{outcome}_{timepoint}.png"),
+            pdf=_files(_outcome, "results/forest/{outcome}_{timepoint}.pdf"),
+        log:
+            _files(_outcome, "results/logs/plot_forest/{outcome}_{timepoint}.log"),
+        threads: 1
+        params:
+            outcome=_outcome,
+            timepoints=TIMEPOINTS_OF[_outcome],
+            script="scripts/plot_forest.py",
+            shared_inputs=["code"],
+            per_window=_window_params(
+                _outcome,
+                outcome=outcome_spec,
+                modes=config["modes"],
+                settings=SETTINGS,
+                matplotlib=MATPLOTLIB_VERSION,
+                rob=analysis_rob_rows,
+                provenance=forest_provenance,
+            ),
+        script:
+            BATCH_RUNNER
