@@ -16,6 +16,10 @@ include: "workflow/rules/effects.smk"
 include: "workflow/rules/pool.smk"
 include: "workflow/rules/plot.smk"
 include: "workflow/rules/checks.smk"
+include: "workflow/rules/sensitivity.smk"
+include: "workflow/rules/report.smk"
+include: "workflow/rules/living.smk"
+include: "workflow/rules/network.smk"
 
 
 wildcard_constraints:
@@ -34,4 +38,23 @@ rule all:
         analysis_outputs("results/forest/{outcome}_{timepoint}.svg"),
         analysis_outputs("results/forest/{outcome}_{timepoint}.png"),
         analysis_outputs("results/forest/{outcome}_{timepoint}.pdf"),
+        "results/sensitivity/leave_one_out.tsv",
+        "results/sensitivity/influence.tsv",
+        "results/sensitivity/cumulative.tsv",
+        "results/sensitivity/small_study.tsv",
+        "results/sensitivity/subsets.tsv",
+        sensitivity_plots,
+        "results/summary_of_findings.tsv",
+        "results/summary_of_findings.md",
+        "results/summary_of_findings.html",
+        "results/study_table.html",
+        rob_outputs("results/rob/{outcome}_{timepoint}_traffic_light.svg"),
+        rob_outputs("results/rob/{outcome}_{timepoint}_summary.svg"),
+        "results/provenance.tsv",
+        "results/provenance_rows.tsv",
+        "results/changes.md",
+        "results/changes.tsv",
+        extraction_outputs,
+        "results/network/networks.tsv",
+        network_plots,
     localrule: True

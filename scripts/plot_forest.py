@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 from evsynth.forest import draw_forest, save_figure
 from evsynth.logs import log_to
 from evsynth.revman import build_forest_data, method_footer
+from evsynth.rob import comparison_judgements
 from evsynth.settings import Outcome
 from evsynth.tables import read_tsv
 
@@ -30,6 +31,8 @@ with log_to(snakemake.log[0]):
             read_tsv(snakemake.input.subgroups),
             params.modes,
             studies,
-        ),
+        )
+        + (params.provenance,),
+        rob=comparison_judgements(getattr(params, "rob", [])),
     )
     save_figure(draw_forest(data), dict(snakemake.output))

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import REPO, run_workflow
@@ -30,11 +31,20 @@ def _results(root: Path) -> list[str]:
     )
 
 
+def _prepare(path: Path) -> Path:
+    """config.yaml and a real subset of studies.tsv: every SMD interference row and RESOLVE's
+    3 binary outcomes at arm level (12 analyses: enough jobs to kill a run in the middle)."""
+    path.mkdir()
+    shutil.copy(REPO / "config.yaml", path / "config.yaml")
+    table = pd.read_csv(REPO / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)
+    keep = table["outcome"].isin(["pain_interference", "pain_severity_response", "pain_intensity_response",
+                                  "pain_interference_response"])
+    table[keep].to_csv(path / "studies.tsv", sep="\t", index=False, lineterminator="\n")
+    return path
+
+
 def test_killed_run_then_rerun_incomplete_matches_a_clean_run(tmp_path):
-    killed = tmp_path / "killed"
-    killed.mkdir()
-    for name in ("config.yaml", "studies.tsv"):
-        shutil.copy(REPO / name, killed / name)
+    killed = _prepare(tmp_path / "killed")
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(killed),
                "--cores", "2"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -52,10 +62,7 @@ def test_killed_run_then_rerun_incomplete_matches_a_clean_run(tmp_path):
     run_workflow(killed, "--unlock")
     run_workflow(killed, "--rerun-incomplete")
 
-    clean = tmp_path / "clean"
-    clean.mkdir()
-    for name in ("config.yaml", "studies.tsv"):
-        shutil.copy(REPO / name, clean / name)
+    clean = _prepare(tmp_path / "clean")
     run_workflow(clean)
     files = _results(clean)
     assert files == _results(killed)

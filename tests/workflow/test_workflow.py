@@ -184,10 +184,12 @@ def test_rerun_scope_after_editing_the_table(tmp_path):
     edited = table.copy()
     edited.loc[edited["study"] == "Menga 2014", "effect"] = "0.300"
     write_table(edited, workdir / "studies.tsv")
-    assert _planned_jobs(workdir) == {
-        "all": 1, "check_table": 1, "collect_tables": 1, "plot_forest": 1, "pool_analysis": 1,
-        "tabulate_effects": 1,
-    }
+    # Per-analysis rules run once (the edited analysis only); the rest are table-wide summaries.
+    per_analysis = ("pool_analysis", "plot_forest", "analyse_sensitivity", "analyse_network", "plot_network")
+    summaries = ("all", "check_table", "collect_tables", "tabulate_effects", "tabulate_study_table",
+                 "collect_sensitivity", "collect_network", "summarise_findings", "trace_provenance",
+                 "report_changes")
+    assert _planned_jobs(workdir) == dict.fromkeys(per_analysis + summaries, 1)
 
 
 def test_lint_and_format_are_clean():

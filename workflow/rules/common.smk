@@ -4,22 +4,50 @@ import importlib.metadata
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 from evsynth.analysis import ROW_FIELDS, sort_rows
 from evsynth.profiles import resolve_settings
+from evsynth.reconcile import ReconcileError, reconcile_extractions
 from evsynth.settings import ConfigError, outcomes_from_config, windows_from_config
 from evsynth.studies import StudyTableError, load_studies
 
 validate(config, "../schemas/config.schema.yaml")
 
 # Every problem in the table is reported at once, before any job runs or any file is written.
+# Under dual extraction (config.yaml: extraction) the reconciled table is pooled.
 try:
     WINDOWS = windows_from_config(config)
     OUTCOMES = outcomes_from_config(config)
-    STUDIES = load_studies(config["studies"], config)
-except (StudyTableError, ConfigError) as err:
+    RECONCILIATION = None
+    if config.get("extraction"):
+        sensitivity = config.get("sensitivity") or {}
+        if sensitivity.get("exclude_if") or sensitivity.get("cumulative_order_by"):
+            raise ConfigError(
+                "config.yaml: sensitivity.exclude_if and cumulative_order_by read their columns from the "
+                "'studies:' table by line, so they cannot be used with dual extraction yet; leave them "
+                "empty while config.yaml: extraction is set"
+            )
+        RECONCILIATION = reconcile_extractions(config["extraction"], config)
+        STUDIES = RECONCILIATION.studies
+    else:
+        STUDIES = load_studies(config["studies"], config)
+except (StudyTableError, ConfigError, ReconcileError) as err:
     raise WorkflowError(str(err)) from None
+
+# While A and B disagree in a cell the adjudication does not settle, every rule also needs
+# the output of rule block_pooling (living.smk), which fails once rule reconcile has written
+# the discrepancy report: nothing is pooled, and the run exits non-zero naming each cell.
+POOLING_GATE_FILE = "results/.extraction_unresolved"
+POOLING_GATE = []
+if RECONCILIATION is not None and RECONCILIATION.blocked:
+    POOLING_GATE = [POOLING_GATE_FILE]
+    logger.warning(
+        f"Dual extraction: {len(RECONCILIATION.unresolved)} unresolved discrepancy(ies) between "
+        f"{RECONCILIATION.names['a']} and {RECONCILIATION.names['b']}; this run writes "
+        "results/extraction_discrepancies.tsv and stops before pooling."
+    )
 
 # The resolved method settings travel to jobs as a plain dict (stable params record).
 SETTINGS = resolve_settings(config["pooling"]).as_dict()
@@ -58,8 +86,9 @@ ANALYSES = _analysis_keys()
 
 
 def package_sources(*modules):
-    """The package modules a rule's script imports, as inputs: editing one re-runs the rule."""
-    return [str(PACKAGE_DIR / f"{module}.py") for module in modules]
+    """The package modules a rule's script imports, as inputs: editing one re-runs the rule
+    (plus POOLING_GATE while dual-extraction discrepancies remain unresolved)."""
+    return [str(PACKAGE_DIR / f"{module}.py") for module in modules] + POOLING_GATE
 
 
 def analysis_rows(wildcards):
@@ -93,3 +122,338 @@ def outcome_spec(wildcards):
 
 def analysis_outputs(pattern):
     return [pattern.format(outcome=o, timepoint=t) for o, t in ANALYSES]
+
+
+def sensitivity_rows(wildcards):
+    """Study-table cells config.yaml: sensitivity names, for one analysis's rows (params)."""
+    from evsynth.sensitivity import sensitivity_records
+
+    try:
+        return sensitivity_records(
+            _included_rows(),
+            config["studies"],
+            config["sensitivity"],
+            wildcards.outcome,
+            wildcards.timepoint,
+        )
+    except ValueError as err:
+        raise WorkflowError(str(err)) from None
+
+
+def sensitivity_plots(wildcards):
+    """Sensitivity plots (4 kinds x 3 formats) of each comparison with >= 3 estimable
+    trials; known once checkpoint analyse_sensitivity has run for the analysis."""
+    from evsynth.sensitivity import PLOT_KINDS, plotted_comparisons
+
+    paths = []
+    for o, t in ANALYSES:
+        tables = checkpoints.analyse_sensitivity.get(outcome=o, timepoint=t).output
+        paths += [
+            f"results/sensitivity/{o}_{t}/{kind}_{c}.{ext}"
+            for c in plotted_comparisons(tables.funnel)
+            for kind in PLOT_KINDS
+            for ext in ("svg", "png", "pdf")
+        ]
+    return paths
+
+
+# Summary of findings, risk of bias and the study-table page (workflow/rules/report.smk).
+
+
+def profile_label():
+    """The method profile with its overrides, e.g. 'cochrane-2025 (estimator=DL)'."""
+    from evsynth.profiles import settings_from_dict
+
+    return settings_from_dict(SETTINGS).label
+
+
+def _sorted_records(records, keys):
+    """Sorted by ``keys``, ties broken by every field: the table's row order never matters."""
+
+    def order(r):
+        every = sorted((k, str(v)) for k, v in r.items())
+        return tuple(str(r[k] or "") for k in keys), every
+
+    return sorted(records, key=order)
+
+
+def _rob_records(rows, *extra):
+    """RoB 2 fields of study-table rows, sorted; [] when none of them has a judgement."""
+    from evsynth.rob import ROB_ROW_FIELDS, has_judgements
+
+    fields = (*ROB_ROW_FIELDS, *extra)
+    records = [{f: _plain(r[f]) for f in fields} for r in rows.to_dict("records")]
+    if not has_judgements(records):
+        return []
+    keys = (*extra, "study", "treatment", "comparator", "arm")
+    return _sorted_records(records, keys)
+
+
+def _analysis_rob(outcome, timepoint):
+    rows = _included_rows()
+    return _rob_records(
+        rows[(rows["outcome"] == outcome) & (rows["window"] == timepoint)]
+    )
+
+
+def analysis_rob_rows(wildcards):
+    """One analysis's RoB 2 judgements (params; [] when its rows have none)."""
+    return _analysis_rob(wildcards.outcome, wildcards.timepoint)
+
+
+def rob_outputs(pattern):
+    """Risk-of-bias figures of the analyses whose rows carry RoB 2 judgements."""
+    return [
+        pattern.format(outcome=o, timepoint=t)
+        for o, t in ANALYSES
+        if _analysis_rob(o, t)
+    ]
+
+
+def sof_control_rows(wildcards):
+    """Rows of binary outcomes with what a comparator-arm risk is computed from (params)."""
+    from evsynth.settings import BINARY_MEASURES
+    from evsynth.sof import CONTROL_RISK_FIELDS
+
+    rows = _included_rows()
+    binary = [o for o, spec in OUTCOMES.items() if spec.measure in BINARY_MEASURES]
+    rows = rows[rows["outcome"].isin(binary) & rows["form"].isin(["counts", "arm"])]
+    records = [
+        {f: _plain(r[f]) for f in CONTROL_RISK_FIELDS} for r in rows.to_dict("records")
+    ]
+    keys = ("outcome", "window", "study", "treatment", "comparator", "arm")
+    return _sorted_records(records, keys)
+
+
+def sof_rob_rows(wildcards):
+    """Every analysis's RoB 2 judgements, with outcome and window (params; [] when none)."""
+    return _rob_records(_included_rows(), "outcome", "window")
+
+
+def sof_judgements(wildcards):
+    """The reviewers' GRADE ratings (config.yaml: summary_of_findings.judgements), checked."""
+    from evsynth.sof import JudgementsError, load_judgements
+
+    path = config.get("summary_of_findings", {}).get("judgements") or ""
+    if not path:
+        return []
+    try:
+        return load_judgements(path, OUTCOMES, [w.id for w in WINDOWS], config["modes"])
+    except JudgementsError as err:
+        raise WorkflowError(str(err)) from None
+
+
+def sof_analyses(wildcards):
+    """(outcome, timepoint) of each analysis, in the order of the studies.tsv inputs."""
+    return [{"outcome": o, "timepoint": t} for o, t in ANALYSES]
+
+
+def study_table_rows(wildcards):
+    """Every study-table row for results/study_table.html (notes left out: editing them
+    re-runs nothing), sorted so that re-sorting the table re-runs nothing either."""
+    from evsynth.report_html import STUDY_TABLE_FIELDS
+
+    records = [
+        {f: _plain(r[f]) for f in STUDY_TABLE_FIELDS}
+        for r in STUDIES.to_dict("records")
+    ]
+    keys = ("study", "outcome", "timepoint", "treatment", "comparator", "arm")
+    return _sorted_records(records, keys)
+
+
+def sof_settings(wildcards):
+    """config.yaml: summary_of_findings, checked against the outcomes (params)."""
+    from evsynth.sof import check_settings
+
+    settings = config.get("summary_of_findings", {})
+    problems = check_settings(settings, OUTCOMES)
+    if problems:
+        raise WorkflowError("\n".join(problems))
+    return settings
+
+
+# Living review: dual extraction, provenance and the change log (workflow/rules/living.smk).
+
+
+def unblocked_sources(*modules):
+    """package_sources without the pooling gate: for the two rules that must run while it
+    is up (reconcile writes the discrepancy report, block_pooling stops the run)."""
+    return [str(PACKAGE_DIR / f"{module}.py") for module in modules]
+
+
+def extraction_outputs(wildcards):
+    """The reconciliation tables, under dual extraction only (rule all)."""
+    if RECONCILIATION is None:
+        return []
+    return ["results/extraction_discrepancies.tsv", "results/reconciliation.tsv"]
+
+
+def _reconciliation():
+    if RECONCILIATION is None:
+        raise WorkflowError(
+            "rules reconcile and block_pooling need config.yaml: extraction "
+            "(reviewer_a, reviewer_b)"
+        )
+    return RECONCILIATION
+
+
+def extraction_discrepancies(wildcards):
+    """Every disagreeing cell and how it was adjudicated, sorted (params)."""
+    return _reconciliation().discrepancies
+
+
+def extraction_cells(wildcards):
+    """How each extracted cell was settled, sorted, notes left out (params)."""
+    return _reconciliation().cells
+
+
+def extraction_names(wildcards):
+    return _reconciliation().names
+
+
+def unresolved_discrepancies(wildcards):
+    return _reconciliation().unresolved
+
+
+def _table_hash():
+    from evsynth.provenance import table_hash
+    from evsynth.studies import read_table
+
+    if RECONCILIATION is None:
+        return table_hash(read_table(config["studies"]))
+    return "" if RECONCILIATION.raw is None else table_hash(RECONCILIATION.raw)
+
+
+def _rows_hashes():
+    from types import SimpleNamespace
+
+    from evsynth.provenance import rows_hash
+
+    return {
+        f"{o}/{t}": rows_hash(analysis_rows(SimpleNamespace(outcome=o, timepoint=t)))
+        for o, t in ANALYSES
+    }
+
+
+def _table_name():
+    if RECONCILIATION is None:
+        return config["studies"]
+    names = RECONCILIATION.names
+    adjudication = f" + {names['adjudication']}" if names["adjudication"] else ""
+    return f"{names['a']} + {names['b']}{adjudication}"
+
+
+def _provenance_constants():
+    from evsynth.profiles import settings_from_dict
+    from evsynth.provenance import method_hash
+
+    return {
+        "table_hash": _table_hash(),
+        "method_hash": method_hash(
+            SETTINGS, config["effects"]["continuity_correction"]
+        ),
+        "profile": settings_from_dict(SETTINGS).label,
+        "table": _table_name(),
+    }
+
+
+# Hashes of the whole table (or the reconciled one) and the method, and of each analysis's
+# own rows (evsynth.provenance): computed once, at parse time.
+PROVENANCE = _provenance_constants()
+ROWS_HASHES = _rows_hashes()
+
+
+def provenance_common(wildcards):
+    """Columns every line of results/provenance.tsv shares (params)."""
+    return PROVENANCE
+
+
+def analysis_hashes(wildcards):
+    """'outcome/timepoint' -> hash of that analysis's rows (params)."""
+    return ROWS_HASHES
+
+
+def forest_provenance(wildcards):
+    """The provenance line of one forest plot. It names the plot's own rows' hash, not the
+    whole table's, so editing another analysis's rows re-runs no other plot (params)."""
+    from evsynth.provenance import footer_line
+
+    key = f"{wildcards.outcome}/{wildcards.timepoint}"
+    return footer_line(
+        ROWS_HASHES[key], PROVENANCE["method_hash"], PROVENANCE["profile"]
+    )
+
+
+def trace_rows(wildcards):
+    """Included rows with their source and, under dual extraction, how their cells were
+    settled; sorted, notes left out (params of trace_provenance)."""
+    from evsynth.reconcile import typed_row_key
+
+    fields = ("study", "outcome", "window", "timepoint", "form")
+    fields += ("treatment", "comparator", "arm", "source")
+    records = []
+    for r in _included_rows().to_dict("records"):
+        record = {f: _plain(r[f]) for f in fields}
+        settled = ""
+        if RECONCILIATION is not None:
+            settled = RECONCILIATION.row_settled.get(typed_row_key(r), "")
+        records.append({**record, "settled": settled})
+    keys = ("outcome", "window", "study", "timepoint", "treatment", "comparator", "arm")
+    return sorted(records, key=lambda r: tuple(str(r[k] or "") for k in keys))
+
+
+def _changes_settings():
+    settings = {"baseline": "", "i2_bands": [25, 50, 75], **config.get("changes", {})}
+    cuts = settings["i2_bands"]
+    if list(cuts) != sorted(set(cuts)):
+        raise WorkflowError(
+            f"config.yaml: changes.i2_bands = {cuts}: give increasing cut points, e.g. [25, 50, 75]"
+        )
+    baseline = settings["baseline"]
+    if baseline and not (Path(baseline) / "pooled.tsv").is_file():
+        raise WorkflowError(
+            f"config.yaml: changes.baseline = '{baseline}': {baseline}/pooled.tsv not found. A baseline "
+            "is a copy of an earlier results/ made with: python -m evsynth.freeze results "
+            "baselines/<name>"
+        )
+    return settings
+
+
+CHANGES = _changes_settings()
+
+
+def baseline_inputs(wildcards):
+    """The baseline's tables, as named inputs of report_changes ({} without a baseline)."""
+    if not CHANGES["baseline"]:
+        return {}
+    base = Path(CHANGES["baseline"])
+    files = {"baseline_pooled": str(base / "pooled.tsv")}
+    for name in ("effects", "provenance"):
+        if (base / f"{name}.tsv").is_file():
+            files[f"baseline_{name}"] = str(base / f"{name}.tsv")
+    return files
+
+
+def network_plots(wildcards):
+    """Network graph and forest plot (svg, png, pdf) of every analysis whose network is
+    connected with >= 2 trials, decided at parse time from the rows each analysis pools
+    (evsynth.network_tables.network_is_plotted); every analysis gets the network tables.
+    """
+    from types import SimpleNamespace
+
+    from evsynth.network_tables import network_is_plotted
+    from evsynth.profiles import settings_from_dict
+
+    settings = settings_from_dict(SETTINGS)
+    modes = list(config["modes"])
+    cc = config["effects"]["continuity_correction"]
+    paths = []
+    for o, t in ANALYSES:
+        rows = analysis_rows(SimpleNamespace(outcome=o, timepoint=t))
+        if network_is_plotted(rows, OUTCOMES[o], modes, settings, cc):
+            paths += [
+                f"results/network/{o}_{t}_{kind}.{ext}"
+                for kind in ("graph", "forest")
+                for ext in ("svg", "png", "pdf")
+            ]
+    return paths

@@ -5,7 +5,7 @@ rule plot_forest:
         robustness="results/analyses/{outcome}/{timepoint}/robustness.tsv",
         subgroups="results/analyses/{outcome}/{timepoint}/subgroups.tsv",
         code=package_sources(
-            "revman", "forest", "figures", "results", "settings", "tables"
+            "revman", "forest", "figures", "results", "rob", "settings", "tables"
         ),
     output:
         svg=report(
@@ -32,5 +32,7 @@ rule plot_forest:
         modes=config["modes"],
         settings=SETTINGS,
         matplotlib=MATPLOTLIB_VERSION,
+        rob=analysis_rob_rows,
+        provenance=forest_provenance,
     script:
         "../../scripts/plot_forest.py"

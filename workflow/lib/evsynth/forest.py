@@ -18,10 +18,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
-from matplotlib.patches import Polygon
+from matplotlib.patches import Circle, Polygon
 
 from evsynth.figures import figure_context, save_figure
 from evsynth.results import ForestData, ForestRow
+from evsynth.rob import COLOURS as ROB_COLOURS
+from evsynth.rob import NOT_ASSESSED
+from evsynth.rob import SYMBOLS as ROB_SYMBOLS
 
 __all__ = ["axis_ticks", "draw_forest", "format_estimate", "format_weight", "save_figure"]
 
@@ -31,6 +34,7 @@ ROW_H, SMALL_ROW_H, LINE_H = 0.2, 0.16, 0.135  # LINE_H: extra height per wrappe
 MARGIN, GAP, PAD = 0.15, 0.1, 0.04
 LABEL_W, ARM_W, ARM_GAP, WEIGHT_W, EST_W, GRAPH_W, RIGHT_MARGIN = 2.35, 0.5, 0.15, 0.6, 1.6, 2.6, 0.3
 SINGLE_ARM_W = 0.95
+ROB_W, ROB_RADIUS = 0.27, 0.085  # risk-of-bias columns right of the graph (a wider last one: "Overall")
 AXIS_H = 0.27  # ticks and tick labels below the body, above the "Favours" texts
 SQUARE_MAX_PT, SQUARE_MIN_PT = 0.7 * ROW_H * 72, 2.0
 SQUARE_COLOUR = "#1f3a93"
@@ -156,9 +160,11 @@ class _Cols:
     graph: float
     width: float
     arm_w: float
+    rob: tuple[float, ...] = ()
+    rob_w: tuple[float, ...] = ()
 
 
-def _columns(n_arm: int) -> _Cols:
+def _columns(n_arm: int, n_rob: int = 0) -> _Cols:
     # A lone "Total" column is widened so its "Experimental" heading keeps the body font.
     arm_w = SINGLE_ARM_W if n_arm == 1 else ARM_W
     x = MARGIN + LABEL_W + GAP
@@ -167,7 +173,12 @@ def _columns(n_arm: int) -> _Cols:
     ctrl = tuple(x + i * arm_w for i in range(n_arm))
     x += n_arm * arm_w + (GAP if n_arm else 0.0)
     graph = x + WEIGHT_W + EST_W + GAP
-    return _Cols(MARGIN, treat, ctrl, x, x + WEIGHT_W, graph, graph + GRAPH_W + RIGHT_MARGIN, arm_w)
+    if not n_rob:
+        return _Cols(MARGIN, treat, ctrl, x, x + WEIGHT_W, graph, graph + GRAPH_W + RIGHT_MARGIN, arm_w)
+    rob_w = tuple(ROB_W if i < n_rob - 1 else 2 * ROB_W for i in range(n_rob))
+    rob = tuple(graph + GRAPH_W + RIGHT_MARGIN + sum(rob_w[:i]) for i in range(n_rob))
+    width = rob[-1] + rob_w[-1] + MARGIN
+    return _Cols(MARGIN, treat, ctrl, x, x + WEIGHT_W, graph, width, arm_w, rob, rob_w)
 
 
 def _measurer(fig: Figure) -> Callable[[str, float, bool], float]:
@@ -267,7 +278,7 @@ def draw_forest(data: ForestData) -> Figure:
 def _draw(fig: Figure, data: ForestData) -> None:
     measure = _measurer(fig)
     n_arm = len(data.arm_headers)
-    cols = _columns(n_arm)
+    cols = _columns(n_arm, len(data.rob_headers))
     width = cols.width
     rows = _layout_rows(data, cols, measure)
     half = GRAPH_W / 2 - PAD
@@ -313,6 +324,10 @@ def _draw(fig: Figure, data: ForestData) -> None:
             for i, (x0, h) in enumerate(zip(xs, data.arm_headers)):
                 cell(x0, cols.arm_w, y2, h, f"subheader-{arm}-{i}", bold=True)
     cell(cols.weight, WEIGHT_W, y2, "Weight", "header-weight", bold=True)
+    if cols.rob:
+        cell(cols.rob[0], sum(cols.rob_w), y1, "Risk of bias", "heading-rob", bold=True)
+        for i, (x0, w, h) in enumerate(zip(cols.rob, cols.rob_w, data.rob_headers)):
+            cell(x0, w, y2, h, f"header-rob-{i}", bold=True)
     heading = f"{data.measure}\n{data.method_label}"
     for x0, w, gid in ((cols.est, EST_W, "header-estimate"), (cols.graph, GRAPH_W, "header-graph")):
         size = _fit(measure, heading, w, FONT, True)
@@ -363,6 +378,8 @@ def _draw(fig: Figure, data: ForestData) -> None:
                 cell(cols.weight, WEIGHT_W, yt, format_weight(study.weight_pct), f"weight-{g}-{r}", ha="right")
                 _draw_study(ax, study, yc, f"{g}-{r}", tr, (xmin, xmax), w_max)
             cell(cols.est, EST_W, yt, est_s, f"estimate-{g}-{r}")
+            for i, (x0, w, judged) in enumerate(zip(cols.rob, cols.rob_w, study.rob)):
+                _rob_circle(fig, x0 + w / 2, height - yt, judged or NOT_ASSESSED, f"rob-{g}-{r}-{i}")
         elif row.kind == "subtotal":
             text(cols.label, yt, row.text, f"subtotal-label-{g}", fontweight="bold", ha="left")
             if n_arm:
@@ -399,6 +416,15 @@ def _draw(fig: Figure, data: ForestData) -> None:
     for i, s in enumerate(footer):
         text(MARGIN, y, s, f"footer-{i}", fontsize=SMALL, ha="left", va="top", linespacing=1.2)
         y += (s.count("\n") + 1) * LINE_H
+
+
+def _rob_circle(fig: Figure, x: float, y: float, judged: str, gid: str) -> None:
+    """One risk-of-bias judgement: a robvis-coloured circle with its symbol (x, y in inches)."""
+    fig.add_artist(Circle((x, y), ROB_RADIUS, transform=fig.dpi_scale_trans, fc=ROB_COLOURS[judged], ec="0.3",
+                          lw=0.4, gid=gid))
+    if ROB_SYMBOLS[judged]:
+        fig.text(x, y, ROB_SYMBOLS[judged], transform=fig.dpi_scale_trans, ha="center", va="center_baseline",
+                 fontsize=SMALL, fontweight="bold", gid=f"{gid}-symbol")
 
 
 def _draw_study(ax, row: ForestRow, y: float, key: str, tr, lim: tuple[float, float], w_max: float) -> None:

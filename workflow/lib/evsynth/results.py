@@ -68,7 +68,9 @@ class ForestRow:
 
     ``yi``/``ci_lower``/``ci_upper`` are on the analysis scale; the plot
     back-transforms ratio measures. ``None`` means "not estimable" and ``note`` says
-    why (drawn in place of the estimate).
+    why (drawn in place of the estimate). ``rob`` holds the row's risk-of-bias judgements
+    (``low``, ``some concerns``, ``high``, '' = not assessed), one per
+    ``ForestData.rob_headers`` column; empty when the plot has no RoB columns.
     """
 
     label: str
@@ -79,6 +81,7 @@ class ForestRow:
     ci_lower: float | None
     ci_upper: float | None
     note: str = ""
+    rob: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,8 @@ class ForestData:
     ``arm_headers`` names the per-arm columns (``("Events", "Total")``,
     ``("Mean", "SD", "Total")`` or ``("Total",)``); ``cells_treat``/``cells_ctrl`` of
     every row have that many entries. ``favours_left``/``favours_right`` label the
-    two sides of the null line.
+    two sides of the null line. ``rob_headers`` names risk-of-bias columns drawn right of
+    the graph (RoB 2: ``("D1", ..., "D5", "Overall")``); empty for none.
     """
 
     title: str
@@ -115,3 +119,4 @@ class ForestData:
     favours_right: str
     subgroups: tuple[ForestSubgroup, ...]
     footer: tuple[str, ...] = field(default_factory=tuple)
+    rob_headers: tuple[str, ...] = ()

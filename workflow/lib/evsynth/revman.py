@@ -15,6 +15,7 @@ import pandas as pd
 
 from evsynth.analysis import OVERALL_TREATMENT
 from evsynth.results import ForestData, ForestRow, ForestSubgroup, PooledEstimate
+from evsynth.rob import ROB_HEADERS, legend_line
 from evsynth.settings import MEASURE_NAMES, Outcome
 
 CI_METHOD_LABELS = {
@@ -133,8 +134,17 @@ def build_forest_data(
     modes: Mapping[str, str],
     timepoint: str,
     footer: Sequence[str] = (),
+    rob: Mapping[tuple[str, str, str], tuple[str, ...]] | None = None,
 ) -> ForestData:
-    """Assemble the forest plot of one analysis from its study and pooled tables."""
+    """Assemble the forest plot of one analysis from its study and pooled tables.
+
+    ``rob`` maps ``(study, treatment, comparator)`` to RoB 2 judgements (D1-D5, overall;
+    :func:`evsynth.rob.comparison_judgements`); when any row of the plot has one, RoB columns
+    are drawn right of the graph (unassessed rows grey) and the legend is added to the footer.
+    """
+    rob = rob or {}
+    shown = [(str(s["study"]), str(s["treatment"]), str(s["comparator"])) for s in studies.to_dict("records")]
+    with_rob = any(any(rob.get(key, ())) for key in shown)
     headers = _arm_headers(outcome, studies)
     subgroups = []
     # Across-modes estimates ("any remote CBT") are printed under the plot, not drawn as blocks.
@@ -151,6 +161,7 @@ def build_forest_data(
                 ci_lower=_theta(s["ci_lower"], outcome) if s["estimable"] else None,
                 ci_upper=_theta(s["ci_upper"], outcome) if s["estimable"] else None,
                 note="" if s["estimable"] else "Not estimable",
+                rob=_row_rob(rob, s) if with_rob else (),
             )
             for s in block.to_dict("records")
         )
@@ -208,8 +219,15 @@ def build_forest_data(
         favours_left=left,
         favours_right=right,
         subgroups=tuple(subgroups),
-        footer=tuple(footer),
+        footer=(*footer, legend_line()) if with_rob else tuple(footer),
+        rob_headers=ROB_HEADERS if with_rob else (),
     )
+
+
+def _row_rob(rob: Mapping[tuple[str, str, str], tuple[str, ...]], row: Mapping[str, Any]) -> tuple[str, ...]:
+    """A study row's RoB 2 judgements ('' where not assessed)."""
+    key = (str(row["study"]), str(row["treatment"]), str(row["comparator"]))
+    return tuple(rob.get(key, ("",) * len(ROB_HEADERS)))
 
 
 def _theta(value: Any, outcome: Outcome) -> float:

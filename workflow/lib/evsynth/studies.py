@@ -39,6 +39,11 @@ COMPARISON_COLUMNS = ("treatment", "comparator")
 # Which outcome measures each kind of arm estimate can be contrasted on.
 ARM_MEASURES = {"percent": BINARY_MEASURES, "proportion": BINARY_MEASURES, "mean": ("MD",)}
 ARM_BOUNDS = {"percent": 100.0, "proportion": 1.0}
+# Risk of bias, optional: RoB 2 (Sterne et al. 2019, BMJ 366:l4898) judgements of the row's result,
+# five domains and the overall judgement, each one of ROB_VALUES (docs/study_table.md).
+ROB_DOMAINS = ("rob_d1", "rob_d2", "rob_d3", "rob_d4", "rob_d5")
+ROB_COLUMNS = (*ROB_DOMAINS, "rob_overall")
+ROB_VALUES = ("low", "some concerns", "high")
 OPTIONAL_COLUMNS = (
     "include",
     "exclusion_reason",
@@ -53,6 +58,7 @@ OPTIONAL_COLUMNS = (
     "mean_ctrl",
     "sd_ctrl",
     *ARM_COLUMNS,
+    *ROB_COLUMNS,
     "notes",
 )
 KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
@@ -283,6 +289,7 @@ def _check_row(
         bad("effect_direction", f"must be one of {', '.join(EFFECT_DIRECTIONS)}")
 
     form = _check_data_form(row, values, outcome, direction, bad, modes)
+    values.update(_check_rob(row, bad))
     values.update(
         arm=row.get("arm", ""),
         arm_measure=row.get("arm_measure", ""),
@@ -467,9 +474,69 @@ def load_studies(path: str | Path, config: Mapping[str, Any]) -> pd.DataFrame:
     problems += _check_duplicates(records, name)
     problems += _check_arm_groups(records, name, list(config["modes"]))
     problems += _check_arm_sizes(records, name)
+    problems += _check_rob_arms(records, name)
     if problems:
         raise StudyTableError(problems)
     return pd.DataFrame.from_records(records)
+
+
+def _check_rob(row: Mapping[str, str], bad) -> dict[str, str]:
+    """RoB 2 cells: a known judgement each, all five domains or none, an overall judgement
+    whenever domains are given, and one that follows them (RoB 2's algorithm: low only if every
+    domain is low, high if any domain is high; several domains with some concerns may be judged
+    high). Returns the judgements in lower case ('' where not given)."""
+    judgements: dict[str, str] = {}
+    valid = True
+    for column in ROB_COLUMNS:
+        text = " ".join(row.get(column, "").replace("_", " ").split()).lower()
+        if text and text not in ROB_VALUES:
+            bad(column, f"must be one of {', '.join(ROB_VALUES)}{_did_you_mean(text, ROB_VALUES)}")
+            valid = False
+        judgements[column] = text
+    domains = [judgements[c] for c in ROB_DOMAINS]
+    overall = judgements["rob_overall"]
+    if any(domains) and not all(domains):
+        missing = [c for c in ROB_DOMAINS if not judgements[c]]
+        bad(missing[0], f"give all five RoB 2 domains (rob_d1 to rob_d5) or none; missing: {', '.join(missing)}")
+        valid = False
+    if all(domains) and not overall:
+        bad("rob_overall", "must be filled when the RoB 2 domains are: the overall risk-of-bias judgement")
+        valid = False
+    if valid and all(domains) and overall:
+        rank = {value: i for i, value in enumerate(ROB_VALUES)}
+        worst = max(domains, key=rank.__getitem__)
+        concerns = domains.count("some concerns")
+        if rank[overall] < rank[worst]:
+            column = ROB_DOMAINS[domains.index(worst)]
+            bad("rob_overall", f"is less severe than {column} ('{worst}'): RoB 2's overall judgement is at least "
+                               "the worst domain's")
+        elif rank[overall] > rank[worst] and not (overall == "high" and concerns >= 2):
+            rule = ("is 'high' with no domain at high risk: RoB 2 allows that only for some concerns in several "
+                    "domains" if overall == "high" else "is 'some concerns' while every domain is low: RoB 2's "
+                    "overall judgement is then low")
+            bad("rob_overall", rule)
+    return judgements
+
+
+def _check_rob_arms(records: list[dict[str, Any]], name: str) -> list[Problem]:
+    """Arm rows of one study x outcome x timepoint form contrasts together, so they carry the
+    same risk-of-bias judgements (the judgements of those contrasts)."""
+    seen: dict[tuple, tuple[tuple[str, ...], int]] = {}
+    problems = []
+    for rec in records:
+        if rec.get("form") != "arm" or not rec["include"]:
+            continue
+        judgements = tuple(rec.get(c, "") for c in ROB_COLUMNS)
+        when = rec["timepoint_months"] if rec["timepoint_months"] is not None else rec["window"]
+        key = (rec["study"], rec["outcome"], when)
+        if key not in seen:
+            seen[key] = (judgements, rec["line"])
+        elif seen[key][0] != judgements:
+            column = next(c for c, a, b in zip(ROB_COLUMNS, seen[key][0], judgements) if a != b)
+            rule = (f"differs from line {seen[key][1]}: the arm rows of one study, outcome and timepoint form "
+                    "contrasts together, so give them the same risk-of-bias judgements")
+            problems.append(Problem(name, rec["line"], column, rec.get(column, ""), rule))
+    return problems
 
 
 def _check_arm_sizes(records: list[dict[str, Any]], name: str) -> list[Problem]:

@@ -16,6 +16,27 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 
+# A text cell starting with one of these is run as a formula by Excel, LibreOffice and Google
+# Sheets (CSV/formula injection, OWASP, which also lists a leading tab or carriage return).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(text: str) -> str:
+    """Prefix ``'`` to a text cell a spreadsheet would run as a formula; numbers are left alone.
+
+    ``-0.5`` and ``+3`` stay numbers; ``=HYPERLINK(...)``, ``-x`` and ``@SUM(...)`` become
+    ``'=HYPERLINK(...)`` etc., which every spreadsheet shows as the text it is.
+    """
+    if not text.startswith(FORMULA_PREFIXES):
+        return text
+    try:
+        if math.isfinite(float(text)):
+            return text
+    except ValueError:
+        pass
+    return "'" + text
+
+
 def format_cell(value: Any) -> str:
     if value is None:
         return ""
@@ -39,10 +60,22 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         raise
 
 
-def write_tsv(records: Iterable[dict[str, Any]], columns: Sequence[str], path: str | Path) -> None:
-    """Write ``records`` (dicts) with exactly ``columns``, in that order."""
+def write_tsv(
+    records: Iterable[dict[str, Any]], columns: Sequence[str], path: str | Path, *, safe_text: bool = False
+) -> None:
+    """Write ``records`` (dicts) with exactly ``columns``, in that order.
+
+    ``safe_text=True`` is for tables written for people to open in a spreadsheet: text cells
+    that would run as a formula are neutralised (:func:`neutralise_formula`). Leave it off
+    for tables the workflow reads back, whose study labels must round-trip unchanged.
+    """
+
+    def cell(value: Any) -> str:
+        text = format_cell(value)
+        return neutralise_formula(text) if safe_text and isinstance(value, str) else text
+
     lines = ["\t".join(columns)]
-    lines += ["\t".join(format_cell(rec.get(col)) for col in columns) for rec in records]
+    lines += ["\t".join(cell(rec.get(col)) for col in columns) for rec in records]
     write_text_atomic(path, "\n".join(lines) + "\n")
 
 
