@@ -45,27 +45,7 @@ library(jsonlite)
 
 CTRL <- "control=list(threshold=1e-12, maxiter=1000)"
 OUT <- "tests/data/metafor_multivariate.json"
-
-fmt_num <- function(x) {
-  vapply(x, function(v) {
-    if (is.na(v)) return("null")
-    if (!is.finite(v)) stop("non-finite value cannot go into JSON")
-    for (d in 15:17) {
-      s <- sprintf(paste0("%.", d, "g"), v)
-      if (as.numeric(s) == v) return(s)
-    }
-    s
-  }, character(1), USE.NAMES = FALSE)
-}
-num <- function(x) structure(fmt_num(x), class = "json")
-arr <- function(x) structure(paste0("[", paste(fmt_num(x), collapse = ","), "]"), class = "json")
-mat <- function(m) structure(paste0("[", paste(apply(as.matrix(m), 1, function(r)
-  paste0("[", paste(fmt_num(r), collapse = ","), "]")), collapse = ","), "]"), class = "json")
-sort_keys <- function(x) {
-  if (!is.list(x) || inherits(x, "json")) return(x)
-  if (!is.null(names(x))) x <- x[order(names(x), method = "radix")]
-  lapply(x, sort_keys)
-}
+source("tests/reference/json_helpers.R")
 
 # ---- data --------------------------------------------------------------------
 go_setup <- paste(

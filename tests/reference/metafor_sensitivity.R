@@ -50,29 +50,7 @@ CTRL <- "control=list(threshold=1e-12, maxiter=1000)"
 CTRL_PM <- "control=list(threshold=1e-12, maxiter=1000, tol=1e-13)"
 OUT <- "tests/data/metafor_sensitivity.json"
 
-# jsonlite's digits=NA still rounds to 15 significant digits, which does not
-# round-trip every double; format numbers ourselves and splice them in verbatim.
-fmt_num <- function(x) {
-  vapply(x, function(v) {
-    if (is.na(v)) return("null")
-    if (!is.finite(v)) stop("non-finite value cannot go into JSON")
-    for (d in 15:17) {
-      s <- sprintf(paste0("%.", d, "g"), v)
-      if (as.numeric(s) == v) return(s)
-    }
-    s
-  }, character(1), USE.NAMES = FALSE)
-}
-num <- function(x) structure(fmt_num(x), class = "json")
-arr <- function(x) structure(paste0("[", paste(fmt_num(x), collapse = ","), "]"), class = "json")
-lgl <- function(x) structure(paste0("[", paste(ifelse(x, "true", "false"), collapse = ","), "]"),
-                             class = "json")
-
-sort_keys <- function(x) {
-  if (!is.list(x) || inherits(x, "json")) return(x)
-  if (!is.null(names(x))) x <- x[order(names(x), method = "radix")]
-  lapply(x, sort_keys)
-}
+source("tests/reference/json_helpers.R")
 
 # ---- what is recorded from each function -------------------------------------
 fit_list <- function(r, stat_name) list(
