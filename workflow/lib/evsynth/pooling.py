@@ -406,11 +406,9 @@ def pool(
     return _pool_rows(yi[None], vi[None], **settings)[0]
 
 
-def pool_with(yi, vi, settings: MethodSettings) -> PooledEstimate:
-    """:func:`pool` under a resolved method profile."""
-    return pool(
-        yi,
-        vi,
+def _settings_kwargs(settings: MethodSettings) -> dict:
+    """The keyword arguments of :func:`pool` / :func:`pool_many` for a resolved profile."""
+    return dict(
         estimator=settings.estimator,
         ci_method=settings.ci_method,
         alpha=settings.alpha,
@@ -419,6 +417,11 @@ def pool_with(yi, vi, settings: MethodSettings) -> PooledEstimate:
         tau2_ci=settings.tau2_ci,
         profile=settings.label,
     )
+
+
+def pool_with(yi, vi, settings: MethodSettings) -> PooledEstimate:
+    """:func:`pool` under a resolved method profile."""
+    return pool(yi, vi, **_settings_kwargs(settings))
 
 
 # ---------------------------------------------------------------------------------------
@@ -481,17 +484,7 @@ def pool_many(
 
 def pool_many_with(yis: Sequence, vis: Sequence, settings: MethodSettings) -> list[PooledEstimate]:
     """:func:`pool_many` under a resolved method profile."""
-    return pool_many(
-        yis,
-        vis,
-        estimator=settings.estimator,
-        ci_method=settings.ci_method,
-        alpha=settings.alpha,
-        prediction_interval=settings.prediction_interval,
-        i2=settings.i2,
-        tau2_ci=settings.tau2_ci,
-        profile=settings.label,
-    )
+    return pool_many(yis, vis, **_settings_kwargs(settings))
 
 
 # ---------------------------------------------------------------------------------------
