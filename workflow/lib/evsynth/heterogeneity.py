@@ -15,17 +15,20 @@ written as sums over studies so nothing builds a k x k matrix:
   generalised Q equals the chi²(k-1) quantiles; I² and H² CIs follow from its limits.
 
 Every equation Q(tau²) = c (PM, EB, both Q-profile limits) is solved by
-:func:`solve_q_rows`: Newton's method on 1/Q(tau²) - 1/c, safeguarded by a bracket
-(bisection whenever a step would leave it), for many equations at once. 1/Q is close
-to linear in tau² (exactly linear when all vᵢ are equal, where one step lands on the
-root), so 3-6 evaluations replace Brent's ~30; rows that have not converged after
-``_NEWTON_MAX_ITER`` steps are handed to Brent's method (``scipy.optimize.brentq``).
+:func:`solve_q_rows` (or :func:`solve_q_large`): Halley's method on 1/Q(tau²) - 1/c,
+safeguarded by a bracket (bisection whenever a step would leave it), for many equations
+at once. 1/Q is close to linear in tau² (exactly linear when all vᵢ are equal, where one
+step lands on the root), so 2-4 evaluations replace Brent's ~30; rows that have not
+converged after ``_NEWTON_MAX_ITER`` steps are handed to Brent's method
+(``scipy.optimize.brentq``), as are any the iteration cannot bracket.
 The ``*_rows`` functions take ``(D, k)`` arrays (one data set per row, equal k);
 ``*_large`` functions take one data set of large k and never build more than a few
 arrays of length k (:class:`evsynth.tau2.WeightedPass`).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from scipy import special
@@ -63,6 +66,18 @@ def _brent_q(yi, vi, target: float) -> float:
     return float(optimize.brentq(lambda t: generalised_q(t, yi, vi) - target, 0.0, high, xtol=1e-14, rtol=1e-14))
 
 
+def _q_sums_rows(yi: np.ndarray, vi: np.ndarray, tau2: np.ndarray) -> dict[str, np.ndarray]:
+    """For each row of ``(m, k)`` arrays at its tau²: Q = Σwr², S = Σw²r² = -dQ/dtau²,
+    ``w3r2`` = Σw³r², ``w2r`` = Σw²r and ``sw`` = Σw (r = y - μ̂, w = 1/(v + tau²))."""
+    w = 1.0 / (vi + tau2[:, None])
+    sw = w.sum(axis=1)
+    resid = yi - ((w * yi).sum(axis=1) / sw)[:, None]
+    wr = w * resid
+    wwr = w * wr
+    return {"q": (wr * resid).sum(axis=1), "s2": (wr * wr).sum(axis=1), "w3r2": (wwr * wr).sum(axis=1),
+            "w2r": wwr.sum(axis=1), "sw": sw}
+
+
 def _q_and_slope_rows(yi: np.ndarray, vi: np.ndarray, tau2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Q(tau²) and S(tau²) = Σw²(y - μ̂)² = -dQ/dtau² for each row of ``(m, k)`` arrays."""
     w = 1.0 / (vi + tau2[:, None])
@@ -71,85 +86,80 @@ def _q_and_slope_rows(yi: np.ndarray, vi: np.ndarray, tau2: np.ndarray) -> tuple
     return (wr * resid).sum(axis=1), (wr * wr).sum(axis=1)
 
 
-def _newton_q(evaluate, targets: np.ndarray, q_zero: np.ndarray, start: np.ndarray | None = None,
-              at_start: tuple[np.ndarray, np.ndarray] | None = None):
-    """Solve Q_i(tau²) = targets[i] for every i; ``evaluate(tau2, rows) -> (Q, S)``.
+def _halley_q(evaluate, targets: np.ndarray, q_zero: np.ndarray, start: np.ndarray,
+              at_start: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Solve Q_i(tau²) = targets[i] for every i by Halley's method on g = 1/Q - 1/c.
 
-    ``at_start``, if given, is ``(Q, S)`` at ``start`` (saves the first evaluation).
-
-    Returns ``(tau2, converged)``. A row with Q(0) <= target has root 0. Otherwise
-    Newton's method on g = 1/Q - 1/c (g' = S/Q²; the step is Q(Q - c)/(c S)) runs inside
-    a bracket [lo, hi] with Q(lo) > c >= Q(hi), which every evaluation narrows; a step
-    that would leave the bracket is replaced by bisection. A row stops when the step is
-    below 1e-13 relative, or below 64 eps of Q/S (the tau² resolution that rounding in Q
-    allows), or when Q equals c exactly.
+    ``evaluate(tau2, rows)`` returns the sums of :func:`_q_sums_rows` for those rows at
+    those tau²; ``at_start`` (optional) holds them at ``start`` already. A row with
+    Q(0) <= c has root 0. With Q' = -S and Q'' = 2Σw³r² - 2(Σw²r)²/Σw (the μ̂ terms vanish
+    because Σwr = 0): g' = S/Q², g'' = 2S²/Q³ - Q''/Q², step -2gg'/(2g'² - gg''). 1/Q is
+    close to linear in tau² (exactly, when all vᵢ are equal) and Halley converges
+    cubically, so 2-3 evaluations usually suffice. A bracket [lo, hi] with
+    Q(lo) > c >= Q(hi) is kept and a step out of it replaced by bisection (or, with no
+    upper end yet, by doubling). A row stops when the step is below 1e-13 relative or below
+    64 eps Q/S (the tau² resolution rounding in Q allows), when Q equals c, when the
+    bracket has closed to 1e-13, or when two Halley steps in a row shrink by 100x or more
+    and the error left, predicted from them as |s₂|⁴/|s₁|³, is below 1e-15 relative.
+    Returns ``(tau2, converged)``.
     """
     m = len(targets)
     tau2 = np.zeros(m)
     converged = q_zero <= targets
-    x = np.zeros(m) if start is None else np.maximum(0.0, np.asarray(start, dtype=float)).copy()
+    x = np.maximum(0.0, np.asarray(start, dtype=float)).copy()
     lo, hi = np.zeros(m), np.full(m, np.inf)
+    previous = np.full(m, np.nan)  # last Halley step (NaN after a safeguard step)
     active = np.flatnonzero(~converged)
     for iteration in range(_NEWTON_MAX_ITER):
         if active.size == 0:
             break
         xa, c = x[active], targets[active]
         if iteration == 0 and at_start is not None:
-            q, s = at_start[0][active], at_start[1][active]
+            sums = {key: np.broadcast_to(value, (m,))[active] for key, value in at_start.items()}
         else:
-            q, s = evaluate(xa, active)
+            sums = evaluate(xa, active)
+        q, s = sums["q"], sums["s2"]
         above = q > c
         lo[active] = np.where(above, xa, lo[active])
         hi[active] = np.where(above, hi[active], xa)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            new = xa + q * (q - c) / (c * s)
-            resolution = 64 * _EPS * q / s
         la, ha = lo[active], hi[active]
-        outside = ~((new > la) & (new < ha))
-        new = np.where(outside, np.where(np.isfinite(ha), 0.5 * (la + ha), 2 * xa + resolution), new)
-        step = np.abs(new - xa)
-        done = (q == c) | (step <= 1e-13 * new) | (step <= resolution) | (ha - la <= 1e-13 * ha) & np.isfinite(ha)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            g = 1 / q - 1 / c
+            g1 = s / q**2
+            g2 = 2 * s**2 / q**3 - (2 * sums["w3r2"] - 2 * sums["w2r"] ** 2 / sums["sw"]) / q**2
+            new = xa - 2 * g * g1 / (2 * g1**2 - g * g2)
+            resolution = 64 * _EPS * q / s
+            halley = (new > la) & (new < ha)
+            new = np.where(halley, new, np.where(np.isfinite(ha), 0.5 * (la + ha), 2 * xa + q / s))
+            step = np.abs(new - xa)
+            prev = previous[active]
+            predicted = step**4 / prev**3
+            done = (
+                (q == c)
+                | (step <= 1e-13 * new)
+                | (step <= resolution)
+                | ((ha - la <= 1e-13 * ha) & np.isfinite(ha))
+                | (halley & (step <= 1e-2 * prev) & (predicted <= 1e-15 * new))
+            )
         new = np.where(q == c, xa, new)
         x[active] = new
+        previous[active] = np.where(halley, step, np.nan)
         tau2[active[done]] = new[done]
         converged[active[done]] = True
         active = active[~done]
     return tau2, converged
 
 
-def solve_q_rows(yi, vi, targets, start=None) -> np.ndarray:
-    """tau² with Q(tau²) = target for each row of ``(D, k)`` arrays (0 when Q(0) <= target).
-
-    Safeguarded Newton (see module notes); any row not converged is solved by Brent's
-    method, so the result never depends on Newton converging.
-    """
-    yi, vi = np.atleast_2d(np.asarray(yi, float)), np.atleast_2d(np.asarray(vi, float))
-    targets = np.broadcast_to(np.asarray(targets, dtype=float), (yi.shape[0],)).copy()
-    q_zero, _ = _q_and_slope_rows(yi, vi, np.zeros(len(targets)))
-    tau2, ok = _newton_q(lambda t, rows: _q_and_slope_rows(yi[rows], vi[rows], t), targets, q_zero, start)
-    for row in np.flatnonzero(~ok):
-        tau2[row] = _brent_q(yi[row], vi[row], float(targets[row]))
-    return tau2
-
-
-def _halley_q(passes: WeightedPass, target: float, start: float, at_start: dict[str, float] | None):
-    """One root of Q(tau²) = target > 0 by Halley's method on g = 1/Q - 1/target.
-
-    With Q' = -S, S = Σw²r², and Q'' = 2Σw³r² - 2(Σw²r)²/Σw (r = y - μ̂(tau²); the μ̂
-    terms vanish because Σwr = 0): g' = S/Q², g'' = 2S²/Q³ - Q''/Q², and the step is
-    -2gg'/(2g'² - gg''). Convergence is cubic, so from the tau² estimate (close to both
-    limits when k is large) two evaluations usually suffice: the iteration stops when the
-    step is below 1e-13 relative, or when the error left after it, predicted from the
-    last two steps as |s₂|⁴/|s₁|³, is below 1e-15 relative while the steps shrink by
-    100x or more. A bracket [lo, hi] with Q(lo) > target >= Q(hi) is kept and a step out
-    of it is replaced by bisection (or doubling). Returns ``(tau2, converged)``.
-    """
-    lo, hi = 0.0, np.inf
-    x, sums = start, at_start
-    previous = None
+def _halley_one(evaluate, target: float, start: float, at_start: dict[str, float] | None = None) -> tuple[float, bool]:
+    """:func:`_halley_q` for one equation with Q(0) > target, in Python floats (the
+    per-step cost of the array version, ~50 µs, is most of the work at small k).
+    ``evaluate(tau2)`` returns the sums of :func:`_q_sums_rows` as floats. Same steps,
+    safeguards and stopping rules."""
+    lo, hi = 0.0, math.inf
+    x, sums, previous = max(0.0, start), at_start, None
     for _ in range(_NEWTON_MAX_ITER):
         if sums is None:
-            sums = passes.at(x, "halley")
+            sums = evaluate(x)
         q, s = sums["q"], sums["s2"]
         if q == target:
             return x, True
@@ -157,36 +167,82 @@ def _halley_q(passes: WeightedPass, target: float, start: float, at_start: dict[
             lo = x
         else:
             hi = x
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        try:
             g = 1 / q - 1 / target
             g1 = s / q**2
-            q2 = 2 * sums["w3r2"] - 2 * sums["w2r"] ** 2 / sums["sw"]
-            g2 = 2 * s**2 / q**3 - q2 / q**2
+            g2 = 2 * s**2 / q**3 - (2 * sums["w3r2"] - 2 * sums["w2r"] ** 2 / sums["sw"]) / q**2
             new = x - 2 * g * g1 / (2 * g1**2 - g * g2)
+            resolution = 64 * _EPS * q / s
+        except (ZeroDivisionError, OverflowError):
+            return x, False
         halley = lo < new < hi
         if not halley:
-            new = 0.5 * (lo + hi) if np.isfinite(hi) else 2 * x + q / s
+            new = 0.5 * (lo + hi) if math.isfinite(hi) else 2 * x + q / s
         step = abs(new - x)
-        resolution = 64 * _EPS * q / s
-        # The error prediction needs two Halley steps in a row.
-        predicted = step**4 / previous**3 if halley and previous else np.inf
         done = (
             step <= 1e-13 * new
             or step <= resolution
-            or (step <= 1e-2 * (previous or 0.0) and predicted <= 1e-15 * new)
-            or (np.isfinite(hi) and hi - lo <= 1e-13 * hi)
+            or (math.isfinite(hi) and hi - lo <= 1e-13 * hi)
+            or (halley and previous is not None and step <= 1e-2 * previous and step**4 / previous**3 <= 1e-15 * new)
         )
-        x, previous, sums = new, (step if halley else None), None
+        x, sums, previous = new, None, (step if halley else None)
         if done:
             return x, True
     return x, False
+
+
+def _sums_one(yi: np.ndarray, vi: np.ndarray, tau2: float) -> dict[str, float]:
+    """:func:`_q_sums_rows` of one 1-d data set, as floats."""
+    w = 1.0 / (vi + tau2)
+    sw = w.sum()
+    resid = yi - (w * yi).sum() / sw
+    wr = w * resid
+    wwr = w * wr
+    return {"q": float((wr * resid).sum()), "s2": float((wr * wr).sum()), "w3r2": float((wwr * wr).sum()),
+            "w2r": float(wwr.sum()), "sw": float(sw)}
+
+
+def _solve_one(yi: np.ndarray, vi: np.ndarray, targets) -> np.ndarray:
+    """Q(tau²) = target for each of ``targets`` on one 1-d data set (:func:`_halley_one`
+    from 0, sharing the evaluation at 0; Brent if it does not converge)."""
+    at_zero = _sums_one(yi, vi, 0.0)
+    out = np.zeros(len(targets))
+    for i, target in enumerate(np.asarray(targets, dtype=float)):
+        if at_zero["q"] <= target:
+            continue
+        out[i], ok = _halley_one(lambda t: _sums_one(yi, vi, t), float(target), 0.0, at_zero)
+        if not ok:
+            out[i] = _brent_q(yi, vi, float(target))
+    return out
+
+
+def solve_q_rows(yi, vi, targets, start=None) -> np.ndarray:
+    """tau² with Q(tau²) = target for each row of ``(D, k)`` arrays (0 when Q(0) <= target).
+
+    Halley's method from 0 (see :func:`_halley_q`); any row not converged is solved by
+    Brent's method, so the result never depends on Halley converging.
+    """
+    yi, vi = np.atleast_2d(np.asarray(yi, float)), np.atleast_2d(np.asarray(vi, float))
+    targets = np.broadcast_to(np.asarray(targets, dtype=float), (yi.shape[0],)).copy()
+    if yi.shape[0] == 1 and start is None:
+        return _solve_one(yi[0], vi[0], targets)
+    if start is None:
+        at_zero = _q_sums_rows(yi, vi, np.zeros(len(targets)))
+        start, known = np.zeros(len(targets)), at_zero
+    else:
+        at_zero = {"q": _q_and_slope_rows(yi, vi, np.zeros(len(targets)))[0]}
+        known = None
+    tau2, ok = _halley_q(lambda t, rows: _q_sums_rows(yi[rows], vi[rows], t), targets, at_zero["q"], start, known)
+    for row in np.flatnonzero(~ok):
+        tau2[row] = _brent_q(yi[row], vi[row], float(targets[row]))
+    return tau2
 
 
 def solve_q_large(yi, vi, targets, start=None, passes: WeightedPass | None = None,
                   q_zero: float | None = None, at_start: dict[str, float] | None = None) -> np.ndarray:
     """:func:`solve_q_rows` for one data set of large k and one or more targets.
 
-    Halley's method (:func:`_halley_q`) from ``start`` (default 0), e.g. the tau²
+    Halley's method (:func:`_halley_one`) from ``start`` (default 0), e.g. the tau²
     estimate, near both Q-profile limits when k is large. ``q_zero`` = Q(0) and
     ``at_start`` = ``WeightedPass.at(start, "halley")``, if already known, save a pass
     each. Every evaluation is one in-place pass of :class:`~evsynth.tau2.WeightedPass`;
@@ -202,7 +258,7 @@ def solve_q_large(yi, vi, targets, start=None, passes: WeightedPass | None = Non
     for i, target in enumerate(targets):
         if q0 <= target:
             continue
-        tau2[i], ok = _halley_q(passes, float(target), x0, known)
+        tau2[i], ok = _halley_one(lambda t: passes.at(t, "halley"), float(target), x0, known)
         if not ok:
             tau2[i] = _brent_q(yi, vi, float(target))
     return tau2
@@ -290,6 +346,9 @@ def q_profile_ci_rows(yi: np.ndarray, vi: np.ndarray, alpha: float = 0.05) -> tu
     """
     d = yi.shape[0]
     low_target, high_target = q_profile_targets(yi.shape[1] - 1, alpha)
+    if d == 1:
+        low, high = _solve_one(yi[0], vi[0], (low_target, high_target))
+        return np.array([low]), np.array([high])
     rows = np.concatenate((np.arange(d), np.arange(d)))
     targets = np.concatenate((np.full(d, low_target), np.full(d, high_target)))
     limits = solve_q_rows(yi[rows], vi[rows], targets)

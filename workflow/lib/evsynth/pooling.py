@@ -56,7 +56,7 @@ from evsynth.heterogeneity import (
 )
 from evsynth.profiles import CI_METHODS, ESTIMATORS, PREDICTION_INTERVALS, MethodSettings
 from evsynth.results import PooledEstimate
-from evsynth.tau2 import WeightedPass, fisher_scoring_tau2_large, fisher_scoring_tau2_rows
+from evsynth.tau2 import WeightedPass, fisher_scoring_tau2, fisher_scoring_tau2_large, fisher_scoring_tau2_rows
 
 _PYMARE_CORRECTION = {"wald": "wald", "hksj": "knapp-hartung", "hksj-adhoc": "knapp-hartung-conservative"}
 # PyMARE's bounded REML/ML search is accurate to ~1e-8 in tau²; beyond this it has failed.
@@ -153,7 +153,11 @@ def _estimate_tau2_rows(yi: np.ndarray, vi: np.ndarray, estimator: str) -> tuple
     tau2 = _pymare_tau2_rows(yi, vi, estimator)
     if estimator not in ("REML", "ML"):
         return tau2, notes
-    reference, reference_ok = fisher_scoring_tau2_rows(yi, vi, estimator)
+    if d == 1:  # the scalar loop takes the same steps with less overhead
+        one, one_ok = fisher_scoring_tau2(yi[0], vi[0], estimator)
+        reference, reference_ok = np.array([one]), np.array([one_ok])
+    else:
+        reference, reference_ok = fisher_scoring_tau2_rows(yi, vi, estimator)
     failed = reference_ok & (np.abs(tau2 - reference) > _TAU2_AGREEMENT * np.maximum(1.0, reference))
     if d > 1 and failed.any():
         # A failed search depends on the other data sets searched alongside it (the
