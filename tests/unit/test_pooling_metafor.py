@@ -116,11 +116,28 @@ def test_normand_conclusion_flips_between_profiles(metafor):
     assert dl_wald.ci_upper < 0 < reml_hksj.ci_upper
 
 
-def test_huge_variance_guard_replaces_pymare_reml(metafor):
-    """dat.bcg with vi[1] = 1e10: PyMARE 0.0.13's REML search returns tau² 2.49; metafor 0.336157."""
-    result, expected = _fit(metafor["huge_variance_reml"])
+def test_huge_variance_reml_is_fisher_scoring_not_pymare(metafor):
+    """dat.bcg with vi[1] = 1e10: metafor 0.336157; PyMARE 0.0.13's REML search returns
+    2.49, which is why REML/ML tau² comes from Fisher scoring (metafor's algorithm)."""
+    from evsynth.pooling import _pymare_tau2
+
+    case = metafor["huge_variance_reml"]
+    result, expected = _fit(case)
     assert result.tau2 == pytest.approx(expected["tau2"], rel=RTOL)
-    assert "Fisher scoring used" in result.note
+    assert result.note == ""
+    yi, vi = np.asarray(case["inputs"]["yi"], float), np.asarray(case["inputs"]["vi"], float)
+    assert abs(_pymare_tau2(yi, vi, "REML") - expected["tau2"]) > 1.0
+
+
+def test_pymare_search_restarts_fisher_scoring_that_did_not_converge(metafor, monkeypatch):
+    """dat.bcg REML (metafor 0.313243): were Fisher scoring from metafor's start not to
+    converge, PyMARE's search gives the second start, and the result is still metafor's."""
+    import evsynth.pooling
+
+    monkeypatch.setattr(evsynth.pooling, "fisher_scoring_tau2", lambda yi, vi, estimator: (0.0, False))
+    result, expected = _fit(metafor["bcg_rr_reml_z"])
+    assert result.tau2 == pytest.approx(expected["tau2"], rel=RTOL)
+    assert result.note == ""
 
 
 def test_i2_q_is_revman5_definition(metafor):

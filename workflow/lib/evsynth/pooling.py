@@ -4,9 +4,10 @@ PyMARE fits the model with every setting passed explicitly (its defaults differ 
 metafor's: Knapp-Hartung on by default, ML in ``meta_regression``). Where PyMARE is known
 to be wrong, silent or missing, this module guards or adds:
 
-* REML/ML tau² is checked by Fisher scoring from metafor's start (:mod:`evsynth.tau2`),
-  whose value is used; PM, SJ and EB, which PyMARE lacks, come from
-  :mod:`evsynth.heterogeneity`.
+* REML/ML tau² comes from Fisher scoring from metafor's start (:mod:`evsynth.tau2`),
+  not PyMARE's bounded search (slower, accurate to ~1e-7, and silently wrong with one
+  huge variance), which is kept only as a fallback start; PM, SJ and EB, which PyMARE
+  lacks, come from :mod:`evsynth.heterogeneity`.
 * I² and H² follow metafor's tau²-based definitions (Higgins & Thompson 2002, Stat Med
   21:1539, §3.2, with ṽ = (k-1)/tr(P)); the Q-based I² of RevMan 5 is kept beside it.
 * Under HKSJ the statistic is t = θ/SE on k-1 df, not PyMARE's normal-equivalent "z";
@@ -17,7 +18,7 @@ to be wrong, silent or missing, this module guards or adds:
 Three entry points share that code:
 
 * :func:`pool`: one analysis. Below :data:`LARGE_K` studies, PyMARE fits it: tau² for
-  DL, HE, REML, ML; the estimate, its SE (Knapp-Hartung-scaled under HKSJ) and df from
+  DL and HE; the estimate, its SE (Knapp-Hartung-scaled under HKSJ) and df from
   ``WeightedLeastSquares``, with CI and p formed from them by :func:`fe_stats` exactly as
   PyMARE's ``get_fe_stats`` forms them. PyMARE is called with ``fit`` on arrays rather
   than through pandas' ``Dataset`` (0.1 ms a call).
@@ -59,8 +60,6 @@ from evsynth.results import PooledEstimate
 from evsynth.tau2 import WeightedPass, fisher_scoring_tau2, fisher_scoring_tau2_large, fisher_scoring_tau2_rows
 
 _PYMARE_CORRECTION = {"wald": "wald", "hksj": "knapp-hartung", "hksj-adhoc": "knapp-hartung-conservative"}
-# PyMARE's bounded REML/ML search is accurate to ~1e-8 in tau²; beyond this it has failed.
-_TAU2_AGREEMENT = 1e-6
 #: From this many studies on, :func:`pool` uses :func:`pool_large_k` (numpy only):
 #: PyMARE's REML search costs ~0.5 s at k = 10⁶ and no real meta-analysis is this large.
 LARGE_K = 100_000
@@ -150,37 +149,25 @@ def _estimate_tau2_rows(yi: np.ndarray, vi: np.ndarray, estimator: str) -> tuple
         for i in np.flatnonzero(~converged):
             notes[i] = f"{estimator} iteration did not converge"
         return tau2, notes
-    tau2 = _pymare_tau2_rows(yi, vi, estimator)
     if estimator not in ("REML", "ML"):
-        return tau2, notes
+        return _pymare_tau2_rows(yi, vi, estimator), notes
+    # metafor's algorithm first: PyMARE's bounded search was ~70% of a k = 10 fit and its
+    # answer was always replaced by this one, so it now runs only where Fisher scoring
+    # from metafor's start does not converge, to give it another start.
     if d == 1:  # the scalar loop takes the same steps with less overhead
         one, one_ok = fisher_scoring_tau2(yi[0], vi[0], estimator)
-        reference, reference_ok = np.array([one]), np.array([one_ok])
+        result, converged = np.array([one]), np.array([one_ok])
     else:
-        reference, reference_ok = fisher_scoring_tau2_rows(yi, vi, estimator)
-    failed = reference_ok & (np.abs(tau2 - reference) > _TAU2_AGREEMENT * np.maximum(1.0, reference))
-    if d > 1 and failed.any():
-        # A failed search depends on the other data sets searched alongside it (the
-        # refinement runs until all have converged): confirm each failure on its own, so
-        # check and note are exactly those of pool().
-        for i in np.flatnonzero(failed):
-            tau2[i] = _pymare_tau2_rows(yi[i : i + 1], vi[i : i + 1], estimator)[0]
-        failed = reference_ok & (np.abs(tau2 - reference) > _TAU2_AGREEMENT * np.maximum(1.0, reference))
-    result = np.where(reference_ok, reference, tau2)
-    for i in np.flatnonzero(failed):
-        notes[i] = (
-            f"PyMARE {estimator} tau² ({tau2[i]:.6g}) failed the Fisher-scoring check; "
-            f"Fisher scoring used ({reference[i]:.6g})"
-        )
-    # Only where Fisher scoring from metafor's start did not converge is PyMARE's value
-    # polished from its own start (the rare case the two-run check exists for).
-    retry = np.flatnonzero(~reference_ok)
+        result, converged = fisher_scoring_tau2_rows(yi, vi, estimator)
+    retry = np.flatnonzero(~converged)
     if retry.size:
-        polished, polished_ok = fisher_scoring_tau2_rows(yi[retry], vi[retry], estimator, start=tau2[retry])
+        searched = _pymare_tau2_rows(yi[retry], vi[retry], estimator)
+        polished, polished_ok = fisher_scoring_tau2_rows(yi[retry], vi[retry], estimator, start=searched)
         for j, i in enumerate(retry):
             if polished_ok[j]:
                 result[i] = polished[j]
             else:
+                result[i] = searched[j]
                 notes[i] = f"{estimator} Fisher scoring did not converge; PyMARE's tau² used"
     return result, notes
 
@@ -189,13 +176,12 @@ def estimate_tau2(yi, vi, estimator: str) -> tuple[float, str]:
     """tau² by ``estimator``; returns ``(tau2, note)``.
 
     PM, SJ and EB (absent from PyMARE) come from :mod:`evsynth.heterogeneity`. DL and HE
-    come from PyMARE as they are (exact to ~1e-14 against metafor). For REML and ML,
-    PyMARE's bounded search (accurate to ~1e-7) is checked by Fisher scoring from
-    metafor's own start to |Δτ²| < 1e-12 (metafor's algorithm at ``threshold=1e-12``),
-    and the Fisher-scoring value is returned: PyMARE's value polished to the same
-    tolerance lands on the same root to ~1e-13, so that second run is made only when the
-    first did not converge. When PyMARE's value is far from it (the silent failure with
-    one huge variance), the note says so.
+    come from PyMARE as they are (exact to ~1e-14 against metafor). REML and ML come from
+    Fisher scoring from metafor's own start to |Δτ²| < 1e-12 (metafor's algorithm at
+    ``threshold=1e-12``; :mod:`evsynth.tau2`). PyMARE's bounded search (accurate to
+    ~1e-7, and silently wrong with one huge variance: 2.49 where metafor gives 0.336) is
+    used only where Fisher scoring does not converge: as a new start, and as the answer,
+    with a note, if that fails too.
     """
     tau2, notes = _estimate_tau2_rows(np.asarray(yi, float)[None], np.asarray(vi, float)[None], estimator)
     return float(tau2[0]), notes[0]
