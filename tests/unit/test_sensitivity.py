@@ -16,13 +16,13 @@ from evsynth.influence import influence
 from evsynth.sensitivity import (
     COLUMNS,
     PoolingChoice,
-    _cell_matches,
     analyse_sensitivity,
     configured_columns,
     plotted_comparisons,
     pooling_choice,
     sensitivity_records,
 )
+from evsynth.sensitivity_setup import _cell_matches
 from evsynth.sensitivity_plots import MAX_ROWS, sensitivity_figures
 from evsynth.settings import Outcome
 from evsynth.tables import read_tsv, write_tsv
@@ -192,6 +192,14 @@ def test_plotted_comparisons_are_those_with_three_estimable_trials(tables):
     funnel = pd.DataFrame(tables["funnel"], columns=list(COLUMNS["funnel"]))
     funnel["filled"] = funnel["filled"].map({True: "yes", False: "no"})
     assert plotted_comparisons(funnel) == ["coach_vs_usual_care"]
+
+
+def test_parse_time_plot_choice_equals_the_funnel_tables(tables):
+    """The workflow declares the plots from the effect sizes before any job runs; online vs
+    usual care has 3 rows but 2 estimable trials, so neither source plots it."""
+    funnel = pd.DataFrame(tables["funnel"], columns=list(COLUMNS["funnel"]))
+    funnel["filled"] = funnel["filled"].map({True: "yes", False: "no"})
+    assert plotted_comparisons(studies_table()) == plotted_comparisons(funnel) == ["coach_vs_usual_care"]
 
 
 def test_arm_rows_give_their_cells_to_the_contrasts_formed_from_them():

@@ -1,5 +1,6 @@
 # Helpers shared by the rules: configuration and study-table checks at parse time, the
 # list of analyses, and the params each job receives. No rules here.
+import functools
 import importlib.metadata
 from pathlib import Path
 
@@ -72,17 +73,27 @@ def _plain(value):
     return int(number) if number.is_integer() else number
 
 
+# Input and params functions run for every job on every invocation (a no-op re-run too),
+# so the table is split by analysis once here and the per-analysis results are cached.
+INCLUDED = STUDIES[STUDIES["include"] & STUDIES["window"].notna()]
+INCLUDED_RECORDS = INCLUDED.to_dict("records")
+
+
 def _included_rows():
-    return STUDIES[STUDIES["include"] & STUDIES["window"].notna()]
+    return INCLUDED
 
 
-def _analysis_keys():
-    rows = _included_rows()
-    present = set(zip(rows["outcome"], rows["window"]))
-    return [(o, w.id) for o in OUTCOMES for w in WINDOWS if (o, w.id) in present]
+def _records_by_analysis():
+    grouped = {}
+    for record in INCLUDED_RECORDS:
+        grouped.setdefault((record["outcome"], record["window"]), []).append(record)
+    return grouped
 
 
-ANALYSES = _analysis_keys()
+RECORDS_BY_ANALYSIS = _records_by_analysis()
+ANALYSES = [
+    (o, w.id) for o in OUTCOMES for w in WINDOWS if (o, w.id) in RECORDS_BY_ANALYSIS
+]
 
 
 def package_sources(*modules):
@@ -91,14 +102,34 @@ def package_sources(*modules):
     return [str(PACKAGE_DIR / f"{module}.py") for module in modules] + POOLING_GATE
 
 
+@functools.cache
+def _analysis_rows(outcome, timepoint):
+    records = [
+        {f: _plain(r[f]) for f in ROW_FIELDS}
+        for r in RECORDS_BY_ANALYSIS.get((outcome, timepoint), [])
+    ]
+    return sort_rows(records, list(config["modes"]))
+
+
 def analysis_rows(wildcards):
     """The rows one analysis pools: only the columns it uses, in a fixed order."""
-    rows = _included_rows()
-    rows = rows[
-        (rows["outcome"] == wildcards.outcome) & (rows["window"] == wildcards.timepoint)
-    ]
-    records = [{f: _plain(r[f]) for f in ROW_FIELDS} for r in rows.to_dict("records")]
-    return sort_rows(records, list(config["modes"]))
+    return _analysis_rows(wildcards.outcome, wildcards.timepoint)
+
+
+@functools.cache
+def _analysis_effects(outcome, timepoint):
+    """The analysis's effect sizes, computed from its rows exactly as rule pool_analysis
+    computes them, so which plots it gets is known at parse time."""
+    from evsynth.effects import compute_all_effects
+    from evsynth.profiles import settings_from_dict
+
+    return compute_all_effects(
+        _analysis_rows(outcome, timepoint),
+        {outcome: OUTCOMES[outcome]},
+        list(config["modes"]),
+        add=config["effects"]["continuity_correction"],
+        smd_variance=settings_from_dict(SETTINGS).smd_variance,
+    )
 
 
 def all_rows(wildcards):
@@ -124,33 +155,33 @@ def analysis_outputs(pattern):
     return [pattern.format(outcome=o, timepoint=t) for o, t in ANALYSES]
 
 
-def sensitivity_rows(wildcards):
-    """Study-table cells config.yaml: sensitivity names, for one analysis's rows (params)."""
-    from evsynth.sensitivity import sensitivity_records
+@functools.cache
+def _sensitivity_rows(outcome, timepoint):
+    from evsynth.sensitivity_setup import sensitivity_records
 
     try:
         return sensitivity_records(
-            _included_rows(),
-            config["studies"],
-            config["sensitivity"],
-            wildcards.outcome,
-            wildcards.timepoint,
+            INCLUDED, config["studies"], config["sensitivity"], outcome, timepoint
         )
     except ValueError as err:
         raise WorkflowError(str(err)) from None
 
 
+def sensitivity_rows(wildcards):
+    """Study-table cells config.yaml: sensitivity names, for one analysis's rows (params)."""
+    return _sensitivity_rows(wildcards.outcome, wildcards.timepoint)
+
+
 def sensitivity_plots(wildcards):
     """Sensitivity plots (4 kinds x 3 formats) of each comparison with >= 3 estimable
-    trials; known once checkpoint analyse_sensitivity has run for the analysis."""
-    from evsynth.sensitivity import PLOT_KINDS, plotted_comparisons
+    trials, decided at parse time from the effect sizes rule pool_analysis computes."""
+    from evsynth.sensitivity_setup import PLOT_KINDS, plotted_comparisons
 
     paths = []
     for o, t in ANALYSES:
-        tables = checkpoints.analyse_sensitivity.get(outcome=o, timepoint=t).output
         paths += [
             f"results/sensitivity/{o}_{t}/{kind}_{c}.{ext}"
-            for c in plotted_comparisons(tables.funnel)
+            for c in plotted_comparisons(_analysis_effects(o, t))
             for kind in PLOT_KINDS
             for ext in ("svg", "png", "pdf")
         ]
@@ -182,18 +213,16 @@ def _rob_records(rows, *extra):
     from evsynth.rob import ROB_ROW_FIELDS, has_judgements
 
     fields = (*ROB_ROW_FIELDS, *extra)
-    records = [{f: _plain(r[f]) for f in fields} for r in rows.to_dict("records")]
+    records = [{f: _plain(r[f]) for f in fields} for r in rows]
     if not has_judgements(records):
         return []
     keys = (*extra, "study", "treatment", "comparator", "arm")
     return _sorted_records(records, keys)
 
 
+@functools.cache
 def _analysis_rob(outcome, timepoint):
-    rows = _included_rows()
-    return _rob_records(
-        rows[(rows["outcome"] == outcome) & (rows["window"] == timepoint)]
-    )
+    return _rob_records(RECORDS_BY_ANALYSIS.get((outcome, timepoint), []))
 
 
 def analysis_rob_rows(wildcards):
@@ -227,7 +256,7 @@ def sof_control_rows(wildcards):
 
 def sof_rob_rows(wildcards):
     """Every analysis's RoB 2 judgements, with outcome and window (params; [] when none)."""
-    return _rob_records(_included_rows(), "outcome", "window")
+    return _rob_records(INCLUDED_RECORDS, "outcome", "window")
 
 
 def sof_judgements(wildcards):
@@ -329,10 +358,7 @@ def _rows_hashes():
 
     from evsynth.provenance import rows_hash
 
-    return {
-        f"{o}/{t}": rows_hash(analysis_rows(SimpleNamespace(outcome=o, timepoint=t)))
-        for o, t in ANALYSES
-    }
+    return {f"{o}/{t}": rows_hash(_analysis_rows(o, t)) for o, t in ANALYSES}
 
 
 def _table_name():
@@ -392,7 +418,7 @@ def trace_rows(wildcards):
     fields = ("study", "outcome", "window", "timepoint", "form")
     fields += ("treatment", "comparator", "arm", "source")
     records = []
-    for r in _included_rows().to_dict("records"):
+    for r in INCLUDED_RECORDS:
         record = {f: _plain(r[f]) for f in fields}
         settled = ""
         if RECONCILIATION is not None:
@@ -436,21 +462,16 @@ def baseline_inputs(wildcards):
 
 def network_plots(wildcards):
     """Network graph and forest plot (svg, png, pdf) of every analysis whose network is
-    connected with >= 2 trials, decided at parse time from the rows each analysis pools
-    (evsynth.network_tables.network_is_plotted); every analysis gets the network tables.
+    connected with >= 2 trials, decided at parse time from the effect sizes of the rows
+    each analysis pools (as evsynth.network_tables.network_is_plotted does); every
+    analysis gets the network tables.
     """
-    from types import SimpleNamespace
+    from evsynth.network import network_status
 
-    from evsynth.network_tables import network_is_plotted
-    from evsynth.profiles import settings_from_dict
-
-    settings = settings_from_dict(SETTINGS)
     modes = list(config["modes"])
-    cc = config["effects"]["continuity_correction"]
     paths = []
     for o, t in ANALYSES:
-        rows = analysis_rows(SimpleNamespace(outcome=o, timepoint=t))
-        if network_is_plotted(rows, OUTCOMES[o], modes, settings, cc):
+        if network_status(_analysis_effects(o, t), modes).plotted:
             paths += [
                 f"results/network/{o}_{t}_{kind}.{ext}"
                 for kind in ("graph", "forest")

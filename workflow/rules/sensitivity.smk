@@ -1,5 +1,6 @@
-# A checkpoint: which comparisons have enough estimable trials to plot is known once it has run.
-checkpoint analyse_sensitivity:
+# Which comparisons get plots (>= 3 estimable trials) is known at parse time: sensitivity_plots
+# in common.smk.
+rule analyse_sensitivity:
     input:
         studies="results/analyses/{outcome}/{timepoint}/studies.tsv",
         code=package_sources(

@@ -12,7 +12,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from evsynth.effects import compute_all_effects
 from evsynth.pooling import pool_with
@@ -209,6 +208,7 @@ def analyse(
     Returns the per-study table (``STUDY_COLUMNS`` plus bookkeeping) and one
     :class:`Comparison` per comparison present, in :func:`comparison_order`.
     """
+    from scipy import stats  # lazy: ~0.35 s to import, and the workflow parses this module
     rows = sort_rows(rows, modes)
     effects = compute_all_effects(
         rows, {outcome.id: outcome}, modes, add=continuity_correction, smd_variance=settings.smd_variance
@@ -281,6 +281,7 @@ def pooled_records(
     settings: MethodSettings,
 ) -> list[dict[str, Any]]:
     """One ``pooled.tsv`` row per comparison; ratio measures reported as RR/OR, not logs."""
+    from scipy import stats  # lazy: ~0.35 s to import, and the workflow parses this module
     back = np.exp if outcome.ratio else (lambda x: x)
     records = []
     for comp in comparisons:

@@ -43,7 +43,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy import stats
 
 METHODS = ("REML", "ML", "EE")
 TESTS = ("z", "t", "knha", "adhoc")
@@ -262,6 +261,7 @@ def rma_mv(
     -------
     MultivariateFit
     """
+    from scipy import stats  # lazy: ~0.35 s to import, and the workflow parses this module
     y = np.asarray(yi, dtype=float)
     k = len(y)
     X = np.ones((k, 1)) if X is None else np.asarray(X, dtype=float).reshape(k, -1)

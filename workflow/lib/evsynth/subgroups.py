@@ -43,7 +43,6 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from evsynth.multivariate import BlockCovariance, dummies, rma_mv
 from evsynth.pooling import pool
@@ -184,6 +183,7 @@ def separate_tau2_test(
     estimator
         tau² estimator for each subgroup's fit (``pool(..., ci_method="wald")``).
     """
+    from scipy import stats  # lazy: ~0.35 s to import, and the workflow parses this module
     yi, vi = np.asarray(yi, dtype=float), np.asarray(vi, dtype=float)
     labels, levels = _levels(groups, levels)
     cov = _blocks(covariance, vi)
@@ -252,6 +252,7 @@ def common_tau2_test(
     gives QM ~ chi²(G - 1); "knha"/"hksj" gives F(G - 1, k - G) with the Knapp-Hartung
     factor (:mod:`evsynth.multivariate`). Subgroup estimates are the fitted cell means.
     """
+    from scipy import stats  # lazy: ~0.35 s to import, and the workflow parses this module
     yi = np.asarray(yi, dtype=float)
     labels, levels = _levels(groups, levels)
     cov = _blocks(covariance)
