@@ -18,14 +18,21 @@ def log_to(path: str) -> Iterator[logging.Logger]:
     handler = logging.FileHandler(path, mode="w", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
+    ours = logging.getLogger("evsynth")
     root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    # Our INFO lines, but only warnings from libraries: at INFO, fontTools alone writes
+    # ~500 lines for every PDF it embeds fonts in.
+    levels = root.level, ours.level
+    root.setLevel(logging.WARNING)
+    ours.setLevel(logging.INFO)
     logging.captureWarnings(True)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
-            yield logging.getLogger("evsynth")
+            yield ours
     finally:
         logging.captureWarnings(False)
+        root.setLevel(levels[0])
+        ours.setLevel(levels[1])
         root.removeHandler(handler)
         handler.close()

@@ -1,0 +1,28 @@
+"""evsynth.logs.log_to: what a job's log file receives."""
+
+import logging
+import warnings
+
+from evsynth.logs import log_to
+
+
+def test_log_keeps_our_info_and_library_warnings_but_not_library_chatter(tmp_path):
+    path = tmp_path / "job.log"
+    with log_to(str(path)) as log:
+        log.info("pooled 3 comparisons")
+        logging.getLogger("fontTools.subset").info("Glyph names: ['.notdef', 'A']")
+        logging.getLogger("pymare").warning("tau2 at the boundary")
+        warnings.warn("divide by zero", RuntimeWarning)
+    text = path.read_text()
+    assert "INFO evsynth: pooled 3 comparisons" in text
+    assert "WARNING pymare: tau2 at the boundary" in text
+    assert "divide by zero" in text
+    assert "fontTools" not in text
+
+
+def test_log_restores_the_logging_levels(tmp_path):
+    root, ours = logging.getLogger(), logging.getLogger("evsynth")
+    before = root.level, ours.level
+    with log_to(str(tmp_path / "job.log")):
+        pass
+    assert (root.level, ours.level) == before
