@@ -1,7 +1,7 @@
 """Benchmarks of evsynth (issue #9): writes benchmarks/results.md and benchmarks/results.json.
 
-    .venv/bin/python benchmarks/run.py            # everything: ~35 min on 2 cores, of which the
-                                                  # 20x review's cold Snakemake run is ~27 min
+    .venv/bin/python benchmarks/run.py            # everything: ~25 min on 2 cores, of which the
+                                                  # 20x review's cold Snakemake run is ~20 min
     .venv/bin/python benchmarks/run.py --no-review   # case 5 without the 20x review: ~8 min
     .venv/bin/python benchmarks/run.py --cases 1,2,3,4   # the statistics only: ~2 min
     .venv/bin/python benchmarks/run.py --smoke    # tiny sizes, no targets (CI; < 1 minute)
@@ -17,7 +17,7 @@ Cases (targets for a 2-core machine; ratios hold anywhere):
 3. Leave-one-out and influence diagnostics at k = 1,000 (REML) through
    ``evsynth.influence.influence``, against PyMARE refits in a Python loop.
 4. Network meta-analysis, 20 treatments, 300 trials (multi-arm ones included), through
-   ``evsynth.network`` once it exists (skipped until then; the generator is ready).
+   ``evsynth.network`` (common-tau² contrast model, REML).
 5. The Snakemake pipeline in a temporary snapshot of the workflow: cold run, no-op
    re-run, re-run after editing one row, on the shipped table and on a synthetic review
    20x larger (``synthetic.write_review``), against ``snakemake --version``.
@@ -421,6 +421,10 @@ def case5(cfg: dict, log) -> dict:
                 out[label] = {"dry_run": run}
             return out
         out["shipped"] = _pipeline(shipped, "shipped table", c, log, c["cold_reps"], c["noop_reps"], c["edit_reps"])
+        if "cold" in out["shipped"]:
+            log("case 5: cost of one figure, per format")
+            out["figure_cost"] = worker("figure", {"workdir": str(shipped), "outcome": "pain_severity_response",
+                                                   "timepoint": "post", "reps": c.get("figure_reps", 5)})
         if c.get("skip_review"):
             out["review_run"] = {"error": "not run (--no-review)"}
         else:
@@ -724,9 +728,35 @@ def write_report(results: dict, out: Path, smoke: bool, command: str) -> None:
                              f"{_spread(r.get('edit'))} | {jobs} | {r.get('figures', '?')} | "
                              f"{r['cold_max_rss_mb']:.0f} MB |")
             lines.append("")
+            lines += _drawing_analysis(c5)
     if results.get("notes"):
         lines += ["## Notes", ""] + [f"- {n}" for n in results["notes"]] + [""]
     (out / "results.md").write_text("\n".join(lines))
+
+
+def _drawing_analysis(c5: dict) -> list[str]:
+    """How much of each cold run drawing figures explains (the 20x review's ratio)."""
+    cost, shipped, review = c5.get("figure_cost") or {}, c5.get("shipped") or {}, c5.get("review_run") or {}
+    if "error" in cost or not cost or "cold" not in shipped:
+        return []
+    parts = {fmt: cost[fmt]["cpu_median"] if "cpu_median" in cost[fmt] else cost[fmt]["median"]
+             for fmt in ("draw", "svg", "png", "pdf")}
+    one = sum(parts.values())
+    lines = [
+        f"Drawing one figure (the forest plot of {cost['analysis']}, CPU time, median of "
+        f"{cost['draw']['reps']}): layout {_fmt_s(parts['draw'])}, SVG {_fmt_s(parts['svg'])}, "
+        f"PNG {_fmt_s(parts['png'])}, PDF {_fmt_s(parts['pdf'])} (TrueType fonts subset and embedded); "
+        f"{_fmt_s(one)} in all.",
+        "",
+    ]
+    for label, r in (("shipped table", shipped), ("20x review", review)):
+        if "cold" in r and r.get("figures"):
+            cpu = r["cold"].get("cpu_median") or r["cold"]["median"]
+            lines.append(f"- {label}: {r['figures']:,} figures x {_fmt_s(one)} = about "
+                         f"{r['figures'] * one:,.0f} CPU s of drawing, of a cold run of {cpu:,.0f} CPU s "
+                         f"({r['jobs']:,} jobs).")
+    lines.append("")
+    return lines
 
 
 def main(argv=None) -> int:

@@ -270,12 +270,53 @@ def task_imports(args: dict) -> dict:
     return out
 
 
+def task_figure(args: dict) -> dict:
+    """What drawing one figure costs, per format: the forest plot of one analysis of a
+    finished run (``args["workdir"]``), built as rule plot_forest builds it and saved with
+    ``evsynth.figures.save_figure`` (byte-stable settings, PDF with embedded TrueType)."""
+    import tempfile
+
+    import yaml
+
+    from evsynth.figures import save_figure
+    from evsynth.forest import draw_forest
+    from evsynth.profiles import resolve_settings
+    from evsynth.revman import build_forest_data, method_footer
+    from evsynth.settings import outcomes_from_config
+    from evsynth.tables import read_tsv
+
+    workdir = Path(args["workdir"])
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    outcome = outcomes_from_config(config)[args["outcome"]]
+    base = workdir / "results" / "analyses" / args["outcome"] / args["timepoint"]
+    tables = {name: read_tsv(base / f"{name}.tsv") for name in ("pooled", "studies", "robustness", "subgroups")}
+    settings, modes = resolve_settings(config["pooling"]).as_dict(), config["modes"]
+
+    def draw():
+        footer = method_footer(settings, outcome, tables["pooled"], tables["robustness"], tables["subgroups"],
+                               modes, tables["studies"])
+        data = build_forest_data(tables["studies"], tables["pooled"], outcome, modes, args["timepoint"], footer=footer)
+        return draw_forest(data)
+
+    import matplotlib.pyplot as plt
+
+    figure = draw()
+    out: dict = {"analysis": f"{args['outcome']}/{args['timepoint']}"}
+    with tempfile.TemporaryDirectory() as tmp:
+        calls = {"draw": lambda: plt.close(draw())}
+        for fmt in ("svg", "png", "pdf"):
+            calls[fmt] = lambda fmt=fmt: save_figure(figure, {fmt: str(Path(tmp) / f"forest.{fmt}")})
+        out.update(measure(calls, args["reps"], min_batch=0.0, max_calls=1))
+    return out
+
+
 TASKS = {
     "pool": task_pool,
     "batch": task_batch,
     "influence": task_influence,
     "network": task_network,
     "imports": task_imports,
+    "figure": task_figure,
 }
 
 if __name__ == "__main__":
