@@ -118,17 +118,17 @@ def analysis_rows(wildcards):
 
 @functools.cache
 def _analysis_effects(outcome, timepoint):
-    """The analysis's effect sizes, computed from its rows exactly as rule pool_analysis
-    computes them, so which plots it gets is known at parse time."""
-    from evsynth.effects import compute_all_effects
+    """The analysis's effect sizes as rule pool_analysis computes them, so which plots it
+    gets is known at parse time."""
+    from evsynth.analysis import analysis_effects
     from evsynth.profiles import settings_from_dict
 
-    return compute_all_effects(
+    return analysis_effects(
         _analysis_rows(outcome, timepoint),
-        {outcome: OUTCOMES[outcome]},
+        OUTCOMES[outcome],
         list(config["modes"]),
-        add=config["effects"]["continuity_correction"],
-        smd_variance=settings_from_dict(SETTINGS).smd_variance,
+        settings_from_dict(SETTINGS),
+        config["effects"]["continuity_correction"],
     )
 
 
@@ -463,8 +463,8 @@ def baseline_inputs(wildcards):
 def network_plots(wildcards):
     """Network graph and forest plot (svg, png, pdf) of every analysis whose network is
     connected with >= 2 trials, decided at parse time from the effect sizes of the rows
-    each analysis pools (as evsynth.network_tables.network_is_plotted does); every
-    analysis gets the network tables.
+    each analysis pools (evsynth.network_tables.network_is_plotted, on the cached effects);
+    every analysis gets the network tables.
     """
     from evsynth.network import network_status
 

@@ -196,6 +196,22 @@ def sort_rows(rows: Sequence[Mapping[str, Any]], modes: Sequence[str]) -> list[d
     )
 
 
+def analysis_effects(
+    rows: Sequence[Mapping[str, Any]],
+    outcome: Outcome,
+    modes: Sequence[str],
+    settings: MethodSettings,
+    continuity_correction: float,
+) -> pd.DataFrame:
+    """Effect sizes of one analysis's study-table rows, one per trial and comparison, with
+    ``estimable``: what :func:`analyse` pools, and what the workflow reads at parse time
+    to know which plots an analysis gets (sensitivity plots, network plots)."""
+    return compute_all_effects(
+        sort_rows(rows, modes), {outcome.id: outcome}, modes, add=continuity_correction,
+        smd_variance=settings.smd_variance,
+    )
+
+
 def analyse(
     rows: Sequence[Mapping[str, Any]],
     outcome: Outcome,
@@ -209,10 +225,7 @@ def analyse(
     :class:`Comparison` per comparison present, in :func:`comparison_order`.
     """
     from scipy import stats  # lazy: ~0.35 s to import, and the workflow parses this module
-    rows = sort_rows(rows, modes)
-    effects = compute_all_effects(
-        rows, {outcome.id: outcome}, modes, add=continuity_correction, smd_variance=settings.smd_variance
-    )
+    effects = analysis_effects(rows, outcome, modes, settings, continuity_correction)
     order = comparison_order(modes)
     effects = effects.assign(
         _rank=[order.get(pair, 99) for pair in zip(effects["treatment"], effects["comparator"])]

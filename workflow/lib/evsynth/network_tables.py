@@ -347,14 +347,10 @@ def network_is_plotted(
     Decided from the study-table rows the analysis pools (the same rows, effect sizes and
     estimability as rule pool_analysis), so the workflow knows its plots at parse time.
     """
-    from evsynth.analysis import sort_rows
-    from evsynth.effects import compute_all_effects
+    from evsynth.analysis import analysis_effects
     from evsynth.network import network_status
 
     if not rows:
         return False
-    effects = compute_all_effects(
-        sort_rows(rows, modes), {outcome.id: outcome}, modes, add=continuity_correction,
-        smd_variance=settings.smd_variance,
-    )
+    effects = analysis_effects(rows, outcome, modes, settings, continuity_correction)
     return network_status(effects, modes).plotted
