@@ -281,7 +281,7 @@ def task_figure(args: dict) -> dict:
     from evsynth.figures import save_figure
     from evsynth.forest import draw_forest
     from evsynth.profiles import resolve_settings
-    from evsynth.revman import build_forest_data, method_footer
+    from evsynth.revman import analysis_forest_data
     from evsynth.settings import outcomes_from_config
     from evsynth.tables import read_tsv
 
@@ -290,13 +290,10 @@ def task_figure(args: dict) -> dict:
     outcome = outcomes_from_config(config)[args["outcome"]]
     base = workdir / "results" / "analyses" / args["outcome"] / args["timepoint"]
     tables = {name: read_tsv(base / f"{name}.tsv") for name in ("pooled", "studies", "robustness", "subgroups")}
-    settings, modes = resolve_settings(config["pooling"]).as_dict(), config["modes"]
+    settings = resolve_settings(config["pooling"]).as_dict()
 
     def draw():
-        footer = method_footer(settings, outcome, tables["pooled"], tables["robustness"], tables["subgroups"],
-                               modes, tables["studies"])
-        data = build_forest_data(tables["studies"], tables["pooled"], outcome, modes, args["timepoint"], footer=footer)
-        return draw_forest(data)
+        return draw_forest(analysis_forest_data(tables, outcome, config["modes"], args["timepoint"], settings))
 
     import matplotlib.pyplot as plt
 

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 from evsynth.forest import draw_forest, save_figure
 from evsynth.logs import log_to
-from evsynth.revman import build_forest_data, method_footer
+from evsynth.revman import analysis_forest_data
 from evsynth.rob import comparison_judgements
 from evsynth.settings import Outcome
 from evsynth.tables import read_tsv
@@ -14,25 +14,14 @@ if TYPE_CHECKING:
 
 with log_to(snakemake.log[0]):
     params = snakemake.params
-    outcome = Outcome(**params.outcome)
-    pooled = read_tsv(snakemake.input.pooled)
-    studies = read_tsv(snakemake.input.studies)
-    data = build_forest_data(
-        studies,
-        pooled,
-        outcome,
+    tables = {name: read_tsv(snakemake.input[name]) for name in ("pooled", "studies", "robustness", "subgroups")}
+    data = analysis_forest_data(
+        tables,
+        Outcome(**params.outcome),
         params.modes,
         snakemake.wildcards.timepoint,
-        footer=method_footer(
-            params.settings,
-            outcome,
-            pooled,
-            read_tsv(snakemake.input.robustness),
-            read_tsv(snakemake.input.subgroups),
-            params.modes,
-            studies,
-        )
-        + (params.provenance,),
+        params.settings,
+        extra_footer=(params.provenance,),
         rob=comparison_judgements(getattr(params, "rob", [])),
     )
     save_figure(draw_forest(data), dict(snakemake.output))

@@ -30,7 +30,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-from evsynth.analysis import analyse
+from evsynth.analysis import analyse, analysis_effects
 from evsynth.network import PSCORE_CAVEAT, fit_network, network_status, network_structure
 from evsynth.network_tables import (
     INCONSISTENCY_COLUMNS,
@@ -38,7 +38,6 @@ from evsynth.network_tables import (
     RANKING_COLUMNS,
     SUMMARY_COLUMNS,
     analyse_network,
-    network_is_plotted,
     network_tables,
 )
 from evsynth.pooling import pool
@@ -357,9 +356,10 @@ def test_shipped_table_plots_only_connected_networks_of_several_trials():
     table = load_studies(REPO / "studies.tsv", CONFIG)
     settings = resolve_settings(CONFIG["pooling"])
 
-    def plotted(outcome, window):
+    def plotted(outcome, window):  # as workflow/rules/common.smk decides it at parse time
         rows = table[(table["outcome"] == outcome) & (table["window"] == window) & table["include"]]
-        return network_is_plotted(rows.to_dict("records"), OUTCOMES[outcome], MODES, settings, 0.5)
+        effects = analysis_effects(rows.to_dict("records"), OUTCOMES[outcome], MODES, settings, 0.5)
+        return network_status(effects, MODES).plotted
 
     assert plotted("pain_interference", "post")  # 10 trials: coach and online vs usual care
     assert not plotted("pain_severity_response", "post")  # RESOLVE alone

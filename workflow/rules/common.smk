@@ -79,10 +79,6 @@ INCLUDED = STUDIES[STUDIES["include"] & STUDIES["window"].notna()]
 INCLUDED_RECORDS = INCLUDED.to_dict("records")
 
 
-def _included_rows():
-    return INCLUDED
-
-
 def _records_by_analysis():
     grouped = {}
     for record in INCLUDED_RECORDS:
@@ -244,7 +240,7 @@ def sof_control_rows(wildcards):
     from evsynth.settings import BINARY_MEASURES
     from evsynth.sof import CONTROL_RISK_FIELDS
 
-    rows = _included_rows()
+    rows = INCLUDED
     binary = [o for o, spec in OUTCOMES.items() if spec.measure in BINARY_MEASURES]
     rows = rows[rows["outcome"].isin(binary) & rows["form"].isin(["counts", "arm"])]
     records = [
@@ -463,8 +459,8 @@ def baseline_inputs(wildcards):
 def network_plots(wildcards):
     """Network graph and forest plot (svg, png, pdf) of every analysis whose network is
     connected with >= 2 trials, decided at parse time from the effect sizes of the rows
-    each analysis pools (evsynth.network_tables.network_is_plotted, on the cached effects);
-    every analysis gets the network tables.
+    each analysis pools (evsynth.analysis.analysis_effects); every analysis gets the
+    network tables.
     """
     from evsynth.network import network_status
 

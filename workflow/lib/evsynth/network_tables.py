@@ -46,7 +46,6 @@ __all__ = [
     "analyse_network",
     "network_tables",
     "format_cell",
-    "network_is_plotted",
 ]
 
 LEAGUE_COLUMNS = (
@@ -333,24 +332,3 @@ def _summary(fit: NetworkFit, outcome: Outcome, key: dict[str, str], settings: M
         if not all(n is not None for n in known):
             notes.append("participants unknown for some arms (arm sizes not reported)")
     return {k: _none(v) for k, v in {**rec, "note": "; ".join(dict.fromkeys(n for n in notes if n))}.items()}
-
-
-def network_is_plotted(
-    rows: Sequence[Mapping[str, Any]],
-    outcome: Outcome,
-    modes: Sequence[str],
-    settings: MethodSettings,
-    continuity_correction: float,
-) -> bool:
-    """Whether an analysis's network gets plots: connected, with two or more trials.
-
-    Decided from the study-table rows the analysis pools (the same rows, effect sizes and
-    estimability as rule pool_analysis), so the workflow knows its plots at parse time.
-    """
-    from evsynth.analysis import analysis_effects
-    from evsynth.network import network_status
-
-    if not rows:
-        return False
-    effects = analysis_effects(rows, outcome, modes, settings, continuity_correction)
-    return network_status(effects, modes).plotted

@@ -234,6 +234,26 @@ def _theta(value: Any, outcome: Outcome) -> float:
     return float(np.log(value)) if outcome.ratio else float(value)
 
 
+def analysis_forest_data(
+    tables: Mapping[str, pd.DataFrame],
+    outcome: Outcome,
+    modes: Mapping[str, str],
+    timepoint: str,
+    settings: Mapping[str, Any],
+    extra_footer: Sequence[str] = (),
+    rob: Mapping[tuple[str, str, str], tuple[str, ...]] | None = None,
+) -> ForestData:
+    """The forest plot of one analysis from the tables rule pool_analysis writes
+    (``pooled``, ``studies``, ``robustness``, ``subgroups``): :func:`build_forest_data` with
+    the :func:`method_footer`, then ``extra_footer`` (e.g. the provenance line)."""
+    footer = method_footer(
+        settings, outcome, tables["pooled"], tables["robustness"], tables["subgroups"], modes, tables["studies"]
+    )
+    return build_forest_data(
+        tables["studies"], tables["pooled"], outcome, modes, timepoint, footer=footer + tuple(extra_footer), rob=rob
+    )
+
+
 def method_footer(
     settings: Mapping[str, Any],
     outcome: Outcome,
