@@ -15,9 +15,9 @@ Cases (targets for a 2-core machine; ratios hold anywhere):
 2. 10,000 separate analyses of k = 10 in one process (``pool_many``; a loop of ``pool``
    for comparison), timed as the whole process: interpreter, imports, data, pooling.
 3. Leave-one-out and influence diagnostics at k = 1,000 (REML) through
-   ``evsynth.influence.influence``, against PyMARE refits in a Python loop.
+   ``evsynth.stats.influence.influence``, against PyMARE refits in a Python loop.
 4. Network meta-analysis, 20 treatments, 300 trials (multi-arm ones included), through
-   ``evsynth.network`` (common-tau² contrast model, REML).
+   ``evsynth.stats.network`` (common-tau² contrast model, REML).
 5. The Snakemake pipeline in a temporary snapshot of the workflow: cold run, no-op
    re-run, re-run after editing one row, on the shipped table and on a synthetic review
    20x larger (``synthetic.write_review``), against ``snakemake --version``.

@@ -105,7 +105,7 @@ def max_rss_mb() -> float:
 def bare_fisher_scoring(yi: np.ndarray, vi: np.ndarray, tol: float = 1e-12, max_iter: int = 1000) -> float:
     """The bare numpy Fisher-scoring loop for REML tau² (Viechtbauer 2005; metafor's
     algorithm and start, the HE estimate), sums over studies, fresh arrays each step:
-    the textbook loop, frozen here as the yardstick (``evsynth.tau2.fisher_scoring_tau2``
+    the textbook loop, frozen here as the yardstick (``evsynth.stats.tau2.fisher_scoring_tau2``
     at commit 7e201a7)."""
     tau2 = max(0.0, float(np.var(yi, ddof=1) - np.mean(vi)))
     for _ in range(max_iter):
@@ -150,7 +150,7 @@ def pymare_refit_loop(yi: np.ndarray, vi: np.ndarray, estimator: str = "REML") -
 
 def task_pool(args: dict) -> dict:
     """Case 1: one analysis, full summary, cochrane-2025 settings."""
-    from evsynth import pooling
+    from evsynth.stats import pooling
 
     k, estimator, reps = args["k"], args["estimator"], args["reps"]
     yi, vi = meta_data(k)
@@ -176,7 +176,7 @@ def task_batch(args: dict) -> dict:
     t0, cpu0 = time.perf_counter(), time.process_time()
     import pymare.estimators  # noqa: F401 - imported lazily by pool(); counted with the imports here
 
-    from evsynth.pooling import pool, pool_many
+    from evsynth.stats.pooling import pool, pool_many
 
     imported = time.perf_counter()
     yis, vis = many_meta_data(args["n"], args["k"])
@@ -203,18 +203,18 @@ def task_influence(args: dict) -> dict:
     k, estimator = args["k"], args["estimator"]
     yi, vi = meta_data(k)
     try:
-        from evsynth import influence as module
+        from evsynth.stats import influence as module
     except Exception as err:  # noqa: BLE001 - another engineer's module may be mid-edit
-        return {"skipped": f"evsynth.influence not importable: {type(err).__name__}: {err}"}
+        return {"skipped": f"evsynth.stats.influence not importable: {type(err).__name__}: {err}"}
     if not hasattr(module, "influence"):
-        return {"skipped": "evsynth.influence has no influence() function"}
+        return {"skipped": "evsynth.stats.influence has no influence() function"}
     ours = lambda: module.influence(yi, vi, estimator=estimator)  # noqa: E731
     loop = lambda: pymare_refit_loop(yi, vi, estimator)  # noqa: E731
     result = measure({"evsynth": ours}, args["reps"], min_batch=0.1)
     both = measure({"evsynth": ours, "pymare_loop": loop}, args["loop_reps"], min_batch=0.0)
     result["evsynth_interleaved"] = both["evsynth"]
     result["pymare_loop"] = both["pymare_loop"]
-    result["entry_point"] = "evsynth.influence.influence(yi, vi, estimator=...) (includes leave_one_out)"
+    result["entry_point"] = "evsynth.stats.influence.influence(yi, vi, estimator=...) (includes leave_one_out)"
     result["peak_traced_mb"] = peak_traced_mb(ours)
     result["max_rss_mb"] = max_rss_mb()
     return result
@@ -235,14 +235,14 @@ def task_network(args: dict) -> dict:
         "contrasts": len(data["contrasts"]),
         "multi_arm_trials": sum(1 for s in studies if sum(c["study"] == s for c in data["contrasts"]) > 1),
     }
-    if importlib.util.find_spec("evsynth.network") is None:
-        return {"skipped": "evsynth.network not available", "data": described}
+    if importlib.util.find_spec("evsynth.stats.network") is None:
+        return {"skipped": "evsynth.stats.network not available", "data": described}
     try:
-        module = importlib.import_module("evsynth.network")
+        module = importlib.import_module("evsynth.stats.network")
     except Exception as err:  # noqa: BLE001 - another engineer's module may be mid-edit
-        return {"skipped": f"evsynth.network not importable: {type(err).__name__}: {err}", "data": described}
+        return {"skipped": f"evsynth.stats.network not importable: {type(err).__name__}: {err}", "data": described}
     if not callable(getattr(module, "fit_network", None)):
-        return {"skipped": "evsynth.network has no fit_network()", "data": described}
+        return {"skipped": "evsynth.stats.network has no fit_network()", "data": described}
     import pandas as pd
 
     contrasts = pd.DataFrame(data["contrasts"])
@@ -253,7 +253,7 @@ def task_network(args: dict) -> dict:
         return {"skipped": f"fit_network returned status {status!r}: {getattr(fit, 'message', '')}",
                 "data": described}
     result = measure({"evsynth": call}, args["reps"], min_batch=0.0)
-    result["entry_point"] = "evsynth.network.fit_network(contrasts, treatments=..., method='REML')"
+    result["entry_point"] = "evsynth.stats.network.fit_network(contrasts, treatments=..., method='REML')"
     result["data"] = described
     result["peak_traced_mb"] = peak_traced_mb(call)
     result["max_rss_mb"] = max_rss_mb()
@@ -273,17 +273,17 @@ def task_imports(args: dict) -> dict:
 def task_figure(args: dict) -> dict:
     """What drawing one figure costs, per format: the forest plot of one analysis of a
     finished run (``args["workdir"]``), built as rule plot_forest builds it and saved with
-    ``evsynth.figures.save_figure`` (byte-stable settings, PDF with embedded TrueType)."""
+    ``evsynth.figures._base.save_figure`` (byte-stable settings, PDF with embedded TrueType)."""
     import tempfile
 
     import yaml
 
-    from evsynth.figures import save_figure
-    from evsynth.forest import draw_forest
-    from evsynth.profiles import resolve_settings
-    from evsynth.revman import analysis_forest_data
-    from evsynth.settings import outcomes_from_config
-    from evsynth.tables import read_tsv
+    from evsynth.figures._base import save_figure
+    from evsynth.figures.forest import draw_forest
+    from evsynth.stats.profiles import resolve_settings
+    from evsynth.figures.forest_data import analysis_forest_data
+    from evsynth.data.config import outcomes_from_config
+    from evsynth.data.io import read_tsv
 
     workdir = Path(args["workdir"])
     config = yaml.safe_load((workdir / "config.yaml").read_text())

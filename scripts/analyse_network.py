@@ -3,15 +3,15 @@
 Reads the analysis's contrasts (``results/analyses/{outcome}/{timepoint}/studies.tsv``:
 contrast rows and contrasts formed from arm-level rows, with the columns their shared-arm
 covariance is rebuilt from) and writes the league, inconsistency, ranking and summary
-tables of ``results/network/`` (columns: ``evsynth.network_tables``). Every analysis gets
+tables of ``results/network/`` (columns: ``evsynth.tables.network``). Every analysis gets
 all four; when there is no network to fit (disconnected, no estimable data) the summary
 says why and the other three hold only their header.
 """
 
 from typing import TYPE_CHECKING
 
-from evsynth.logs import log_to
-from evsynth.network_tables import (
+from evsynth.pipeline.logs import log_to
+from evsynth.tables.network import (
     INCONSISTENCY_COLUMNS,
     LEAGUE_COLUMNS,
     RANKING_COLUMNS,
@@ -19,9 +19,9 @@ from evsynth.network_tables import (
     analyse_network,
     network_tables,
 )
-from evsynth.profiles import settings_from_dict
-from evsynth.settings import Outcome
-from evsynth.tables import read_tsv, write_tsv
+from evsynth.stats.profiles import settings_from_dict
+from evsynth.data.config import Outcome
+from evsynth.data.io import read_tsv, write_tsv
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

@@ -2,7 +2,7 @@
 
 Every comparison in the analysis's ``studies.tsv`` gets rows in every table (results, or
 one row whose ``status`` says why it was skipped); columns are
-``evsynth.sensitivity.COLUMNS``, documented in docs/outputs.md.
+``evsynth.tables.sensitivity.COLUMNS``, documented in docs/outputs.md.
 
 Outputs
 -------
@@ -16,10 +16,10 @@ funnel : the funnel plot's points, with trim-and-fill's filled trials.
 
 from typing import TYPE_CHECKING
 
-from evsynth.logs import log_to
-from evsynth.sensitivity import COLUMNS, analyse_sensitivity
-from evsynth.settings import Outcome
-from evsynth.tables import read_tsv, write_tsv
+from evsynth.pipeline.logs import log_to
+from evsynth.tables.sensitivity import COLUMNS, analyse_sensitivity
+from evsynth.data.config import Outcome
+from evsynth.data.io import read_tsv, write_tsv
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

@@ -3,10 +3,10 @@
 
 from typing import TYPE_CHECKING
 
-from evsynth.checks import CHECK_COLUMNS, plausibility_checks
-from evsynth.logs import log_to
-from evsynth.settings import outcomes_from_config
-from evsynth.tables import write_tsv
+from evsynth.data.checks import CHECK_COLUMNS, plausibility_checks
+from evsynth.pipeline.logs import log_to
+from evsynth.data.config import outcomes_from_config
+from evsynth.data.io import write_tsv
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

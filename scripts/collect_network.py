@@ -2,8 +2,8 @@
 
 from typing import TYPE_CHECKING
 
-from evsynth.logs import log_to
-from evsynth.tables import concat_tsv
+from evsynth.pipeline.logs import log_to
+from evsynth.data.io import concat_tsv
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

@@ -2,12 +2,12 @@
 
 from typing import TYPE_CHECKING
 
-from evsynth.forest import draw_forest, save_figure
-from evsynth.logs import log_to
-from evsynth.revman import analysis_forest_data
-from evsynth.rob import comparison_judgements
-from evsynth.settings import Outcome
-from evsynth.tables import read_tsv
+from evsynth.figures.forest import draw_forest, save_figure
+from evsynth.pipeline.logs import log_to
+from evsynth.figures.forest_data import analysis_forest_data
+from evsynth.tables.rob import comparison_judgements
+from evsynth.data.config import Outcome
+from evsynth.data.io import read_tsv
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

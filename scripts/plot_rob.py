@@ -7,10 +7,10 @@ Drawn only for analyses whose study-table rows carry RoB 2 judgements.
 
 from typing import TYPE_CHECKING
 
-from evsynth.logs import log_to
-from evsynth.rob import comparison_judgements, traffic_light_rows, weighted_summary
-from evsynth.rob_figures import draw_summary, draw_traffic_light, save_figure
-from evsynth.tables import read_tsv
+from evsynth.pipeline.logs import log_to
+from evsynth.tables.rob import comparison_judgements, traffic_light_rows, weighted_summary
+from evsynth.figures.rob import draw_summary, draw_traffic_light, save_figure
+from evsynth.data.io import read_tsv
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

@@ -7,12 +7,12 @@ The plots draw the tables written by rule analyse_sensitivity and the analysis's
 
 from typing import TYPE_CHECKING
 
-from evsynth.figures import save_figure
-from evsynth.logs import log_to
-from evsynth.sensitivity import pooling_choice, sensitivity_config
-from evsynth.sensitivity_plots import sensitivity_figures
-from evsynth.settings import MEASURE_NAMES, Outcome
-from evsynth.tables import read_tsv
+from evsynth.figures._base import save_figure
+from evsynth.pipeline.logs import log_to
+from evsynth.tables.sensitivity import pooling_choice, sensitivity_config
+from evsynth.figures.sensitivity import sensitivity_figures
+from evsynth.data.config import MEASURE_NAMES, Outcome
+from evsynth.data.io import read_tsv
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

@@ -2,7 +2,7 @@
 
 Outputs
 -------
-pooled : one row per comparison (columns ``evsynth.analysis.POOLED_COLUMNS``): random-
+pooled : one row per comparison (columns ``evsynth.tables.pooled.POOLED_COLUMNS``): random-
     and common-effect estimates, heterogeneity with CIs, prediction interval, profile.
 studies : one row per study (``STUDY_COLUMNS``): effect size, CI and weight.
 robustness : each pooled comparison under every method profile (``ROBUSTNESS_COLUMNS``).
@@ -12,21 +12,20 @@ subgroups : tests for subgroup differences between delivery modes (``SUBGROUP_CO
 
 from typing import TYPE_CHECKING
 
-from evsynth.analysis import (
+from evsynth.tables.pooled import (
     POOLED_COLUMNS,
     ROBUSTNESS_COLUMNS,
     STUDY_COLUMNS,
-    SUBGROUP_COLUMNS,
     analyse,
     pooled_records,
     robustness_records,
     study_records,
-    subgroup_records,
 )
-from evsynth.logs import log_to
-from evsynth.profiles import settings_from_dict
-from evsynth.settings import Outcome
-from evsynth.tables import write_tsv
+from evsynth.tables.subgroups import SUBGROUP_COLUMNS, subgroup_records
+from evsynth.pipeline.logs import log_to
+from evsynth.stats.profiles import settings_from_dict
+from evsynth.data.config import Outcome
+from evsynth.data.io import write_tsv
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

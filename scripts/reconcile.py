@@ -3,7 +3,7 @@
 Outputs
 -------
 discrepancies : results/extraction_discrepancies.tsv, one line per cell where reviewer A's
-    and B's tables disagree (``evsynth.reconcile.DISCREPANCY_COLUMNS``): the two values,
+    and B's tables disagree (``evsynth.data.reconcile.DISCREPANCY_COLUMNS``): the two values,
     ``status`` (unresolved or adjudicated) and the adjudication (agreed_value, who, why).
     Its lines can be copied to start the adjudication file.
 reconciliation : results/reconciliation.tsv, one line per cell filled in either table
@@ -16,9 +16,9 @@ this job receives its records as params, so only an edit to extracted data re-ru
 
 from typing import TYPE_CHECKING
 
-from evsynth.logs import log_to
-from evsynth.reconcile import DISCREPANCY_COLUMNS, RECONCILIATION_COLUMNS
-from evsynth.tables import write_tsv
+from evsynth.pipeline.logs import log_to
+from evsynth.data.reconcile import DISCREPANCY_COLUMNS, RECONCILIATION_COLUMNS
+from evsynth.data.io import write_tsv
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

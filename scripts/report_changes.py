@@ -6,14 +6,14 @@ md : results/changes.md, the change log for reviewers: trials added and removed 
     analyses they moved, conclusions that flipped, analyses that changed, added or removed
     (or, with no baseline configured, how to freeze one).
 tsv : results/changes.tsv, one line per analysis in either snapshot
-    (``evsynth.changes.CHANGES_COLUMNS``), changed or not; header only without a baseline.
+    (``evsynth.tables.changes.CHANGES_COLUMNS``), changed or not; header only without a baseline.
 """
 
 from typing import TYPE_CHECKING
 
-from evsynth.changes import CHANGES_COLUMNS, compare_results, render_markdown
-from evsynth.logs import log_to
-from evsynth.tables import read_tsv, write_text_atomic, write_tsv
+from evsynth.tables.changes import CHANGES_COLUMNS, compare_results, render_markdown
+from evsynth.pipeline.logs import log_to
+from evsynth.data.io import read_tsv, write_text_atomic, write_tsv
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

@@ -4,17 +4,17 @@ One row per outcome x timepoint window x comparison of results/pooled.tsv: relat
 anticipated absolute effects and NNT (binary outcomes, from the assumed control risk), SMDs
 re-expressed on a familiar scale, participants (trials), heterogeneity, and the certainty
 inputs that can be computed; the certainty rating itself comes from the reviewers'
-judgements file, if any (evsynth.sof; formulas and their sources in its docstring).
+judgements file, if any (evsynth.reports.sof; formulas and their sources in its docstring).
 """
 
 from typing import TYPE_CHECKING
 
-from evsynth.logs import log_to
-from evsynth.report_html import sof_html, sof_markdown
-from evsynth.rob import comparison_judgements
-from evsynth.settings import outcomes_from_config
-from evsynth.sof import SOF_COLUMNS, sof_records
-from evsynth.tables import read_tsv, write_text_atomic, write_tsv
+from evsynth.pipeline.logs import log_to
+from evsynth.reports.html import sof_html, sof_markdown
+from evsynth.tables.rob import comparison_judgements
+from evsynth.data.config import outcomes_from_config
+from evsynth.reports.sof import SOF_COLUMNS, sof_records
+from evsynth.data.io import read_tsv, write_text_atomic, write_tsv
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

@@ -8,10 +8,10 @@ window, or not estimable).
 
 from typing import TYPE_CHECKING
 
-from evsynth.effects_table import EFFECTS_COLUMNS, effects_records
-from evsynth.logs import log_to
-from evsynth.settings import outcomes_from_config
-from evsynth.tables import write_tsv
+from evsynth.tables.effects import EFFECTS_COLUMNS, effects_records
+from evsynth.pipeline.logs import log_to
+from evsynth.data.config import outcomes_from_config
+from evsynth.data.io import write_tsv
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

@@ -3,7 +3,7 @@
 Outputs
 -------
 provenance : results/provenance.tsv, one line per line of results/pooled.tsv, same keys and
-    order (``evsynth.provenance.PROVENANCE_COLUMNS``): its studies, the number of study-table
+    order (``evsynth.tables.provenance.PROVENANCE_COLUMNS``): its studies, the number of study-table
     rows and their sources, the analysis's rows hash (also in its forest plot's footer), the
     method hash, the whole table's hash and the package versions.
 rows : results/provenance_rows.tsv, one line per pooled line x study-table row that fed it
@@ -13,9 +13,9 @@ rows : results/provenance_rows.tsv, one line per pooled line x study-table row t
 
 from typing import TYPE_CHECKING
 
-from evsynth.logs import log_to
-from evsynth.provenance import PROVENANCE_COLUMNS, PROVENANCE_ROW_COLUMNS, trace_analysis
-from evsynth.tables import read_tsv, write_tsv
+from evsynth.pipeline.logs import log_to
+from evsynth.tables.provenance import PROVENANCE_COLUMNS, PROVENANCE_ROW_COLUMNS, trace_analysis
+from evsynth.data.io import read_tsv, write_tsv
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

@@ -19,7 +19,7 @@ TESTS = {"z": "wald", "knha": "hksj", "adhoc": "hksj-adhoc"}
 
 RTOL = 1e-6
 #: Near tau² = 0 metafor's Fisher scoring keeps halving its step and stops at ~1e-13, where
-#: ours (and evsynth.tau2) snaps to 0; so tau² and what follows from it get an absolute
+#: ours (and evsynth.stats.tau2) snaps to 0; so tau² and what follows from it get an absolute
 #: tolerance there (I² is in percent: 100 * 1e-10 / ṽ).
 TAU2_ATOL, I2_ATOL = 1e-10, 1e-7
 

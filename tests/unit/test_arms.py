@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 from conftest import REPO
-from evsynth.arms import arm_contrasts, arm_scale, covariance_pairs, shared_arm_covariance
-from evsynth.effects import z_for_level
-from evsynth.settings import outcomes_from_config
-from evsynth.studies import StudyTableError, load_studies
+from evsynth.data.contrasts import arm_contrasts, arm_scale, covariance_pairs, shared_arm_covariance
+from evsynth.stats.escalc import z_for_level
+from evsynth.data.config import outcomes_from_config
+from evsynth.data.studies import StudyTableError, load_studies
 
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 OUTCOMES = outcomes_from_config(CONFIG)

@@ -15,8 +15,8 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from conftest import REPO
-from evsynth.settings import ConfigError, windows_from_config
-from evsynth.studies import StudyTableError, load_studies
+from evsynth.data.config import ConfigError, windows_from_config
+from evsynth.data.studies import StudyTableError, load_studies
 
 CORPUS = REPO / "tests" / "data" / "bad_tables"
 EXPECTED = yaml.safe_load((CORPUS / "expected.yaml").read_text())

@@ -1,7 +1,7 @@
 """Plausibility warnings (results/checks.tsv) on small hand-made tables."""
 
-from evsynth.checks import plausibility_checks
-from evsynth.settings import Outcome
+from evsynth.data.checks import plausibility_checks
+from evsynth.data.config import Outcome
 
 OUTCOMES = {"pain": Outcome("pain", "Pain", "SMD", False), "score": Outcome("score", "Score", "MD", False)}
 

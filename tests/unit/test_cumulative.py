@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from sensitivity_oracle import CASE_IDS, CASES, I2_ATOL, RTOL, TAU2_ATOL, inputs, max_rel_error
 
-from evsynth.cumulative import cumulative, sort_order
-from evsynth.pooling import pool
-from evsynth.refit import ESTIMATORS, cumulative_fits
+from evsynth.stats.cumulative import cumulative, sort_order
+from evsynth.stats.pooling import pool
+from evsynth.stats.refit import ESTIMATORS, cumulative_fits
 
 FIELDS = {
     "estimate": "theta", "se": "se", "stat": "stat", "pval": "p_value", "ci_lb": "ci_lower",
@@ -85,7 +85,7 @@ def test_order_length_must_match():
 
 def test_identical_estimates_use_the_hksj_floor_like_pool():
     """Buhrman 2004 and 2011 (shipped table) both report g = 0: the HKSJ variance is 0.
-    metafor reports a zero-width CI; evsynth.pooling.pool, and so these fits, the ad hoc floor."""
+    metafor reports a zero-width CI; evsynth.stats.pooling.pool, and so these fits, the ad hoc floor."""
     yi, vi = [0.0, 0.0, -0.072], [0.077284, 0.071824, 0.054289]
     fits = cumulative_fits(yi, vi, estimator="REML", ci_method="hksj")
     p = pool(yi[:2], vi[:2], estimator="REML", ci_method="hksj", alpha=0.05)

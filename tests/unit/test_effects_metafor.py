@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from conftest import as_array
-from evsynth.effects import compute_effects, from_counts, from_means, hedges_correction, z_for_level
-from evsynth.settings import Outcome
+from evsynth.data.contrasts import compute_effects
+from evsynth.stats.escalc import from_counts, from_means, hedges_correction, z_for_level
+from evsynth.data.config import Outcome
 
 RTOL = 1e-10
 

@@ -11,9 +11,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Polygon
 from matplotlib.text import Text
 
-from evsynth import forest
-from evsynth.figures import save_figure
-from evsynth.results import ForestData, ForestRow, ForestSubgroup, PooledEstimate
+from evsynth.figures import forest
+from evsynth.figures._base import save_figure
+from evsynth.figures.forest_data import ForestData, ForestRow, ForestSubgroup
+from evsynth.stats.results import PooledEstimate
 
 LONG_LABEL = "Abernathy-Vanderberg and the Remote Pain Collaborative 2019b"  # 60 characters
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from sensitivity_oracle import CASE_IDS, CASES, I2_ATOL, RTOL, TAU2_ATOL, inputs, max_rel_error
 
-from evsynth.influence import influence, influence_thresholds, leave_one_out
-from evsynth.pooling import pool
-from evsynth.refit import ESTIMATORS, leave_one_out_fits, single_fit
+from evsynth.stats.influence import influence, influence_thresholds, leave_one_out
+from evsynth.stats.pooling import pool
+from evsynth.stats.refit import ESTIMATORS, leave_one_out_fits, single_fit
 
 LOO_FIELDS = {
     "estimate": "theta", "se": "se", "stat": "stat", "pval": "p_value", "ci_lb": "ci_lower",
@@ -78,7 +78,7 @@ def test_thresholds_are_metafors():
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 @pytest.mark.parametrize("ci_method", ["wald", "hksj", "hksj-adhoc"])
 def test_each_leave_one_out_fit_is_the_pipelines_pool(estimator, ci_method):
-    """Row i equals evsynth.pooling.pool() on the data without study i (bcg log RR)."""
+    """Row i equals evsynth.stats.pooling.pool() on the data without study i (bcg log RR)."""
     yi, vi, _ = inputs("bcg_rr_reml_z")
     fits = leave_one_out_fits(yi, vi, estimator=estimator, ci_method=ci_method, alpha=0.1)
     for i in range(len(yi)):

@@ -1,9 +1,9 @@
-"""evsynth.logs.log_to: what a job's log file receives."""
+"""evsynth.pipeline.logs.log_to: what a job's log file receives."""
 
 import logging
 import warnings
 
-from evsynth.logs import log_to
+from evsynth.pipeline.logs import log_to
 
 
 def test_log_keeps_our_info_and_library_warnings_but_not_library_chatter(tmp_path):

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from evsynth.multivariate import BlockCovariance, dummies, rma_mv
+from evsynth.stats.multivariate import BlockCovariance, dummies, rma_mv
 
 RTOL = 1e-6
 CASES = json.loads((REPO / "tests" / "data" / "metafor_multivariate.json").read_text())["cases"]

@@ -1,4 +1,4 @@
-"""Network meta-analysis of delivery modes (evsynth.network), pinned to metafor's rma.mv.
+"""Network meta-analysis of delivery modes (evsynth.stats.network), pinned to metafor's rma.mv.
 
 Expected values: tests/data/metafor_network.json, written by tests/reference/metafor_network.R
 (metafor 3.8-1, R 4.2.2; each case stores its r_setup and r_call). The model is metafor's
@@ -30,9 +30,9 @@ import pytest
 import yaml
 
 from conftest import REPO
-from evsynth.analysis import analyse, analysis_effects
-from evsynth.network import PSCORE_CAVEAT, fit_network, network_status, network_structure
-from evsynth.network_tables import (
+from evsynth.tables.pooled import analyse, analysis_effects
+from evsynth.stats.network import PSCORE_CAVEAT, fit_network, network_status, network_structure
+from evsynth.tables.network import (
     INCONSISTENCY_COLUMNS,
     LEAGUE_COLUMNS,
     RANKING_COLUMNS,
@@ -40,10 +40,10 @@ from evsynth.network_tables import (
     analyse_network,
     network_tables,
 )
-from evsynth.pooling import pool
-from evsynth.profiles import PROFILES, resolve_settings
-from evsynth.settings import outcomes_from_config
-from evsynth.studies import load_studies
+from evsynth.stats.pooling import pool
+from evsynth.stats.profiles import PROFILES, resolve_settings
+from evsynth.data.config import outcomes_from_config
+from evsynth.data.studies import load_studies
 
 RTOL = 1e-8
 DOC = json.loads((REPO / "tests" / "data" / "metafor_network.json").read_text())
@@ -205,7 +205,7 @@ def test_fit_does_not_depend_on_reference_order_or_tree():
 
 
 def test_two_modes_equal_the_pairwise_meta_analysis():
-    """A network of two modes is the pairwise random-effects meta-analysis (Wald): evsynth.pooling."""
+    """A network of two modes is the pairwise random-effects meta-analysis (Wald): evsynth.stats.pooling."""
     rng = np.random.default_rng(7)
     yi, vi = rng.normal(0.3, 0.3, 8), rng.uniform(0.02, 0.2, 8)
     frame = pd.DataFrame({"study": [f"s{i}" for i in range(8)], "treatment": "coach", "comparator": "usual_care",

@@ -1,4 +1,4 @@
-"""The fast paths of evsynth.pooling pinned to metafor and to pool().
+"""The fast paths of evsynth.stats.pooling pinned to metafor and to pool().
 
 * ``pool_many`` (many analyses in one call, PyMARE "parallel datasets") and
   ``pool_large_k`` (numpy only, for k in the hundreds of thousands) are checked against
@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 from conftest import as_array
-from evsynth import pooling
-from evsynth.heterogeneity import _brent_q, solve_q_large, solve_q_rows
-from evsynth.pooling import fe_stats, pool, pool_large_k, pool_many
-from evsynth.tau2 import fisher_scoring_tau2, fisher_scoring_tau2_large, fisher_scoring_tau2_rows
+from evsynth.stats import pooling
+from evsynth.stats.heterogeneity import _brent_q, solve_q_large, solve_q_rows
+from evsynth.stats.pooling import fe_stats, pool, pool_large_k, pool_many
+from evsynth.stats.tau2 import fisher_scoring_tau2, fisher_scoring_tau2_large, fisher_scoring_tau2_rows
 from test_pooling_metafor import CASE_IDS, DEFAULT_PI, TESTS
 
 RTOL, ATOL = 1e-6, 1e-9

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import as_array
-from evsynth.pooling import pool
+from evsynth.stats.pooling import pool
 
 RTOL, ATOL = 1e-6, 1e-9
 TESTS = {"z": "wald", "knha": "hksj", "adhoc": "hksj-adhoc"}
@@ -119,7 +119,7 @@ def test_normand_conclusion_flips_between_profiles(metafor):
 def test_huge_variance_reml_is_fisher_scoring_not_pymare(metafor):
     """dat.bcg with vi[1] = 1e10: metafor 0.336157; PyMARE 0.0.13's REML search returns
     2.49, which is why REML/ML tau² comes from Fisher scoring (metafor's algorithm)."""
-    from evsynth.pooling import _pymare_tau2
+    from evsynth.stats.pooling import _pymare_tau2
 
     case = metafor["huge_variance_reml"]
     result, expected = _fit(case)
@@ -132,9 +132,9 @@ def test_huge_variance_reml_is_fisher_scoring_not_pymare(metafor):
 def test_pymare_search_restarts_fisher_scoring_that_did_not_converge(metafor, monkeypatch):
     """dat.bcg REML (metafor 0.313243): were Fisher scoring from metafor's start not to
     converge, PyMARE's search gives the second start, and the result is still metafor's."""
-    import evsynth.pooling
+    import evsynth.stats.pooling
 
-    monkeypatch.setattr(evsynth.pooling, "fisher_scoring_tau2", lambda yi, vi, estimator: (0.0, False))
+    monkeypatch.setattr(evsynth.stats.pooling, "fisher_scoring_tau2", lambda yi, vi, estimator: (0.0, False))
     result, expected = _fit(metafor["bcg_rr_reml_z"])
     assert result.tau2 == pytest.approx(expected["tau2"], rel=RTOL)
     assert result.note == ""

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from evsynth.pooling import pool
+from evsynth.stats.pooling import pool
 
 ESTIMATORS = ["REML", "ML", "DL", "HE", "PM", "SJ", "EB"]
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from conftest import as_array
-from evsynth.analysis import robustness_records
-from evsynth.effects import from_means
-from evsynth.profiles import PROFILES, resolve_settings, settings_from_dict
-from evsynth.settings import Outcome
+from evsynth.tables.pooled import robustness_records
+from evsynth.stats.escalc import from_means
+from evsynth.stats.profiles import PROFILES, resolve_settings, settings_from_dict
+from evsynth.data.config import Outcome
 
 
 def test_default_profile_is_cochrane_2025():

@@ -1,4 +1,4 @@
-"""Provenance hashes (evsynth.provenance): stable under what re-runs nothing, changed by what
+"""Provenance hashes (evsynth.tables.provenance): stable under what re-runs nothing, changed by what
 re-runs something; and the trace from each pooled line to its study-table rows."""
 
 from __future__ import annotations
@@ -6,8 +6,9 @@ from __future__ import annotations
 import pandas as pd
 
 from conftest import REPO
-from evsynth.provenance import footer_line, method_hash, rows_hash, table_hash, trace_analysis
-from evsynth.studies import read_table
+from evsynth.data.hashes import footer_line, method_hash, rows_hash, table_hash
+from evsynth.tables.provenance import trace_analysis
+from evsynth.data.studies import read_table
 
 
 def test_table_hash_ignores_order_notes_and_empty_columns_but_not_data():

@@ -1,4 +1,4 @@
-"""Dual extraction (evsynth.reconcile): what counts as a discrepancy, how adjudication settles
+"""Dual extraction (evsynth.data.reconcile): what counts as a discrepancy, how adjudication settles
 it, and that every problem names the cell (study, outcome, timepoint, comparison, column)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-from evsynth.reconcile import (
+from evsynth.data.reconcile import (
     DISCREPANCY_COLUMNS,
     ReconcileError,
     reconcile_extractions,
@@ -16,7 +16,7 @@ from evsynth.reconcile import (
     typed_row_key,
     unresolved_message,
 )
-from evsynth.studies import read_table
+from evsynth.data.studies import read_table
 
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 NAMES = {"a": "a.tsv", "b": "b.tsv", "adjudication": "adjudication.tsv"}

@@ -12,20 +12,20 @@ import yaml
 from matplotlib.patches import Circle, Rectangle
 
 from conftest import REPO
-from evsynth.figures import save_figure
-from evsynth.forest import draw_forest
-from evsynth.results import ForestData, ForestRow, ForestSubgroup
-from evsynth.rob import (
+from evsynth.figures._base import save_figure
+from evsynth.figures.forest import draw_forest
+from evsynth.figures.forest_data import ForestData, ForestRow, ForestSubgroup
+from evsynth.tables.rob import (
     COLOURS,
     comparison_judgements,
-    has_judgements,
     legend_line,
     traffic_light_rows,
     weight_shares,
     weighted_summary,
 )
-from evsynth.rob_figures import draw_summary, draw_traffic_light
-from evsynth.studies import ROB_COLUMNS, StudyTableError, load_studies
+from evsynth.data.columns import has_judgements
+from evsynth.figures.rob import draw_summary, draw_traffic_light
+from evsynth.data.studies import ROB_COLUMNS, StudyTableError, load_studies
 
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 MODES = CONFIG["modes"]

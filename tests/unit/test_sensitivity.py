@@ -1,5 +1,5 @@
-"""The sensitivity tables of one analysis (evsynth.sensitivity) and their plots
-(evsynth.sensitivity_plots): skip rules, subsets, orderings, and byte-stable figures."""
+"""The sensitivity tables of one analysis (evsynth.tables.sensitivity) and their plots
+(evsynth.figures.sensitivity): skip rules, subsets, orderings, and byte-stable figures."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from sensitivity_oracle import CASES
 
-from evsynth.figures import save_figure
-from evsynth.influence import influence
-from evsynth.sensitivity import (
+from evsynth.figures._base import save_figure
+from evsynth.stats.influence import influence
+from evsynth.tables.sensitivity import (
     COLUMNS,
     PoolingChoice,
     analyse_sensitivity,
@@ -22,10 +22,10 @@ from evsynth.sensitivity import (
     pooling_choice,
     sensitivity_records,
 )
-from evsynth.sensitivity_setup import _cell_matches
-from evsynth.sensitivity_plots import MAX_ROWS, sensitivity_figures
-from evsynth.settings import Outcome
-from evsynth.tables import read_tsv, write_tsv
+from evsynth.data.sensitivity_cells import _cell_matches
+from evsynth.figures.sensitivity import MAX_ROWS, sensitivity_figures
+from evsynth.data.config import Outcome
+from evsynth.data.io import read_tsv, write_tsv
 
 OUTCOME = Outcome("teacher_expectancy", "IQ gain (SMD)", "SMD", True)
 POOLING = {"estimator": "REML", "ci_method": "wald", "alpha": 0.05}
@@ -237,7 +237,7 @@ def _figures(tables, tmp_path, min_k=10):
 
 def _bytes(fig, fmt: str) -> bytes:
     out = io.BytesIO()
-    from evsynth.figures import figure_context
+    from evsynth.figures._base import figure_context
 
     with figure_context():
         fig.savefig(out, format=fmt, metadata={"svg": {"Date": None}, "pdf": {"CreationDate": None},

@@ -13,9 +13,9 @@ import pytest
 from scipy import stats
 from sensitivity_oracle import CASE_IDS, CASES, ORACLE, RTOL, TAU2_ATOL, inputs, max_rel_error
 
-from evsynth.pooling import pool
-from evsynth.refit import ESTIMATORS
-from evsynth.smallstudy import egger_test, kendall_exact_cdf, meta_regression, rank_test, trim_and_fill
+from evsynth.stats.pooling import pool
+from evsynth.stats.refit import ESTIMATORS
+from evsynth.stats.smallstudy import egger_test, kendall_exact_cdf, meta_regression, rank_test, trim_and_fill
 
 RANK_CASES = json.loads(ORACLE.read_text())["rank_cases"]
 

@@ -18,8 +18,8 @@ import math
 import pandas as pd
 import pytest
 
-from evsynth.settings import Outcome
-from evsynth.sof import (
+from evsynth.data.config import Outcome
+from evsynth.reports.sof import (
     SOF_COLUMNS,
     JudgementsError,
     absolute_effect,

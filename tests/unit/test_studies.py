@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from conftest import REPO
-from evsynth.settings import ConfigError, windows_from_config
-from evsynth.studies import StudyTableError, load_studies, read_table
+from evsynth.data.config import ConfigError, windows_from_config
+from evsynth.data.studies import StudyTableError, load_studies, read_table
 
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 HEADER = ["study", "year", "treatment", "comparator", "outcome", "timepoint", "effect_measure", "effect",

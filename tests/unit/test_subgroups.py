@@ -25,17 +25,17 @@ import pytest
 import yaml
 
 from conftest import REPO
-from evsynth.arms import arm_contrasts, shared_arm_covariance
-from evsynth.settings import outcomes_from_config
-from evsynth.studies import load_studies
-from evsynth.subgroups import (
+from evsynth.data.contrasts import arm_contrasts, shared_arm_covariance
+from evsynth.data.config import outcomes_from_config
+from evsynth.data.studies import load_studies
+from evsynth.stats.subgroups import (
     OVERALL_METHOD,
     common_tau2_test,
     overall_estimate,
     separate_tau2_test,
     split_shared_group,
-    subgroup_differences,
 )
+from evsynth.tables.subgroups import subgroup_differences
 
 RTOL = 1e-6
 CASES = json.loads((REPO / "tests" / "data" / "metafor_multivariate.json").read_text())["cases"]

@@ -1,7 +1,7 @@
 """A run killed mid-way leaves nothing that a later run takes as complete.
 
-Every table and figure is written to a temporary name and renamed (evsynth.tables,
-evsynth.figures), and Snakemake records incomplete jobs; after --unlock, the next run
+Every table and figure is written to a temporary name and renamed (evsynth.data.io,
+evsynth.figures._base), and Snakemake records incomplete jobs; after --unlock, the next run
 with --rerun-incomplete redoes exactly those and ends with the same bytes as an
 uninterrupted run.
 """

@@ -1,6 +1,6 @@
 rule check_table:
     input:
-        code=package_sources("checks", "settings", "tables"),
+        code=code("check_table"),
     output:
         tsv=report(
             "results/checks.tsv",

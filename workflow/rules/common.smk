@@ -8,11 +8,13 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.utils import validate
 
-from evsynth.analysis import ROW_FIELDS, sort_rows
-from evsynth.profiles import resolve_settings
-from evsynth.reconcile import ReconcileError, reconcile_extractions
-from evsynth.settings import ConfigError, outcomes_from_config, windows_from_config
-from evsynth.studies import StudyTableError, load_studies
+from evsynth.data.columns import ROW_FIELDS
+from evsynth.data.vocabulary import sort_rows
+from evsynth.stats.profiles import resolve_settings
+from evsynth.data.reconcile import ReconcileError, reconcile_extractions
+from evsynth.data.config import ConfigError, outcomes_from_config, windows_from_config
+from evsynth.data.studies import StudyTableError, load_studies
+from evsynth.pipeline.sources import script_sources
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -53,7 +55,8 @@ if RECONCILIATION is not None and RECONCILIATION.blocked:
 # The resolved method settings travel to jobs as a plain dict (stable params record).
 SETTINGS = resolve_settings(config["pooling"]).as_dict()
 
-PACKAGE_DIR = Path(workflow.basedir) / "workflow" / "lib" / "evsynth"
+LIBRARY = Path(workflow.basedir) / "workflow" / "lib"
+SCRIPTS = Path(workflow.basedir) / "scripts"
 VERSIONS = {
     "evsynth": importlib.metadata.version("evsynth"),
     "pymare": importlib.metadata.version("pymare"),
@@ -92,10 +95,16 @@ ANALYSES = [
 ]
 
 
-def package_sources(*modules):
-    """The package modules a rule's script imports, as inputs: editing one re-runs the rule
-    (plus POOLING_GATE while dual-extraction discrepancies remain unresolved)."""
-    return [str(PACKAGE_DIR / f"{module}.py") for module in modules] + POOLING_GATE
+def ungated_code(rule_name):
+    """The evsynth modules the rule's script imports, directly or not, as inputs relative to
+    the working directory: editing one re-runs exactly the rules that import it, and a review
+    moved elsewhere plans nothing (evsynth.pipeline.sources)."""
+    return script_sources(SCRIPTS / f"{rule_name}.py", LIBRARY)
+
+
+def code(rule_name):
+    """ungated_code, plus POOLING_GATE while dual-extraction discrepancies are unresolved."""
+    return ungated_code(rule_name) + POOLING_GATE
 
 
 @functools.cache
@@ -116,8 +125,8 @@ def analysis_rows(wildcards):
 def _analysis_effects(outcome, timepoint):
     """The analysis's effect sizes as rule pool_analysis computes them, so which plots it
     gets is known at parse time."""
-    from evsynth.analysis import analysis_effects
-    from evsynth.profiles import settings_from_dict
+    from evsynth.tables.pooled import analysis_effects
+    from evsynth.stats.profiles import settings_from_dict
 
     return analysis_effects(
         _analysis_rows(outcome, timepoint),
@@ -153,7 +162,7 @@ def analysis_outputs(pattern):
 
 @functools.cache
 def _sensitivity_rows(outcome, timepoint):
-    from evsynth.sensitivity_setup import sensitivity_records
+    from evsynth.data.sensitivity_cells import sensitivity_records
 
     try:
         return sensitivity_records(
@@ -171,7 +180,7 @@ def sensitivity_rows(wildcards):
 def sensitivity_plots(wildcards):
     """Sensitivity plots (4 kinds x 3 formats) of each comparison with >= 3 estimable
     trials, decided at parse time from the effect sizes rule pool_analysis computes."""
-    from evsynth.sensitivity_setup import PLOT_KINDS, plotted_comparisons
+    from evsynth.data.sensitivity_cells import PLOT_KINDS, plotted_comparisons
 
     paths = []
     for o, t in ANALYSES:
@@ -189,7 +198,7 @@ def sensitivity_plots(wildcards):
 
 def profile_label():
     """The method profile with its overrides, e.g. 'cochrane-2025 (estimator=DL)'."""
-    from evsynth.profiles import settings_from_dict
+    from evsynth.stats.profiles import settings_from_dict
 
     return settings_from_dict(SETTINGS).label
 
@@ -206,7 +215,7 @@ def _sorted_records(records, keys):
 
 def _rob_records(rows, *extra):
     """RoB 2 fields of study-table rows, sorted; [] when none of them has a judgement."""
-    from evsynth.rob import ROB_ROW_FIELDS, has_judgements
+    from evsynth.data.columns import ROB_ROW_FIELDS, has_judgements
 
     fields = (*ROB_ROW_FIELDS, *extra)
     records = [{f: _plain(r[f]) for f in fields} for r in rows]
@@ -237,8 +246,8 @@ def rob_outputs(pattern):
 
 def sof_control_rows(wildcards):
     """Rows of binary outcomes with what a comparator-arm risk is computed from (params)."""
-    from evsynth.settings import BINARY_MEASURES
-    from evsynth.sof import CONTROL_RISK_FIELDS
+    from evsynth.stats.escalc import BINARY_MEASURES
+    from evsynth.data.columns import CONTROL_RISK_FIELDS
 
     rows = INCLUDED
     binary = [o for o, spec in OUTCOMES.items() if spec.measure in BINARY_MEASURES]
@@ -257,7 +266,7 @@ def sof_rob_rows(wildcards):
 
 def sof_judgements(wildcards):
     """The reviewers' GRADE ratings (config.yaml: summary_of_findings.judgements), checked."""
-    from evsynth.sof import JudgementsError, load_judgements
+    from evsynth.reports.sof import JudgementsError, load_judgements
 
     path = config.get("summary_of_findings", {}).get("judgements") or ""
     if not path:
@@ -276,7 +285,7 @@ def sof_analyses(wildcards):
 def study_table_rows(wildcards):
     """Every study-table row for results/study_table.html (notes left out: editing them
     re-runs nothing), sorted so that re-sorting the table re-runs nothing either."""
-    from evsynth.report_html import STUDY_TABLE_FIELDS
+    from evsynth.data.columns import STUDY_TABLE_FIELDS
 
     records = [
         {f: _plain(r[f]) for f in STUDY_TABLE_FIELDS}
@@ -288,7 +297,7 @@ def study_table_rows(wildcards):
 
 def sof_settings(wildcards):
     """config.yaml: summary_of_findings, checked against the outcomes (params)."""
-    from evsynth.sof import check_settings
+    from evsynth.reports.sof import check_settings
 
     settings = config.get("summary_of_findings", {})
     problems = check_settings(settings, OUTCOMES)
@@ -298,12 +307,6 @@ def sof_settings(wildcards):
 
 
 # Living review: dual extraction, provenance and the change log (workflow/rules/living.smk).
-
-
-def unblocked_sources(*modules):
-    """package_sources without the pooling gate: for the two rules that must run while it
-    is up (reconcile writes the discrepancy report, block_pooling stops the run)."""
-    return [str(PACKAGE_DIR / f"{module}.py") for module in modules]
 
 
 def extraction_outputs(wildcards):
@@ -341,8 +344,8 @@ def unresolved_discrepancies(wildcards):
 
 
 def _table_hash():
-    from evsynth.provenance import table_hash
-    from evsynth.studies import read_table
+    from evsynth.data.hashes import table_hash
+    from evsynth.data.studies import read_table
 
     if RECONCILIATION is None:
         return table_hash(read_table(config["studies"]))
@@ -352,7 +355,7 @@ def _table_hash():
 def _rows_hashes():
     from types import SimpleNamespace
 
-    from evsynth.provenance import rows_hash
+    from evsynth.data.hashes import rows_hash
 
     return {f"{o}/{t}": rows_hash(_analysis_rows(o, t)) for o, t in ANALYSES}
 
@@ -366,8 +369,8 @@ def _table_name():
 
 
 def _provenance_constants():
-    from evsynth.profiles import settings_from_dict
-    from evsynth.provenance import method_hash
+    from evsynth.stats.profiles import settings_from_dict
+    from evsynth.data.hashes import method_hash
 
     return {
         "table_hash": _table_hash(),
@@ -380,7 +383,7 @@ def _provenance_constants():
 
 
 # Hashes of the whole table (or the reconciled one) and the method, and of each analysis's
-# own rows (evsynth.provenance): computed once, at parse time.
+# own rows (evsynth.tables.provenance): computed once, at parse time.
 PROVENANCE = _provenance_constants()
 ROWS_HASHES = _rows_hashes()
 
@@ -398,7 +401,7 @@ def analysis_hashes(wildcards):
 def forest_provenance(wildcards):
     """The provenance line of one forest plot. It names the plot's own rows' hash, not the
     whole table's, so editing another analysis's rows re-runs no other plot (params)."""
-    from evsynth.provenance import footer_line
+    from evsynth.data.hashes import footer_line
 
     key = f"{wildcards.outcome}/{wildcards.timepoint}"
     return footer_line(
@@ -409,7 +412,7 @@ def forest_provenance(wildcards):
 def trace_rows(wildcards):
     """Included rows with their source and, under dual extraction, how their cells were
     settled; sorted, notes left out (params of trace_provenance)."""
-    from evsynth.reconcile import typed_row_key
+    from evsynth.data.reconcile import typed_row_key
 
     fields = ("study", "outcome", "window", "timepoint", "form")
     fields += ("treatment", "comparator", "arm", "source")
@@ -459,10 +462,10 @@ def baseline_inputs(wildcards):
 def network_plots(wildcards):
     """Network graph and forest plot (svg, png, pdf) of every analysis whose network is
     connected with >= 2 trials, decided at parse time from the effect sizes of the rows
-    each analysis pools (evsynth.analysis.analysis_effects); every analysis gets the
+    each analysis pools (evsynth.tables.pooled.analysis_effects); every analysis gets the
     network tables.
     """
-    from evsynth.network import network_status
+    from evsynth.stats.network import network_status
 
     modes = list(config["modes"])
     paths = []

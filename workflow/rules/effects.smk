@@ -1,6 +1,6 @@
 rule tabulate_effects:
     input:
-        code=package_sources("arms", "effects", "effects_table", "settings", "tables"),
+        code=code("tabulate_effects"),
     output:
         tsv=report(
             "results/effects.tsv",

@@ -5,7 +5,7 @@
 # Only under dual extraction (config.yaml: extraction); the comparison runs at parse time.
 rule reconcile:
     input:
-        code=unblocked_sources("reconcile", "tables"),
+        code=ungated_code("reconcile"),
     output:
         discrepancies=report(
             "results/extraction_discrepancies.tsv",
@@ -34,12 +34,12 @@ rule reconcile:
         "../../scripts/reconcile.py"
 
 
-# Requested only while discrepancies are unresolved (see package_sources): it fails, so
+# Requested only while discrepancies are unresolved (see code() in common.smk): it fails, so
 # nothing is pooled, after reconcile has written the discrepancy report.
 rule block_pooling:
     input:
         discrepancies="results/extraction_discrepancies.tsv",
-        code=unblocked_sources("reconcile"),
+        code=ungated_code("block_pooling"),
     output:
         POOLING_GATE_FILE,
     log:
@@ -64,7 +64,7 @@ rule trace_provenance:
     input:
         pooled=analysis_outputs("results/analyses/{outcome}/{timepoint}/pooled.tsv"),
         studies=analysis_outputs("results/analyses/{outcome}/{timepoint}/studies.tsv"),
-        code=package_sources("provenance", "analysis", "tables"),
+        code=code("trace_provenance"),
     output:
         provenance=report(
             "results/provenance.tsv",
@@ -101,7 +101,7 @@ rule report_changes:
         pooled="results/pooled.tsv",
         effects="results/effects.tsv",
         provenance="results/provenance.tsv",
-        code=package_sources("changes", "tables"),
+        code=code("report_changes"),
     output:
         md=report(
             "results/changes.md",

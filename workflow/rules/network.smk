@@ -6,14 +6,7 @@
 rule analyse_network:
     input:
         studies="results/analyses/{outcome}/{timepoint}/studies.tsv",
-        code=package_sources(
-            "network",
-            "network_tables",
-            "multivariate",
-            "profiles",
-            "settings",
-            "tables",
-        ),
+        code=code("analyse_network"),
     output:
         league="results/network/{outcome}_{timepoint}_league.tsv",
         inconsistency="results/network/{outcome}_{timepoint}_inconsistency.tsv",
@@ -44,9 +37,7 @@ rule plot_network:
         league="results/network/{outcome}_{timepoint}_league.tsv",
         ranking="results/network/{outcome}_{timepoint}_ranking.tsv",
         summary="results/network/{outcome}_{timepoint}_summary.tsv",
-        code=package_sources(
-            "network_plots", "network", "figures", "profiles", "settings", "tables"
-        ),
+        code=code("plot_network"),
     output:
         graph_svg=report(
             "results/network/{outcome}_{timepoint}_graph.svg",
@@ -96,7 +87,7 @@ rule plot_network:
 rule collect_network:
     input:
         summaries=analysis_outputs("results/network/{outcome}_{timepoint}_summary.tsv"),
-        code=package_sources("tables"),
+        code=code("collect_network"),
     output:
         networks=report(
             "results/network/networks.tsv",

@@ -4,9 +4,7 @@ rule plot_forest:
         studies="results/analyses/{outcome}/{timepoint}/studies.tsv",
         robustness="results/analyses/{outcome}/{timepoint}/robustness.tsv",
         subgroups="results/analyses/{outcome}/{timepoint}/subgroups.tsv",
-        code=package_sources(
-            "revman", "forest", "figures", "results", "rob", "settings", "tables"
-        ),
+        code=code("plot_forest"),
     output:
         svg=report(
             "results/forest/{outcome}_{timepoint}.svg",

@@ -1,19 +1,6 @@
 rule pool_analysis:
     input:
-        code=package_sources(
-            "analysis",
-            "arms",
-            "effects",
-            "multivariate",
-            "heterogeneity",
-            "pooling",
-            "profiles",
-            "tau2",
-            "results",
-            "settings",
-            "subgroups",
-            "tables",
-        ),
+        code=code("pool_analysis"),
     output:
         pooled="results/analyses/{outcome}/{timepoint}/pooled.tsv",
         studies="results/analyses/{outcome}/{timepoint}/studies.tsv",
@@ -49,7 +36,7 @@ rule collect_tables:
         subgroups=analysis_outputs(
             "results/analyses/{outcome}/{timepoint}/subgroups.tsv"
         ),
-        code=package_sources("tables"),
+        code=code("collect_tables"),
     output:
         pooled=report(
             "results/pooled.tsv",

@@ -6,9 +6,7 @@ rule summarise_findings:
     input:
         pooled="results/pooled.tsv",
         studies=analysis_outputs("results/analyses/{outcome}/{timepoint}/studies.tsv"),
-        code=package_sources(
-            "sof", "rob", "report_html", "studies", "settings", "tables"
-        ),
+        code=code("summarise_findings"),
     output:
         tsv=report(
             "results/summary_of_findings.tsv",
@@ -52,7 +50,7 @@ rule summarise_findings:
 
 rule tabulate_study_table:
     input:
-        code=package_sources("report_html", "rob", "sof", "studies", "tables"),
+        code=code("tabulate_study_table"),
     output:
         html=report(
             "results/study_table.html",
@@ -82,7 +80,7 @@ rule tabulate_study_table:
 rule plot_rob:
     input:
         studies="results/analyses/{outcome}/{timepoint}/studies.tsv",
-        code=package_sources("rob_figures", "rob", "figures", "studies", "tables"),
+        code=code("plot_rob"),
     output:
         traffic_light_svg=report(
             "results/rob/{outcome}_{timepoint}_traffic_light.svg",

@@ -3,20 +3,7 @@
 rule analyse_sensitivity:
     input:
         studies="results/analyses/{outcome}/{timepoint}/studies.tsv",
-        code=package_sources(
-            "sensitivity",
-            "influence",
-            "cumulative",
-            "smallstudy",
-            "refit",
-            "pooling",
-            "heterogeneity",
-            "profiles",
-            "tau2",
-            "results",
-            "settings",
-            "tables",
-        ),
+        code=code("analyse_sensitivity"),
     output:
         leave_one_out="results/sensitivity/{outcome}_{timepoint}/leave_one_out.tsv",
         influence="results/sensitivity/{outcome}_{timepoint}/influence.tsv",
@@ -52,14 +39,7 @@ rule plot_sensitivity:
         small_study="results/sensitivity/{outcome}_{timepoint}/small_study.tsv",
         funnel="results/sensitivity/{outcome}_{timepoint}/funnel.tsv",
         pooled="results/analyses/{outcome}/{timepoint}/pooled.tsv",
-        code=package_sources(
-            "sensitivity_plots",
-            "sensitivity",
-            "figures",
-            "profiles",
-            "settings",
-            "tables",
-        ),
+        code=code("plot_sensitivity"),
     output:
         leave_one_out_svg=report(
             "results/sensitivity/{outcome}_{timepoint}/leave_one_out_{comparison}.svg",
@@ -156,7 +136,7 @@ rule collect_sensitivity:
         subsets=analysis_outputs(
             "results/sensitivity/{outcome}_{timepoint}/subsets.tsv"
         ),
-        code=package_sources("tables"),
+        code=code("collect_sensitivity"),
     output:
         leave_one_out=report(
             "results/sensitivity/leave_one_out.tsv",

@@ -20,7 +20,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from evsynth.tables import read_tsv, write_text_atomic
+from evsynth.data.io import read_tsv, write_text_atomic
 
 #: Files of results/ that a baseline does not keep: they describe the previous comparison.
 SKIPPED = ("changes.tsv",)

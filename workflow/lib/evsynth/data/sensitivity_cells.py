@@ -1,0 +1,209 @@
+"""What the workflow needs at parse time for the sensitivity analyses (rules in
+workflow/rules/sensitivity.smk): the settings they use, the study-table cells they read,
+and which comparisons get plots.
+
+Kept apart from :mod:`evsynth.tables.sensitivity` so that parsing the workflow does not import
+the analyses (scipy.stats alone costs ~0.35 s on every Snakemake invocation).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from evsynth.data.studies import read_table
+from evsynth.data.vocabulary import comparison_id
+from evsynth.stats.profiles import resolve_settings
+
+MIN_K_LEAVE_ONE_OUT = 3
+MIN_K_CUMULATIVE = 2
+MIN_K_FUNNEL = 3
+DEFAULT_SMALL_STUDY_MIN_K = 10
+#: Plots drawn per comparison with at least MIN_K_FUNNEL estimable trials.
+PLOT_KINDS = ("leave_one_out", "baujat", "cumulative", "funnel")
+
+
+# ---------------------------------------------------------------------------------------
+# Settings.
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PoolingChoice:
+    """The settings every refit uses: those of the main analysis."""
+
+    estimator: str
+    ci_method: str
+    alpha: float
+    i2: str
+    profile: str
+
+
+def pooling_choice(pooling: Mapping[str, Any]) -> PoolingChoice:
+    """Resolve ``config.yaml: pooling`` as the main analysis does (method profiles)."""
+    settings = resolve_settings(pooling)
+    return PoolingChoice(settings.estimator, settings.ci_method, settings.alpha, settings.i2, settings.label)
+
+
+@dataclass(frozen=True)
+class SensitivityConfig:
+    """``config.yaml: sensitivity``: subsets to exclude, extra cumulative orders, test k."""
+
+    exclude_if: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    cumulative_order_by: tuple[str, ...] = ()
+    small_study_min_k: int = DEFAULT_SMALL_STUDY_MIN_K
+
+
+def sensitivity_config(section: Mapping[str, Any] | None) -> SensitivityConfig:
+    """Read ``config.yaml: sensitivity`` (absent keys take their defaults)."""
+    section = section or {}
+    return SensitivityConfig(
+        exclude_if=tuple((str(col), tuple(values)) for col, values in (section.get("exclude_if") or {}).items()),
+        cumulative_order_by=tuple(section.get("cumulative_order_by") or ()),
+        small_study_min_k=int(section.get("small_study_min_k", DEFAULT_SMALL_STUDY_MIN_K)),
+    )
+
+
+def configured_columns(section: Mapping[str, Any] | None) -> list[str]:
+    """Study-table columns the sensitivity analyses read, in config order, once each."""
+    config = sensitivity_config(section)
+    columns = [col for col, _ in config.exclude_if] + list(config.cumulative_order_by)
+    return list(dict.fromkeys(col for col in columns if col != "year"))
+
+
+def _cell_matches(cell: Any, values: Sequence[Any]) -> bool:
+    """Does a study-table cell (text) hold one of the configured values?
+
+    Text is compared trimmed and case-insensitively; a YAML boolean matches yes/true
+    (no/false); a number matches the same number written any way ("3", "3.0"); "" matches
+    an empty cell.
+    """
+    text = "" if cell is None or (isinstance(cell, float) and math.isnan(cell)) else str(cell).strip()
+    for value in values:
+        if isinstance(value, bool):
+            if text.casefold() in (("yes", "true") if value else ("no", "false")):
+                return True
+        elif isinstance(value, (int, float)):
+            try:
+                if float(text) == float(value):
+                    return True
+            except ValueError:
+                pass
+        elif str(value).strip().casefold() == text.casefold():
+            return True
+    return False
+
+
+# ---------------------------------------------------------------------------------------
+# Parse-time helpers (called from workflow/rules/common.smk).
+# ---------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4)
+def _raw_table(path: str, mtime_ns: int) -> pd.DataFrame:
+    return read_table(path)
+
+
+def sensitivity_records(
+    studies: pd.DataFrame, path: str, section: Mapping[str, Any] | None, outcome: str, window: str
+) -> list[dict[str, str]]:
+    """The study-table cells the sensitivity analyses of one analysis read.
+
+    Parameters
+    ----------
+    studies : pandas.DataFrame
+        The checked study table (:func:`evsynth.data.studies.load_studies`), restricted to
+        included rows; its ``line`` column locates each row in the file.
+    path : str
+        The study table's path, re-read as text for the configured columns.
+    section : mapping or None
+        ``config.yaml: sensitivity``.
+    outcome, window : str
+        The analysis.
+
+    Returns
+    -------
+    list of dict
+        One record per row of the analysis: study, treatment, comparator and each
+        configured column as text, sorted (so re-sorting the table re-runs nothing).
+
+    Raises
+    ------
+    ValueError
+        When a configured column is not in the study table.
+    """
+    columns = configured_columns(section)
+    if not columns:
+        return []
+    raw = _raw_table(str(path), os.stat(path).st_mtime_ns)
+    missing = [col for col in columns if col not in raw.columns]
+    if missing:
+        raise ValueError(
+            f"config.yaml: sensitivity names column(s) {', '.join(missing)} that {path} does not have; "
+            f"its columns are: {', '.join(raw.columns)}"
+        )
+    rows = studies[(studies["outcome"] == outcome) & (studies["window"] == window)]
+    records = [
+        {
+            "study": str(row["study"]),
+            "treatment": _text(row.get("treatment")),
+            "comparator": _text(row.get("comparator")),
+            "arm": _text(row.get("arm")),  # arm rows: contrasts are formed from the arms
+            **{col: str(raw.at[int(row["line"]) - 2, col]) for col in columns},
+        }
+        for row in rows.to_dict("records")
+    ]
+    return sorted(records, key=lambda r: (r["study"], r["treatment"], r["comparator"], r["arm"]))
+
+
+def _text(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
+class _Cells:
+    """The configured study-table cells behind each trial's contrast in a comparison.
+
+    A contrast given on one row reads that row. A contrast formed from arm rows reads
+    the rows of its two arms: it is excluded if either arm's cell matches, and it is
+    ordered by the first non-empty value.
+    """
+
+    def __init__(self, rows: Sequence[Mapping[str, Any]]):
+        self.rows = list(rows)
+
+    def values(self, study: str, treatment: str, comparator: str, column: str) -> list[str]:
+        direct = [r for r in self.rows if (r["study"], r["treatment"], r["comparator"]) == (study, treatment, comparator)]
+        arms = [r for r in self.rows if r["study"] == study and r.get("arm") in (treatment, comparator) and r.get("arm")]
+        return [str(r.get(column, "")) for r in (direct or arms)]
+
+    def matches(self, study: str, treatment: str, comparator: str, column: str, values: Sequence[Any]) -> bool:
+        return any(_cell_matches(cell, values) for cell in self.values(study, treatment, comparator, column))
+
+    def order_value(self, study: str, treatment: str, comparator: str, column: str) -> str:
+        return next((v for v in self.values(study, treatment, comparator, column) if v.strip()), "")
+
+
+def plotted_comparisons(table: str | os.PathLike | pd.DataFrame) -> list[str]:
+    """Comparison ids of one analysis that get plots: those with >= 3 estimable trials.
+
+    ``table`` is either the analysis's effect sizes (:func:`evsynth.stats.escalc.compute_all_effects`
+    of its rows, with an ``estimable`` column), which the workflow computes at parse time
+    so that it knows every plot before any job runs, or its ``funnel.tsv`` (path or
+    table), which lists the trials of exactly those comparisons; both give the same ids.
+    """
+    if not isinstance(table, pd.DataFrame):
+        table = pd.read_csv(table, sep="\t", dtype=str, keep_default_na=False)
+    if not len(table):
+        return []
+    if "estimable" in table:
+        trials = table[table["estimable"].astype(bool)]
+    else:
+        trials = table[table["filled"] != "yes"]
+    counts = trials.groupby(["treatment", "comparator"], sort=False).size()
+    return [comparison_id(t, c) for (t, c), n in counts.items() if n >= MIN_K_FUNNEL]

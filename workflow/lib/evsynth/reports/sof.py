@@ -1,0 +1,658 @@
+"""GRADE summary-of-findings table: absolute effects, NNT, re-expressed SMDs, certainty inputs.
+
+One row per outcome x timepoint window x comparison of ``results/pooled.tsv``. Nothing here
+re-estimates anything: every relative effect is ``pooled.tsv``'s, and the arithmetic below
+turns it into what a GRADE summary-of-findings table shows.
+
+Sources of the formulas
+-----------------------
+* Anticipated absolute effects from a relative effect and an assumed comparator (control)
+  risk ACR: Cochrane Handbook v6.5, ch. 14.1.5 (SoF tables: "risk with comparator", "risk with
+  intervention", per 1000) and ch. 15.4.4 (= v5.1 §12.5.4.2-3), with the Handbook's worked
+  examples used as unit tests:
+
+  - RR: risk with intervention = ACR x RR                        (RR 0.92, ACR 0.3: 24 fewer per 1000)
+  - OR: risk with intervention = OR x ACR / (1 - ACR + OR x ACR)  (OR 0.73, ACR 0.3: 62 fewer per 1000)
+  - RD: risk with intervention = ACR + RD
+  - difference = risk with intervention - ACR; its CI from the relative effect's CI limits
+    (the transformation is monotone), as GRADEpro does.
+
+* NNT = 1 / |difference| where the difference is in the beneficial direction, rounded up to the
+  next whole number (Handbook 15.4.4: RR 0.92 at ACR 0.3 gives NNT 42; OR 0.73 gives 17). Its
+  CI is the reciprocal of the difference's CI; when that CI includes no effect, the NNT's CI
+  runs through infinity, written "NNTB a to infinity to NNTH b" (Altman 1998, BMJ 317:1309).
+
+* Default ACR: the median comparator-group risk of the trials in the comparison, the usual
+  single assumed risk of Cochrane SoF tables ("when only one control group risk is provided,
+  it is normally the median control group risk across studies": Cochrane Library's guide to
+  SoF tables; Handbook v5.1 11.5.6.3, v6.5 14.1.5.1; Guyatt et al. 2013, J Clin Epidemiol
+  66:158, "GRADE guidelines 12"); ``config.yaml: summary_of_findings.control_risk`` overrides
+  it per outcome (e.g. with a population risk from an observational study).
+
+* SMD re-expressed on a familiar scale: SMD x a typical among-person SD of that scale
+  (Cochrane Handbook v5.1 §12.6.4 "Re-expressing SMDs using a familiar instrument", v6.5
+  §15.5.3; Guyatt et al. 2013, J Clin Epidemiol 66:173, "GRADE guidelines 13"), SD from
+  ``summary_of_findings.reference_sd``.
+
+* Certainty inputs (the rating is left to the reviewer):
+  - risk of bias: share of the meta-analysis weight from trials at each overall RoB 2
+    judgement (GRADE Handbook 5.2.1: judge by the studies contributing most of the weight);
+  - inconsistency: I² with the Handbook's overlapping bands (10.10.2: 0-40% might not be
+    important, 30-60% moderate, 50-90% substantial, 75-100% considerable) and whether the
+    prediction interval includes no effect (IntHout et al. 2016, BMJ Open 6:e010247);
+  - imprecision: whether the CI includes no effect or crosses the minimal important
+    difference (GRADE Handbook 5.2.6; Guyatt et al. 2011, J Clin Epidemiol 64:1283, whose
+    rule of thumb for ratios is a 25% relative change, RR 1.25 / 0.80).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from evsynth.data.vocabulary import OVERALL_TREATMENT
+from evsynth.tables.rob import NOT_ASSESSED, weight_shares
+from evsynth.stats.escalc import RATIO_MEASURES
+from evsynth.data.config import Outcome
+from evsynth.data.studies import ROB_VALUES, Problem
+
+BINARY = ("RR", "OR", "RD")
+CERTAINTY_LEVELS = ("high", "moderate", "low", "very low")
+#: GRADE's certainty symbols (GRADEpro GDT).
+CERTAINTY_SYMBOLS = {"high": "⊕⊕⊕⊕", "moderate": "⊕⊕⊕◯", "low": "⊕⊕◯◯", "very low": "⊕◯◯◯"}
+JUDGEMENT_COLUMNS = ("outcome", "timepoint", "treatment", "comparator", "certainty", "reasons", "comments")
+# Cochrane Handbook 10.10.2: a rough guide to interpreting I² (overlapping on purpose).
+I2_BANDS = ((0, 40, "might not be important"), (30, 60, "may represent moderate heterogeneity"),
+            (50, 90, "may represent substantial heterogeneity"), (75, 100, "considerable heterogeneity"))
+
+SOF_COLUMNS = (
+    "outcome",
+    "outcome_label",
+    "timepoint",
+    "treatment",
+    "comparator",
+    "comparison",
+    "measure",
+    "status",
+    "k",
+    "n_participants",
+    "participants",
+    "estimate",
+    "ci_lower",
+    "ci_upper",
+    "effect",
+    "relative_effect",
+    "assumed_control_risk",
+    "control_risk_source",
+    "risk_comparator_per_1000",
+    "risk_treatment_per_1000",
+    "risk_treatment_ci_lower_per_1000",
+    "risk_treatment_ci_upper_per_1000",
+    "difference_per_1000",
+    "difference_ci_lower_per_1000",
+    "difference_ci_upper_per_1000",
+    "absolute_difference",
+    "absolute_effect",
+    "nnt",
+    "nnt_ci_lower",
+    "nnt_ci_upper",
+    "nnt_text",
+    "reference_sd",
+    "reexpressed",
+    "reexpressed_ci_lower",
+    "reexpressed_ci_upper",
+    "heterogeneity",
+    "i2",
+    "tau2",
+    "pi_lower",
+    "pi_upper",
+    "rob_low_pct",
+    "rob_some_concerns_pct",
+    "rob_high_pct",
+    "rob_not_assessed_pct",
+    "risk_of_bias",
+    "inconsistency",
+    "imprecision",
+    "mid",
+    "ci_includes_no_effect",
+    "ci_crosses_mid",
+    "pi_includes_no_effect",
+    "certainty",
+    "certainty_reasons",
+    "comments",
+    "profile",
+)
+
+
+# --------------------------------------------------------------------------- arithmetic
+
+
+def risk_with_intervention(acr: float, effect: float, measure: str) -> float:
+    """Risk with the intervention from an assumed control risk (Handbook 15.4.4).
+
+    Parameters
+    ----------
+    acr : float
+        Assumed control (comparator) risk, a proportion in [0, 1].
+    effect : float
+        RR or OR (ratio scale), or RD (proportion).
+    measure : {"RR", "OR", "RD"}
+
+    Risks are capped to [0, 1]: ACR x RR exceeds 1 for a wide CI at a high control risk.
+    """
+    if measure == "RR":
+        return min(acr * effect, 1.0)  # a risk ratio can imply a "risk" above 1: capped
+    if measure == "OR":
+        return effect * acr / (1 - acr + effect * acr)
+    if measure == "RD":
+        return min(max(acr + effect, 0.0), 1.0)
+    raise ValueError(f"no absolute risk for measure {measure!r}")
+
+
+def per_1000(proportion: float) -> int:
+    """A proportion as a whole number per 1000, rounded half away from zero."""
+    value = abs(proportion) * 1000
+    return int(math.copysign(math.floor(value + 0.5), proportion)) if value else 0
+
+
+@dataclass(frozen=True)
+class AbsoluteEffect:
+    """Risks per 1000 with the comparator and the intervention, and their difference (with CIs)."""
+
+    acr: float
+    risk_treatment: float
+    risk_treatment_ci: tuple[float, float]
+    difference: float
+    difference_ci: tuple[float, float]
+
+
+def absolute_effect(acr: float, estimate: float, ci_lower: float, ci_upper: float, measure: str) -> AbsoluteEffect:
+    """Anticipated absolute effect of a relative effect at ``acr`` (GRADE SoF, Handbook 14.1.5)."""
+    treat = risk_with_intervention(acr, estimate, measure)
+    limits = sorted(risk_with_intervention(acr, x, measure) for x in (ci_lower, ci_upper))
+    return AbsoluteEffect(acr, treat, (limits[0], limits[1]), treat - acr, (limits[0] - acr, limits[1] - acr))
+
+
+@dataclass(frozen=True)
+class NNT:
+    """Number needed to treat for one more beneficial outcome (rounded up), with Altman's CI."""
+
+    value: int | None
+    ci_lower: int | None
+    ci_upper: int | None
+    text: str
+
+
+def number_needed_to_treat(difference: float, ci: tuple[float, float], higher_is_better: bool) -> NNT:
+    """NNT from a risk difference (intervention minus comparator, proportions).
+
+    For an outcome where more events are better (responders), a positive difference is a
+    benefit; where fewer are better, a negative one. No NNT is given for a difference that is
+    not beneficial. The CI is the reciprocal of the difference's CI (Altman 1998); when the
+    CI includes no effect it passes through infinity.
+    """
+    sign = 1.0 if higher_is_better else -1.0
+    benefit = sign * difference
+    if not benefit > 0:
+        return NNT(None, None, None, "no NNT: the effect is not beneficial")
+    value = math.ceil(1 / benefit - 1e-9)
+    low, high = sorted(sign * x for x in ci)
+    if low > 0:
+        lo, hi = math.ceil(1 / high - 1e-9), math.ceil(1 / low - 1e-9)
+        return NNT(value, lo, hi, f"{value} ({lo} to {hi})")
+    nntb = math.ceil(1 / high - 1e-9)
+    if low == 0:
+        return NNT(value, nntb, None, f"{value} (NNTB {nntb} to infinity)")
+    nnth = math.ceil(1 / -low - 1e-9)
+    return NNT(value, nntb, None, f"{value} (NNTB {nntb} to infinity to NNTH {nnth})")
+
+
+def reexpress_smd(smd: float, ci_lower: float, ci_upper: float, reference_sd: float) -> tuple[float, float, float]:
+    """An SMD and its CI as differences on a familiar scale: SMD x reference SD (Handbook v5.1 12.6.4)."""
+    return smd * reference_sd, ci_lower * reference_sd, ci_upper * reference_sd
+
+
+def assumed_control_risk(configured: float | None, trial_risks: Mapping[str, float]) -> tuple[float | None, str]:
+    """The ACR and where it came from: ``config.yaml`` if set, else the trials' median control risk."""
+    if configured is not None:
+        return float(configured), "config.yaml (summary_of_findings.control_risk)"
+    if not trial_risks:
+        return None, ("no trial reports the comparator arm's risk; set summary_of_findings.control_risk in "
+                      "config.yaml")
+    risks = [trial_risks[s] for s in sorted(trial_risks)]
+    detail = ", ".join(f"{s} {100 * trial_risks[s]:.1f}%" for s in sorted(trial_risks))
+    what = "the trial's" if len(risks) == 1 else f"median of {len(risks)} trials'"
+    return float(statistics.median(risks)), f"{what} comparator-arm risk ({detail})"
+
+
+def trial_control_risks(
+    records: Iterable[Mapping[str, Any]], outcome: str, window: str, treatment: str, comparator: str,
+    studies: Sequence[str],
+) -> dict[str, float]:
+    """Each pooled trial's observed risk in the comparator arm of one comparison.
+
+    From counts (``events_ctrl / n_ctrl``) or from the comparator's arm row (an adjusted
+    percentage or proportion, as RESOLVE reports). A trial that reports only a contrast has
+    no control risk. For the across-modes estimate, any row with that comparator counts.
+    """
+    wanted = set(studies)
+    risks: dict[str, float] = {}
+    for row in records:
+        study = str(row["study"])
+        if study not in wanted or row["outcome"] != outcome or row["window"] != window:
+            continue
+        if row.get("form") == "arm":
+            if row.get("arm") == comparator and row.get("arm_estimate") is not None:
+                scale = 100.0 if row.get("arm_measure") == "percent" else 1.0
+                risks.setdefault(study, float(row["arm_estimate"]) / scale)
+        elif row.get("form") == "counts" and row.get("comparator") == comparator and (
+            treatment == OVERALL_TREATMENT or row.get("treatment") == treatment
+        ):
+            if row.get("events_ctrl") is not None and row.get("n_ctrl"):
+                risks.setdefault(study, float(row["events_ctrl"]) / float(row["n_ctrl"]))
+    return risks
+
+
+# --------------------------------------------------------------------------- wording
+
+
+def _fmt(x: float, decimals: int = 2) -> str:
+    text = f"{x:.{decimals}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def _direction(value: float, up: str, down: str, decimals: int = 2, unit: str = "") -> str:
+    """'0.40 lower' / '112 more' style, GRADE's wording for signed differences."""
+    if isinstance(value, int):
+        number = f"{abs(value):,}"
+    else:
+        number = _fmt(abs(value), decimals)
+        if float(number) == 0:
+            return f"{number}{unit}"
+    return f"{number}{unit} {up if value > 0 else down}" if value != 0 else f"{number}{unit}"
+
+
+def _difference_text(d: float, lo: float, hi: float, up: str, down: str, decimals: int = 2, unit: str = "") -> str:
+    return (f"{_direction(d, up, down, decimals, unit)} ({_direction(lo, up, down, decimals, unit)} to "
+            f"{_direction(hi, up, down, decimals, unit)})")
+
+
+def i2_band(i2: float) -> str:
+    """Cochrane Handbook 10.10.2's overlapping interpretation of an I² (percent)."""
+    bands = [text for low, high, text in I2_BANDS if low <= i2 <= high]
+    return " or ".join(bands)
+
+
+def _includes(lo: float | None, hi: float | None, null: float) -> bool | None:
+    if lo is None or hi is None:
+        return None
+    return lo <= null <= hi
+
+
+def _optional(value: Any) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return float(value)
+
+
+# --------------------------------------------------------------------------- one row
+
+
+def sof_row(
+    pooled: Mapping[str, Any],
+    outcome: Outcome,
+    modes: Mapping[str, str],
+    settings: Mapping[str, Any],
+    trial_risks: Mapping[str, float],
+    study_weights: Sequence[tuple[str, float | None]],
+    overall_rob: Mapping[str, str],
+    judgement: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The summary-of-findings row of one ``pooled.tsv`` row.
+
+    Parameters
+    ----------
+    pooled : mapping
+        One row of ``pooled.tsv`` (estimate and CI on the reporting scale).
+    outcome : Outcome
+    modes : mapping
+        Delivery-mode id -> label.
+    settings : mapping
+        ``config.yaml: summary_of_findings`` (``control_risk``, ``mid``, ``reference_sd``,
+        ``reference_scale``).
+    trial_risks : mapping
+        Pooled trial -> its comparator-arm risk (:func:`trial_control_risks`).
+    study_weights : sequence of (study, weight percent or None)
+        The comparison's trials and meta-analysis weights (``None``: count trials equally).
+    overall_rob : mapping
+        Trial -> overall RoB 2 judgement ('' = not assessed).
+    judgement : mapping, optional
+        The reviewer's certainty rating for this row (judgements file).
+    """
+    measure = str(pooled["measure"])
+    treatment, comparator = str(pooled["treatment"]), str(pooled["comparator"])
+    treat_label = "Any remote CBT" if treatment == OVERALL_TREATMENT else modes.get(treatment, treatment)
+    comp_label = modes.get(comparator, comparator)
+    k = int(pooled["k"]) if _optional(pooled.get("k")) is not None else 0
+    studies = [s for s in str(pooled.get("studies") or "").split("; ") if s]
+    n = _optional(pooled.get("n_participants"))
+    est, lo, hi = (_optional(pooled.get(c)) for c in ("estimate", "ci_lower", "ci_upper"))
+    i2, tau2 = _optional(pooled.get("i2")), _optional(pooled.get("tau2"))
+    pi_lo, pi_hi = _optional(pooled.get("pi_lower")), _optional(pooled.get("pi_upper"))
+    ratio = measure in RATIO_MEASURES
+    null = 1.0 if ratio else 0.0
+    trials = len(dict.fromkeys(studies))
+    rct = "RCT" if trials == 1 else "RCTs"
+    if treatment == OVERALL_TREATMENT:
+        participants = f"{k} comparisons from {trials} {rct}"
+    else:
+        participants = f"{int(n):,} ({trials} {rct})" if n is not None else f"not known ({trials} {rct})"
+    row: dict[str, Any] = {
+        "outcome": outcome.id,
+        "outcome_label": outcome.label,
+        "timepoint": pooled["timepoint"],
+        "treatment": treatment,
+        "comparator": comparator,
+        "comparison": f"{treat_label} vs {comp_label}",
+        "measure": measure,
+        "status": pooled.get("status") or "",
+        "k": k,
+        "n_participants": None if n is None else int(n),
+        "participants": participants,
+        "estimate": est,
+        "ci_lower": lo,
+        "ci_upper": hi,
+        "profile": pooled.get("profile") or "",
+    }
+    if est is None or lo is None or hi is None:
+        row.update(effect="", absolute_effect="no estimate", risk_of_bias="", inconsistency="", imprecision="")
+        return _with_judgement(row, judgement)
+    decimals = 2
+    row["effect"] = f"{measure} {_fmt(est, decimals)} [{_fmt(lo, decimals)}, {_fmt(hi, decimals)}]"
+    row["relative_effect"] = row["effect"] if ratio else ""
+    sign = 1.0 if outcome.higher_is_better else -1.0
+
+    if measure in BINARY:
+        configured = (settings.get("control_risk") or {}).get(outcome.id)
+        acr, source = assumed_control_risk(configured, trial_risks)
+        row["control_risk_source"] = source
+        if acr is not None:
+            effect = absolute_effect(acr, est, lo, hi, measure)
+            d, (dlo, dhi) = effect.difference, effect.difference_ci
+            row.update(
+                assumed_control_risk=acr,
+                risk_comparator_per_1000=per_1000(acr),
+                risk_treatment_per_1000=per_1000(effect.risk_treatment),
+                risk_treatment_ci_lower_per_1000=per_1000(effect.risk_treatment_ci[0]),
+                risk_treatment_ci_upper_per_1000=per_1000(effect.risk_treatment_ci[1]),
+                difference_per_1000=per_1000(d),
+                difference_ci_lower_per_1000=per_1000(dlo),
+                difference_ci_upper_per_1000=per_1000(dhi),
+            )
+            difference = _difference_text(per_1000(d), per_1000(dlo), per_1000(dhi), "more", "fewer")
+            row["absolute_difference"] = difference.replace(" (", " per 1,000 (", 1)
+            row["absolute_effect"] = (
+                f"{per_1000(acr):,} per 1,000 with {comp_label}; {per_1000(effect.risk_treatment):,} per 1,000 with "
+                f"{treat_label} ({per_1000(effect.risk_treatment_ci[0]):,} to "
+                f"{per_1000(effect.risk_treatment_ci[1]):,}); difference {difference} per 1,000"
+            )
+            if measure == "RR" and acr * hi > 1:
+                row["absolute_effect"] += " (upper limit capped: a risk cannot exceed 1,000 per 1,000)"
+            nnt = number_needed_to_treat(d, (dlo, dhi), outcome.higher_is_better)
+            row.update(nnt=nnt.value, nnt_ci_lower=nnt.ci_lower, nnt_ci_upper=nnt.ci_upper, nnt_text=nnt.text)
+        else:
+            row["absolute_effect"] = "not computed: " + source
+            row["nnt_text"] = "no NNT: no assumed control risk"
+    elif measure == "SMD":
+        text = "SMD " + _difference_text(est, lo, hi, "higher", "lower", 2, " SD")
+        row["absolute_difference"] = text
+        sd = (settings.get("reference_sd") or {}).get(outcome.id)
+        scale = settings.get("reference_scale") or "0-10 pain scale"
+        if sd is not None:
+            md, mlo, mhi = reexpress_smd(est, lo, hi, float(sd))
+            row.update(reference_sd=float(sd), reexpressed=md, reexpressed_ci_lower=mlo, reexpressed_ci_upper=mhi)
+            reexpressed = _difference_text(md, mlo, mhi, "higher", "lower", 1)
+            text += f"; on a {scale} (reference SD {float(sd):g}): {reexpressed} points"
+            row["absolute_difference"] += f"; about {reexpressed} points on a {scale}"
+        else:
+            text += ("; not re-expressed on a familiar scale: no reference SD for this outcome in config.yaml "
+                     "(summary_of_findings.reference_sd)")
+        row["absolute_effect"] = text
+    else:  # MD
+        scale = f" ({outcome.scale})" if outcome.scale else ""
+        text = "MD " + _difference_text(est, lo, hi, "higher", "lower") + scale
+        row["absolute_effect"] = row["absolute_difference"] = text
+
+    # Heterogeneity and inconsistency.
+    ci_null = _includes(lo, hi, null)
+    pi_null = _includes(pi_lo, pi_hi, null)
+    row.update(i2=i2, tau2=tau2, pi_lower=pi_lo, pi_upper=pi_hi, ci_includes_no_effect=ci_null,
+               pi_includes_no_effect=pi_null)
+    if str(row["status"]).startswith("single"):
+        row["heterogeneity"] = "not applicable (one trial)"
+        row["inconsistency"] = "not applicable (one trial)"
+    elif treatment == OVERALL_TREATMENT:
+        tau = f"tau² = {tau2:.3g}" if tau2 is not None else "tau² not estimated"
+        row["heterogeneity"] = f"{tau} (multivariate model across delivery modes)"
+        row["inconsistency"] = (f"{tau}; no I² or prediction interval for the multivariate model: see the "
+                                "delivery-mode rows and results/subgroup_tests.tsv")
+    else:
+        parts = []
+        if i2 is not None:
+            parts.append(f"I² = {i2:.0f}%")
+        if tau2 is not None:
+            parts.append(f"tau² = {tau2:.3g}")
+        if pi_lo is not None and pi_hi is not None:
+            parts.append(f"prediction interval {_fmt(pi_lo)} to {_fmt(pi_hi)}")
+        row["heterogeneity"] = "; ".join(parts) if parts else "not estimated"
+        notes = []
+        if i2 is not None:
+            notes.append(f"I² = {i2:.0f}%: {i2_band(i2)} (Cochrane Handbook 10.10.2)")
+        if pi_null is not None:
+            verdict = "includes" if pi_null else "excludes"
+            notes.append(f"prediction interval {verdict} no effect" + (" while the CI excludes it" if pi_null and
+                                                                        not ci_null else ""))
+        elif treatment != OVERALL_TREATMENT:
+            notes.append("no prediction interval (method profile or k)")
+        row["inconsistency"] = "; ".join(notes) if notes else "not estimated"
+
+    # Imprecision.
+    mid = (settings.get("mid") or {}).get(outcome.id)
+    notes = ["CI includes no effect" if ci_null else "CI excludes no effect"]
+    if mid is not None:
+        mid = float(mid)
+        benefit = mid ** sign if ratio else sign * mid
+        harm = mid ** -sign if ratio else -sign * mid
+        crosses = lo < benefit < hi
+        row.update(mid=mid, ci_crosses_mid=crosses)
+        shown = f"{measure} {_fmt(benefit)}"
+        notes.append(f"CI {'crosses' if crosses else 'does not cross'} the minimal important difference ({shown})")
+        if lo < harm < hi and lo < benefit < hi:
+            notes.append(f"CI includes both important benefit and important harm ({measure} {_fmt(harm)})")
+    else:
+        notes.append("no minimal important difference in config.yaml (summary_of_findings.mid)")
+    if n is not None:
+        notes.append(f"{int(n):,} participants")
+    row["imprecision"] = "; ".join(notes)
+
+    # Risk of bias: share of the weight at each overall judgement.
+    shares = weight_shares(study_weights, overall_rob)
+    row.update(rob_low_pct=shares["low"], rob_some_concerns_pct=shares["some concerns"],
+               rob_high_pct=shares["high"], rob_not_assessed_pct=shares[NOT_ASSESSED])
+    weighting = "of the weight" if any(w is not None for _, w in study_weights) else "of the trials"
+    if shares[NOT_ASSESSED] >= 100 - 1e-9:
+        row["risk_of_bias"] = "not assessed (no RoB 2 judgements in the study table)"
+    else:
+        parts = [f"{shares[v]:.0f}% {v}" for v in (*reversed(ROB_VALUES), NOT_ASSESSED) if shares[v] > 0]
+        row["risk_of_bias"] = ", ".join(parts) + f" {weighting} (overall RoB 2)"
+    return _with_judgement(row, judgement)
+
+
+def _with_judgement(row: dict[str, Any], judgement: Mapping[str, str] | None) -> dict[str, Any]:
+    if judgement:
+        row["certainty"] = judgement.get("certainty", "")
+        row["certainty_reasons"] = judgement.get("reasons", "")
+        row["comments"] = judgement.get("comments", "")
+    return row
+
+
+# --------------------------------------------------------------------------- whole table
+
+
+def sof_records(
+    pooled: pd.DataFrame,
+    studies: Mapping[tuple[str, str], pd.DataFrame],
+    outcomes: Mapping[str, Outcome],
+    modes: Mapping[str, str],
+    settings: Mapping[str, Any],
+    control_records: Sequence[Mapping[str, Any]],
+    rob: Mapping[tuple[str, str], Mapping[tuple[str, str, str], tuple[str, ...]]],
+    judgements: Sequence[Mapping[str, str]] = (),
+) -> list[dict[str, Any]]:
+    """Summary-of-findings rows, in ``pooled.tsv`` order.
+
+    ``studies`` maps (outcome, timepoint) to that analysis's ``studies.tsv``; ``rob`` maps
+    (outcome, timepoint) to :func:`evsynth.tables.rob.comparison_judgements` of its rows.
+    """
+    by_key = {(j["outcome"], j["timepoint"], j["treatment"], j["comparator"]): j for j in judgements}
+    records = []
+    for rec in pooled.to_dict("records"):
+        key = (str(rec["outcome"]), str(rec["timepoint"]))
+        outcome = outcomes[key[0]]
+        treatment, comparator = str(rec["treatment"]), str(rec["comparator"])
+        names = [s for s in str(rec.get("studies") or "").split("; ") if s]
+        table = studies.get(key)
+        judged = rob.get(key, {})
+        weights: list[tuple[str, float | None]]
+        if treatment == OVERALL_TREATMENT or table is None:
+            weights = [(s, None) for s in dict.fromkeys(names)]
+            overall = {}
+            for s in names:
+                found = [j[-1] for (study, _, c), j in judged.items() if study == s and c == comparator and j[-1]]
+                overall[s] = found[0] if found else ""
+        else:
+            block = table[(table["treatment"] == treatment) & (table["comparator"] == comparator)
+                          & table["weight_pct"].notna()]
+            weights = [(str(s), float(w)) for s, w in zip(block["study"], block["weight_pct"])]
+            overall = {s: judged.get((s, treatment, comparator), ("",) * 6)[-1] for s, _ in weights}
+        risks = trial_control_risks(control_records, key[0], key[1], treatment, comparator, names)
+        records.append(sof_row(rec, outcome, modes, settings, risks, weights, overall,
+                               by_key.get((key[0], key[1], treatment, comparator))))
+    return records
+
+
+def check_settings(settings: Mapping[str, Any], outcomes: Mapping[str, Outcome]) -> list[str]:
+    """Rules ``config.yaml: summary_of_findings`` must follow that its schema cannot express:
+    known outcome ids, each key for outcomes of the right measure, ratio MIDs above 1."""
+    problems = []
+    needs = {"control_risk": ("RR", "OR", "RD"), "reference_sd": ("SMD",), "mid": ("RR", "OR", "RD", "MD", "SMD")}
+    for key, measures in needs.items():
+        for oid, value in (settings.get(key) or {}).items():
+            where = f"config.yaml: summary_of_findings.{key}.{oid}"
+            if oid not in outcomes:
+                problems.append(f"{where}: unknown outcome; config.yaml outcomes are: {', '.join(outcomes)}")
+            elif outcomes[oid].measure not in measures:
+                problems.append(f"{where}: outcome '{oid}' is analysed as {outcomes[oid].measure}; "
+                                f"{key} applies to {', '.join(measures)} outcomes only")
+            elif key == "mid" and outcomes[oid].ratio and not float(value) > 1:
+                problems.append(f"{where} = {value}: for a ratio measure give the MID as a ratio above 1 "
+                                "(1.25 for a 25% relative change)")
+            elif key == "mid" and outcomes[oid].measure == "RD" and not float(value) < 1:
+                problems.append(f"{where} = {value}: a risk difference MID is a proportion below 1")
+    return problems
+
+
+# --------------------------------------------------------------------------- judgements file
+
+
+class JudgementsError(ValueError):
+    """The GRADE judgements file breaks one or more rules; ``problems`` lists every one."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        header = f"The GRADE judgements file has {len(problems)} problem(s):"
+        super().__init__("\n".join([header, *(f"  - {p}" for p in problems)]))
+
+
+def load_judgements(
+    path: str | Path, outcomes: Iterable[str], windows: Iterable[str], modes: Iterable[str]
+) -> list[dict[str, str]]:
+    """Read the reviewers' certainty ratings (``summary_of_findings.judgements``).
+
+    A ``.tsv`` or ``.csv`` with columns ``outcome, timepoint, treatment, comparator,
+    certainty`` and optional ``reasons`` and ``comments``; one row per summary-of-findings row
+    rated. ``certainty`` is one of high, moderate, low, very low (any case).
+
+    Raises
+    ------
+    JudgementsError
+        Listing every problem (file, line, column, value, rule), before anything runs.
+    """
+    path = Path(path)
+    name = str(path)
+    if path.suffix.lower() not in (".tsv", ".csv"):
+        raise JudgementsError([Problem(name, 0, "", "", "use a .tsv or .csv file")])
+    if not path.is_file():
+        raise JudgementsError([Problem(name, 0, "", "", "file not found")])
+    try:
+        table = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",", dtype=str,
+                            keep_default_na=False, na_values=[], encoding="utf-8-sig")
+    except Exception as err:  # the csv parser raises many kinds
+        raise JudgementsError([Problem(name, 0, "", "", f"cannot be read: {err}")]) from None
+    table.columns = [str(c).strip() for c in table.columns]
+    problems = [Problem(name, 1, c, c, f"unknown column; allowed: {', '.join(JUDGEMENT_COLUMNS)}")
+                for c in table.columns if c not in JUDGEMENT_COLUMNS]
+    problems += [Problem(name, 1, c, "", "required column is missing") for c in JUDGEMENT_COLUMNS[:5]
+                 if c not in table.columns]
+    if problems:
+        raise JudgementsError(problems)
+    allowed = {"outcome": list(outcomes), "timepoint": list(windows),
+               "treatment": [*modes, OVERALL_TREATMENT], "comparator": list(modes)}
+    seen: dict[tuple[str, ...], int] = {}
+    records = []
+    for index, raw in enumerate(table.to_dict("records")):
+        line = index + 2
+        row = {c: " ".join(str(raw.get(c, "")).split()) for c in JUDGEMENT_COLUMNS}
+        for column, choices in allowed.items():
+            if row[column] not in choices:
+                problems.append(Problem(name, line, column, row[column], f"must be one of {', '.join(choices)}"))
+        row["certainty"] = row["certainty"].lower()
+        if row["certainty"] not in CERTAINTY_LEVELS:
+            problems.append(Problem(name, line, "certainty", row["certainty"],
+                                    f"must be one of {', '.join(CERTAINTY_LEVELS)}"))
+        key = tuple(row[c] for c in JUDGEMENT_COLUMNS[:4])
+        if key in seen:
+            problems.append(Problem(name, line, "outcome", row["outcome"],
+                                    f"same outcome, timepoint and comparison as line {seen[key]}"))
+        seen.setdefault(key, line)
+        records.append(row)
+    if problems:
+        raise JudgementsError(problems)
+    return records
+
+
+__all__ = [
+    "CERTAINTY_SYMBOLS",
+    "NNT",
+    "SOF_COLUMNS",
+    "AbsoluteEffect",
+    "JudgementsError",
+    "absolute_effect",
+    "assumed_control_risk",
+    "check_settings",
+    "i2_band",
+    "load_judgements",
+    "number_needed_to_treat",
+    "per_1000",
+    "reexpress_smd",
+    "risk_with_intervention",
+    "sof_records",
+    "sof_row",
+    "trial_control_risks",
+]

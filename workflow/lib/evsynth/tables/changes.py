@@ -1,0 +1,343 @@
+"""What changed: the current results against a baseline snapshot of an earlier ``results/``.
+
+Per analysis (outcome x timepoint window x comparison, the rows of ``pooled.tsv``):
+
+* analyses added or removed, and trials added to or removed from each (``studies``);
+* trials whose own data changed (their lines of ``effects.tsv``: effect size, variance
+  or status), when both snapshots have ``effects.tsv``;
+* estimates and CIs that moved (relative difference above :data:`TOLERANCE`, so that a
+  numerical library upgrade in the last digits is not reported as a change);
+* conclusions that flipped: the CI now excludes or now includes no effect (1 for RR and
+  OR, 0 otherwise), the same for the prediction interval (when both snapshots have
+  one), and the I² band (cut points ``config.yaml: changes.i2_bands``, by default 25,
+  50 and 75%: Higgins et al., BMJ 2003;327:557).
+
+A baseline is a directory holding at least ``pooled.tsv`` (and ideally ``effects.tsv``
+and ``provenance.tsv``), written by ``python -m evsynth.freeze`` (:mod:`evsynth.freeze`).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from evsynth.data.vocabulary import OVERALL_TREATMENT
+from evsynth.stats.escalc import RATIO_MEASURES
+from evsynth.data.io import read_tsv
+
+__all__ = [
+    "CHANGES_COLUMNS",
+    "DEFAULT_I2_BANDS",
+    "compare_results",
+    "i2_band",
+    "load_snapshot",
+    "render_markdown",
+]
+
+DEFAULT_I2_BANDS = (25.0, 50.0, 75.0)
+#: Relative difference below which an estimate or CI limit has not moved.
+TOLERANCE = 1e-6
+KEY = ("outcome", "timepoint", "treatment", "comparator")
+
+CHANGES_COLUMNS = (
+    "outcome",
+    "timepoint",
+    "treatment",
+    "comparator",
+    "measure",
+    "change",
+    "flipped",
+    "k_baseline",
+    "k_current",
+    "trials_added",
+    "trials_removed",
+    "data_changed",
+    "moved",
+    "estimate_baseline",
+    "ci_lower_baseline",
+    "ci_upper_baseline",
+    "estimate_current",
+    "ci_lower_current",
+    "ci_upper_current",
+    "ci_excludes_no_effect_baseline",
+    "ci_excludes_no_effect_current",
+    "pi_lower_baseline",
+    "pi_upper_baseline",
+    "pi_lower_current",
+    "pi_upper_current",
+    "pi_excludes_no_effect_baseline",
+    "pi_excludes_no_effect_current",
+    "i2_baseline",
+    "i2_current",
+    "i2_band_baseline",
+    "i2_band_current",
+    "status_baseline",
+    "status_current",
+)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
+
+
+def _num(value: Any) -> float | None:
+    return None if _missing(value) else float(value)
+
+
+def load_snapshot(directory: str | Path) -> dict[str, pd.DataFrame | None]:
+    """``pooled``, ``effects`` and ``provenance`` tables of a results directory (None if absent)."""
+    directory = Path(directory)
+    tables: dict[str, pd.DataFrame | None] = {}
+    for name in ("pooled", "effects", "provenance"):
+        path = directory / f"{name}.tsv"
+        tables[name] = read_tsv(path) if path.is_file() else None
+    if tables["pooled"] is None:
+        raise FileNotFoundError(f"{directory}/pooled.tsv not found: not a results snapshot")
+    return tables
+
+
+def i2_band(i2: Any, cuts: Sequence[float] = DEFAULT_I2_BANDS) -> str:
+    """'<25%', '25-50%', '50-75%' or '>=75%' (for the default cuts); '' when I² is not defined."""
+    value = _num(i2)
+    if value is None:
+        return ""
+    cuts = [float(c) for c in cuts]
+    if value < cuts[0]:
+        return f"<{cuts[0]:g}%"
+    for low, high in zip(cuts, cuts[1:]):
+        if value < high:
+            return f"{low:g}-{high:g}%"
+    return f">={cuts[-1]:g}%"
+
+
+def _excludes(lower: Any, upper: Any, measure: str) -> str:
+    """'yes' when the interval excludes no effect, 'no' when it includes it, '' when absent."""
+    lo, hi = _num(lower), _num(upper)
+    if lo is None or hi is None:
+        return ""
+    null = 1.0 if measure in RATIO_MEASURES else 0.0
+    return "yes" if lo > null or hi < null else "no"
+
+
+def _moved(a: Any, b: Any) -> bool:
+    x, y = _num(a), _num(b)
+    if x is None or y is None:
+        return (x is None) != (y is None)
+    return not math.isclose(x, y, rel_tol=TOLERANCE, abs_tol=1e-12)
+
+
+def _cell(value: Any) -> str:
+    """A cell as text, numbers to 9 significant digits (3 and 3.0 alike, as pandas may read either)."""
+    if _missing(value):
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    try:
+        return f"{float(value):.9g}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _studies(rec: Mapping[str, Any] | None) -> list[str]:
+    if rec is None or _missing(rec.get("studies")):
+        return []
+    return [s for s in str(rec["studies"]).split("; ") if s]
+
+
+def _effects_signature(effects: pd.DataFrame | None) -> dict[tuple, dict[str, tuple]]:
+    """(outcome, window, treatment, comparator) -> study -> what its lines of effects.tsv say."""
+    found: dict[tuple, dict[str, list]] = {}
+    if effects is None:
+        return {}
+    for r in effects.to_dict("records"):
+        key = (str(r["outcome"]), str(r.get("window") or ""), str(r["treatment"]), str(r["comparator"]))
+        cells = tuple(_cell(r.get(c)) for c in ("timepoint", "yi", "vi", "status"))
+        found.setdefault(key, {}).setdefault(str(r["study"]), []).append(cells)
+    return {k: {s: tuple(sorted(v)) for s, v in by.items()} for k, by in found.items()}
+
+
+def _data_changed(key: tuple, now: dict, then: dict) -> list[str]:
+    outcome, timepoint, treatment, comparator = key
+
+    def of(signature: dict) -> dict[str, tuple]:
+        merged: dict[str, tuple] = {}
+        for (o, w, t, c), by in signature.items():
+            if o == outcome and w == timepoint and c == comparator and (treatment == OVERALL_TREATMENT or t == treatment):
+                for study, cells in by.items():
+                    merged[study] = tuple(sorted((*merged.get(study, ()), *((t, *x) for x in cells))))
+        return merged
+
+    a, b = of(then), of(now)
+    return sorted(s for s in set(a) & set(b) if a[s] != b[s])
+
+
+def compare_results(
+    current: Mapping[str, pd.DataFrame | None],
+    baseline: Mapping[str, pd.DataFrame | None],
+    cuts: Sequence[float] = DEFAULT_I2_BANDS,
+) -> list[dict[str, Any]]:
+    """One record per analysis in either snapshot (``CHANGES_COLUMNS``): current order first,
+    then analyses only the baseline has."""
+    now = {tuple(str(r[k]) for k in KEY): r for r in current["pooled"].to_dict("records")}
+    then = {tuple(str(r[k]) for k in KEY): r for r in baseline["pooled"].to_dict("records")}
+    compare_data = current.get("effects") is not None and baseline.get("effects") is not None
+    sig_now, sig_then = _effects_signature(current.get("effects")), _effects_signature(baseline.get("effects"))
+    records = []
+    for key in [*now, *(k for k in then if k not in now)]:
+        a, b = then.get(key), now.get(key)
+        measure = str((b or a)["measure"])
+        rec: dict[str, Any] = dict(zip(KEY, key), measure=measure)
+        for suffix, side in (("baseline", a), ("current", b)):
+            side = side or {}
+            rec[f"k_{suffix}"] = side.get("k")
+            for column in ("estimate", "ci_lower", "ci_upper", "pi_lower", "pi_upper", "i2"):
+                rec[f"{column}_{suffix}"] = _num(side.get(column))
+            rec[f"ci_excludes_no_effect_{suffix}"] = _excludes(side.get("ci_lower"), side.get("ci_upper"), measure)
+            rec[f"pi_excludes_no_effect_{suffix}"] = _excludes(side.get("pi_lower"), side.get("pi_upper"), measure)
+            rec[f"i2_band_{suffix}"] = i2_band(side.get("i2"), cuts)
+            rec[f"status_{suffix}"] = "" if _missing(side.get("status")) else str(side.get("status"))
+        added = [s for s in _studies(b) if s not in _studies(a)]
+        removed = [s for s in _studies(a) if s not in _studies(b)]
+        changed = _data_changed(key, sig_now, sig_then) if compare_data and a is not None and b is not None else []
+        rec.update(trials_added="; ".join(added), trials_removed="; ".join(removed), data_changed="; ".join(changed))
+        moved = a is not None and b is not None and any(
+            _moved(a.get(c), b.get(c)) for c in ("estimate", "ci_lower", "ci_upper"))
+        rec["moved"] = moved
+        flipped = []
+        for label, column in (("CI", "ci_excludes_no_effect"), ("PI", "pi_excludes_no_effect"), ("I² band", "i2_band")):
+            before, after = rec[f"{column}_baseline"], rec[f"{column}_current"]
+            if before and after and before != after:
+                flipped.append(label)
+        rec["flipped"] = "; ".join(flipped)
+        if a is None:
+            rec["change"] = "analysis added"
+        elif b is None:
+            rec["change"] = "analysis removed"
+        elif (moved or flipped or added or removed or changed or rec["k_baseline"] != rec["k_current"]
+              or rec["status_baseline"] != rec["status_current"]):
+            rec["change"] = "changed"
+        else:
+            rec["change"] = "unchanged"
+        records.append(rec)
+    return records
+
+
+def _label(rec: Mapping[str, Any]) -> str:
+    return f"{rec['outcome']} {rec['timepoint']}, {rec['treatment']} vs {rec['comparator']}"
+
+
+def _interval(rec: Mapping[str, Any], suffix: str) -> str:
+    est = rec[f"estimate_{suffix}"]
+    if est is None:
+        return "none"
+    lo, hi = rec[f"ci_lower_{suffix}"], rec[f"ci_upper_{suffix}"]
+    return f"{est:.2f} [{lo:.2f}, {hi:.2f}]" if lo is not None and hi is not None else f"{est:.2f}"
+
+
+def _trials(effects: pd.DataFrame | None) -> list[str]:
+    return [] if effects is None else sorted(set(effects["study"].astype(str)))
+
+
+def render_markdown(
+    records: Sequence[Mapping[str, Any]] | None,
+    current: Mapping[str, pd.DataFrame | None],
+    baseline: Mapping[str, pd.DataFrame | None] | None,
+    baseline_name: str,
+    cuts: Sequence[float] = DEFAULT_I2_BANDS,
+) -> str:
+    """``results/changes.md``: a short, reviewer-facing change log (no timestamps)."""
+    lines = ["# What changed", ""]
+    lines.append(f"Current results: {_hashes(current.get('provenance'))}.")
+    if baseline is None or records is None:
+        lines += [
+            "",
+            "No baseline is configured (`config.yaml: changes.baseline`), so there is nothing to compare with.",
+            "To make these results the baseline of the next update, freeze them and name the copy in config.yaml:",
+            "",
+            "```bash",
+            "python -m evsynth.freeze results baselines/<name>",
+            "```",
+            "",
+        ]
+        return "\n".join(lines)
+    lines.append(f"Baseline `{baseline_name}`: {_hashes(baseline.get('provenance'))}.")
+    lines.append("")
+
+    by_status = {c: [r for r in records if r["change"] == c] for c in
+                 ("analysis added", "analysis removed", "changed", "unchanged")}
+    moved = [r for r in records if r["moved"]]
+    flipped = [r for r in records if r["flipped"]]
+    added_trials = [t for t in _trials(current.get("effects")) if t not in _trials(baseline.get("effects"))]
+    removed_trials = [t for t in _trials(baseline.get("effects")) if t not in _trials(current.get("effects"))]
+    if baseline.get("effects") is None or current.get("effects") is None:
+        added_trials = sorted({t for r in records for t in r["trials_added"].split("; ") if t})
+        removed_trials = sorted({t for r in records for t in r["trials_removed"].split("; ") if t})
+    lines += [
+        "## Summary",
+        "",
+        f"- Trials added: {len(added_trials)}" + (f" ({', '.join(added_trials)})" if added_trials else ""),
+        f"- Trials removed: {len(removed_trials)}" + (f" ({', '.join(removed_trials)})" if removed_trials else ""),
+        f"- Analyses: {len(records)} in either snapshot; {len(by_status['analysis added'])} added, "
+        f"{len(by_status['analysis removed'])} removed, {len(by_status['changed'])} changed, "
+        f"{len(by_status['unchanged'])} unchanged",
+        f"- Estimates or CIs that moved: {len(moved)}",
+        f"- Analyses with a flipped conclusion: {len(flipped)}",
+        "",
+    ]
+    for title, trials, column in (("Trials added", added_trials, "trials_added"),
+                                  ("Trials removed", removed_trials, "trials_removed")):
+        if not trials:
+            continue
+        lines += [f"## {title}", ""]
+        for trial in trials:
+            touched = [r for r in records if trial in r[column].split("; ")]
+            if touched:
+                parts = [f"{_label(r)} ({_interval(r, 'baseline')} -> {_interval(r, 'current')})" for r in touched]
+                lines.append(f"- **{trial}**: {'; '.join(parts)}")
+            else:
+                lines.append(f"- **{trial}**: in no pooled comparison (see results/effects.tsv for its status)")
+        lines.append("")
+    if flipped:
+        lines += ["## Conclusions that flipped", "",
+                  "| analysis | what | baseline | current |", "|---|---|---|---|"]
+        for r in flipped:
+            for what in r["flipped"].split("; "):
+                column = {"CI": "ci_excludes_no_effect", "PI": "pi_excludes_no_effect", "I² band": "i2_band"}[what]
+                before, after = r[f"{column}_baseline"], r[f"{column}_current"]
+                if what != "I² band":
+                    before, after = (f"{'excludes' if v == 'yes' else 'includes'} no effect" for v in (before, after))
+                lines.append(f"| {_label(r)} | {what} | {before} | {after} |")
+        lines.append("")
+    changed = by_status["changed"]
+    if changed:
+        lines += ["## Analyses that changed", "",
+                  "| analysis | k | baseline | current | trials added | trials removed | data changed |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in changed:
+            k = f"{r['k_baseline']:.0f} -> {r['k_current']:.0f}"
+            lines.append(f"| {_label(r)} | {k} | {_interval(r, 'baseline')} | {_interval(r, 'current')} | "
+                         f"{r['trials_added']} | {r['trials_removed']} | {r['data_changed']} |")
+        lines.append("")
+    for title, key in (("Analyses added", "analysis added"), ("Analyses removed", "analysis removed")):
+        if by_status[key]:
+            lines += [f"## {title}", ""]
+            suffix = "current" if key == "analysis added" else "baseline"
+            lines += [f"- {_label(r)}: {_interval(r, suffix)}" for r in by_status[key]]
+            lines.append("")
+    lines += [
+        f"I² bands: {', '.join(dict.fromkeys(i2_band(x, cuts) for x in (0, *cuts)))} "
+        "(`config.yaml: changes.i2_bands`). Every analysis, changed or not: results/changes.tsv.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _hashes(provenance: pd.DataFrame | None) -> str:
+    if provenance is None or not len(provenance):
+        return "no provenance recorded"
+    first = provenance.iloc[0]
+    return (f"study table #{first['table_hash']}, method #{first['method_hash']} ({first['profile']}), "
+            f"PyMARE {first['pymare']}, evsynth {first['evsynth']}")

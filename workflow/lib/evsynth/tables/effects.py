@@ -1,0 +1,67 @@
+"""``results/effects.tsv``: every study-table row's effect size and what became of it."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from scipy import stats
+
+from evsynth.data.contrasts import compute_all_effects
+from evsynth.data.config import Outcome
+
+EFFECTS_COLUMNS = (
+    "study",
+    "year",
+    "outcome",
+    "timepoint",
+    "timepoint_months",
+    "window",
+    "treatment",
+    "comparator",
+    "measure",
+    "yi",
+    "vi",
+    "se",
+    "estimate",
+    "ci_lower",
+    "ci_upper",
+    "estimable",
+    "pooled",
+    "status",
+    "derivation",
+    "source",
+)
+
+
+def effects_records(
+    rows: Sequence[Mapping[str, Any]],
+    outcomes: Mapping[str, Outcome],
+    alpha: float,
+    continuity_correction: float,
+    smd_variance: str = "metafor",
+    modes: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """Effect size, CI on the reporting scale, and status of every row (order kept); arm-level
+    rows appear as the contrasts formed from them, each naming its arms' lines."""
+    frame = compute_all_effects(rows, outcomes, modes, add=continuity_correction, smd_variance=smd_variance)
+    z = stats.norm.ppf(1 - alpha / 2)
+    records = []
+    for rec in frame.to_dict("records"):
+        back = np.exp if outcomes[rec["outcome"]].ratio else (lambda x: x)
+        estimable = bool(rec["estimable"])
+        if estimable:
+            rec["estimate"] = float(back(rec["yi"]))
+            rec["ci_lower"] = float(back(rec["yi"] - z * rec["se"]))
+            rec["ci_upper"] = float(back(rec["yi"] + z * rec["se"]))
+        if not rec["include"]:
+            status = f"excluded by reviewer: {rec['exclusion_reason']}"
+        elif rec["window"] is None:
+            status = "outside every timepoint window in config.yaml: not pooled"
+        elif not estimable:
+            status = "not estimable: shown on the forest plot, not pooled"
+        else:
+            status = "in analysis"
+        rec.update(estimable=estimable, pooled=status == "in analysis", status=status)
+        records.append(rec)
+    return records

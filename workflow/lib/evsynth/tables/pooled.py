@@ -1,0 +1,348 @@
+"""One analysis = one outcome in one timepoint window, split by comparison.
+
+Each comparison (treatment vs comparator delivery mode) is pooled on its own: RESOLVE's
+coach and online arms share its usual-care arm, so combining comparisons needs their
+covariance and is left to the multi-arm analyses, not done here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from evsynth.data.contrasts import compute_all_effects
+from evsynth.data.vocabulary import comparison_order, sort_rows
+from evsynth.stats.pooling import pool_with
+from evsynth.stats.profiles import PROFILES, MethodSettings
+from evsynth.stats.results import PooledEstimate
+from evsynth.data.config import Outcome
+
+
+STUDY_COLUMNS = (
+    "outcome",
+    "timepoint",
+    "treatment",
+    "comparator",
+    "study",
+    "year",
+    "measure",
+    "events_treat",
+    "n_treat",
+    "events_ctrl",
+    "n_ctrl",
+    "mean_treat",
+    "sd_treat",
+    "mean_ctrl",
+    "sd_ctrl",
+    "yi",
+    "vi",
+    "se",
+    "estimate",
+    "ci_lower",
+    "ci_upper",
+    "weight_pct",
+    "estimable",
+    "arm_group",
+    "var_treat_arm",
+    "var_ctrl_arm",
+    "derivation",
+)
+
+POOLED_COLUMNS = (
+    "outcome",
+    "timepoint",
+    "treatment",
+    "comparator",
+    "measure",
+    "k",
+    "n_participants",
+    "theta",
+    "se",
+    "estimate",
+    "ci_lower",
+    "ci_upper",
+    "p_value",
+    "stat",
+    "stat_df",
+    "tau2",
+    "i2",
+    "i2_q",
+    "h2",
+    "q",
+    "q_df",
+    "q_p",
+    "common_theta",
+    "common_se",
+    "common_estimate",
+    "common_ci_lower",
+    "common_ci_upper",
+    "common_p_value",
+    "pi_lower",
+    "pi_upper",
+    "pi_method",
+    "pi_df",
+    "tau2_ci_lower",
+    "tau2_ci_upper",
+    "i2_method",
+    "i2_tau2",
+    "i2_ci_lower",
+    "i2_ci_upper",
+    "h2_ci_lower",
+    "h2_ci_upper",
+    "hksj_narrower_than_wald",
+    "profile",
+    "estimator",
+    "ci_method",
+    "alpha",
+    "status",
+    "studies",
+    "note",
+)
+
+ROBUSTNESS_COLUMNS = (
+    "outcome",
+    "timepoint",
+    "treatment",
+    "comparator",
+    "measure",
+    "k",
+    "profile",
+    "chosen",
+    "estimate",
+    "ci_lower",
+    "ci_upper",
+    "pi_lower",
+    "pi_upper",
+    "p_value",
+    "tau2",
+    "i2",
+    "ci_excludes_no_effect",
+    "conclusion_differs_from_chosen",
+)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The pooled result of one comparison within an analysis."""
+
+    treatment: str
+    comparator: str
+    studies: tuple[str, ...]
+    n_participants: int | None
+    pooled: PooledEstimate | None
+    status: str
+    note: str
+
+
+def analysis_effects(
+    rows: Sequence[Mapping[str, Any]],
+    outcome: Outcome,
+    modes: Sequence[str],
+    settings: MethodSettings,
+    continuity_correction: float,
+) -> pd.DataFrame:
+    """Effect sizes of one analysis's study-table rows, one per trial and comparison, with
+    ``estimable``: what :func:`analyse` pools, and what the workflow reads at parse time
+    to know which plots an analysis gets (sensitivity plots, network plots)."""
+    return compute_all_effects(
+        sort_rows(rows, modes), {outcome.id: outcome}, modes, add=continuity_correction,
+        smd_variance=settings.smd_variance,
+    )
+
+
+def analyse(
+    rows: Sequence[Mapping[str, Any]],
+    outcome: Outcome,
+    modes: Sequence[str],
+    settings: MethodSettings,
+    continuity_correction: float,
+) -> tuple[pd.DataFrame, list[Comparison]]:
+    """Compute effects and pool each comparison of one outcome x timepoint window.
+
+    Returns the per-study table (``STUDY_COLUMNS`` plus bookkeeping) and one
+    :class:`Comparison` per comparison present, in :func:`comparison_order`.
+    """
+    from scipy import stats  # lazy: ~0.35 s to import, and the workflow parses this module
+    effects = analysis_effects(rows, outcome, modes, settings, continuity_correction)
+    order = comparison_order(modes)
+    effects = effects.assign(
+        _rank=[order.get(pair, 99) for pair in zip(effects["treatment"], effects["comparator"])]
+    ).sort_values(["_rank", "study"], kind="stable").drop(columns="_rank").reset_index(drop=True)
+    for column in ("arm_group", "var_treat_arm", "var_ctrl_arm"):
+        if column not in effects:
+            effects[column] = None
+    effects["weight_pct"] = np.nan
+    z = stats.norm.ppf(1 - settings.alpha / 2)
+    effects["ci_lower_theta"] = effects["yi"] - z * effects["se"]
+    effects["ci_upper_theta"] = effects["yi"] + z * effects["se"]
+    back = np.exp if outcome.ratio else (lambda x: x)
+    effects["estimate"] = back(effects["yi"])
+    effects["ci_lower"] = back(effects["ci_lower_theta"])
+    effects["ci_upper"] = back(effects["ci_upper_theta"])
+
+    comparisons = []
+    for (treatment, comparator), block in effects.groupby(["treatment", "comparator"], sort=False):
+        usable = block[block["estimable"]]
+        not_estimable = block.loc[~block["estimable"], "study"].tolist()
+        notes = [f"not estimable: {', '.join(not_estimable)}"] if not_estimable else []
+        known_n = usable["n_treat"].notna() & usable["n_ctrl"].notna()
+        n_participants = int((usable["n_treat"] + usable["n_ctrl"])[known_n].sum()) if known_n.any() else None
+        if known_n.any() and not known_n.all():
+            notes.append(f"arm sizes unknown for {', '.join(usable.loc[~known_n, 'study'])}")
+        pooled = None
+        if len(usable) >= 2:
+            pooled = pool_with(usable["yi"], usable["vi"], settings)
+            effects.loc[usable.index, "weight_pct"] = pooled.weights
+            status = "pooled"
+            if pooled.note:
+                notes.append(pooled.note)
+        elif len(usable) == 1:
+            status = "single study: shown, not pooled"
+            effects.loc[usable.index, "weight_pct"] = 100.0
+        else:
+            status = "no estimable study"
+        comparisons.append(
+            Comparison(
+                treatment=str(treatment),
+                comparator=str(comparator),
+                studies=tuple(usable["study"]),
+                n_participants=n_participants,
+                pooled=pooled,
+                status=status,
+                note="; ".join(notes),
+            )
+        )
+    return effects, comparisons
+
+
+def study_records(effects: pd.DataFrame, timepoint: str) -> list[dict[str, Any]]:
+    records = []
+    for rec in effects.to_dict("records"):
+        rec = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in rec.items()}
+        rec["timepoint"] = timepoint
+        records.append(rec)
+    return records
+
+
+def pooled_records(
+    effects: pd.DataFrame,
+    comparisons: Sequence[Comparison],
+    outcome: Outcome,
+    timepoint: str,
+    settings: MethodSettings,
+) -> list[dict[str, Any]]:
+    """One ``pooled.tsv`` row per comparison; ratio measures reported as RR/OR, not logs."""
+    from scipy import stats  # lazy: ~0.35 s to import, and the workflow parses this module
+    back = np.exp if outcome.ratio else (lambda x: x)
+    records = []
+    for comp in comparisons:
+        rec: dict[str, Any] = {
+            "outcome": outcome.id,
+            "timepoint": timepoint,
+            "treatment": comp.treatment,
+            "comparator": comp.comparator,
+            "measure": outcome.measure,
+            "k": len(comp.studies),
+            "n_participants": comp.n_participants,
+            "status": comp.status,
+            "studies": "; ".join(comp.studies),
+            "note": comp.note,
+            "profile": settings.label,
+            "alpha": settings.alpha,
+        }
+        p = comp.pooled
+        if p is not None:
+            rec.update(
+                {name: getattr(p, name) for name in _COPIED_FIELDS}
+            )
+            rec.update(
+                estimate=float(back(p.theta)),
+                ci_lower=float(back(p.ci_lower)),
+                ci_upper=float(back(p.ci_upper)),
+                common_estimate=float(back(p.common_theta)),
+                common_ci_lower=float(back(p.common_ci_lower)),
+                common_ci_upper=float(back(p.common_ci_upper)),
+                pi_lower=None if p.pi_lower is None else float(back(p.pi_lower)),
+                pi_upper=None if p.pi_upper is None else float(back(p.pi_upper)),
+            )
+        elif comp.studies:
+            # k = 1: the study's own estimate and Wald CI, labelled as not pooled.
+            only = effects[(effects["study"] == comp.studies[0]) & (effects["treatment"] == comp.treatment)
+                           & (effects["comparator"] == comp.comparator) & effects["estimable"]].iloc[0]
+            stat = float(only["yi"] / only["se"])
+            rec.update(
+                theta=float(only["yi"]),
+                se=float(only["se"]),
+                estimate=float(only["estimate"]),
+                ci_lower=float(only["ci_lower"]),
+                ci_upper=float(only["ci_upper"]),
+                stat=stat,
+                p_value=float(2 * stats.norm.sf(abs(stat))),
+            )
+        records.append(rec)
+    return records
+
+
+_COPIED_FIELDS = (
+    "theta", "se", "p_value", "stat", "stat_df", "tau2", "i2", "i2_q", "h2", "q", "q_df", "q_p", "common_theta",
+    "common_se", "common_p_value", "estimator", "ci_method", "pi_method", "pi_df", "tau2_ci_lower",
+    "tau2_ci_upper", "i2_method", "i2_tau2", "i2_ci_lower", "i2_ci_upper", "h2_ci_lower", "h2_ci_upper",
+    "hksj_narrower_than_wald",
+)
+
+
+def robustness_records(
+    rows: Sequence[Mapping[str, Any]],
+    outcome: Outcome,
+    modes: Sequence[str],
+    chosen: MethodSettings,
+    continuity_correction: float,
+    timepoint: str,
+) -> list[dict[str, Any]]:
+    """Each pooled comparison re-run under every profile, flagging flipped conclusions.
+
+    The conclusion compared is whether the CI excludes no effect; a profile whose
+    conclusion differs from the chosen settings' is flagged.
+    """
+    candidates = {chosen.label: chosen}
+    for name, profile in PROFILES.items():
+        candidates.setdefault(name, MethodSettings(**{**profile.as_dict(), "alpha": chosen.alpha}))
+    back = np.exp if outcome.ratio else (lambda x: x)
+    by_comparison: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for label, settings in candidates.items():
+        _, comparisons = analyse(rows, outcome, modes, settings, continuity_correction)
+        for comp in comparisons:
+            p = comp.pooled
+            if p is None:
+                continue
+            by_comparison.setdefault((comp.treatment, comp.comparator), []).append({
+                "outcome": outcome.id,
+                "timepoint": timepoint,
+                "treatment": comp.treatment,
+                "comparator": comp.comparator,
+                "measure": outcome.measure,
+                "k": p.k,
+                "profile": label,
+                "chosen": label == chosen.label,
+                "estimate": float(back(p.theta)),
+                "ci_lower": float(back(p.ci_lower)),
+                "ci_upper": float(back(p.ci_upper)),
+                "pi_lower": None if p.pi_lower is None else float(back(p.pi_lower)),
+                "pi_upper": None if p.pi_upper is None else float(back(p.pi_upper)),
+                "p_value": p.p_value,
+                "tau2": p.tau2,
+                "i2": p.i2,
+                "ci_excludes_no_effect": bool(p.ci_lower > 0 or p.ci_upper < 0),
+            })
+    records = []
+    for group in by_comparison.values():
+        reference = next(r["ci_excludes_no_effect"] for r in group if r["chosen"])
+        for rec in group:
+            rec["conclusion_differs_from_chosen"] = rec["ci_excludes_no_effect"] != reference
+        records += group
+    return records
+
+

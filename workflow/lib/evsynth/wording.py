@@ -1,0 +1,57 @@
+"""RevMan wording from numbers: P values, heterogeneity, overall-effect and prediction
+lines, CI and PI labels. A leaf module: it imports nothing from evsynth, so every layer may
+use it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+CI_METHOD_LABELS = {
+    "wald": "Wald (normal) CI",
+    "hksj": "Hartung-Knapp-Sidik-Jonkman CI (t, k-1 df)",
+    "hksj-adhoc": "Hartung-Knapp-Sidik-Jonkman CI with the ad hoc floor (never narrower than Wald)",
+}
+
+
+PI_LABELS = {
+    "none": "no prediction interval",
+    "normal": "prediction interval on the normal distribution",
+    "t_k-1": "prediction interval on t(k-1)",
+    "t_k-2": "prediction interval on t(k-2)",
+}
+
+
+def format_p(p: float) -> str:
+    """RevMan style: 'P = 0.16', 'P = 0.004', 'P < 0.00001'."""
+    if p < 0.00001:
+        return "P < 0.00001"
+    for decimals, floor in ((2, 0.01), (3, 0.001), (4, 0.0001), (5, 0.0)):
+        if p >= floor:
+            return f"P = {p:.{decimals}f}"
+    raise AssertionError("unreachable")
+
+
+def heterogeneity_line(p: Any) -> str:
+    tau2 = f"Tau² = {p.tau2:.2f}"
+    if p.tau2_ci_lower is not None and p.tau2_ci_upper is not None:
+        tau2 += f" [{p.tau2_ci_lower:.2f}, {p.tau2_ci_upper:.2f}]"
+    return (
+        f"Heterogeneity: {tau2} ({p.estimator}); Chi² = {p.q:.2f}, df = {p.q_df} "
+        f"({format_p(p.q_p)}); I² = {p.i2:.0f}%"
+    )
+
+
+def prediction_line(p: Any, ratio: bool) -> str | None:
+    if p.pi_lower is None or p.pi_upper is None:
+        return None
+    back = np.exp if ratio else (lambda x: x)
+    df = "normal" if p.pi_df is None else f"t, {p.pi_df:.0f} df"
+    return f"Prediction interval: [{back(p.pi_lower):.2f}, {back(p.pi_upper):.2f}] ({df})"
+
+
+def overall_effect_line(p: Any) -> str:
+    if p.stat_df is None:
+        return f"Test for overall effect: Z = {abs(p.stat):.2f} ({format_p(p.p_value)})"
+    return f"Test for overall effect: t = {abs(p.stat):.2f}, df = {p.stat_df:.0f} ({format_p(p.p_value)})"
