@@ -1,7 +1,7 @@
 """Arm-level rows: table checks, contrasts with shared-arm covariance, RESOLVE Table 2.
 
 Oracle: RESOLVE (DeBar et al., JAMA 2025, doi:10.1001/jama.2025.11178) Table 2, copied to
-tests/data/resolve_table2.csv from ../shared/evidence/resolve_tables.csv: 27 arm rows
+tests/fixtures/resolve_table2.csv from ../shared/evidence/resolve_tables.csv: 27 arm rows
 (adjusted % with 95% CI) and the 27 published adjusted RRs. Rebuilding each RR from two
 arms (log scale, SE from each arm's CI, variances added) must reproduce the published
 estimate and both CI limits to within 0.011: the inputs are rounded to 0.1 percentage
@@ -24,7 +24,7 @@ from evsynth.data.studies import StudyTableError, load_studies
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 OUTCOMES = outcomes_from_config(CONFIG)
 MODES = list(CONFIG["modes"])
-TABLE2 = pd.read_csv(REPO / "tests" / "data" / "resolve_table2.csv", comment="#")
+TABLE2 = pd.read_csv(REPO / "tests" / "fixtures" / "resolve_table2.csv", comment="#")
 SOURCE = "doi:10.1001/jama.2025.11178, Table 2"
 Z = z_for_level(95)
 
