@@ -1,8 +1,7 @@
-"""Shared fixtures: the metafor reference file and a helper to run the workflow."""
+"""Shared fixtures: the metafor reference cases (tests/oracle/_oracle.py) and a helper to run the workflow."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -10,21 +9,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from oracle._oracle import load
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO / "tests" / "data" / "metafor_reference.json"
 
 
 @pytest.fixture(scope="session")
 def metafor():
-    """Cases written by tests/reference/metafor_reference.R (metafor 3.8-1, threshold 1e-12)."""
-    return json.loads(REFERENCE.read_text())["cases"]
+    """Cases written by tests/oracle/reference/metafor_reference.R (metafor 3.8-1, threshold 1e-12)."""
+    return load("metafor_reference")
 
 
 @pytest.fixture(scope="session")
 def metafor_multivariate():
-    """Cases written by tests/reference/metafor_multivariate.R (rma.mv, exact REML/ML tau²)."""
-    return json.loads((REPO / "tests" / "data" / "metafor_multivariate.json").read_text())["cases"]
+    """Cases written by tests/oracle/reference/metafor_multivariate.R (rma.mv, exact REML/ML tau²)."""
+    return load("metafor_multivariate")
 
 
 def as_array(values) -> np.ndarray:

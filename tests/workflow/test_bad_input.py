@@ -13,7 +13,7 @@ import pytest
 from conftest import REPO, run_workflow
 
 pytestmark = pytest.mark.workflow
-CORPUS = REPO / "tests" / "data"
+CORPUS = REPO / "tests" / "fixtures"
 
 
 def _fingerprint(root: Path) -> dict[str, str]:

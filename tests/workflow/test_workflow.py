@@ -73,7 +73,7 @@ def test_resolve_contrasts_carry_the_shared_usual_care_covariance(finished, meta
     """The two usual-care contrasts share the usual-care arm: covariance = var(ln p_UC) =
     ((ln 24.0 - ln 18.0) / (2 x 1.959964))² = 0.07339² (NOTES.md addendum). The subgroup test and
     the across-modes estimate use it: metafor rma.mv(yi, V, mods=~mode) QM = 5.4294 and
-    rma.mv(yi, V, random=~1|id, method="REML", test="t") (tests/reference/metafor_multivariate.R)."""
+    rma.mv(yi, V, random=~1|id, method="REML", test="t") (tests/oracle/reference/metafor_multivariate.R)."""
     studies = pd.read_csv(finished / "results" / "analyses" / "pain_severity_response" / "post" / "studies.tsv",
                           sep="\t")
     vs_usual_care = studies[studies["comparator"] == "usual_care"]

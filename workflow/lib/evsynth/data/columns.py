@@ -1,11 +1,85 @@
-"""Study-table fields each kind of job reads: the parse-time plan projects rows onto these
-lists, so editing a column no job reads re-runs nothing."""
+"""The study table's schema and the fields each kind of job reads.
+
+The schema (columns, the values they allow, the RoB 2 judgements) is read by the checks in
+:mod:`evsynth.data.validate`, by reconciliation and by the risk-of-bias tables and figures,
+none of which need the checks themselves. The job field lists are what the parse-time plan
+projects rows onto, so editing a column no job reads re-runs nothing.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable, Mapping
 
-from evsynth.data.studies import ROB_COLUMNS
+from evsynth.stats.escalc import BINARY_MEASURES
+
+REQUIRED_COLUMNS = ("study", "year", "treatment", "comparator", "outcome", "timepoint", "source")
+COUNT_COLUMNS = ("events_treat", "n_treat", "events_ctrl", "n_ctrl")
+MEAN_COLUMNS = ("mean_treat", "sd_treat", "n_treat", "mean_ctrl", "sd_ctrl", "n_ctrl")
+CONTRAST_COLUMNS = ("effect_measure", "effect", "ci_lower", "ci_upper", "ci_level", "se")
+# One arm's own estimate (RESOLVE reports adjusted percentages per arm); contrasts and their
+# shared-arm covariance are formed from these rows by evsynth.data.contrasts. `ci_level` applies too.
+ARM_COLUMNS = ("arm", "arm_measure", "arm_estimate", "arm_ci_lower", "arm_ci_upper", "arm_se", "n_arm")
+# treatment and comparator stay empty on arm rows, so they are required only on other rows.
+COMPARISON_COLUMNS = ("treatment", "comparator")
+# Which outcome measures each kind of arm estimate can be contrasted on.
+ARM_MEASURES = {"percent": BINARY_MEASURES, "proportion": BINARY_MEASURES, "mean": ("MD",)}
+ARM_BOUNDS = {"percent": 100.0, "proportion": 1.0}
+# Risk of bias, optional: RoB 2 (Sterne et al. 2019, BMJ 366:l4898) judgements of the row's result,
+# five domains and the overall judgement, each one of ROB_VALUES (docs/study_table.md).
+ROB_DOMAINS = ("rob_d1", "rob_d2", "rob_d3", "rob_d4", "rob_d5")
+ROB_COLUMNS = (*ROB_DOMAINS, "rob_overall")
+ROB_VALUES = ("low", "some concerns", "high")
+OPTIONAL_COLUMNS = (
+    "include",
+    "exclusion_reason",
+    "effect_direction",
+    *CONTRAST_COLUMNS,
+    "events_treat",
+    "events_ctrl",
+    "n_treat",
+    "n_ctrl",
+    "mean_treat",
+    "sd_treat",
+    "mean_ctrl",
+    "sd_ctrl",
+    *ARM_COLUMNS,
+    *ROB_COLUMNS,
+    "notes",
+)
+KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+NUMERIC_COLUMNS = (
+    "year",
+    "effect",
+    "ci_lower",
+    "ci_upper",
+    "ci_level",
+    "se",
+    "events_treat",
+    "n_treat",
+    "events_ctrl",
+    "n_ctrl",
+    "mean_treat",
+    "sd_treat",
+    "mean_ctrl",
+    "sd_ctrl",
+    "arm_estimate",
+    "arm_ci_lower",
+    "arm_ci_upper",
+    "arm_se",
+    "n_arm",
+)
+WHOLE_NUMBER_COLUMNS = ("year", "events_treat", "n_treat", "events_ctrl", "n_ctrl", "n_arm")
+EFFECT_DIRECTIONS = ("treatment_minus_control", "benefit_positive")
+SOURCE_PATTERN = re.compile(r"(10\.\d{4,9}/\S+|pmid|https?://)", re.IGNORECASE)
+TIMEPOINT_PATTERN = re.compile(r"^(?P<value>\d+(\.\d+)?)\s*(?P<unit>m|mo|months?|w|wk|weeks?)?$", re.I)
+WEEKS_PER_MONTH = 52 / 12
+
+
+def is_arm_row(row: Mapping[str, Any]) -> bool:
+    """True when the row gives one arm's estimate (any arm column but ``n_arm`` filled)."""
+    return any(str(row.get(c, "") or "") != "" for c in ARM_COLUMNS if c != "n_arm")
+
 
 # What a pooling job needs from a study row: editing any other column re-runs nothing.
 ROW_FIELDS = (

@@ -36,7 +36,8 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from evsynth.data.studies import KNOWN_COLUMNS, StudyTableError, is_arm_row, load_studies, read_table
+from evsynth.data.columns import KNOWN_COLUMNS, is_arm_row
+from evsynth.data.studies import StudyTableError, load_studies, read_table
 
 __all__ = [
     "DISCREPANCY_COLUMNS",

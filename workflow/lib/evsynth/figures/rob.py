@@ -19,7 +19,7 @@ from matplotlib.patches import Circle, Rectangle
 
 from evsynth.figures._base import figure_context, save_figure
 from evsynth.tables.rob import COLOURS, DOMAIN_NAMES, JUDGEMENT_LABELS, NOT_ASSESSED, ROB_HEADERS, SYMBOLS, TrafficLightRow
-from evsynth.data.studies import ROB_COLUMNS
+from evsynth.data.columns import ROB_COLUMNS
 
 __all__ = ["draw_summary", "draw_traffic_light", "save_figure"]
 

@@ -20,7 +20,7 @@ from urllib.parse import quote
 from evsynth.tables.rob import COLOURS, JUDGEMENT_LABELS, NOT_ASSESSED, ROB_HEADERS, SYMBOLS
 from evsynth.reports.sof import CERTAINTY_SYMBOLS
 from evsynth.data.vocabulary import OVERALL_TREATMENT
-from evsynth.data.studies import ROB_COLUMNS
+from evsynth.data.columns import ROB_COLUMNS
 from evsynth.data.io import neutralise_formula
 
 __all__ = [

@@ -60,7 +60,8 @@ from evsynth.data.vocabulary import OVERALL_TREATMENT
 from evsynth.tables.rob import NOT_ASSESSED, weight_shares
 from evsynth.stats.escalc import RATIO_MEASURES
 from evsynth.data.config import Outcome
-from evsynth.data.studies import ROB_VALUES, Problem
+from evsynth.data.columns import ROB_VALUES
+from evsynth.data.validate import Problem
 
 BINARY = ("RR", "OR", "RD")
 CERTAINTY_LEVELS = ("high", "moderate", "low", "very low")

@@ -1,7 +1,7 @@
 """Risk of bias (RoB 2) judgements from the study table, per comparison and per analysis.
 
 The study table's optional columns ``rob_d1`` ... ``rob_d5`` and ``rob_overall``
-(:data:`evsynth.data.studies.ROB_COLUMNS`) hold the RoB 2 judgements (Sterne et al. 2019,
+(:data:`evsynth.data.columns.ROB_COLUMNS`) hold the RoB 2 judgements (Sterne et al. 2019,
 BMJ 366:l4898) of the row's result: ``low``, ``some concerns`` or ``high``; an empty cell
 means "not assessed". This module maps them onto the comparisons the workflow pools
 (arm rows give their judgements to every contrast formed from them), and computes what the
@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from evsynth.data.studies import ROB_COLUMNS, ROB_DOMAINS, ROB_VALUES
+from evsynth.data.columns import ROB_COLUMNS, ROB_DOMAINS, ROB_VALUES
 
 __all__ = [
     "COLOURS",

@@ -6,8 +6,8 @@
 # (Debian r-cran-metafor, r-cran-jsonlite).
 #
 # Regenerate (from the repo root):
-#   Rscript tests/reference/metafor_reference.R
-# -> writes tests/data/metafor_reference.json. Output is byte-stable: keys are
+#   Rscript tests/oracle/reference/metafor_reference.R
+# -> writes tests/oracle/data/metafor_reference.json. Output is byte-stable: keys are
 # sorted (C-locale) at every level, and numbers are the shortest of
 # %.15g/%.16g/%.17g that round-trips to the identical double.
 #
@@ -49,9 +49,9 @@ library(jsonlite)
 
 # tol: uniroot() tolerance for PM (metafor's default eps^0.25 leaves PM off by ~1e-6).
 CTRL <- "control=list(threshold=1e-12, tol=1e-12, maxiter=1000)"
-OUT <- "tests/data/metafor_reference.json"
+OUT <- "tests/oracle/data/metafor_reference.json"
 
-source("tests/reference/json_helpers.R")
+source("tests/oracle/reference/json_helpers.R")
 
 # Align per-study values with the input rows (rma drops NA studies silently).
 expand <- function(v, not_na) { out <- rep(NA_real_, length(not_na)); out[not_na] <- v; out }

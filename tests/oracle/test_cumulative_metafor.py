@@ -1,39 +1,42 @@
 """Cumulative meta-analysis pinned to metafor's cumul(res, order=...)
-(tests/data/metafor_sensitivity.json; R calls in each case).
+(tests/oracle/data/metafor_sensitivity.json; R calls in each case).
 
-Tolerance 1e-6 relative, except tau² (and I²) near 0: see sensitivity_oracle.TAU2_ATOL.
+Tolerance 1e-6 relative, except tau² (and I²) near 0: see _oracle.TOL["tau2_abs"].
 Measured agreement is better than 2e-9 (p-values) and 2e-11 otherwise.
 """
 
 import numpy as np
 import pytest
-from sensitivity_oracle import CASE_IDS, CASES, I2_ATOL, RTOL, TAU2_ATOL, inputs, max_rel_error
+from oracle._oracle import TOL, load, max_rel_error, rma_inputs
 
 from evsynth.stats.cumulative import cumulative, sort_order
 from evsynth.stats.pooling import pool
 from evsynth.stats.refit import ESTIMATORS, cumulative_fits
 
+CASES = load("metafor_sensitivity")
+CASE_IDS = sorted(CASES)
+
 FIELDS = {
     "estimate": "theta", "se": "se", "stat": "stat", "pval": "p_value", "ci_lb": "ci_lower",
     "ci_ub": "ci_upper", "Q": "q", "Qp": "q_p", "tau2": "tau2", "I2": "i2", "H2": "h2",
 }
-ATOL = {"tau2": TAU2_ATOL, "I2": I2_ATOL}
+ATOL = {"tau2": TOL["tau2_abs"], "I2": TOL["i2_abs"]}
 
 
 @pytest.mark.parametrize("case_id", CASE_IDS)
 def test_cumulative_matches_metafor(case_id):
-    yi, vi, settings = inputs(case_id)
+    yi, vi, settings = rma_inputs(CASES[case_id])
     case = CASES[case_id]
     out = case["outputs"]["cumul"]
     # normand1999 has no year: metafor cumulates in data order there.
     result = cumulative(yi, vi, order=case["inputs"].get("year"), **settings)
     assert list(result.order + 1) == out["order"]
     for name, attr in FIELDS.items():
-        assert max_rel_error(getattr(result.fits, attr), out[name], ATOL.get(name, 0.0)) < RTOL, name
+        assert max_rel_error(getattr(result.fits, attr), out[name], ATOL.get(name, 0.0)) < TOL["rel"], name
 
 
 def test_first_step_is_the_single_trial_and_last_is_the_full_analysis():
-    yi, vi, settings = inputs("bcg_rr_reml_knha")
+    yi, vi, settings = rma_inputs(CASES["bcg_rr_reml_knha"])
     result = cumulative(yi, vi, order=CASES["bcg_rr_reml_knha"]["inputs"]["year"], **settings)
     first = result.order[0]
     assert result.fits.theta[0] == yi[first] and result.fits.se[0] == np.sqrt(vi[first])
@@ -47,7 +50,7 @@ def test_first_step_is_the_single_trial_and_last_is_the_full_analysis():
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_each_step_is_the_pipelines_pool(estimator):
-    yi, vi, _ = inputs("raudenbush_smd_reml_z")
+    yi, vi, _ = rma_inputs(CASES["raudenbush_smd_reml_z"])
     fits = cumulative_fits(yi, vi, estimator=estimator, ci_method="hksj")
     for r in range(1, len(yi)):
         p = pool(yi[: r + 1], vi[: r + 1], estimator=estimator, ci_method="hksj", alpha=0.05)

@@ -1,4 +1,4 @@
-"""Effect sizes pinned to metafor's escalc (tests/data/metafor_reference.json).
+"""Effect sizes pinned to metafor's escalc (tests/oracle/data/metafor_reference.json).
 
 R calls are in each case's ``r_setup``: e.g. ``escalc(measure="RR", ai=tpos, bi=tneg,
 ci=cpos, di=cneg, data=dat.bcg)``; zero cells use ``add=1/2, to="only0"`` with
@@ -9,20 +9,18 @@ import numpy as np
 import pytest
 
 from conftest import as_array
+from oracle._oracle import TOL
 from evsynth.data.contrasts import compute_effects
 from evsynth.stats.escalc import from_counts, from_means, hedges_correction, z_for_level
 from evsynth.data.config import Outcome
-
-RTOL = 1e-10
-
 
 @pytest.mark.parametrize("case_id", ["bcg_rr_dl_z", "bcg_or_dl_z", "bcg_rd_dl_z"])
 def test_counts_dat_bcg(metafor, case_id):
     inputs = metafor[case_id]["inputs"]
     measure = case_id.split("_")[1].upper()
     yi, vi, _ = from_counts(measure, inputs["events_treat"], inputs["n_treat"], inputs["events_ctrl"], inputs["n_ctrl"])
-    np.testing.assert_allclose(yi, as_array(inputs["yi"]), rtol=RTOL, atol=1e-14)
-    np.testing.assert_allclose(vi, as_array(inputs["vi"]), rtol=RTOL)
+    np.testing.assert_allclose(yi, as_array(inputs["yi"]), rtol=TOL["escalc_rel"], atol=TOL["escalc_abs"])
+    np.testing.assert_allclose(vi, as_array(inputs["vi"]), rtol=TOL["escalc_rel"])
 
 
 @pytest.mark.parametrize("case_id", ["zero_cells_or_dl_z", "zero_cells_rr_dl_z", "zero_cells_rd_dl_z"])
@@ -31,8 +29,8 @@ def test_zero_and_double_zero_cells(metafor, case_id):
     inputs = metafor[case_id]["inputs"]
     measure = case_id.split("_")[2].upper()
     yi, vi, corrected = from_counts(measure, inputs["ai"], inputs["n1i"], inputs["ci"], inputs["n2i"])
-    np.testing.assert_allclose(yi, as_array(inputs["yi"]), rtol=RTOL, atol=1e-14)
-    np.testing.assert_allclose(vi, as_array(inputs["vi"]), rtol=RTOL)
+    np.testing.assert_allclose(yi, as_array(inputs["yi"]), rtol=TOL["escalc_rel"], atol=TOL["escalc_abs"])
+    np.testing.assert_allclose(vi, as_array(inputs["vi"]), rtol=TOL["escalc_rel"])
     assert list(corrected) == [True, False, False, True]
 
 
@@ -40,8 +38,8 @@ def test_zero_and_double_zero_cells(metafor, case_id):
 def test_means_dat_normand1999(metafor, case_id, measure):
     i = metafor[case_id]["inputs"]
     yi, vi = from_means(measure, i["m1i"], i["sd1i"], i["n1i"], i["m2i"], i["sd2i"], i["n2i"])
-    np.testing.assert_allclose(yi, as_array(i["yi"]), rtol=RTOL)
-    np.testing.assert_allclose(vi, as_array(i["vi"]), rtol=RTOL)
+    np.testing.assert_allclose(yi, as_array(i["yi"]), rtol=TOL["escalc_rel"])
+    np.testing.assert_allclose(vi, as_array(i["vi"]), rtol=TOL["escalc_rel"])
 
 
 def test_hedges_exact_correction():
@@ -59,8 +57,8 @@ def test_reported_ci_reproduces_metafor_input(metafor):
         for r, lb, ub in zip(case["ratio"], case["ratio_ci_lb"], case["ratio_ci_ub"])
     ]
     effects = compute_effects(rows, {"resp": outcome})
-    np.testing.assert_allclose(effects["yi"], case["yi"], rtol=RTOL)
-    np.testing.assert_allclose(effects["se"], case["sei"], rtol=RTOL)
+    np.testing.assert_allclose(effects["yi"], case["yi"], rtol=TOL["escalc_rel"])
+    np.testing.assert_allclose(effects["se"], case["sei"], rtol=TOL["escalc_rel"])
 
 
 def _contrast(**kw):

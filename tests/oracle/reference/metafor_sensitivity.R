@@ -5,8 +5,8 @@
 # (Debian r-cran-metafor, r-cran-jsonlite).
 #
 # Regenerate (from the repo root):
-#   Rscript tests/reference/metafor_sensitivity.R
-# -> writes tests/data/metafor_sensitivity.json. Output is byte-stable: keys are sorted
+#   Rscript tests/oracle/reference/metafor_sensitivity.R
+# -> writes tests/oracle/data/metafor_sensitivity.json. Output is byte-stable: keys are sorted
 # (C-locale) at every level, and numbers are the shortest of %.15g/%.16g/%.17g that
 # round-trips to the identical double.
 #
@@ -48,9 +48,9 @@ library(jsonlite)
 CTRL <- "control=list(threshold=1e-12, maxiter=1000)"
 # uniroot (PM) stops at tol = .Machine$double.eps^0.25 ~ 1e-4 unless told otherwise.
 CTRL_PM <- "control=list(threshold=1e-12, maxiter=1000, tol=1e-13)"
-OUT <- "tests/data/metafor_sensitivity.json"
+OUT <- "tests/oracle/data/metafor_sensitivity.json"
 
-source("tests/reference/json_helpers.R")
+source("tests/oracle/reference/json_helpers.R")
 
 # ---- what is recorded from each function -------------------------------------
 fit_list <- function(r, stat_name) list(

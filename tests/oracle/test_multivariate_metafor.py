@@ -1,7 +1,7 @@
 """Multivariate meta-regression with known V, pinned to metafor's rma.mv.
 
-Every expected value comes from tests/data/metafor_multivariate.json, written by
-tests/reference/metafor_multivariate.R with metafor 3.8-1 (R 4.2.2); each case records its
+Every expected value comes from tests/oracle/data/metafor_multivariate.json, written by
+tests/oracle/reference/metafor_multivariate.R with metafor 3.8-1 (R 4.2.2); each case records its
 r_setup and r_call. Datasets:
 
 * Gleser & Olkin (2009) multiple-treatment SMDs (metafor's analyses:gleser2009; anchors.md
@@ -21,16 +21,13 @@ and checked at 1e-6 relative (1e-10 absolute on the boundary). rma() fits (bcg_a
 use metafor's Fisher scoring at threshold 1e-12 as they are. Tolerance 1e-6 relative.
 """
 
-import json
-
 import numpy as np
 import pytest
 
-from conftest import REPO
+from oracle._oracle import TOL, load
 from evsynth.stats.multivariate import BlockCovariance, dummies, rma_mv
 
-RTOL = 1e-6
-CASES = json.loads((REPO / "tests" / "data" / "metafor_multivariate.json").read_text())["cases"]
+CASES = load("metafor_multivariate")
 
 # case id -> (moderator column or None, intercept, method, test)
 MODELS = {
@@ -75,7 +72,7 @@ def fit_case(case_id, V=None):
     return rma_mv(yi, V, X, method=method, test=test), case["outputs"]
 
 
-def approx(value, rel=RTOL, abs=0.0):
+def approx(value, rel=TOL["rel"], abs=0.0):
     return pytest.approx(value, rel=rel, abs=abs)
 
 
@@ -85,19 +82,19 @@ def test_rma_mv_matches_metafor(case_id):
     assert fit.k == out["k"] and fit.p == out["p"]
     assert fit.tau2 == approx(out["tau2"])
     if "tau2_nlminb" in out:  # metafor's own optimum
-        assert fit.tau2 == approx(out["tau2_nlminb"], abs=1e-10)
+        assert fit.tau2 == approx(out["tau2_nlminb"], abs=TOL["tau2_abs"])
     for name, ours in (("beta", fit.beta), ("se", fit.se), ("ci_lb", fit.ci_lower), ("ci_ub", fit.ci_upper)):
-        np.testing.assert_allclose(ours, out[name], rtol=RTOL, err_msg=name)
-    np.testing.assert_allclose(fit.vcov, out["vcov"], rtol=RTOL)
-    np.testing.assert_allclose(fit.stat, out.get("zval", out.get("tval")), rtol=RTOL)
-    np.testing.assert_allclose(fit.p_value, out["pval"], rtol=RTOL)
-    assert fit.qe == approx(out["QE"], abs=1e-12) and fit.qe_df == out["QEdf"]
+        np.testing.assert_allclose(ours, out[name], rtol=TOL["rel"], err_msg=name)
+    np.testing.assert_allclose(fit.vcov, out["vcov"], rtol=TOL["rel"])
+    np.testing.assert_allclose(fit.stat, out.get("zval", out.get("tval")), rtol=TOL["rel"])
+    np.testing.assert_allclose(fit.p_value, out["pval"], rtol=TOL["rel"])
+    assert fit.qe == approx(out["QE"], abs=TOL["zero_abs"]) and fit.qe_df == out["QEdf"]
     assert fit.qe_p == approx(out["QEp"])
     assert fit.qm == approx(out["QM"]) and fit.qm_p == approx(out["QMp"])
     assert list(fit.qm_df) == out["QMdf"] and list(fit.btt) == out["btt"]
     assert (fit.stat_df is None) == (fit.test == "z")
     if fit.method != "EE":  # metafor's logLik of an rma.mv without random effects is a REML one
-        assert fit.loglik == approx(out["logLik"], abs=1e-12)  # 0 for the saturated fit
+        assert fit.loglik == approx(out["logLik"], abs=TOL["zero_abs"])  # 0 for the saturated fit
 
 
 def test_gleser_olkin_published_values():

@@ -1,7 +1,7 @@
 """Subgroup differences (separate and common tau²), overall estimate, Handbook split.
 
-Expected values come from tests/data/metafor_multivariate.json, written by
-tests/reference/metafor_multivariate.R (metafor 3.8-1, R 4.2.2); each case records its R
+Expected values come from tests/oracle/data/metafor_multivariate.json, written by
+tests/oracle/reference/metafor_multivariate.R (metafor 3.8-1, R 4.2.2); each case records its R
 call. Datasets and sources:
 
 * dat.bcg log RR by ``alloc`` (anchors.md c.5): separate DL fits, then
@@ -17,14 +17,13 @@ call. Datasets and sources:
 Tolerance 1e-6 relative; with no shared arm the Q must equal RevMan's exactly (1e-13).
 """
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from conftest import REPO
+from oracle._oracle import TOL, load
 from evsynth.data.contrasts import arm_contrasts, shared_arm_covariance
 from evsynth.data.config import outcomes_from_config
 from evsynth.data.studies import load_studies
@@ -37,8 +36,7 @@ from evsynth.stats.subgroups import (
 )
 from evsynth.tables.subgroups import subgroup_differences
 
-RTOL = 1e-6
-CASES = json.loads((REPO / "tests" / "data" / "metafor_multivariate.json").read_text())["cases"]
+CASES = load("metafor_multivariate")
 
 
 def separate(case_id, with_covariance=True):
@@ -58,20 +56,20 @@ def groups_of(case_id, column):
 )
 def test_separate_tau2_matches_r(case_id):
     test, out = separate(case_id)
-    assert test.stat == pytest.approx(out["Q"], rel=RTOL)
-    assert test.df == (out["df"],) and test.p_value == pytest.approx(out["p"], rel=RTOL)
-    assert test.i2 == pytest.approx(out["I2"], rel=RTOL, abs=1e-12)
+    assert test.stat == pytest.approx(out["Q"], rel=TOL["rel"])
+    assert test.df == (out["df"],) and test.p_value == pytest.approx(out["p"], rel=TOL["rel"])
+    assert test.i2 == pytest.approx(out["I2"], rel=TOL["rel"], abs=TOL["zero_abs"])
     for name, ours in (
         ("k", [s.k for s in test.subgroups]),
         ("theta", [s.theta for s in test.subgroups]),
         ("se", [s.se for s in test.subgroups]),
         ("tau2", [0.0 if s.tau2 is None else s.tau2 for s in test.subgroups]),
     ):
-        np.testing.assert_allclose(ours, out[name], rtol=RTOL, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(ours, out[name], rtol=TOL["rel"], atol=TOL["zero_abs"], err_msg=name)
     assert test.covariance_used == ("S" in out)
     if "S" in out:  # ignoring the shared arm gives R's naive Q
         naive, _ = separate(case_id, with_covariance=False)
-        assert naive.stat == pytest.approx(out["Q_naive"], rel=RTOL) and not naive.covariance_used
+        assert naive.stat == pytest.approx(out["Q_naive"], rel=TOL["rel"]) and not naive.covariance_used
 
 
 def test_bcg_separate_published_values():
@@ -113,8 +111,9 @@ def test_common_tau2_matches_metafor(case_id, data_case, column, test):
     ins, out = CASES[data_case]["inputs"], CASES[case_id]["outputs"]
     groups = groups_of(data_case, column)
     result = common_tau2_test(ins["yi"], np.array(ins["V"]), groups, levels=sorted(set(groups)), test=test)
-    assert result.stat == pytest.approx(out["QM"], rel=RTOL) and result.p_value == pytest.approx(out["QMp"], rel=RTOL)
-    assert list(result.df) == out["QMdf"] and result.tau2[0] == pytest.approx(out["tau2"], rel=RTOL)
+    assert result.stat == pytest.approx(out["QM"], rel=TOL["rel"])
+    assert result.p_value == pytest.approx(out["QMp"], rel=TOL["rel"])
+    assert list(result.df) == out["QMdf"] and result.tau2[0] == pytest.approx(out["tau2"], rel=TOL["rel"])
     assert result.distribution == ("chi2" if len(out["QMdf"]) == 1 else "F")
     assert result.covariance_used == (column != "alloc")
 
@@ -145,7 +144,7 @@ def test_overall_estimate_matches_metafor(case_id):
         (overall.p_value, out["pval"][0]),
         (overall.qe, out["QE"]),
     ):
-        assert ours == pytest.approx(theirs, rel=RTOL)
+        assert ours == pytest.approx(theirs, rel=TOL["rel"])
     assert overall.method == OVERALL_METHOD == "multivariate model with shared-arm covariance (Gleser & Olkin 2009)"
     assert overall.covariance_used
 
@@ -180,10 +179,10 @@ def test_subgroup_differences_from_resolve_arm_rows(tmp_path):
     sep, mode, anyc = (
         CASES[c]["outputs"] for c in ("sep_resolve_ps3", "resolve_ps3_mode_reml_z", "resolve_ps3_any_reml_z")
     )
-    assert result.separate.stat == pytest.approx(sep["Q"], rel=RTOL) and result.separate.covariance_used
-    assert result.common.stat == pytest.approx(mode["QM"], rel=RTOL) and "not estimable" in result.common.note
-    assert result.overall.theta == pytest.approx(anyc["beta"][0], rel=RTOL)
-    assert result.overall.tau2 == pytest.approx(anyc["tau2"], rel=RTOL)
+    assert result.separate.stat == pytest.approx(sep["Q"], rel=TOL["rel"]) and result.separate.covariance_used
+    assert result.common.stat == pytest.approx(mode["QM"], rel=TOL["rel"]) and "not estimable" in result.common.note
+    assert result.overall.theta == pytest.approx(anyc["beta"][0], rel=TOL["rel"])
+    assert result.overall.tau2 == pytest.approx(anyc["tau2"], rel=TOL["rel"])
     # Both conventions equal the coach vs online test from the arms (one trial, two subgroups).
     coach_online = effects.iloc[0]
     assert result.separate.stat == pytest.approx(coach_online["yi"] ** 2 / coach_online["vi"], rel=1e-12)
@@ -191,7 +190,7 @@ def test_subgroup_differences_from_resolve_arm_rows(tmp_path):
     assert result.common_hksj is None  # k = G = 2: no residual df for an F test
     dl = subgroup_differences(vs_usual, estimator="DL", ci_method="hksj")
     assert dl.overall.note == "DL is not available for the multivariate model; REML used"
-    assert dl.overall.stat_df == 1 and dl.overall.theta == pytest.approx(anyc["beta"][0], rel=RTOL)
+    assert dl.overall.stat_df == 1 and dl.overall.theta == pytest.approx(anyc["beta"][0], rel=TOL["rel"])
     with pytest.raises(ValueError, match="cannot be estimated and tested"):
         common_tau2_test(vs_usual["yi"], shared_arm_covariance(vs_usual), vs_usual["treatment"], test="hksj")
 

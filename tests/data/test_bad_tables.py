@@ -1,9 +1,9 @@
 """The bad-input corpus: 42 study tables and 8 configs a reviewer could plausibly produce.
 
-Each table in tests/data/bad_tables/ is one spreadsheet mistake (some several at once);
-tests/data/bad_tables/expected.yaml lists exactly the problems it must report, each with
+Each table in tests/fixtures/bad_tables/ is one spreadsheet mistake (some several at once);
+tests/fixtures/bad_tables/expected.yaml lists exactly the problems it must report, each with
 spreadsheet line, column and the rule broken, all in one report. Each file in
-tests/data/bad_configs/ is an override merged onto config.yaml (as ``--configfile`` does)
+tests/fixtures/bad_configs/ is an override merged onto config.yaml (as ``--configfile`` does)
 that breaks one rule of the JSON schema or of the window checks.
 """
 
@@ -18,7 +18,7 @@ from conftest import REPO
 from evsynth.data.config import ConfigError, windows_from_config
 from evsynth.data.studies import StudyTableError, load_studies
 
-CORPUS = REPO / "tests" / "data" / "bad_tables"
+CORPUS = REPO / "tests" / "fixtures" / "bad_tables"
 EXPECTED = yaml.safe_load((CORPUS / "expected.yaml").read_text())
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -53,7 +53,7 @@ def _with_override(name: str) -> dict:
     from snakemake.utils import update_config
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    update_config(config, yaml.safe_load((REPO / "tests" / "data" / "bad_configs" / name).read_text()))
+    update_config(config, yaml.safe_load((REPO / "tests" / "fixtures" / "bad_configs" / name).read_text()))
     return config
 
 

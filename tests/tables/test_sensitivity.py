@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from sensitivity_oracle import CASES
+from oracle._oracle import load
 
 from evsynth.figures._base import save_figure
 from evsynth.stats.influence import influence
@@ -30,6 +30,7 @@ from evsynth.data.io import read_tsv, write_tsv
 OUTCOME = Outcome("teacher_expectancy", "IQ gain (SMD)", "SMD", True)
 POOLING = {"estimator": "REML", "ci_method": "wald", "alpha": 0.05}
 LABELS = {"coach": "Coach", "online": "Online", "usual_care": "Usual care"}
+CASES = load("metafor_sensitivity")  # dat.raudenbush1985 and metafor's leave1out/cumul of it
 
 
 def studies_table() -> pd.DataFrame:

@@ -2,8 +2,8 @@
 
 * ``pool_many`` (many analyses in one call, PyMARE "parallel datasets") and
   ``pool_large_k`` (numpy only, for k in the hundreds of thousands) are checked against
-  every case of tests/data/metafor_reference.json (metafor 3.8-1, threshold 1e-12) at the
-  tolerance of test_pooling_metafor.py: 1e-6 relative, 1e-9 absolute where the target is 0.
+  every case of tests/oracle/data/metafor_reference.json (metafor 3.8-1, threshold 1e-12) at the
+  tolerance of oracle/test_pooling_metafor.py: 1e-6 relative, 1e-9 absolute where the target is 0.
 * ``pool_many`` returns, analysis by analysis, what ``pool`` returns (to rounding), and
   ``pool_large_k`` agrees with ``pool``'s PyMARE path where both can run.
 * The solvers behind them (vectorised Fisher scoring, Newton/Halley on the generalised Q,
@@ -18,13 +18,12 @@ import numpy as np
 import pytest
 
 from conftest import as_array
+from oracle._oracle import DEFAULT_PI, POOLING_CASES, TESTS, TOL
 from evsynth.stats import pooling
 from evsynth.stats.heterogeneity import _brent_q, solve_q_large, solve_q_rows
 from evsynth.stats.pooling import fe_stats, pool, pool_large_k, pool_many
 from evsynth.stats.tau2 import fisher_scoring_tau2, fisher_scoring_tau2_large, fisher_scoring_tau2_rows
-from test_pooling_metafor import CASE_IDS, DEFAULT_PI, TESTS
 
-RTOL, ATOL = 1e-6, 1e-9
 ESTIMATORS = ["REML", "ML", "DL", "HE", "PM", "SJ", "EB"]
 CI = ["wald", "hksj", "hksj-adhoc"]
 
@@ -68,21 +67,21 @@ def _assert_matches_metafor(result, expected):
         "H2_ci_ub": (result.h2_ci_upper, expected["H2_ci_ub"]),
     }
     for name, (ours, theirs) in pairs.items():
-        assert ours == pytest.approx(theirs, rel=RTOL, abs=ATOL), name
+        assert ours == pytest.approx(theirs, rel=TOL["rel"], abs=TOL["abs"]), name
     assert result.k == expected["k"]
     assert result.stat_df == (None if expected["df"] is None else pytest.approx(expected["df"]))
     weights = [w for w in expected["weights"] if w is not None]
-    np.testing.assert_allclose(result.weights, weights, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(result.weights, weights, rtol=TOL["rel"], atol=TOL["abs"])
     common = expected.get("common_effect")
     if common:
-        assert result.common_theta == pytest.approx(common["beta"], rel=RTOL)
-        assert result.common_se == pytest.approx(common["se"], rel=RTOL)
-        assert result.common_ci_lower == pytest.approx(common["ci_lb"], rel=RTOL)
-        assert result.common_ci_upper == pytest.approx(common["ci_ub"], rel=RTOL)
-        assert result.common_p_value == pytest.approx(common["pval"], rel=RTOL, abs=1e-300)
+        assert result.common_theta == pytest.approx(common["beta"], rel=TOL["rel"])
+        assert result.common_se == pytest.approx(common["se"], rel=TOL["rel"])
+        assert result.common_ci_lower == pytest.approx(common["ci_lb"], rel=TOL["rel"])
+        assert result.common_ci_upper == pytest.approx(common["ci_ub"], rel=TOL["rel"])
+        assert result.common_p_value == pytest.approx(common["pval"], rel=TOL["rel"], abs=1e-300)
 
 
-@pytest.mark.parametrize("case_id", CASE_IDS)
+@pytest.mark.parametrize("case_id", POOLING_CASES)
 def test_pool_large_k_matches_metafor(metafor, case_id):
     """The numpy large-k path on the small reference data (it runs at any k >= 2)."""
     case = metafor[case_id]
@@ -94,7 +93,7 @@ def test_pool_many_matches_metafor(metafor):
     """Every reference case through pool_many: one call per (method, test) setting, analyses
     of different k (and of equal k, fitted as PyMARE parallel datasets) mixed in each."""
     groups: dict[tuple[str, str], list[str]] = {}
-    for case_id in CASE_IDS:
+    for case_id in POOLING_CASES:
         groups.setdefault((metafor[case_id]["method"], metafor[case_id]["test"]), []).append(case_id)
     # Repeat each case so every k appears at least twice in a batch (D > 1).
     for ids in groups.values():
@@ -114,7 +113,7 @@ def test_huge_variance_guard_in_batch(metafor):
     results = pool_many([yi, bcg[0], yi], [vi, bcg[1], vi], estimator="REML")
     single = pool(yi, vi, estimator="REML")
     for result in (results[0], results[2]):
-        assert result.tau2 == pytest.approx(case["outputs"]["tau2"], rel=RTOL)
+        assert result.tau2 == pytest.approx(case["outputs"]["tau2"], rel=TOL["rel"])
         assert result.note == single.note == ""
     assert results[1].note == ""
 

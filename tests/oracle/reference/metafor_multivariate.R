@@ -5,8 +5,8 @@
 # (Debian r-cran-metafor, r-cran-jsonlite).
 #
 # Regenerate (from the repo root):
-#   Rscript tests/reference/metafor_multivariate.R
-# -> writes tests/data/metafor_multivariate.json. Same conventions as
+#   Rscript tests/oracle/reference/metafor_multivariate.R
+# -> writes tests/oracle/data/metafor_multivariate.json. Same conventions as
 # metafor_reference.R: keys sorted (C locale) at every level; numbers are the shortest of
 # %.15g/%.16g/%.17g that round-trips to the identical double; each case stores r_setup
 # (code creating `dat`, and `V` where used) and r_call.
@@ -44,8 +44,8 @@ suppressPackageStartupMessages(library(metafor))
 library(jsonlite)
 
 CTRL <- "control=list(threshold=1e-12, maxiter=1000)"
-OUT <- "tests/data/metafor_multivariate.json"
-source("tests/reference/json_helpers.R")
+OUT <- "tests/oracle/data/metafor_multivariate.json"
+source("tests/oracle/reference/json_helpers.R")
 
 # ---- data --------------------------------------------------------------------
 go_setup <- paste(

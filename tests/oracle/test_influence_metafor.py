@@ -1,18 +1,21 @@
 """Leave-one-out and influence diagnostics pinned to metafor's leave1out(), influence() and
-baujat() (tests/data/metafor_sensitivity.json; R calls in each case).
+baujat() (tests/oracle/data/metafor_sensitivity.json; R calls in each case).
 
-Tolerance 1e-6 relative, except tau² (and I²) near 0: see sensitivity_oracle.TAU2_ATOL.
+Tolerance 1e-6 relative, except tau² (and I²) near 0: see _oracle.TOL["tau2_abs"].
 Measured agreement is better than 4e-9 for Cook's distance, DFFITS, DFBETAS and Baujat y
 (squares and differences of nearly equal estimates) and 2e-10 for everything else.
 """
 
 import numpy as np
 import pytest
-from sensitivity_oracle import CASE_IDS, CASES, I2_ATOL, RTOL, TAU2_ATOL, inputs, max_rel_error
+from oracle._oracle import TOL, load, max_rel_error, rma_inputs
 
 from evsynth.stats.influence import influence, influence_thresholds, leave_one_out
 from evsynth.stats.pooling import pool
 from evsynth.stats.refit import ESTIMATORS, leave_one_out_fits, single_fit
+
+CASES = load("metafor_sensitivity")
+CASE_IDS = sorted(CASES)
 
 LOO_FIELDS = {
     "estimate": "theta", "se": "se", "stat": "stat", "pval": "p_value", "ci_lb": "ci_lower",
@@ -22,16 +25,16 @@ INFLUENCE_FIELDS = {
     "rstudent": "rstudent", "dffits": "dffits", "cook_d": "cook_d", "cov_r": "cov_r", "tau2_del": "tau2_del",
     "QE_del": "q_del", "hat": "hat", "weight": "weight", "dfbs": "dfbetas",
 }
-ATOL = {"tau2": TAU2_ATOL, "tau2_del": TAU2_ATOL, "I2": I2_ATOL}
+ATOL = {"tau2": TOL["tau2_abs"], "tau2_del": TOL["tau2_abs"], "I2": TOL["i2_abs"]}
 
 
 @pytest.mark.parametrize("case_id", CASE_IDS)
 def test_leave_one_out_matches_metafor(case_id):
-    yi, vi, settings = inputs(case_id)
+    yi, vi, settings = rma_inputs(CASES[case_id])
     fits = leave_one_out(yi, vi, **settings)
     out = CASES[case_id]["outputs"]["leave1out"]
     for name, attr in LOO_FIELDS.items():
-        assert max_rel_error(getattr(fits, attr), out[name], ATOL.get(name, 0.0)) < RTOL, name
+        assert max_rel_error(getattr(fits, attr), out[name], ATOL.get(name, 0.0)) < TOL["rel"], name
     assert fits.converged.all()
     expected_df = len(yi) - 2 if settings["ci_method"] != "wald" else np.nan
     np.testing.assert_array_equal(fits.stat_df, np.full(len(yi), expected_df))
@@ -39,21 +42,21 @@ def test_leave_one_out_matches_metafor(case_id):
 
 @pytest.mark.parametrize("case_id", CASE_IDS)
 def test_influence_matches_metafor(case_id):
-    yi, vi, settings = inputs(case_id)
+    yi, vi, settings = rma_inputs(CASES[case_id])
     result = influence(yi, vi, **settings)
     out = CASES[case_id]["outputs"]
     for name, attr in INFLUENCE_FIELDS.items():
-        assert max_rel_error(getattr(result, attr), out["influence"][name], ATOL.get(name, 0.0)) < RTOL, name
+        assert max_rel_error(getattr(result, attr), out["influence"][name], ATOL.get(name, 0.0)) < TOL["rel"], name
     assert list(result.influential) == out["influence"]["inf"]
-    assert max_rel_error(result.baujat_x, out["baujat"]["x"]) < RTOL
-    assert max_rel_error(result.baujat_y, out["baujat"]["y"]) < RTOL
+    assert max_rel_error(result.baujat_x, out["baujat"]["x"]) < TOL["rel"]
+    assert max_rel_error(result.baujat_y, out["baujat"]["y"]) < TOL["rel"]
 
 
 def test_influential_studies_are_the_ones_metafor_stars():
     """normand1999 SMD: Orpington-Moderate; raudenbush1985 REML: Maxwell 1970; bcg3: study 2."""
     flagged = {}
     for case_id in ("normand_smd_reml_z", "raudenbush_smd_reml_z", "bcg3_rr_reml_z"):
-        yi, vi, settings = inputs(case_id)
+        yi, vi, settings = rma_inputs(CASES[case_id])
         result = influence(yi, vi, **settings)
         flagged[case_id] = [CASES[case_id]["inputs"]["study"][i] for i in np.flatnonzero(result.influential)]
         assert all(result.criteria[i] for i in np.flatnonzero(result.influential))
@@ -63,7 +66,7 @@ def test_influential_studies_are_the_ones_metafor_stars():
         "raudenbush_smd_reml_z": ["Maxwell 1970"],
         "bcg3_rr_reml_z": ["Ferguson & Simes 1949"],
     }
-    yi, vi, settings = inputs("normand_smd_reml_z")
+    yi, vi, settings = rma_inputs(CASES["normand_smd_reml_z"])
     assert influence(yi, vi, **settings).criteria[2] == "dffits; cook_d; dfbetas"
 
 
@@ -79,7 +82,7 @@ def test_thresholds_are_metafors():
 @pytest.mark.parametrize("ci_method", ["wald", "hksj", "hksj-adhoc"])
 def test_each_leave_one_out_fit_is_the_pipelines_pool(estimator, ci_method):
     """Row i equals evsynth.stats.pooling.pool() on the data without study i (bcg log RR)."""
-    yi, vi, _ = inputs("bcg_rr_reml_z")
+    yi, vi, _ = rma_inputs(CASES["bcg_rr_reml_z"])
     fits = leave_one_out_fits(yi, vi, estimator=estimator, ci_method=ci_method, alpha=0.1)
     for i in range(len(yi)):
         keep = np.arange(len(yi)) != i
@@ -87,7 +90,7 @@ def test_each_leave_one_out_fit_is_the_pipelines_pool(estimator, ci_method):
         got = (fits.theta[i], fits.se[i], fits.ci_lower[i], fits.ci_upper[i], fits.p_value[i], fits.q[i], fits.h2[i])
         want = (p.theta, p.se, p.ci_lower, p.ci_upper, p.p_value, p.q, p.h2)
         np.testing.assert_allclose(got, want, rtol=1e-8)
-        assert fits.tau2[i] == pytest.approx(p.tau2, rel=1e-8, abs=TAU2_ATOL)
+        assert fits.tau2[i] == pytest.approx(p.tau2, rel=1e-8, abs=TOL["tau2_abs"])
 
 
 def test_chunking_does_not_change_the_result():

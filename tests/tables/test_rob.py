@@ -25,7 +25,8 @@ from evsynth.tables.rob import (
 )
 from evsynth.data.columns import has_judgements
 from evsynth.figures.rob import draw_summary, draw_traffic_light
-from evsynth.data.studies import ROB_COLUMNS, StudyTableError, load_studies
+from evsynth.data.columns import ROB_COLUMNS
+from evsynth.data.studies import StudyTableError, load_studies
 
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 MODES = CONFIG["modes"]

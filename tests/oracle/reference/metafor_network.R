@@ -6,8 +6,8 @@
 # installable here (no Debian package), so metafor's rma.mv is the only oracle.
 #
 # Regenerate (from the repo root):
-#   Rscript tests/reference/metafor_network.R
-# -> writes tests/data/metafor_network.json. Same conventions as metafor_reference.R and
+#   Rscript tests/oracle/reference/metafor_network.R
+# -> writes tests/oracle/data/metafor_network.json. Same conventions as metafor_reference.R and
 # metafor_multivariate.R: keys sorted (C locale) at every level; numbers are the shortest
 # of %.15g/%.16g/%.17g that round-trips to the identical double; each case stores r_setup
 # (code creating `arms`, one row per study arm on the analysis scale) and r_call.
@@ -55,8 +55,8 @@
 suppressPackageStartupMessages(library(metafor))
 library(jsonlite)
 
-OUT <- "tests/data/metafor_network.json"
-source("tests/reference/json_helpers.R")
+OUT <- "tests/oracle/data/metafor_network.json"
+source("tests/oracle/reference/json_helpers.R")
 
 # ---- helpers (stored in the JSON as r_helpers) ---------------------------------
 HELPERS <- paste(
