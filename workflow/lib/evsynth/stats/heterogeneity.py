@@ -33,9 +33,9 @@ import math
 import numpy as np
 from scipy import special
 
+from evsynth.stats._iterate import EPS
 from evsynth.stats.tau2 import WeightedPass, fisher_scoring_tau2, fisher_scoring_tau2_rows
 
-_EPS = np.finfo(float).eps
 _NEWTON_MAX_ITER = 60
 
 
@@ -128,7 +128,7 @@ def _halley_q(evaluate, targets: np.ndarray, q_zero: np.ndarray, start: np.ndarr
             g1 = s / q**2
             g2 = 2 * s**2 / q**3 - (2 * sums["w3r2"] - 2 * sums["w2r"] ** 2 / sums["sw"]) / q**2
             new = xa - 2 * g * g1 / (2 * g1**2 - g * g2)
-            resolution = 64 * _EPS * q / s
+            resolution = 64 * EPS * q / s
             halley = (new > la) & (new < ha)
             new = np.where(halley, new, np.where(np.isfinite(ha), 0.5 * (la + ha), 2 * xa + q / s))
             step = np.abs(new - xa)
@@ -172,7 +172,7 @@ def _halley_one(evaluate, target: float, start: float, at_start: dict[str, float
             g1 = s / q**2
             g2 = 2 * s**2 / q**3 - (2 * sums["w3r2"] - 2 * sums["w2r"] ** 2 / sums["sw"]) / q**2
             new = x - 2 * g * g1 / (2 * g1**2 - g * g2)
-            resolution = 64 * _EPS * q / s
+            resolution = 64 * EPS * q / s
         except (ZeroDivisionError, OverflowError):
             return x, False
         halley = lo < new < hi

@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from evsynth.stats._iterate import MAX_ITER, THRESHOLD, fisher_scoring, fisher_scoring_rows
+
 
 def fisher_scoring_tau2(
     yi: np.ndarray,
     vi: np.ndarray,
     method: str = "REML",
     start: float | None = None,
-    tol: float = 1e-12,
-    max_iter: int = 1000,
+    tol: float = THRESHOLD,
+    max_iter: int = MAX_ITER,
 ) -> tuple[float, bool]:
     """Return ``(tau2, converged)`` for ``method`` in {"REML", "ML"}.
 
@@ -41,8 +43,8 @@ def fisher_scoring_tau2(
     yi, vi = np.asarray(yi, dtype=float), np.asarray(vi, dtype=float)
     if start is None:
         start = max(0.0, float(np.var(yi, ddof=1) - np.mean(vi))) if len(yi) > 1 else 0.0
-    tau2 = max(0.0, float(start))
-    for _ in range(max_iter):
+
+    def step_at(tau2: float) -> float:
         w = 1.0 / (vi + tau2)
         sw = w.sum()
         resid = yi - (w * yi).sum() / sw
@@ -51,20 +53,12 @@ def fisher_scoring_tau2(
             sw2, sw3 = (w**2).sum(), (w**3).sum()
             trace_p = sw - sw2 / sw
             trace_pp = sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2
-            step = ((py**2).sum() - trace_p) / trace_pp
-        elif method == "ML":
-            step = ((py**2).sum() - sw) / (w**2).sum()
-        else:
-            raise ValueError(f"Fisher scoring is for ML and REML, not {method}")
-        while tau2 + step < 0:
-            step /= 2
-            if abs(step) < tol:
-                step = -tau2
-                break
-        tau2 += step
-        if abs(step) < tol:
-            return tau2, True
-    return tau2, False
+            return ((py**2).sum() - trace_p) / trace_pp
+        if method == "ML":
+            return ((py**2).sum() - sw) / (w**2).sum()
+        raise ValueError(f"Fisher scoring is for ML and REML, not {method}")
+
+    return fisher_scoring(step_at, max(0.0, float(start)), tol, max_iter)
 
 
 def he_start(yi: np.ndarray, vi: np.ndarray) -> np.ndarray:
@@ -82,8 +76,8 @@ def fisher_scoring_tau2_rows(
     vi: np.ndarray,
     method: str = "REML",
     start: np.ndarray | None = None,
-    tol: float = 1e-12,
-    max_iter: int = 1000,
+    tol: float = THRESHOLD,
+    max_iter: int = MAX_ITER,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`fisher_scoring_tau2` for many data sets of equal k at once.
 
@@ -98,11 +92,9 @@ def fisher_scoring_tau2_rows(
     start = he_start(yi, vi) if start is None else np.asarray(start, dtype=float)
     tau2 = np.maximum(0.0, start)
     converged = np.zeros(len(tau2), dtype=bool)
-    active = np.arange(len(tau2))
-    for _ in range(max_iter):
-        if active.size == 0:
-            break
-        y, v, t = yi[active], vi[active], tau2[active]
+
+    def step_of(active: np.ndarray, t: np.ndarray) -> np.ndarray:
+        y, v = yi[active], vi[active]
         w = 1.0 / (v + t[:, None])
         sw = w.sum(axis=1)
         resid = y - ((w * y).sum(axis=1) / sw)[:, None]
@@ -111,25 +103,10 @@ def fisher_scoring_tau2_rows(
             sw2, sw3 = (w**2).sum(axis=1), (w**3).sum(axis=1)
             trace_p = sw - sw2 / sw
             trace_pp = sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2
-            step = ((py**2).sum(axis=1) - trace_p) / trace_pp
-        else:
-            step = ((py**2).sum(axis=1) - sw) / (w**2).sum(axis=1)
-        halving = t + step < 0
-        # From tau² = 0 every halved step stays negative until it is below tol, when the
-        # scalar loop sets step = -tau²: take that end point at once.
-        at_zero = halving & (t == 0)
-        step[at_zero] = -t[at_zero]
-        halving &= ~at_zero
-        while halving.any():
-            step[halving] /= 2
-            floor = halving & (np.abs(step) < tol)
-            step[floor] = -t[floor]
-            halving &= ~floor & (t + step < 0)
-        t = t + step
-        tau2[active] = t
-        done = np.abs(step) < tol
-        converged[active[done]] = True
-        active = active[~done]
+            return ((py**2).sum(axis=1) - trace_p) / trace_pp
+        return ((py**2).sum(axis=1) - sw) / (w**2).sum(axis=1)
+
+    fisher_scoring_rows(step_of, tau2, np.arange(len(tau2)), converged, tol, max_iter)
     return tau2, converged
 
 
@@ -184,8 +161,8 @@ def fisher_scoring_tau2_large(
     vi: np.ndarray,
     method: str = "REML",
     start: float | None = None,
-    tol: float = 1e-12,
-    max_iter: int = 1000,
+    tol: float = THRESHOLD,
+    max_iter: int = MAX_ITER,
     passes: WeightedPass | None = None,
 ) -> tuple[float, bool]:
     """:func:`fisher_scoring_tau2` for large k (same iteration, start, halving and stop).
@@ -200,22 +177,14 @@ def fisher_scoring_tau2_large(
     passes = passes or WeightedPass(yi, vi)
     if start is None:
         start = max(0.0, float(np.var(yi, ddof=1) - np.mean(vi))) if len(yi) > 1 else 0.0
-    tau2 = max(0.0, float(start))
-    for _ in range(max_iter):
+
+    def step_at(tau2: float) -> float:
         s = passes.at(tau2, "sw3" if method == "REML" else "sw2")
         if method == "REML":
             sw, sw2 = s["sw"], s["sw2"]
             trace_p = sw - sw2 / sw
             trace_pp = sw2 - 2 * s["sw3"] / sw + (sw2 / sw) ** 2
-            step = (s["s2"] - trace_p) / trace_pp
-        else:
-            step = (s["s2"] - s["sw"]) / s["sw2"]
-        while tau2 + step < 0:
-            step /= 2
-            if abs(step) < tol:
-                step = -tau2
-                break
-        tau2 += step
-        if abs(step) < tol:
-            return tau2, True
-    return tau2, False
+            return (s["s2"] - trace_p) / trace_pp
+        return (s["s2"] - s["sw"]) / s["sw2"]
+
+    return fisher_scoring(step_at, max(0.0, float(start)), tol, max_iter)
