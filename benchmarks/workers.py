@@ -176,7 +176,8 @@ def task_batch(args: dict) -> dict:
     t0, cpu0 = time.perf_counter(), time.process_time()
     import pymare.estimators  # noqa: F401 - imported lazily by pool(); counted with the imports here
 
-    from evsynth.stats.pooling import pool, pool_many
+    from evsynth.stats.batch import pool_many
+    from evsynth.stats.pooling import pool
 
     imported = time.perf_counter()
     yis, vis = many_meta_data(args["n"], args["k"])
