@@ -9,6 +9,7 @@ import struct
 
 import numpy as np
 
+from evsynth.stats._iterate import EPS
 from evsynth.stats._summary import _check_data, _check_settings, _summaries, fe_stats
 from evsynth.stats.qprofile import WeightedPass, q_profile_ci_large, solve_q_large
 from evsynth.stats.results import PooledEstimate
@@ -75,7 +76,7 @@ def pool_large_k(
     if ci_method == "wald":
         scale = 1.0
     else:
-        scale = at_tau2["q"] / (k - 1) if at_tau2["q"] > np.finfo(float).eps else 0.0
+        scale = at_tau2["q"] / (k - 1) if at_tau2["q"] > EPS else 0.0
         if ci_method == "hksj-adhoc":
             scale = max(1.0, scale)
         elif scale == 0.0:

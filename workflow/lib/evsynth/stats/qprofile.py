@@ -101,7 +101,7 @@ def _upper_bracket(yi, vi, target: float) -> float:
 
 def _brent_q(yi, vi, target: float) -> float:
     """Brent's method on Q(tau²) = target (the fallback of :func:`solve_q_rows`)."""
-    from scipy import optimize
+    from scipy import optimize  # lazy: a rare fallback, and the workflow imports this module at parse time
 
     if generalised_q(0.0, yi, vi) <= target:
         return 0.0

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from evsynth.stats.profiles import PREDICTION_INTERVALS
+
 METHODS = ("REML", "ML", "DL")
-PREDICTIONS = ("none", "normal", "t_k-1", "t_k-2")
+PREDICTIONS = PREDICTION_INTERVALS  # the pairwise analyses' choices, with the network's Q df for k - 1
 PSCORE_CAVEAT = (
     "P-scores (Rücker & Schwarzer 2015) are the mean certainty that a mode is better than each other mode; "
     "they are not probabilities of being best, ignore the uncertainty in tau², and do not say whether "
