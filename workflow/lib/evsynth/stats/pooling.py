@@ -23,11 +23,12 @@ Three entry points share that code (the summary after tau² and the fits is
   ``WeightedLeastSquares``, with CI and p formed from them by :func:`fe_stats` exactly as
   PyMARE's ``get_fe_stats`` forms them. PyMARE is called with ``fit`` on arrays rather
   than through pandas' ``Dataset`` (0.1 ms a call).
-* :func:`~evsynth.stats.batch.pool_many` (:mod:`evsynth.stats.batch`): many analyses in one call. Analyses of equal k are one PyMARE fit
-  on "parallel datasets" (k x D arrays), everything else vectorised over analyses; each
-  result equals :func:`pool`'s.
-* :func:`~evsynth.stats.large_k.pool_large_k` (:mod:`evsynth.stats.large_k`): numpy only, memory O(k), no PyMARE (its REML search alone takes
-  ~0.5 s at k = 10⁶); :func:`pool` hands over to it from :data:`LARGE_K` studies on.
+* :func:`~evsynth.stats.batch.pool_many`: many analyses in one call. Analyses of equal k
+  are one PyMARE fit on "parallel datasets" (k x D arrays), everything else vectorised over
+  analyses; each result equals :func:`pool`'s.
+* :func:`~evsynth.stats.large_k.pool_large_k`: numpy only, memory O(k), no PyMARE (its REML
+  search alone takes ~0.5 s at k = 10⁶); :func:`pool` hands over to it from :data:`LARGE_K`
+  studies on.
 
 References
 ----------

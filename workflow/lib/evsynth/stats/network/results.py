@@ -67,8 +67,9 @@ class PairwiseEffect:
 class NodeSplit:
     """Direct, indirect and network estimates of ``treatment`` vs ``comparator``.
 
-    ``indirect`` is back-calculated (module docstring), ``separate_indirect`` is the
-    network without the direct studies; both at the model's tau². ``difference`` =
+    ``indirect`` is back-calculated (:mod:`evsynth.stats.network.inconsistency`),
+    ``separate_indirect`` is the network without the direct studies; both at the model's
+    tau². ``difference`` =
     direct - indirect with ``z`` and ``p_value``; ``separate_*`` the same against the
     separate indirect estimate. ``k_direct_multiarm`` counts multi-arm trials among the
     direct studies (back-calculation is approximate when > 0).

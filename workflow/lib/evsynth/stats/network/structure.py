@@ -109,7 +109,6 @@ class _Study:
     n_arm: dict[int, float | None]
 
 
-
 def _order(contrasts: Contrasts, ok: np.ndarray, treatments: Sequence[str] | None) -> tuple[list[str], list[str]]:
     present = list(dict.fromkeys(x for pair in zip(contrasts.treatment[ok], contrasts.comparator[ok]) for x in pair))
     if treatments is None:
@@ -151,9 +150,7 @@ def _components(n: int, groups: Sequence[Sequence[int]]) -> list[list[int]]:
     return sorted(out.values(), key=lambda c: c[0])
 
 
-def network_status(
-    contrasts: Contrasts, treatments: Sequence[str] | None = None
-) -> NetworkStatus:
+def network_status(contrasts: Contrasts, treatments: Sequence[str] | None = None) -> NetworkStatus:
     """Which treatments and trials form the network, whether it is connected, and why not
     (no fitting). ``plotted`` is True for a connected network of two or more trials."""
     ok = contrasts.usable
@@ -184,9 +181,7 @@ def network_status(
 
 
 
-def network_structure(
-    contrasts: Contrasts, treatments: Sequence[str] | None = None
-) -> NetworkStructure:
+def network_structure(contrasts: Contrasts, treatments: Sequence[str] | None = None) -> NetworkStructure:
     """The network's graph (no fitting): for plots and for checking a table before fitting."""
     ok = contrasts.usable
     order, _ = _order(contrasts, ok, treatments)
