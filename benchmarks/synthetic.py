@@ -47,7 +47,7 @@ def network(treatments: int = 20, trials: int = 300, multi_arm_share: float = 0.
     (rarely fourth) arm. Returns arm-level rows and contrast-level data.
 
     Arm rows: ``study``, ``treatment`` (``t01``..), ``mean``, ``sd``, ``n``. Contrasts (the
-    input of :func:`evsynth.stats.network.fit_network`): for each trial, every arm against the
+    input of :func:`evsynth.data.network.fit_network`): for each trial, every arm against the
     trial's first arm (``yi`` = difference of means, ``vi`` = sum of the two arm
     variances), with ``arm_group``, ``var_treat_arm``, ``var_ctrl_arm``, ``n_treat`` and
     ``n_ctrl``, from which the covariance of a multi-arm trial's contrasts (its first

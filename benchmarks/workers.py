@@ -176,7 +176,8 @@ def task_batch(args: dict) -> dict:
     t0, cpu0 = time.perf_counter(), time.process_time()
     import pymare.estimators  # noqa: F401 - imported lazily by pool(); counted with the imports here
 
-    from evsynth.stats.pooling import pool, pool_many
+    from evsynth.stats.batch import pool_many
+    from evsynth.stats.pooling import pool
 
     imported = time.perf_counter()
     yis, vis = many_meta_data(args["n"], args["k"])
@@ -235,14 +236,14 @@ def task_network(args: dict) -> dict:
         "contrasts": len(data["contrasts"]),
         "multi_arm_trials": sum(1 for s in studies if sum(c["study"] == s for c in data["contrasts"]) > 1),
     }
-    if importlib.util.find_spec("evsynth.stats.network") is None:
-        return {"skipped": "evsynth.stats.network not available", "data": described}
+    if importlib.util.find_spec("evsynth.data.network") is None:
+        return {"skipped": "evsynth.data.network not available", "data": described}
     try:
-        module = importlib.import_module("evsynth.stats.network")
+        module = importlib.import_module("evsynth.data.network")
     except Exception as err:  # noqa: BLE001 - another engineer's module may be mid-edit
-        return {"skipped": f"evsynth.stats.network not importable: {type(err).__name__}: {err}", "data": described}
+        return {"skipped": f"evsynth.data.network not importable: {type(err).__name__}: {err}", "data": described}
     if not callable(getattr(module, "fit_network", None)):
-        return {"skipped": "evsynth.stats.network has no fit_network()", "data": described}
+        return {"skipped": "evsynth.data.network has no fit_network()", "data": described}
     import pandas as pd
 
     contrasts = pd.DataFrame(data["contrasts"])
@@ -253,7 +254,7 @@ def task_network(args: dict) -> dict:
         return {"skipped": f"fit_network returned status {status!r}: {getattr(fit, 'message', '')}",
                 "data": described}
     result = measure({"evsynth": call}, args["reps"], min_batch=0.0)
-    result["entry_point"] = "evsynth.stats.network.fit_network(contrasts, treatments=..., method='REML')"
+    result["entry_point"] = "evsynth.data.network.fit_network(contrasts, treatments=..., method='REML')"
     result["data"] = described
     result["peak_traced_mb"] = peak_traced_mb(call)
     result["max_rss_mb"] = max_rss_mb()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from evsynth.figures._base import save_figure
 from evsynth.pipeline.logs import log_to
-from evsynth.stats.network import network_structure
+from evsynth.data.network import network_structure
 from evsynth.figures.network import network_figures
 from evsynth.stats.profiles import settings_from_dict
 from evsynth.data.config import MEASURE_NAMES, Outcome

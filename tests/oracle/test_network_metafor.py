@@ -31,7 +31,8 @@ import yaml
 from conftest import REPO
 from oracle._oracle import TOL, load
 from evsynth.tables.pooled import analyse, analysis_effects
-from evsynth.stats.network import PSCORE_CAVEAT, fit_network, network_status, network_structure
+from evsynth.data.network import fit_network, network_status, network_structure
+from evsynth.stats.network import PSCORE_CAVEAT
 from evsynth.tables.network import (
     INCONSISTENCY_COLUMNS,
     LEAGUE_COLUMNS,

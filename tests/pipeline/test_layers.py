@@ -121,12 +121,8 @@ def package_sources() -> dict[str, str]:
     return {module_name(p, PACKAGE): p.read_text(encoding="utf-8") for p in sorted(PACKAGE.rglob("*.py"))}
 
 
-# Being removed by the split of stats/network.py (its pandas adapters move to data/).
-KNOWN = {"evsynth.stats.network:143: stats may not import pandas"}
-
-
 def test_the_package_keeps_its_layers():
-    assert set(violations(package_sources())) <= KNOWN
+    assert violations(package_sources()) == []
 
 
 @pytest.mark.parametrize(

@@ -19,9 +19,12 @@ import pytest
 
 from conftest import as_array
 from oracle._oracle import DEFAULT_PI, POOLING_CASES, TESTS, TOL
-from evsynth.stats import pooling
-from evsynth.stats.heterogeneity import _brent_q, solve_q_large, solve_q_rows
-from evsynth.stats.pooling import fe_stats, pool, pool_large_k, pool_many
+from evsynth.stats import batch, pooling
+from evsynth.stats._summary import fe_stats
+from evsynth.stats.batch import pool_many
+from evsynth.stats.large_k import pool_large_k
+from evsynth.stats.pooling import pool
+from evsynth.stats.qprofile import _brent_q, solve_q_large, solve_q_rows
 from evsynth.stats.tau2 import fisher_scoring_tau2, fisher_scoring_tau2_large, fisher_scoring_tau2_rows
 
 ESTIMATORS = ["REML", "ML", "DL", "HE", "PM", "SJ", "EB"]
@@ -154,7 +157,7 @@ def test_pool_many_equals_pool(estimator, ci_method):
 
 
 def test_pool_many_splits_large_batches(monkeypatch):
-    monkeypatch.setattr(pooling, "BATCH_CELLS", 40)
+    monkeypatch.setattr(batch, "BATCH_CELLS", 40)
     yis, vis = _random_analyses(5, 30, k_max=6)
     expected = [pool(y, v, "REML", "hksj") for y, v in zip(yis, vis)]
     for a, b in zip(expected, pool_many(yis, vis, "REML", "hksj")):

@@ -465,7 +465,7 @@ def network_plots(wildcards):
     each analysis pools (evsynth.tables.pooled.analysis_effects); every analysis gets the
     network tables.
     """
-    from evsynth.stats.network import network_status
+    from evsynth.data.network import network_status
 
     modes = list(config["modes"])
     paths = []

@@ -42,11 +42,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from evsynth.stats._iterate import EPS
 from evsynth.stats.refit import SubsetFits, leave_one_out_fits, single_fit
 
 __all__ = ["Influence", "influence", "influence_thresholds", "leave_one_out"]
 
-_EPS = np.finfo(float).eps
 #: Names of the four rules, in the order metafor applies them.
 CRITERIA = ("dffits", "cook_d", "hat", "dfbetas")
 
@@ -139,7 +139,7 @@ def influence(
     s2 = loo.s2w
     with np.errstate(divide="ignore", invalid="ignore"):
         resid = yi - loo.theta
-        resid[np.abs(resid) < 100 * _EPS] = 0.0
+        resid[np.abs(resid) < 100 * EPS] = 0.0
         rstudent = resid / np.sqrt(vi * s2 + var_del + loo.tau2 * s2)
         dffits = delta / np.sqrt(s2 * hat * (loo.tau2 + vi))
         var_all_del = 1 / (loo.sum_w + 1 / (vi + loo.tau2))  # all k studies at τ²₋ᵢ

@@ -44,6 +44,8 @@ from typing import Sequence
 
 import numpy as np
 
+from evsynth.stats._iterate import MAX_ITER, THRESHOLD, fisher_scoring
+
 METHODS = ("REML", "ML", "EE")
 TESTS = ("z", "t", "knha", "adhoc")
 DENSE_LIMIT = 3000  # refuse to densify V beyond this many estimates
@@ -192,12 +194,12 @@ def _gls(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.nd
     return beta, A_inv, y - X @ beta
 
 
-def _fisher_tau2(y, X, lam, method, tol=1e-12, max_iter=1000) -> tuple[float, bool]:
+def _fisher_tau2(y, X, lam, method, tol=THRESHOLD, max_iter=MAX_ITER) -> tuple[float, bool]:
     """REML/ML tau² by Fisher scoring with step halving at 0 (metafor's rma.uni algorithm)."""
     k, p = X.shape
     _, _, r_ols = _gls(X, y, np.ones(k))
-    tau2 = max(0.0, float(r_ols @ r_ols) / (k - p) - float(lam.mean()))  # moment start
-    for _ in range(max_iter):
+
+    def step_at(tau2: float) -> float:
         w = 1.0 / (lam + tau2)
         _, A_inv, r = _gls(X, y, w)
         py = w * r  # P y
@@ -205,18 +207,11 @@ def _fisher_tau2(y, X, lam, method, tol=1e-12, max_iter=1000) -> tuple[float, bo
             H2 = A_inv @ ((X.T * w**2) @ X)
             trace_p = w.sum() - np.trace(H2)
             trace_pp = (w**2).sum() - 2 * np.trace(A_inv @ ((X.T * w**3) @ X)) + np.trace(H2 @ H2)
-            step = (py @ py - trace_p) / trace_pp
-        else:
-            step = (py @ py - w.sum()) / (w**2).sum()
-        while tau2 + step < 0:
-            step /= 2
-            if abs(step) < tol:
-                step = -tau2
-                break
-        tau2 += step
-        if abs(step) < tol:
-            return tau2, True
-    return tau2, False
+            return (py @ py - trace_p) / trace_pp
+        return (py @ py - w.sum()) / (w**2).sum()
+
+    start = max(0.0, float(r_ols @ r_ols) / (k - p) - float(lam.mean()))  # moment start
+    return fisher_scoring(step_at, start, tol, max_iter)
 
 
 def rma_mv(

@@ -7,7 +7,7 @@ to be wrong, silent or missing, this module guards or adds:
 * REML/ML tau² comes from Fisher scoring from metafor's start (:mod:`evsynth.stats.tau2`),
   not PyMARE's bounded search (slower, accurate to ~1e-7, and silently wrong with one
   huge variance), which is kept only as a fallback start; PM, SJ and EB, which PyMARE
-  lacks, come from :mod:`evsynth.stats.heterogeneity`.
+  lacks, come from :mod:`evsynth.stats.tau2`.
 * I² and H² follow metafor's tau²-based definitions (Higgins & Thompson 2002, Stat Med
   21:1539, §3.2, with ṽ = (k-1)/tr(P)); the Q-based I² of RevMan 5 is kept beside it.
 * Under HKSJ the statistic is t = θ/SE on k-1 df, not PyMARE's normal-equivalent "z";
@@ -15,18 +15,20 @@ to be wrong, silent or missing, this module guards or adds:
 * Prediction intervals (Higgins, Thompson & Spiegelhalter 2009) and the Q-profile CI
   for tau² (Viechtbauer 2007), which PyMARE lacks or limits.
 
-Three entry points share that code:
+Three entry points share that code (the summary after tau² and the fits is
+:mod:`evsynth.stats._summary`):
 
 * :func:`pool`: one analysis. Below :data:`LARGE_K` studies, PyMARE fits it: tau² for
   DL and HE; the estimate, its SE (Knapp-Hartung-scaled under HKSJ) and df from
   ``WeightedLeastSquares``, with CI and p formed from them by :func:`fe_stats` exactly as
   PyMARE's ``get_fe_stats`` forms them. PyMARE is called with ``fit`` on arrays rather
   than through pandas' ``Dataset`` (0.1 ms a call).
-* :func:`pool_many`: many analyses in one call. Analyses of equal k are one PyMARE fit
-  on "parallel datasets" (k x D arrays), everything else vectorised over analyses; each
-  result equals :func:`pool`'s.
-* :func:`pool_large_k`: numpy only, memory O(k), no PyMARE (its REML search alone takes
-  ~0.5 s at k = 10⁶); :func:`pool` hands over to it from :data:`LARGE_K` studies on.
+* :func:`~evsynth.stats.batch.pool_many`: many analyses in one call. Analyses of equal k
+  are one PyMARE fit on "parallel datasets" (k x D arrays), everything else vectorised over
+  analyses; each result equals :func:`pool`'s.
+* :func:`~evsynth.stats.large_k.pool_large_k`: numpy only, memory O(k), no PyMARE (its REML
+  search alone takes ~0.5 s at k = 10⁶); :func:`pool` hands over to it from :data:`LARGE_K`
+  studies on.
 
 References
 ----------
@@ -39,32 +41,19 @@ Softw 36(3) (numerical reference).
 
 from __future__ import annotations
 
-import math
-import struct
-from typing import Sequence
-
 import numpy as np
-from scipy import special
 
-from evsynth.stats.heterogeneity import (
-    own_tau2_rows,
-    q_profile_ci_large,
-    q_profile_ci_rows,
-    tau2_hedges,
-    tau2_sidik_jonkman,
-    solve_q_large,
-    typical_variance_rows,
-)
-from evsynth.stats.profiles import CI_METHODS, ESTIMATORS, PREDICTION_INTERVALS, MethodSettings
+from evsynth.stats._summary import _check_data, _check_settings, _summaries, fe_stats
+from evsynth.stats.large_k import pool_large_k
+from evsynth.stats.profiles import MethodSettings
+from evsynth.stats.qprofile import q_profile_ci_rows, typical_variance_rows
 from evsynth.stats.results import PooledEstimate
-from evsynth.stats.tau2 import WeightedPass, fisher_scoring_tau2, fisher_scoring_tau2_large, fisher_scoring_tau2_rows
+from evsynth.stats.tau2 import fisher_scoring_tau2, fisher_scoring_tau2_rows, own_tau2_rows
 
 _PYMARE_CORRECTION = {"wald": "wald", "hksj": "knapp-hartung", "hksj-adhoc": "knapp-hartung-conservative"}
-#: From this many studies on, :func:`pool` uses :func:`pool_large_k` (numpy only):
+#: From this many studies on, :func:`pool` (and ``pool_many``) use ``pool_large_k`` (numpy only):
 #: PyMARE's REML search costs ~0.5 s at k = 10⁶ and no real meta-analysis is this large.
 LARGE_K = 100_000
-#: :func:`pool_many` fits at most this many (study x data set) cells per PyMARE call.
-BATCH_CELLS = 1 << 20
 
 
 # ---------------------------------------------------------------------------------------
@@ -93,31 +82,6 @@ def _pymare_tau2_rows(yi: np.ndarray, vi: np.ndarray, estimator: str) -> np.ndar
 
 def _pymare_tau2(yi: np.ndarray, vi: np.ndarray, estimator: str) -> float:
     return float(_pymare_tau2_rows(np.asarray(yi, float)[None], np.asarray(vi, float)[None], estimator)[0])
-
-
-def fe_stats(est: np.ndarray, se: np.ndarray, dof: np.ndarray | None, alpha: float) -> dict[str, np.ndarray]:
-    """CI and p of PyMARE's fitted coefficient, exactly as PyMARE 0.0.13's
-    ``MetaRegressionResults.get_fe_stats`` forms them (z, or t on ``dof``; the tail in
-    logs; NaN where the SE is 0 or not finite), with scipy.special in place of
-    scipy.stats (the same functions, ~50x less call overhead). Equality with
-    ``get_fe_stats`` is pinned in ``tests/unit/test_pooling_batch.py``."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        stat = est / se
-        if dof is None:
-            crit = special.ndtri(1 - alpha / 2)
-            log_tail = special.log_ndtr(-np.abs(stat))
-        else:
-            crit = special.stdtrit(dof, 1 - alpha / 2)
-            log_tail = np.log(special.stdtr(dof, -np.abs(stat)))
-        p = np.exp(np.minimum(log_tail + math.log(2.0), 0.0))
-    undefined = ~np.isfinite(se) | (se <= 0)
-    return {
-        "est": est,
-        "se": se,
-        "ci_l": np.where(undefined, np.nan, est - crit * se),
-        "ci_u": np.where(undefined, np.nan, est + crit * se),
-        "p": np.where(undefined, np.nan, p),
-    }
 
 
 def _pymare_fixed_tau2_rows(yi, vi, tau2, ci_method: str, alpha: float) -> dict[str, np.ndarray]:
@@ -175,7 +139,7 @@ def _estimate_tau2_rows(yi: np.ndarray, vi: np.ndarray, estimator: str) -> tuple
 def estimate_tau2(yi, vi, estimator: str) -> tuple[float, str]:
     """tau² by ``estimator``; returns ``(tau2, note)``.
 
-    PM, SJ and EB (absent from PyMARE) come from :mod:`evsynth.stats.heterogeneity`. DL and HE
+    PM, SJ and EB (absent from PyMARE) come from :mod:`evsynth.stats.tau2`. DL and HE
     come from PyMARE as they are (exact to ~1e-14 against metafor). REML and ML come from
     Fisher scoring from metafor's own start to |Δτ²| < 1e-12 (metafor's algorithm at
     ``threshold=1e-12``; :mod:`evsynth.stats.tau2`). PyMARE's bounded search (accurate to
@@ -185,125 +149,6 @@ def estimate_tau2(yi, vi, estimator: str) -> tuple[float, str]:
     """
     tau2, notes = _estimate_tau2_rows(np.asarray(yi, float)[None], np.asarray(vi, float)[None], estimator)
     return float(tau2[0]), notes[0]
-
-
-# ---------------------------------------------------------------------------------------
-# The summary shared by every path.
-# ---------------------------------------------------------------------------------------
-
-
-def _check_settings(estimator: str, ci_method: str, prediction_interval: str) -> None:
-    if estimator not in ESTIMATORS or ci_method not in CI_METHODS or prediction_interval not in PREDICTION_INTERVALS:
-        raise ValueError(f"unknown estimator {estimator!r}, CI method {ci_method!r} or PI {prediction_interval!r}")
-
-
-def _check_data(yi: np.ndarray, vi: np.ndarray) -> None:
-    if yi.shape[-1] < 2:
-        raise ValueError("pooling needs at least two studies")
-    if not (np.all(np.isfinite(yi)) and np.all(np.isfinite(vi)) and np.all(vi > 0)):
-        raise ValueError("every estimate must be finite and every variance positive")
-
-
-def _summaries(
-    k: int,
-    tau2: np.ndarray,
-    random: dict[str, np.ndarray],
-    common: dict[str, np.ndarray],
-    q: np.ndarray,
-    typical_v: np.ndarray,
-    sum_w_random: np.ndarray,
-    weights: Sequence[tuple[float, ...]],
-    tau2_limits: tuple[np.ndarray, np.ndarray] | None,
-    notes: list[list[str]],
-    *,
-    estimator: str,
-    ci_method: str,
-    alpha: float,
-    prediction_interval: str,
-    i2: str,
-    profile: str,
-) -> list[PooledEstimate]:
-    """Everything after tau² and the two fits, for D data sets of ``k`` studies at once.
-
-    Q, I², H², p(Q), the HKSJ-vs-Wald check and the prediction interval are arithmetic
-    on the arrays given (scipy.special gives the same quantiles as scipy.stats).
-    """
-    q_df = k - 1
-    i2_tau2 = 100 * tau2 / (tau2 + typical_v)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        i2_q = np.where(q > 0, np.maximum(0.0, 100 * (q - q_df) / q), 0.0)
-    h2 = (tau2 + typical_v) / typical_v
-    q_p = special.chdtrc(q_df, q)
-    stat = random["est"] / random["se"]
-    z_crit = special.ndtri(1 - alpha / 2)
-
-    hksj_narrower = np.zeros(len(tau2), dtype=bool)
-    if ci_method == "hksj":
-        wald_width = 2 * z_crit / np.sqrt(sum_w_random)
-        hksj_narrower = random["ci_u"] - random["ci_l"] < wald_width
-
-    pi_df = None
-    pi = None
-    if prediction_interval != "none":
-        pi_df = {"normal": None, "t_k-1": k - 1.0, "t_k-2": k - 2.0}[prediction_interval]
-        if pi_df is None or pi_df >= 1:
-            crit = z_crit if pi_df is None else special.stdtrit(pi_df, 1 - alpha / 2)
-            half = crit * np.sqrt(tau2 + random["se"] ** 2)
-            pi = (random["est"] - half, random["est"] + half)
-
-    # Python floats from here on (one tolist() per array, not a float() per element).
-    col = {
-        "theta": random["est"], "se": random["se"], "ci_lower": random["ci_l"], "ci_upper": random["ci_u"],
-        "stat": stat, "p_value": random["p"], "tau2": tau2, "i2": i2_tau2 if i2 == "tau2" else i2_q,
-        "i2_q": i2_q, "h2": h2, "q": q, "q_p": q_p, "common_theta": common["est"], "common_se": common["se"],
-        "common_ci_lower": common["ci_l"], "common_ci_upper": common["ci_u"], "common_p_value": common["p"],
-        "i2_tau2": i2_tau2,
-    }
-    col = {name: np.broadcast_to(values, tau2.shape).tolist() for name, values in col.items()}
-    pi_lists = None if pi is None else (pi[0].tolist(), pi[1].tolist())
-    limits = None if tau2_limits is None else (tau2_limits[0].tolist(), tau2_limits[1].tolist(), typical_v.tolist())
-    narrower = hksj_narrower.tolist()
-    stat_df = None if ci_method == "wald" else float(q_df)
-    results = []
-    for i in range(len(tau2)):
-        row_notes = list(notes[i])
-        if narrower[i]:
-            row_notes.append("HKSJ CI narrower than the Wald CI (Q < k-1); the ad hoc floor (hksj-adhoc) widens it")
-        if prediction_interval != "none" and pi is None:
-            row_notes.append("prediction interval needs at least 3 studies on t(k-2)")
-        ci_fields: dict[str, float | None] = {}
-        if limits is not None:
-            low, high, tv = limits[0][i], limits[1][i], limits[2][i]
-            ci_fields = {
-                "tau2_ci_lower": low,
-                "tau2_ci_upper": high,
-                "i2_ci_lower": 100 * low / (low + tv),
-                "i2_ci_upper": 100 * high / (high + tv),
-                "h2_ci_lower": (low + tv) / tv,
-                "h2_ci_upper": (high + tv) / tv,
-            }
-        results.append(
-            PooledEstimate(
-                k=k,
-                **{name: values[i] for name, values in col.items()},
-                stat_df=stat_df,
-                q_df=q_df,
-                weights=weights[i],
-                estimator=estimator,
-                ci_method=ci_method,
-                alpha=alpha,
-                note="; ".join(row_notes),
-                i2_method=i2,
-                pi_lower=None if pi_lists is None else pi_lists[0][i],
-                pi_upper=None if pi_lists is None else pi_lists[1][i],
-                pi_method=prediction_interval,
-                pi_df=pi_df,
-                hksj_narrower_than_wald=narrower[i],
-                profile=profile,
-                **ci_fields,
-            )
-        )
-    return results
 
 
 def _pool_rows(
@@ -363,7 +208,7 @@ def pool(
     """Random-effects meta-analysis of ``k >= 2`` estimates, plus the common-effect model.
 
     Below :data:`LARGE_K` studies the model is fitted by PyMARE (see the module notes for
-    which code computes what); from :data:`LARGE_K` on, by :func:`pool_large_k`.
+    which code computes what); from :data:`LARGE_K` on, by :func:`~evsynth.stats.large_k.pool_large_k`.
 
     Parameters
     ----------
@@ -412,158 +257,3 @@ def _settings_kwargs(settings: MethodSettings) -> dict:
 def pool_with(yi, vi, settings: MethodSettings) -> PooledEstimate:
     """:func:`pool` under a resolved method profile."""
     return pool(yi, vi, **_settings_kwargs(settings))
-
-
-# ---------------------------------------------------------------------------------------
-# Many analyses at once.
-# ---------------------------------------------------------------------------------------
-
-
-def pool_many(
-    yis: Sequence,
-    vis: Sequence,
-    estimator: str = "REML",
-    ci_method: str = "wald",
-    alpha: float = 0.05,
-    prediction_interval: str = "normal",
-    i2: str = "tau2",
-    tau2_ci: str = "qprofile",
-    profile: str = "",
-) -> list[PooledEstimate]:
-    """:func:`pool` of many separate meta-analyses, one :class:`PooledEstimate` each, in order.
-
-    ``yis[j]``, ``vis[j]`` are the estimates and variances of analysis j (k may differ).
-    The result for each analysis equals ``pool(yis[j], vis[j], ...)`` (to rounding,
-    ~1e-15; pinned in ``tests/unit/test_pooling_batch.py``): the same code computes the
-    same quantities, but analyses of equal k below :data:`LARGE_K` are fitted together,
-    as PyMARE "parallel datasets" (y and v as k x D arrays; one ``fit`` per estimator
-    and CI method for up to :data:`BATCH_CELLS` cells), with Fisher scoring, Q, I², H²,
-    prediction intervals and the Q-profile CI vectorised over analyses in
-    :mod:`evsynth.stats.tau2` and :mod:`evsynth.stats.heterogeneity`. Analyses of k >= LARGE_K go
-    through :func:`pool_large_k` one at a time.
-    """
-    _check_settings(estimator, ci_method, prediction_interval)
-    if len(yis) != len(vis):
-        raise ValueError("yis and vis must hold the same number of analyses")
-    settings = dict(
-        estimator=estimator, ci_method=ci_method, alpha=alpha, prediction_interval=prediction_interval, i2=i2,
-        tau2_ci=tau2_ci, profile=profile,
-    )
-    data = [(np.asarray(y, dtype=float), np.asarray(v, dtype=float)) for y, v in zip(yis, vis)]
-    by_k: dict[int, list[int]] = {}
-    for j, (y, v) in enumerate(data):
-        if y.ndim != 1 or y.shape != v.shape:
-            raise ValueError(f"analysis {j}: yi and vi must be 1-d and of equal length")
-        _check_data(y, v)
-        by_k.setdefault(len(y), []).append(j)
-    results: list[PooledEstimate | None] = [None] * len(data)
-    for k, members in by_k.items():
-        if k >= LARGE_K:
-            for j in members:
-                results[j] = pool_large_k(*data[j], **settings)
-            continue
-        per_call = max(1, BATCH_CELLS // k)
-        for start in range(0, len(members), per_call):
-            chunk = members[start : start + per_call]
-            yi = np.stack([data[j][0] for j in chunk])
-            vi = np.stack([data[j][1] for j in chunk])
-            for j, result in zip(chunk, _pool_rows(yi, vi, **settings)):
-                results[j] = result
-    return results  # type: ignore[return-value]
-
-
-def pool_many_with(yis: Sequence, vis: Sequence, settings: MethodSettings) -> list[PooledEstimate]:
-    """:func:`pool_many` under a resolved method profile."""
-    return pool_many(yis, vis, **_settings_kwargs(settings))
-
-
-# ---------------------------------------------------------------------------------------
-# Large k: numpy only, O(k) memory.
-# ---------------------------------------------------------------------------------------
-
-
-def pool_large_k(
-    yi,
-    vi,
-    estimator: str = "REML",
-    ci_method: str = "wald",
-    alpha: float = 0.05,
-    prediction_interval: str = "normal",
-    i2: str = "tau2",
-    tau2_ci: str = "qprofile",
-    profile: str = "",
-) -> PooledEstimate:
-    """:func:`pool` for very many studies, in numpy alone, with memory O(k).
-
-    :func:`pool` calls this from :data:`LARGE_K` studies on; it can be called at any
-    k >= 2, and is pinned to metafor on the same reference cases as :func:`pool`
-    (``tests/unit/test_pooling_batch.py``). Which code computes what:
-
-    * tau²: DL as PyMARE and metafor compute it, ``(Q - (k-1)) / (Σw - Σw²/Σw)`` floored
-      at 0 with w = 1/v; HE and SJ by :mod:`evsynth.stats.heterogeneity`; REML and ML by
-      :func:`evsynth.stats.tau2.fisher_scoring_tau2_large` (metafor's Fisher scoring from its HE
-      start, |Δτ²| < 1e-12; no PyMARE search to check); PM and EB by
-      :func:`evsynth.stats.heterogeneity.solve_q_large`.
-    * estimate, SE, CI, p: weighted least squares at tau² in closed form, θ = Σwy/Σw,
-      Var = s²/Σw with s² = 1 (Wald), Q(tau²)/(k-1) (HKSJ, on t(k-1); 0 below machine
-      epsilon, as PyMARE and metafor) or max(1, Q(tau²)/(k-1)) (HKSJ ad hoc); the common
-      effect the same at tau² = 0.
-    * Q, I², H², prediction interval: as in :func:`pool`.
-    * Q-profile CI: :func:`evsynth.stats.heterogeneity.q_profile_ci_large` (Newton from tau²).
-
-    Every pass over the data reuses the buffers of one
-    :class:`evsynth.stats.tau2.WeightedPass`: about 3 arrays of k floats besides the input.
-    """
-    yi, vi = np.ascontiguousarray(yi, dtype=float), np.ascontiguousarray(vi, dtype=float)
-    _check_data(yi, vi)
-    _check_settings(estimator, ci_method, prediction_interval)
-    k = len(yi)
-    passes = WeightedPass(yi, vi)
-    notes: list[str] = []
-    fixed = passes.at(0.0)
-    typical_v = (k - 1) / (fixed["sw"] - fixed["sw2"] / fixed["sw"])
-    q = fixed["q"]
-    if estimator == "DL":
-        tau2 = max(0.0, (q - (k - 1)) / (fixed["sw"] - fixed["sw2"] / fixed["sw"]))
-    elif estimator in ("REML", "ML"):
-        tau2, converged = fisher_scoring_tau2_large(yi, vi, estimator, passes=passes)
-        if not converged:
-            notes.append(f"{estimator} Fisher scoring did not converge")
-    elif estimator in ("PM", "EB"):
-        tau2 = float(solve_q_large(yi, vi, k - 1.0, passes=passes, q_zero=q)[0])
-    elif estimator == "HE":
-        tau2 = tau2_hedges(yi, vi)
-    else:
-        tau2 = tau2_sidik_jonkman(yi, vi)
-
-    at_tau2 = passes.at(tau2, "halley")
-    theta = at_tau2["mu"]
-    method = ci_method
-    if ci_method == "wald":
-        scale = 1.0
-    else:
-        scale = at_tau2["q"] / (k - 1) if at_tau2["q"] > np.finfo(float).eps else 0.0
-        if ci_method == "hksj-adhoc":
-            scale = max(1.0, scale)
-        elif scale == 0.0:
-            scale, method = 1.0, "hksj-adhoc"
-            notes.append("HKSJ variance is 0 (identical estimates): ad hoc floor used")
-    se = float(np.sqrt(scale / at_tau2["sw"]))
-    dof = None if method == "wald" else np.array([k - 1.0])
-    random = fe_stats(np.array([theta]), np.array([se]), dof, alpha)
-    common = fe_stats(np.array([fixed["mu"]]), np.array([np.sqrt(1 / fixed["sw"])]), None, alpha)
-
-    # passes.w is 1/(v + tau²) still; struct builds the tuple of floats without a list.
-    percent = 100 * passes.w / at_tau2["sw"]
-    weights = struct.unpack_from(f"{k}d", percent)
-    limits = None
-    if tau2_ci == "qprofile":
-        low, high = q_profile_ci_large(
-            yi, vi, alpha, start=tau2, passes=passes, q_zero=q, at_start=at_tau2
-        )
-        limits = (np.array([low]), np.array([high]))
-    return _summaries(
-        k, np.array([tau2]), random, common, np.array([q]), np.array([typical_v]), np.array([at_tau2["sw"]]),
-        [weights], limits, [notes], estimator=estimator, ci_method=ci_method, alpha=alpha,
-        prediction_interval=prediction_interval, i2=i2, profile=profile,
-    )[0]

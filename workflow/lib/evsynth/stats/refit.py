@@ -42,6 +42,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from evsynth.stats._iterate import EPS, fisher_scoring_rows
+from evsynth.stats.profiles import CI_METHODS, ESTIMATORS
+
 __all__ = [
     "CHUNK_ELEMENTS",
     "CI_METHODS",
@@ -52,15 +55,9 @@ __all__ = [
     "single_fit",
 ]
 
-ESTIMATORS = ("REML", "ML", "DL", "HE", "PM", "SJ", "EB")
-CI_METHODS = ("wald", "hksj", "hksj-adhoc")
 #: Cells of one chunk of the subset x study weight array: 2**17 doubles = 1 MB, so the
 #: two arrays of a chunk stay in a 2 MB L2 cache (measured fastest for k = 10,000).
 CHUNK_ELEMENTS = 1 << 17
-#: metafor's ``control=list(threshold=1e-12)``: Fisher scoring stops when |Δτ²| < this.
-THRESHOLD = 1e-12
-MAX_ITER = 1000
-_EPS = np.finfo(float).eps
 
 
 @dataclass(frozen=True)
@@ -256,18 +253,6 @@ def _fixed(family: _Family, y: np.ndarray, v: np.ndarray) -> _Fixed:
     return _Fixed(family.sizes, sum_w, mean, q, family.sums(w * w), ss, family.sums(v))
 
 
-def _halve(tau2: np.ndarray, step: np.ndarray, tol: float) -> np.ndarray:
-    """Halve steps that would make tau² negative; snap to 0 once a step is below ``tol``."""
-    step = step.copy()
-    negative = tau2 + step < 0
-    while negative.any():
-        step[negative] /= 2
-        snap = negative & (np.abs(step) < tol)
-        step[snap] = -tau2[snap]
-        negative = (tau2 + step < 0) & ~snap
-    return step
-
-
 def _tau2(
     family: _Family, y, v, fixed: _Fixed, estimator: str, chunk: int, start: float | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -307,10 +292,8 @@ def _tau2(
     tau2 = he.copy() if start is None else np.where(many, max(0.0, start), 0.0)
     active = rows_all[many]
     converged[active] = False
-    for _ in range(MAX_ITER):
-        if not len(active):
-            break
-        t = tau2[active]
+
+    def step_of(active: np.ndarray, t: np.ndarray) -> np.ndarray:
         s = sums(active, t, estimator != "EB")
         if estimator == "REML":
             trace_p = s["sum_w"] - s["w2"] / s["sum_w"]
@@ -321,12 +304,9 @@ def _tau2(
         else:
             k = n[active]
             step = (s["q"] * k / (k - 1) - k) / s["sum_w"]
-        step = np.nan_to_num(step)  # metafor: an undefined step (NA) is 0
-        step = _halve(t, step, THRESHOLD)
-        tau2[active] = t + step
-        done = np.abs(step) < THRESHOLD
-        converged[active[done]] = True
-        active = active[~done]
+        return np.nan_to_num(step)  # metafor: an undefined step (NA) is 0
+
+    fisher_scoring_rows(step_of, tau2, active, converged)
     return tau2, converged
 
 
@@ -401,7 +381,7 @@ def _fit(family: _Family, yi, vi, estimator, ci_method, alpha, chunk_elements, s
     many = n >= 2
     knha = (ci_method != "wald") & many  # metafor: k = 1 always uses test="z"
     with np.errstate(divide="ignore", invalid="ignore"):
-        s2w = np.where(rss <= _EPS, 0.0, rss / (n - 1))
+        s2w = np.where(rss <= EPS, 0.0, rss / (n - 1))
         # Identical estimates make the HKSJ variance 0; metafor then reports a zero-width
         # CI, evsynth.stats.pooling.pool the ad hoc floor (s² = 1). Follow the pipeline.
         floored = knha & (s2w == 0)

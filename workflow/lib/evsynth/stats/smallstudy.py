@@ -56,6 +56,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, stats
 
+from evsynth.stats._iterate import EPS, MAX_ITER, fisher_scoring
 from evsynth.stats.pooling import pool
 from evsynth.stats.results import PooledEstimate
 
@@ -71,9 +72,6 @@ __all__ = [
     "trim_and_fill",
 ]
 
-_EPS = np.finfo(float).eps
-THRESHOLD = 1e-12
-MAX_ITER = 1000
 #: Up to this many studies (and without ties) the rank test's p-value is exact.
 EXACT_RANK_TEST_MAX_K = 300
 
@@ -137,11 +135,11 @@ def _regression_tau2(y, v, X, estimator: str) -> float:
         high = max(1.0, 10 * float(np.var(y)))
         while excess(high) > 0:
             high *= 2
-        return float(optimize.brentq(excess, 0.0, high, xtol=1e-15, rtol=4 * _EPS))
+        return float(optimize.brentq(excess, 0.0, high, xtol=1e-15, rtol=4 * EPS))
     if estimator not in ("REML", "ML", "EB"):
         raise ValueError(f"unknown tau² estimator {estimator!r}")
-    tau2 = he
-    for _ in range(MAX_ITER):
+
+    def step_at(tau2: float) -> float:
         w = 1 / (v + tau2)
         inv, _, r = _weighted(X, y, w)
         if estimator == "EB":
@@ -156,16 +154,12 @@ def _regression_tau2(y, v, X, estimator: str) -> float:
                 trace_p = w.sum() - np.trace(a2)
                 trace_pp = np.sum(w * w) - 2 * np.trace(a3) + np.trace(a2 @ a2)
                 step = (ypy2 - trace_p) / trace_pp
-        step = float(np.nan_to_num(step))
-        while tau2 + step < 0:
-            step /= 2
-            if abs(step) < THRESHOLD:
-                step = -tau2
-                break
-        tau2 += step
-        if abs(step) < THRESHOLD:
-            return tau2
-    raise ArithmeticError(f"{estimator} Fisher scoring did not converge in {MAX_ITER} iterations")
+        return float(np.nan_to_num(step))
+
+    tau2, converged = fisher_scoring(step_at, he)
+    if not converged:
+        raise ArithmeticError(f"{estimator} Fisher scoring did not converge in {MAX_ITER} iterations")
+    return tau2
 
 
 def meta_regression(
@@ -199,7 +193,7 @@ def meta_regression(
     s2w = 1.0
     if knha:
         rss = float(np.sum(w * r * r))
-        s2w = 0.0 if rss <= _EPS else rss / (k - p)
+        s2w = 0.0 if rss <= EPS else rss / (k - p)
         if ci_method == "hksj-adhoc":
             s2w = max(s2w, 1.0)
     se = np.sqrt(s2w * np.diag(inv))

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+from scipy import stats
 
 from evsynth.stats.multivariate import BlockCovariance, dummies, rma_mv
 from evsynth.stats.pooling import pool
@@ -182,7 +183,6 @@ def separate_tau2_test(
     estimator
         tau² estimator for each subgroup's fit (``pool(..., ci_method="wald")``).
     """
-    from scipy import stats  # lazy: ~0.35 s to import, and the workflow parses this module
     yi, vi = np.asarray(yi, dtype=float), np.asarray(vi, dtype=float)
     labels, levels = _levels(groups, levels)
     cov = _blocks(covariance, vi)
@@ -251,7 +251,6 @@ def common_tau2_test(
     gives QM ~ chi²(G - 1); "knha"/"hksj" gives F(G - 1, k - G) with the Knapp-Hartung
     factor (:mod:`evsynth.stats.multivariate`). Subgroup estimates are the fitted cell means.
     """
-    from scipy import stats  # lazy: ~0.35 s to import, and the workflow parses this module
     yi = np.asarray(yi, dtype=float)
     labels, levels = _levels(groups, levels)
     cov = _blocks(covariance)

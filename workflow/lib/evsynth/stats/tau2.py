@@ -1,24 +1,46 @@
-"""Fisher scoring for the ML and REML heterogeneity variance, without k x k matrices.
+"""The between-study variance tau²: every estimator of :func:`evsynth.stats.pooling.pool`
+that PyMARE lacks or gets wrong, as sums over studies (no k x k matrix).
 
-Used to check PyMARE's bounded search, which silently returns tau² = 0 when one sampling
-variance is huge (``../shared/design/pymare.md`` §3.5). The iteration is metafor's
-(Viechtbauer 2005, J Educ Behav Stat 30:261): ``tau² += (score) / (information)`` with
-step halving at the boundary, written for the intercept-only model where
-``P = W - w wᵀ / Σw`` so every trace is a sum over studies.
+All formulas are metafor's ``rma.uni`` for the intercept-only model (Viechtbauer 2010):
 
-Three forms of the same iteration (same start, steps, halving and stopping rule):
+* REML and ML: Fisher scoring (Viechtbauer 2005, J Educ Behav Stat 30:261): ``tau² +=
+  (score) / (information)`` with step halving at the boundary (:mod:`evsynth.stats._iterate`),
+  written for the intercept-only model where ``P = W - w wᵀ / Σw`` so every trace is a sum
+  over studies. Used to check PyMARE's bounded search, which silently returns tau² = 0 when
+  one sampling variance is huge (``../shared/design/pymare.md`` §3.5).
+* PM, Paule & Mandel (1982): the tau² solving the generalised Q(tau²) = k - 1, 0 if
+  Q(0) < k - 1 (DerSimonian & Kacker 2007); solved by :mod:`evsynth.stats.qprofile`.
+* SJ, Sidik & Jonkman (2005): tau²₀ = Σ(yᵢ - ȳ)²/k, then tau²₀ · Q_w(tau²₀) / (k - 1).
+* EB, Morris (1983): metafor iterates tau² += (Q(tau²)·k/(k-1) - k) / Σwᵢ; its fixed
+  point solves Q(tau²) = k - 1, the PM equation, for the intercept-only model. That
+  iteration can oscillate (found by our property tests), so the equation is solved by
+  Brent's method: the same root wherever metafor's iteration converges.
+* HE, Hedges (1983): (Σ(yᵢ - ȳ)² - (1 - 1/k)Σvᵢ) / (k - 1), truncated at 0.
+* DL comes from PyMARE (:mod:`evsynth.stats.pooling`).
+
+Three forms of the same Fisher scoring (same start, steps, halving and stopping rule):
 
 * :func:`fisher_scoring_tau2`: one data set (the reference implementation);
 * :func:`fisher_scoring_tau2_rows`: D data sets of equal k at once, as ``(D, k)`` arrays
   (used by :mod:`evsynth.stats.pooling` for one analysis, D = 1, and for batches); row by row
   it gives exactly the result of :func:`fisher_scoring_tau2`;
 * :func:`fisher_scoring_tau2_large`: one data set of large k, with the sums of
-  :class:`WeightedPass` (in-place, O(k) memory) for ``evsynth.stats.pooling.pool_large_k``.
+  :class:`~evsynth.stats.qprofile.WeightedPass` (in-place, O(k) memory) for
+  ``evsynth.stats.large_k.pool_large_k``.
+
+References
+----------
+Viechtbauer W (2005). Bias and efficiency of meta-analytic variance estimators in the
+random-effects model. J Educ Behav Stat 30(3):261-293.
+Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package. J Stat Softw 36(3).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from evsynth.stats._iterate import MAX_ITER, THRESHOLD, fisher_scoring, fisher_scoring_rows
+from evsynth.stats.qprofile import WeightedPass, _q_and_slope_rows, _solve_q, generalised_q, solve_q_rows
 
 
 def fisher_scoring_tau2(
@@ -26,8 +48,8 @@ def fisher_scoring_tau2(
     vi: np.ndarray,
     method: str = "REML",
     start: float | None = None,
-    tol: float = 1e-12,
-    max_iter: int = 1000,
+    tol: float = THRESHOLD,
+    max_iter: int = MAX_ITER,
 ) -> tuple[float, bool]:
     """Return ``(tau2, converged)`` for ``method`` in {"REML", "ML"}.
 
@@ -41,8 +63,8 @@ def fisher_scoring_tau2(
     yi, vi = np.asarray(yi, dtype=float), np.asarray(vi, dtype=float)
     if start is None:
         start = max(0.0, float(np.var(yi, ddof=1) - np.mean(vi))) if len(yi) > 1 else 0.0
-    tau2 = max(0.0, float(start))
-    for _ in range(max_iter):
+
+    def step_at(tau2: float) -> float:
         w = 1.0 / (vi + tau2)
         sw = w.sum()
         resid = yi - (w * yi).sum() / sw
@@ -51,20 +73,12 @@ def fisher_scoring_tau2(
             sw2, sw3 = (w**2).sum(), (w**3).sum()
             trace_p = sw - sw2 / sw
             trace_pp = sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2
-            step = ((py**2).sum() - trace_p) / trace_pp
-        elif method == "ML":
-            step = ((py**2).sum() - sw) / (w**2).sum()
-        else:
-            raise ValueError(f"Fisher scoring is for ML and REML, not {method}")
-        while tau2 + step < 0:
-            step /= 2
-            if abs(step) < tol:
-                step = -tau2
-                break
-        tau2 += step
-        if abs(step) < tol:
-            return tau2, True
-    return tau2, False
+            return ((py**2).sum() - trace_p) / trace_pp
+        if method == "ML":
+            return ((py**2).sum() - sw) / (w**2).sum()
+        raise ValueError(f"Fisher scoring is for ML and REML, not {method}")
+
+    return fisher_scoring(step_at, max(0.0, float(start)), tol, max_iter)
 
 
 def he_start(yi: np.ndarray, vi: np.ndarray) -> np.ndarray:
@@ -82,8 +96,8 @@ def fisher_scoring_tau2_rows(
     vi: np.ndarray,
     method: str = "REML",
     start: np.ndarray | None = None,
-    tol: float = 1e-12,
-    max_iter: int = 1000,
+    tol: float = THRESHOLD,
+    max_iter: int = MAX_ITER,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`fisher_scoring_tau2` for many data sets of equal k at once.
 
@@ -98,11 +112,9 @@ def fisher_scoring_tau2_rows(
     start = he_start(yi, vi) if start is None else np.asarray(start, dtype=float)
     tau2 = np.maximum(0.0, start)
     converged = np.zeros(len(tau2), dtype=bool)
-    active = np.arange(len(tau2))
-    for _ in range(max_iter):
-        if active.size == 0:
-            break
-        y, v, t = yi[active], vi[active], tau2[active]
+
+    def step_of(active: np.ndarray, t: np.ndarray) -> np.ndarray:
+        y, v = yi[active], vi[active]
         w = 1.0 / (v + t[:, None])
         sw = w.sum(axis=1)
         resid = y - ((w * y).sum(axis=1) / sw)[:, None]
@@ -111,72 +123,11 @@ def fisher_scoring_tau2_rows(
             sw2, sw3 = (w**2).sum(axis=1), (w**3).sum(axis=1)
             trace_p = sw - sw2 / sw
             trace_pp = sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2
-            step = ((py**2).sum(axis=1) - trace_p) / trace_pp
-        else:
-            step = ((py**2).sum(axis=1) - sw) / (w**2).sum(axis=1)
-        halving = t + step < 0
-        # From tau² = 0 every halved step stays negative until it is below tol, when the
-        # scalar loop sets step = -tau²: take that end point at once.
-        at_zero = halving & (t == 0)
-        step[at_zero] = -t[at_zero]
-        halving &= ~at_zero
-        while halving.any():
-            step[halving] /= 2
-            floor = halving & (np.abs(step) < tol)
-            step[floor] = -t[floor]
-            halving &= ~floor & (t + step < 0)
-        t = t + step
-        tau2[active] = t
-        done = np.abs(step) < tol
-        converged[active[done]] = True
-        active = active[~done]
+            return ((py**2).sum(axis=1) - trace_p) / trace_pp
+        return ((py**2).sum(axis=1) - sw) / (w**2).sum(axis=1)
+
+    fisher_scoring_rows(step_of, tau2, np.arange(len(tau2)), converged, tol, max_iter)
     return tau2, converged
-
-
-def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    """Σ aᵢbᵢ on one thread (BLAS ``dot`` wakes its thread pool, which costs ms under load)."""
-    return float(np.einsum("i,i->", a, b))
-
-
-class WeightedPass:
-    """Sums over one large data set at a given tau², in preallocated buffers.
-
-    For k in the hundreds of thousands the cost of a pass is memory traffic, so every
-    quantity is formed in place (no temporaries) and reduced with one-thread dot
-    products. Nothing is larger than k: the intercept-only model needs no k x k matrix.
-    :meth:`at` returns, for wᵢ = 1/(vᵢ + tau²) and rᵢ = yᵢ - μ̂:
-
-    ``sw`` Σw, ``mu`` μ̂ = Σwy/Σw, ``q`` Σw r² (the generalised Q), ``s2`` Σw²r² (the
-    REML/ML score's Σ(Py)², and -dQ/dtau²), ``sw2`` Σw², ``sw3`` Σw³ (REML only).
-    After a call, :attr:`w` holds the weights at that tau².
-    """
-
-    def __init__(self, yi: np.ndarray, vi: np.ndarray):
-        self.y, self.v = yi, vi
-        self.w = np.empty_like(vi)
-        self.r = np.empty_like(vi)
-        self.wr = np.empty_like(vi)
-
-    def at(self, tau2: float, want: str = "sw2") -> dict[str, float]:
-        """The sums at ``tau2``; ``want`` = "q" (no Σw²), "sw2" (default), "sw3" (both), or
-        "halley" (no Σw², plus ``w3r2`` = Σw³r² and ``w2r`` = Σw²r for d²Q/dtau²)."""
-        w, r, wr = self.w, self.r, self.wr
-        np.add(self.v, tau2, out=w)
-        np.divide(1.0, w, out=w)
-        sw = float(w.sum())
-        mu = _dot(w, self.y) / sw
-        np.subtract(self.y, mu, out=r)
-        np.multiply(w, r, out=wr)
-        out = {"sw": sw, "mu": mu, "q": _dot(wr, r), "s2": _dot(wr, wr)}
-        if want == "halley":
-            out["w3r2"] = float(np.einsum("i,i,i->", wr, wr, w))
-            out["w2r"] = _dot(wr, w)
-        elif want != "q":
-            out["sw2"] = _dot(w, w)
-        if want == "sw3":
-            np.multiply(w, w, out=r)  # r is free once q and s2 are formed
-            out["sw3"] = _dot(r, w)
-        return out
 
 
 def fisher_scoring_tau2_large(
@@ -184,8 +135,8 @@ def fisher_scoring_tau2_large(
     vi: np.ndarray,
     method: str = "REML",
     start: float | None = None,
-    tol: float = 1e-12,
-    max_iter: int = 1000,
+    tol: float = THRESHOLD,
+    max_iter: int = MAX_ITER,
     passes: WeightedPass | None = None,
 ) -> tuple[float, bool]:
     """:func:`fisher_scoring_tau2` for large k (same iteration, start, halving and stop).
@@ -200,22 +151,69 @@ def fisher_scoring_tau2_large(
     passes = passes or WeightedPass(yi, vi)
     if start is None:
         start = max(0.0, float(np.var(yi, ddof=1) - np.mean(vi))) if len(yi) > 1 else 0.0
-    tau2 = max(0.0, float(start))
-    for _ in range(max_iter):
+
+    def step_at(tau2: float) -> float:
         s = passes.at(tau2, "sw3" if method == "REML" else "sw2")
         if method == "REML":
             sw, sw2 = s["sw"], s["sw2"]
             trace_p = sw - sw2 / sw
             trace_pp = sw2 - 2 * s["sw3"] / sw + (sw2 / sw) ** 2
-            step = (s["s2"] - trace_p) / trace_pp
-        else:
-            step = (s["s2"] - s["sw"]) / s["sw2"]
-        while tau2 + step < 0:
-            step /= 2
-            if abs(step) < tol:
-                step = -tau2
-                break
-        tau2 += step
-        if abs(step) < tol:
-            return tau2, True
-    return tau2, False
+            return (s["s2"] - trace_p) / trace_pp
+        return (s["s2"] - s["sw"]) / s["sw2"]
+
+    return fisher_scoring(step_at, max(0.0, float(start)), tol, max_iter)
+
+
+def tau2_paule_mandel(yi, vi) -> float:
+    yi, vi = np.asarray(yi, float), np.asarray(vi, float)
+    return _solve_q(yi, vi, len(yi) - 1.0)
+
+
+def tau2_hedges(yi, vi) -> float:
+    yi, vi = np.asarray(yi, float), np.asarray(vi, float)
+    k = len(yi)
+    return max(0.0, float((np.sum((yi - yi.mean()) ** 2) - (1 - 1 / k) * np.sum(vi)) / (k - 1)))
+
+
+def tau2_sidik_jonkman(yi, vi) -> float:
+    yi, vi = np.asarray(yi, float), np.asarray(vi, float)
+    k = len(yi)
+    start = float(np.sum((yi - yi.mean()) ** 2) / k)
+    return start * generalised_q(start, yi, vi) / (k - 1)
+
+
+def tau2_empirical_bayes(yi, vi) -> tuple[float, bool]:
+    """EB tau²: the root of its estimating equation Q(tau²) = k - 1 (see module notes)."""
+    return tau2_paule_mandel(yi, vi), True
+
+
+def own_tau2(yi, vi, estimator: str) -> tuple[float, bool]:
+    """tau² by our own code, for estimators PyMARE lacks (and as a cross-check)."""
+    if estimator == "PM":
+        return tau2_paule_mandel(yi, vi), True
+    if estimator == "SJ":
+        return tau2_sidik_jonkman(yi, vi), True
+    if estimator == "EB":
+        return tau2_empirical_bayes(yi, vi)
+    if estimator == "HE":
+        return tau2_hedges(yi, vi), True
+    if estimator in ("REML", "ML"):
+        return fisher_scoring_tau2(yi, vi, estimator)
+    raise ValueError(f"no own implementation for {estimator}")
+
+
+def own_tau2_rows(yi: np.ndarray, vi: np.ndarray, estimator: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`own_tau2` for each row of ``(D, k)`` arrays: ``(tau2, converged)``."""
+    d, k = yi.shape
+    if estimator in ("PM", "EB"):
+        return solve_q_rows(yi, vi, np.full(d, k - 1.0)), np.ones(d, dtype=bool)
+    if estimator == "SJ":
+        start = ((yi - yi.mean(axis=1)[:, None]) ** 2).sum(axis=1) / k
+        q, _ = _q_and_slope_rows(yi, vi, start)
+        return start * q / (k - 1), np.ones(d, dtype=bool)
+    if estimator == "HE":
+        tau2 = (((yi - yi.mean(axis=1)[:, None]) ** 2).sum(axis=1) - (1 - 1 / k) * vi.sum(axis=1)) / (k - 1)
+        return np.maximum(0.0, tau2), np.ones(d, dtype=bool)
+    if estimator in ("REML", "ML"):
+        return fisher_scoring_tau2_rows(yi, vi, estimator)
+    raise ValueError(f"no own implementation for {estimator}")

@@ -33,7 +33,8 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from evsynth.stats.network import METHODS, PSCORE_CAVEAT, NetworkFit, fit_network
+from evsynth.data.network import fit_network
+from evsynth.stats.network import METHODS, PSCORE_CAVEAT, NetworkFit
 from evsynth.stats.profiles import MethodSettings
 from evsynth.data.config import Outcome
 

@@ -1,18 +1,9 @@
-"""Between-study variance: estimators PyMARE lacks, and Q-profile confidence intervals.
+"""The generalised Q(tau²), its equations Q(tau²) = c, and the Q-profile CI for tau².
 
-All formulas are metafor's ``rma.uni`` for the intercept-only model (Viechtbauer 2010),
-written as sums over studies so nothing builds a k x k matrix:
-
-* PM, Paule & Mandel (1982): the tau² solving the generalised Q(tau²) = k - 1, 0 if
-  Q(0) < k - 1 (DerSimonian & Kacker 2007).
-* SJ, Sidik & Jonkman (2005): tau²₀ = Σ(yᵢ - ȳ)²/k, then tau²₀ · Q_w(tau²₀) / (k - 1).
-* EB, Morris (1983): metafor iterates tau² += (Q(tau²)·k/(k-1) - k) / Σwᵢ; its fixed
-  point solves Q(tau²) = k - 1, the PM equation, for the intercept-only model. That
-  iteration can oscillate (found by our property tests), so the equation is solved by
-  Brent's method: the same root wherever metafor's iteration converges.
-* HE, Hedges (1983): (Σ(yᵢ - ȳ)² - (1 - 1/k)Σvᵢ) / (k - 1), truncated at 0.
 * Q-profile CI for tau² (Viechtbauer 2007, Stat Med 26:37): the tau² at which the
-  generalised Q equals the chi²(k-1) quantiles; I² and H² CIs follow from its limits.
+  generalised Q equals the chi²(k-1) quantiles; I² and H² CIs follow from its limits (with
+  metafor's typical within-study variance ṽ, Higgins & Thompson 2002).
+* The PM and EB estimators (:mod:`evsynth.stats.tau2`) solve Q(tau²) = k - 1 here too.
 
 Every equation Q(tau²) = c (PM, EB, both Q-profile limits) is solved by
 :func:`solve_q_rows` (or :func:`solve_q_large`): Halley's method on 1/Q(tau²) - 1/c,
@@ -23,7 +14,14 @@ converged after ``_NEWTON_MAX_ITER`` steps are handed to Brent's method
 (``scipy.optimize.brentq``), as are any the iteration cannot bracket.
 The ``*_rows`` functions take ``(D, k)`` arrays (one data set per row, equal k);
 ``*_large`` functions take one data set of large k and never build more than a few
-arrays of length k (:class:`evsynth.stats.tau2.WeightedPass`).
+arrays of length k (:class:`WeightedPass`).
+
+References
+----------
+Viechtbauer W (2007). Confidence intervals for the amount of heterogeneity in
+meta-analysis. Stat Med 26:37-52.
+Higgins JPT, Thompson SG (2002). Quantifying heterogeneity in a meta-analysis. Stat Med
+21:1539-1558.
 """
 
 from __future__ import annotations
@@ -33,10 +31,55 @@ import math
 import numpy as np
 from scipy import special
 
-from evsynth.stats.tau2 import WeightedPass, fisher_scoring_tau2, fisher_scoring_tau2_rows
+from evsynth.stats._iterate import EPS
 
-_EPS = np.finfo(float).eps
 _NEWTON_MAX_ITER = 60
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """Σ aᵢbᵢ on one thread (BLAS ``dot`` wakes its thread pool, which costs ms under load)."""
+    return float(np.einsum("i,i->", a, b))
+
+
+class WeightedPass:
+    """Sums over one large data set at a given tau², in preallocated buffers.
+
+    For k in the hundreds of thousands the cost of a pass is memory traffic, so every
+    quantity is formed in place (no temporaries) and reduced with one-thread dot
+    products. Nothing is larger than k: the intercept-only model needs no k x k matrix.
+    :meth:`at` returns, for wᵢ = 1/(vᵢ + tau²) and rᵢ = yᵢ - μ̂:
+
+    ``sw`` Σw, ``mu`` μ̂ = Σwy/Σw, ``q`` Σw r² (the generalised Q), ``s2`` Σw²r² (the
+    REML/ML score's Σ(Py)², and -dQ/dtau²), ``sw2`` Σw², ``sw3`` Σw³ (REML only).
+    After a call, :attr:`w` holds the weights at that tau².
+    """
+
+    def __init__(self, yi: np.ndarray, vi: np.ndarray):
+        self.y, self.v = yi, vi
+        self.w = np.empty_like(vi)
+        self.r = np.empty_like(vi)
+        self.wr = np.empty_like(vi)
+
+    def at(self, tau2: float, want: str = "sw2") -> dict[str, float]:
+        """The sums at ``tau2``; ``want`` = "q" (no Σw²), "sw2" (default), "sw3" (both), or
+        "halley" (no Σw², plus ``w3r2`` = Σw³r² and ``w2r`` = Σw²r for d²Q/dtau²)."""
+        w, r, wr = self.w, self.r, self.wr
+        np.add(self.v, tau2, out=w)
+        np.divide(1.0, w, out=w)
+        sw = float(w.sum())
+        mu = _dot(w, self.y) / sw
+        np.subtract(self.y, mu, out=r)
+        np.multiply(w, r, out=wr)
+        out = {"sw": sw, "mu": mu, "q": _dot(wr, r), "s2": _dot(wr, wr)}
+        if want == "halley":
+            out["w3r2"] = float(np.einsum("i,i,i->", wr, wr, w))
+            out["w2r"] = _dot(wr, w)
+        elif want != "q":
+            out["sw2"] = _dot(w, w)
+        if want == "sw3":
+            np.multiply(w, w, out=r)  # r is free once q and s2 are formed
+            out["sw3"] = _dot(r, w)
+        return out
 
 
 def generalised_q(tau2: float, yi: np.ndarray, vi: np.ndarray) -> float:
@@ -58,7 +101,7 @@ def _upper_bracket(yi, vi, target: float) -> float:
 
 def _brent_q(yi, vi, target: float) -> float:
     """Brent's method on Q(tau²) = target (the fallback of :func:`solve_q_rows`)."""
-    from scipy import optimize
+    from scipy import optimize  # lazy: a rare fallback, and the workflow imports this module at parse time
 
     if generalised_q(0.0, yi, vi) <= target:
         return 0.0
@@ -128,7 +171,7 @@ def _halley_q(evaluate, targets: np.ndarray, q_zero: np.ndarray, start: np.ndarr
             g1 = s / q**2
             g2 = 2 * s**2 / q**3 - (2 * sums["w3r2"] - 2 * sums["w2r"] ** 2 / sums["sw"]) / q**2
             new = xa - 2 * g * g1 / (2 * g1**2 - g * g2)
-            resolution = 64 * _EPS * q / s
+            resolution = 64 * EPS * q / s
             halley = (new > la) & (new < ha)
             new = np.where(halley, new, np.where(np.isfinite(ha), 0.5 * (la + ha), 2 * xa + q / s))
             step = np.abs(new - xa)
@@ -172,7 +215,7 @@ def _halley_one(evaluate, target: float, start: float, at_start: dict[str, float
             g1 = s / q**2
             g2 = 2 * s**2 / q**3 - (2 * sums["w3r2"] - 2 * sums["w2r"] ** 2 / sums["sw"]) / q**2
             new = x - 2 * g * g1 / (2 * g1**2 - g * g2)
-            resolution = 64 * _EPS * q / s
+            resolution = 64 * EPS * q / s
         except (ZeroDivisionError, OverflowError):
             return x, False
         halley = lo < new < hi
@@ -245,7 +288,7 @@ def solve_q_large(yi, vi, targets, start=None, passes: WeightedPass | None = Non
     Halley's method (:func:`_halley_one`) from ``start`` (default 0), e.g. the tau²
     estimate, near both Q-profile limits when k is large. ``q_zero`` = Q(0) and
     ``at_start`` = ``WeightedPass.at(start, "halley")``, if already known, save a pass
-    each. Every evaluation is one in-place pass of :class:`~evsynth.stats.tau2.WeightedPass`;
+    each. Every evaluation is one in-place pass of :class:`WeightedPass`;
     a root not found is solved by Brent's method.
     """
     yi, vi = np.asarray(yi, float), np.asarray(vi, float)
@@ -268,43 +311,6 @@ def _solve_q(yi, vi, target: float) -> float:
     """tau² with Q(tau²) = target, or 0 when Q(0) is already below it."""
     return float(solve_q_rows(np.asarray(yi, float)[None], np.asarray(vi, float)[None], [target])[0])
 
-
-def tau2_paule_mandel(yi, vi) -> float:
-    yi, vi = np.asarray(yi, float), np.asarray(vi, float)
-    return _solve_q(yi, vi, len(yi) - 1.0)
-
-
-def tau2_hedges(yi, vi) -> float:
-    yi, vi = np.asarray(yi, float), np.asarray(vi, float)
-    k = len(yi)
-    return max(0.0, float((np.sum((yi - yi.mean()) ** 2) - (1 - 1 / k) * np.sum(vi)) / (k - 1)))
-
-
-def tau2_sidik_jonkman(yi, vi) -> float:
-    yi, vi = np.asarray(yi, float), np.asarray(vi, float)
-    k = len(yi)
-    start = float(np.sum((yi - yi.mean()) ** 2) / k)
-    return start * generalised_q(start, yi, vi) / (k - 1)
-
-
-def tau2_empirical_bayes(yi, vi) -> tuple[float, bool]:
-    """EB tau²: the root of its estimating equation Q(tau²) = k - 1 (see module notes)."""
-    return tau2_paule_mandel(yi, vi), True
-
-
-def own_tau2(yi, vi, estimator: str) -> tuple[float, bool]:
-    """tau² by our own code, for estimators PyMARE lacks (and as a cross-check)."""
-    if estimator == "PM":
-        return tau2_paule_mandel(yi, vi), True
-    if estimator == "SJ":
-        return tau2_sidik_jonkman(yi, vi), True
-    if estimator == "EB":
-        return tau2_empirical_bayes(yi, vi)
-    if estimator == "HE":
-        return tau2_hedges(yi, vi), True
-    if estimator in ("REML", "ML"):
-        return fisher_scoring_tau2(yi, vi, estimator)
-    raise ValueError(f"no own implementation for {estimator}")
 
 
 def typical_variance(vi) -> float:
@@ -363,20 +369,3 @@ def q_profile_ci_large(yi, vi, alpha: float = 0.05, start: float | None = None,
     yi, vi = np.asarray(yi, float), np.asarray(vi, float)
     low, high = solve_q_large(yi, vi, q_profile_targets(len(yi) - 1, alpha), start, passes, q_zero, at_start)
     return float(low), float(high)
-
-
-def own_tau2_rows(yi: np.ndarray, vi: np.ndarray, estimator: str) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`own_tau2` for each row of ``(D, k)`` arrays: ``(tau2, converged)``."""
-    d, k = yi.shape
-    if estimator in ("PM", "EB"):
-        return solve_q_rows(yi, vi, np.full(d, k - 1.0)), np.ones(d, dtype=bool)
-    if estimator == "SJ":
-        start = ((yi - yi.mean(axis=1)[:, None]) ** 2).sum(axis=1) / k
-        q, _ = _q_and_slope_rows(yi, vi, start)
-        return start * q / (k - 1), np.ones(d, dtype=bool)
-    if estimator == "HE":
-        tau2 = (((yi - yi.mean(axis=1)[:, None]) ** 2).sum(axis=1) - (1 - 1 / k) * vi.sum(axis=1)) / (k - 1)
-        return np.maximum(0.0, tau2), np.ones(d, dtype=bool)
-    if estimator in ("REML", "ML"):
-        return fisher_scoring_tau2_rows(yi, vi, estimator)
-    raise ValueError(f"no own implementation for {estimator}")
