@@ -23,6 +23,12 @@ PI_LABELS = {
 }
 
 
+def number(x: float, decimals: int = 2) -> str:
+    """``x`` to ``decimals`` places, never a signed zero ("-0.00" is "0.00")."""
+    text = f"{x:.{decimals}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
 def format_p(p: float) -> str:
     """RevMan style: 'P = 0.16', 'P = 0.004', 'P < 0.00001'."""
     if p < 0.00001:
