@@ -15,6 +15,8 @@ CI_METHOD_LABELS = {
 }
 
 
+I2_LABELS = {"tau2": "I² from tau²", "q": "I² from Q (RevMan 5)"}
+
 PI_LABELS = {
     "none": "no prediction interval",
     "normal": "prediction interval on the normal distribution",

@@ -1,4 +1,4 @@
-"""RevMan 5 (Cochrane) style forest plot of a :class:`~evsynth.stats.results.ForestData`.
+"""RevMan 5 (Cochrane) style forest plot of a :class:`~evsynth.figures.forest_data.ForestData`.
 
 The plot adds no statistics: every string comes from the caller except the
 per-row ``estimate [95% CI]`` text and weight %, formatted here from the row's
