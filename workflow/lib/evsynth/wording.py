@@ -1,6 +1,7 @@
-"""RevMan wording from numbers: P values, heterogeneity, overall-effect and prediction
-lines, CI and PI labels. A leaf module: it imports nothing from evsynth, so every layer may
-use it."""
+"""RevMan and GRADE wording from numbers: P values, heterogeneity, overall-effect and
+prediction lines, CI, PI and I² labels, signed differences ("0.40 lower (0.62 lower to 0.18
+lower)") and the Cochrane Handbook's interpretation of I². A leaf module: it imports nothing
+from evsynth, so every layer may use it."""
 
 from __future__ import annotations
 
@@ -29,6 +30,33 @@ def number(x: float, decimals: int = 2) -> str:
     """``x`` to ``decimals`` places, never a signed zero ("-0.00" is "0.00")."""
     text = f"{x:.{decimals}f}"
     return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def direction(value: float, up: str, down: str, decimals: int = 2, unit: str = "") -> str:
+    """'0.40 lower' / '112 more' style, GRADE's wording for signed differences (ints get thousands commas)."""
+    if isinstance(value, int):
+        text = f"{abs(value):,}"
+    else:
+        text = number(abs(value), decimals)
+        if float(text) == 0:
+            return f"{text}{unit}"
+    return f"{text}{unit} {up if value > 0 else down}" if value != 0 else f"{text}{unit}"
+
+
+def difference_text(d: float, lo: float, hi: float, up: str, down: str, decimals: int = 2, unit: str = "") -> str:
+    """A difference and its CI in GRADE's words: '112 more (74 more to 155 more)'."""
+    return (f"{direction(d, up, down, decimals, unit)} ({direction(lo, up, down, decimals, unit)} to "
+            f"{direction(hi, up, down, decimals, unit)})")
+
+
+#: Cochrane Handbook 10.10.2: a rough guide to interpreting I² (overlapping on purpose).
+HANDBOOK_I2_BANDS = ((0, 40, "might not be important"), (30, 60, "may represent moderate heterogeneity"),
+                     (50, 90, "may represent substantial heterogeneity"), (75, 100, "considerable heterogeneity"))
+
+
+def i2_interpretation(i2: float) -> str:
+    """Cochrane Handbook 10.10.2's overlapping interpretation of an I² (percent)."""
+    return " or ".join(text for low, high, text in HANDBOOK_I2_BANDS if low <= i2 <= high)
 
 
 def format_p(p: float) -> str:
