@@ -69,17 +69,26 @@ def format_p(p: float) -> str:
     raise AssertionError("unreachable")
 
 
+def chi2_test(stat: float, df: float, p: float) -> str:
+    """RevMan's chi² test: 'Chi² = 5.12, df = 3 (P = 0.16)' (df a whole number)."""
+    return f"Chi² = {stat:.2f}, df = {df:.0f} ({format_p(p)})"
+
+
+#: RevMan's heterogeneity line of a single-study subgroup.
+HETEROGENEITY_ONE_STUDY = "Heterogeneity: not applicable (one study)"
+
+
 def heterogeneity_line(p: Any) -> str:
+    """RevMan's heterogeneity line of a pooled estimate:
+    'Heterogeneity: Tau² = 0.04 [0.00, 0.31] (REML); Chi² = 5.12, df = 3 (P = 0.16); I² = 41%'."""
     tau2 = f"Tau² = {p.tau2:.2f}"
     if p.tau2_ci_lower is not None and p.tau2_ci_upper is not None:
         tau2 += f" [{p.tau2_ci_lower:.2f}, {p.tau2_ci_upper:.2f}]"
-    return (
-        f"Heterogeneity: {tau2} ({p.estimator}); Chi² = {p.q:.2f}, df = {p.q_df} "
-        f"({format_p(p.q_p)}); I² = {p.i2:.0f}%"
-    )
+    return f"Heterogeneity: {tau2} ({p.estimator}); {chi2_test(p.q, p.q_df, p.q_p)}; I² = {p.i2:.0f}%"
 
 
 def prediction_line(p: Any, ratio: bool) -> str | None:
+    """'Prediction interval: [0.71, 1.62] (t, 3 df)' on the reporting scale; None without one."""
     if p.pi_lower is None or p.pi_upper is None:
         return None
     back = np.exp if ratio else (lambda x: x)
@@ -88,6 +97,7 @@ def prediction_line(p: Any, ratio: bool) -> str | None:
 
 
 def overall_effect_line(p: Any) -> str:
+    """'Test for overall effect: Z = 2.31 (P = 0.02)', or t and its df under HKSJ (RevMan Web)."""
     if p.stat_df is None:
         return f"Test for overall effect: Z = {abs(p.stat):.2f} ({format_p(p.p_value)})"
     return f"Test for overall effect: t = {abs(p.stat):.2f}, df = {p.stat_df:.0f} ({format_p(p.p_value)})"

@@ -37,6 +37,7 @@ from evsynth.figures._base import (
 from evsynth.figures.forest_data import ForestData, ForestRow
 from evsynth.figures.rob import rob_circle
 from evsynth.tables.rob import NOT_ASSESSED
+from evsynth.wording import number
 
 __all__ = ["axis_ticks", "draw_forest", "format_estimate", "format_weight"]
 
@@ -76,12 +77,7 @@ def format_estimate(est: float, lo: float, hi: float, ratio: bool) -> str:
     str
     """
     f = math.exp if ratio else float
-
-    def two_decimals(x: float) -> str:
-        text = f"{f(x):.2f}"
-        return text[1:] if text == "-0.00" else text  # no signed zero after rounding
-
-    return f"{two_decimals(est)} [{two_decimals(lo)}, {two_decimals(hi)}]"
+    return f"{number(f(est))} [{number(f(lo))}, {number(f(hi))}]"
 
 
 def format_weight(weight_pct: float | None) -> str:

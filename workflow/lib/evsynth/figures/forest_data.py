@@ -21,9 +21,10 @@ from evsynth.stats.results import PooledEstimate
 from evsynth.tables.rob import ROB_HEADERS, legend_line
 from evsynth.wording import (
     CI_METHOD_LABELS,
+    HETEROGENEITY_ONE_STUDY,
     I2_LABELS,
     PI_LABELS,
-    format_p,
+    chi2_test,
     heterogeneity_line,
     overall_effect_line,
     prediction_line,
@@ -218,7 +219,7 @@ def build_forest_data(
             pooled_note = ""
         elif rec["status"].startswith("single"):
             pooled_note = "Single study: not pooled"
-            lines = ("Heterogeneity: not applicable (one study)",)
+            lines = (HETEROGENEITY_ONE_STUDY,)
         else:
             pooled_note = "Not estimable"
         title = f"{modes[rec['treatment']]} vs {modes[rec['comparator']]}"
@@ -338,7 +339,7 @@ def subgroup_lines(
         separate, common = by.get("separate_tau2"), by.get("common_tau2")
         line = f"Modes vs {name}: {separate['revman_line']}" if separate else f"Modes vs {name}:"
         if common:
-            line += f"; common tau²: Chi² = {common['stat']:.2f}, df = {common['df1']:.0f} ({format_p(common['p_value'])})"
+            line += f"; common tau²: {chi2_test(common['stat'], common['df1'], common['p_value'])}"
         if separate and separate["covariance_used"] is True:
             line += "; shared arms accounted for (generalised Q)"
         lines.append(line)

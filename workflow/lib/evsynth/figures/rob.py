@@ -17,7 +17,15 @@ from matplotlib.patches import Circle, Rectangle
 
 from evsynth.data.studies import ROB_COLUMNS
 from evsynth.figures._base import FONT, MARGIN, SMALL, TITLE, figure_context, measurer, new_figure, put_text, wrap
-from evsynth.tables.rob import COLOURS, DOMAIN_NAMES, JUDGEMENT_LABELS, NOT_ASSESSED, ROB_HEADERS, SYMBOLS, TrafficLightRow
+from evsynth.tables.rob import (
+    COLOURS,
+    DOMAIN_NAMES,
+    JUDGEMENT_LABELS,
+    NOT_ASSESSED,
+    ROB_HEADERS,
+    SYMBOLS,
+    TrafficLightRow,
+)
 
 __all__ = ["draw_summary", "draw_traffic_light", "rob_circle"]
 

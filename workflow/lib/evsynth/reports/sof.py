@@ -31,7 +31,13 @@ import pandas as pd
 from evsynth.data.config import Outcome
 from evsynth.data.studies import ROB_VALUES, Problem
 from evsynth.data.vocabulary import OVERALL_TREATMENT
-from evsynth.stats.absolute import absolute_effect, assumed_control_risk, number_needed_to_treat, per_1000, reexpress_smd
+from evsynth.stats.absolute import (
+    absolute_effect,
+    assumed_control_risk,
+    number_needed_to_treat,
+    per_1000,
+    reexpress_smd,
+)
 from evsynth.stats.escalc import RATIO_MEASURES
 from evsynth.tables.rob import NOT_ASSESSED, weight_shares
 from evsynth.wording import difference_text, i2_interpretation, number
