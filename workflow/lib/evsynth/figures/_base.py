@@ -49,6 +49,7 @@ __all__ = [
     "put_text",
     "save_figure",
     "shorten",
+    "stack",
     "table_records",
     "wrap",
     "wrap_lines",
@@ -241,6 +242,19 @@ def put_text(fig: Figure, height: float, x: float, y_top: float, s: str, **kw: A
 # ---------------------------------------------------------------------------------------
 # Forest-style layout: header rule, graph axes, effect axis.
 # ---------------------------------------------------------------------------------------
+
+
+def stack(put: Callable[..., None], lines: Sequence[str], y: float, step: float, **kw: Any) -> float:
+    """Put ``lines`` one under another at the left margin from ``y`` inches down, ``step`` apart.
+
+    ``put(x, y_top, text, **kw)`` draws one line (a :func:`put_text` bound to its figure);
+    returns the ``y`` just below the last line.
+    """
+    for line in lines:
+        put(MARGIN, y, line, **kw)
+        y += step
+    return y
+
 
 
 def header_rule(fig: Figure, width: float, y: float) -> None:

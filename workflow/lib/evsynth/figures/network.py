@@ -47,6 +47,7 @@ from evsynth.figures._base import (
     measurer,
     new_figure,
     put_text,
+    stack,
     table_records,
     wrap_lines,
 )
@@ -228,14 +229,8 @@ def draw_network_forest(
         def put(x: float, y: float, s: str, **kw: Any) -> None:
             put_text(fig, height, x, y, s, **kw)
 
-        y = MARGIN + 0.1
-        for line in title_lines:
-            put(MARGIN, y, line, fontsize=TITLE, fontweight="bold")
-            y += 0.2
-        for line in sub_lines:
-            put(MARGIN, y, line, color="0.25")
-            y += 0.17
-        y += 0.15
+        y = stack(put, title_lines, MARGIN + 0.1, 0.2, fontsize=TITLE, fontweight="bold")
+        y = stack(put, sub_lines, y, 0.17, color="0.25") + 0.15
         x_k = MARGIN + label_w
         x_graph = x_k + k_w
         x_est = x_graph + graph_w + 0.1
@@ -285,10 +280,7 @@ def draw_network_forest(
             ha="center", fontsize=SMALL)
         put(x_graph + graph_w * 0.75, y_axis, _right_label(higher_is_better, labels.get(reference, reference)),
             ha="center", fontsize=SMALL)
-        y = body_top + body_h + axis_h
-        for line in notes:
-            put(MARGIN, y, line, fontsize=SMALL, va="top", color="0.2")
-            y += LINE_H
+        stack(put, notes, body_top + body_h + axis_h, LINE_H, fontsize=SMALL, va="top", color="0.2")
     return fig
 
 

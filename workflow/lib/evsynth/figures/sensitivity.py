@@ -51,6 +51,7 @@ from evsynth.figures._base import (
     new_figure,
     put_text,
     shorten,
+    stack,
     table_records,
     wrap_lines,
 )
@@ -162,10 +163,7 @@ def _interval_figure(meta: PlotMeta, subtitle: str, headers: tuple[str, str, str
         def put(x: float, y: float, s: str, **kw: Any) -> None:
             put_text(fig, height, x, y, s, **kw)
 
-        y = MARGIN + 0.12
-        for line in title:
-            put(MARGIN, y, line, fontsize=TITLE, fontweight="bold")
-            y += 0.2
+        y = stack(put, title, MARGIN + 0.12, 0.2, fontsize=TITLE, fontweight="bold")
         put(MARGIN, y, meta.comparison, fontsize=FONT)
         y += 0.2
         put(MARGIN, y, f"{subtitle} ({meta.settings})", fontsize=SMALL, color="0.25")
@@ -213,10 +211,7 @@ def _interval_figure(meta: PlotMeta, subtitle: str, headers: tuple[str, str, str
                     ax.add_line(Line2D([x], [yc], marker=marker, ms=4, color=colour, ls="none", clip_on=False))
             ax.add_line(Line2D([row.est], [yc], marker="s", ms=4.5, color=DARK if not row.highlight else colour,
                                ls="none", zorder=3))
-        y = body_top + body_h + axis_h
-        for line in notes:
-            put(MARGIN, y, line, fontsize=SMALL, va="top")
-            y += LINE_H
+        stack(put, notes, body_top + body_h + axis_h, LINE_H, fontsize=SMALL, va="top")
     return fig
 
 
