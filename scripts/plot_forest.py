@@ -2,7 +2,8 @@
 
 from typing import TYPE_CHECKING
 
-from evsynth.figures.forest import draw_forest, save_figure
+from evsynth.figures._base import save_figure
+from evsynth.figures.forest import draw_forest
 from evsynth.pipeline.logs import log_to
 from evsynth.figures.forest_data import analysis_forest_data
 from evsynth.tables.rob import comparison_judgements

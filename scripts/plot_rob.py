@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from evsynth.pipeline.logs import log_to
 from evsynth.tables.rob import comparison_judgements, traffic_light_rows, weighted_summary
-from evsynth.figures.rob import draw_summary, draw_traffic_light, save_figure
+from evsynth.figures._base import save_figure
+from evsynth.figures.rob import draw_summary, draw_traffic_light
 from evsynth.data.io import read_tsv
 
 if TYPE_CHECKING:

@@ -11,7 +11,8 @@ tsv : results/changes.tsv, one line per analysis in either snapshot
 
 from typing import TYPE_CHECKING
 
-from evsynth.tables.changes import CHANGES_COLUMNS, compare_results, render_markdown
+from evsynth.reports.changes import render_markdown
+from evsynth.tables.changes import CHANGES_COLUMNS, compare_results
 from evsynth.pipeline.logs import log_to
 from evsynth.data.io import read_tsv, write_text_atomic, write_tsv
 

@@ -22,19 +22,21 @@ from evsynth.data.config import Outcome
 from evsynth.reports.sof import (
     SOF_COLUMNS,
     JudgementsError,
-    absolute_effect,
-    assumed_control_risk,
     check_settings,
-    i2_band,
     load_judgements,
-    number_needed_to_treat,
-    per_1000,
-    reexpress_smd,
-    risk_with_intervention,
     sof_records,
     sof_row,
     trial_control_risks,
 )
+from evsynth.stats.absolute import (
+    absolute_effect,
+    assumed_control_risk,
+    number_needed_to_treat,
+    per_1000,
+    reexpress_smd,
+    risk_with_intervention,
+)
+from evsynth.wording import i2_interpretation
 
 MODES = {"coach": "Health-coach-led remote CBT", "online": "Self-guided online CBT", "usual_care": "Usual care"}
 RESPONSE = Outcome("pain_severity_response", ">=30% reduction in pain severity (BPI-SF)", "RR", True)
@@ -165,9 +167,9 @@ def test_no_control_risk_leaves_absolute_effects_empty():
 
 
 def test_i2_bands_overlap_as_in_the_handbook():
-    assert i2_band(20) == "might not be important"
-    assert i2_band(35) == "might not be important or may represent moderate heterogeneity"
-    assert i2_band(80) == "may represent substantial heterogeneity or considerable heterogeneity"
+    assert i2_interpretation(20) == "might not be important"
+    assert i2_interpretation(35) == "might not be important or may represent moderate heterogeneity"
+    assert i2_interpretation(80) == "may represent substantial heterogeneity or considerable heterogeneity"
 
 
 def test_sof_records_follow_pooled_order_and_judgements():

@@ -1,11 +1,12 @@
-"""The change log (evsynth.tables.changes) and baseline snapshots (evsynth.freeze)."""
+"""The change log (evsynth.tables.changes, evsynth.reports.changes) and baseline snapshots (evsynth.freeze)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from evsynth.tables.changes import compare_results, i2_band, load_snapshot, render_markdown
+from evsynth.reports.changes import render_markdown
+from evsynth.tables.changes import compare_results, i2_band, load_snapshot
 from evsynth.freeze import freeze, main
 
 

@@ -1,22 +1,66 @@
-"""Deterministic matplotlib context and atomic, byte-reproducible figure saving.
+"""What every figure shares: a deterministic matplotlib context, atomic byte-reproducible
+saving, one house style, one text toolkit and the common pieces of a forest-style layout.
 
-Every plotting module draws inside :func:`figure_context` and saves with
-:func:`save_figure`, so fonts, SVG ids and embedded metadata never depend on the
+Every plotting module draws inside :func:`figure_context` on a :func:`new_figure` and saves
+with :func:`save_figure`, so fonts, SVG ids and embedded metadata never depend on the
 user's matplotlibrc, the clock or the run. Nothing here touches global rcParams.
+
+Geometry is in inches from the top of the figure (``y_top``); text is measured with the
+Agg renderer (:func:`measurer`), so layouts size themselves to their words.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.lines import Line2D
 
-__all__ = ["RC_PARAMS", "PNG_DPI", "figure_context", "save_figure"]
+__all__ = [
+    "DARK",
+    "FONT",
+    "MARGIN",
+    "MIN_FONT",
+    "PNG_DPI",
+    "RATIO_TICKS",
+    "RC_PARAMS",
+    "SMALL",
+    "TITLE",
+    "Measure",
+    "body_frame",
+    "effect_axis",
+    "figure_context",
+    "finite",
+    "fit",
+    "graph_axes",
+    "header_rule",
+    "measurer",
+    "new_figure",
+    "put_text",
+    "save_figure",
+    "shorten",
+    "stack",
+    "table_records",
+    "wrap",
+    "wrap_lines",
+]
+
+# House style: type sizes (points), the outer margin (inches) and the marker colour.
+FONT, SMALL, TITLE, MIN_FONT = 8.0, 7.0, 10.0, 6.0
+MARGIN = 0.15
+DARK = "#1f3a93"
+#: Candidate ticks of a ratio (log) axis, 1-2-5 steps from 1/1000 to 1000.
+RATIO_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
 #: rcParams applied around drawing and saving. ``svg.hashsalt`` fixes the ids of
 #: clip paths, ``svg.fonttype: path`` stores glyphs as paths (no font lookup by
@@ -113,3 +157,158 @@ def save_figure(fig: Figure, paths: Mapping[str, str] | Sequence[str]) -> None:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
                 raise
+
+
+# ---------------------------------------------------------------------------------------
+# Figures and text.
+# ---------------------------------------------------------------------------------------
+
+#: ``measure(text, size=FONT, bold=False) -> width in inches`` (the widest line of ``text``).
+Measure = Callable[..., float]
+
+
+def new_figure(figsize: tuple[float, float] | None = None) -> Figure:
+    """A pyplot-free figure with an Agg canvas (call inside :func:`figure_context`)."""
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def measurer(fig: Figure) -> Measure:
+    """Return ``measure(text, size, bold) -> width in inches`` via the figure's Agg renderer."""
+    renderer = fig.canvas.get_renderer()
+
+    def measure(text: str, size: float = FONT, bold: bool = False) -> float:
+        prop = FontProperties(size=size, weight="bold" if bold else "normal")
+        widths = [renderer.get_text_width_height_descent(s, prop, ismath=False)[0] for s in text.split("\n")]
+        return max(widths) / fig.dpi
+
+    return measure
+
+
+def wrap_lines(
+    measure: Measure, text: Any, width: float, size: float = SMALL, bold: bool = False, split: bool = False
+) -> list[str]:
+    """Greedy word wrap to ``width`` inches; a word longer than a line is broken only if ``split``."""
+    lines: list[str] = []
+    current = ""
+    for word in str(text).split():
+        candidate = f"{current} {word}" if current else word
+        if measure(candidate, size, bold) <= width:
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+        while split and len(word) > 1 and measure(word, size, bold) > width:
+            n = len(word) - 1
+            while n > 1 and measure(word[:n], size, bold) > width:
+                n -= 1
+            lines.append(word[:n])
+            word = word[n:]
+        current = word
+    return [*lines, current] if current else lines
+
+
+def wrap(
+    measure: Measure, text: Any, width: float, size: float = SMALL, bold: bool = False, split: bool = False
+) -> str:
+    """:func:`wrap_lines` joined with newlines, for one multi-line text artist."""
+    return "\n".join(wrap_lines(measure, text, width, size, bold, split))
+
+
+def shorten(measure: Measure, text: str, width: float, size: float = FONT) -> str:
+    """``text`` cut to fit ``width`` inches, with an ellipsis when cut."""
+    if measure(text, size) <= width:
+        return text
+    while len(text) > 1 and measure(text + "…", size) > width:
+        text = text[:-1]
+    return text + "…"
+
+
+def fit(measure: Measure, text: str, width: float, size: float = FONT, bold: bool = False) -> float:
+    """Largest size <= ``size`` (in half points, down to MIN_FONT) at which ``text`` fits ``width``."""
+    while size > MIN_FONT and measure(text, size, bold) > width:
+        size -= 0.5
+    return size
+
+
+def put_text(fig: Figure, height: float, x: float, y_top: float, s: str, **kw: Any) -> None:
+    """Figure text at ``x`` inches from the left and ``y_top`` inches from the top (body font, centred)."""
+    kw.setdefault("fontsize", FONT)
+    kw.setdefault("va", "center")
+    fig.text(x, height - y_top, s, transform=fig.dpi_scale_trans, **kw)
+
+
+# ---------------------------------------------------------------------------------------
+# Forest-style layout: header rule, graph axes, effect axis.
+# ---------------------------------------------------------------------------------------
+
+
+def stack(put: Callable[..., None], lines: Sequence[str], y: float, step: float, **kw: Any) -> float:
+    """Put ``lines`` one under another at the left margin from ``y`` inches down, ``step`` apart.
+
+    ``put(x, y_top, text, **kw)`` draws one line (a :func:`put_text` bound to its figure);
+    returns the ``y`` just below the last line.
+    """
+    for line in lines:
+        put(MARGIN, y, line, **kw)
+        y += step
+    return y
+
+
+
+def header_rule(fig: Figure, width: float, y: float) -> None:
+    """The thin grey rule between the column headers and the body, ``y`` inches from the bottom."""
+    fig.add_artist(Line2D([MARGIN, width - MARGIN], [y, y], transform=fig.dpi_scale_trans, color="0.6", lw=0.5))
+
+
+def graph_axes(fig: Figure, size: tuple[float, float], x: float, top: float, w: float, h: float):
+    """Axes ``w`` x ``h`` inches at ``x`` from the left, ``top`` from the top of a figure of ``size``.
+
+    The y axis runs in inches down from the body top (0 at the top), so the graph's rows
+    line up one to one with the table's text rows.
+    """
+    width, height = size
+    return fig.add_axes((x / width, (height - top - h) / height, w / width, h / height))
+
+
+def effect_axis(ax, limits: tuple[float, float], ratio: bool, ticks: Sequence[float], labels: Sequence[str]) -> None:
+    """The x axis of an effect: log for ratios with the given ticks, else about five linear ticks."""
+    ax.set_xlim(*limits)
+    if ratio:
+        ax.set_xscale("log")
+        ax.set_xticks(ticks, labels)
+        ax.minorticks_off()
+    else:
+        ax.locator_params(axis="x", nbins=5)
+    ax.tick_params(axis="x", labelsize=SMALL, length=3, width=0.6, pad=2)
+
+
+def body_frame(ax, body_h: float, null: float, gid: str | None = None) -> None:
+    """Rows run down from the top; only the bottom spine shows; a black line marks no effect."""
+    ax.set_ylim(body_h, 0)
+    ax.set_yticks([])
+    ax.patch.set_visible(False)
+    for side in ("top", "left", "right"):
+        ax.spines[side].set_visible(False)
+    ax.spines["bottom"].set_linewidth(0.6)
+    ax.axvline(null, color="black", lw=0.6, zorder=1, gid=gid)
+
+
+# ---------------------------------------------------------------------------------------
+# Values from the tables.
+# ---------------------------------------------------------------------------------------
+
+
+def finite(*xs: Any) -> bool:
+    """True when every value is a finite int or float (``None``, NaN and bools are not)."""
+    return all(x is not None and isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+               for x in xs)
+
+
+def table_records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """A table's rows as dicts with NaN as ``None`` (none for a missing or empty table)."""
+    if frame is None or frame.empty:
+        return []
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+            for r in frame.to_dict("records")]

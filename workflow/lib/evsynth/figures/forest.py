@@ -1,4 +1,4 @@
-"""RevMan 5 (Cochrane) style forest plot of a :class:`~evsynth.stats.results.ForestData`.
+"""RevMan 5 (Cochrane) style forest plot of a :class:`~evsynth.figures.forest_data.ForestData`.
 
 The plot adds no statistics: every string comes from the caller except the
 per-row ``estimate [95% CI]`` text and weight %, formatted here from the row's
@@ -11,33 +11,44 @@ Artists carry ``gid`` values (``label-g-r``, ``square-g-r``, ``ci-g-r``,
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
-from matplotlib.patches import Circle, Polygon
+from matplotlib.patches import Polygon
 
-from evsynth.figures._base import figure_context, save_figure
+from evsynth.figures._base import (
+    DARK,
+    FONT,
+    MARGIN,
+    SMALL,
+    TITLE,
+    Measure,
+    body_frame,
+    figure_context,
+    fit,
+    graph_axes,
+    header_rule,
+    measurer,
+    new_figure,
+    put_text,
+    wrap,
+)
 from evsynth.figures.forest_data import ForestData, ForestRow
-from evsynth.tables.rob import COLOURS as ROB_COLOURS
+from evsynth.figures.rob import rob_circle
 from evsynth.tables.rob import NOT_ASSESSED
-from evsynth.tables.rob import SYMBOLS as ROB_SYMBOLS
+from evsynth.wording import number
 
-__all__ = ["axis_ticks", "draw_forest", "format_estimate", "format_weight", "save_figure"]
+__all__ = ["axis_ticks", "draw_forest", "format_estimate", "format_weight"]
 
-# Geometry (inches) and type sizes (points).
-FONT, SMALL, TITLE, MIN_FONT = 8.0, 7.0, 10.0, 6.0
+# Geometry (inches).
 ROW_H, SMALL_ROW_H, LINE_H = 0.2, 0.16, 0.135  # LINE_H: extra height per wrapped line
-MARGIN, GAP, PAD = 0.15, 0.1, 0.04
+GAP, PAD = 0.1, 0.04
 LABEL_W, ARM_W, ARM_GAP, WEIGHT_W, EST_W, GRAPH_W, RIGHT_MARGIN = 2.35, 0.5, 0.15, 0.6, 1.6, 2.6, 0.3
 SINGLE_ARM_W = 0.95
 ROB_W, ROB_RADIUS = 0.27, 0.085  # risk-of-bias columns right of the graph (a wider last one: "Overall")
 AXIS_H = 0.27  # ticks and tick labels below the body, above the "Favours" texts
 SQUARE_MAX_PT, SQUARE_MIN_PT = 0.7 * ROW_H * 72, 2.0
-SQUARE_COLOUR = "#1f3a93"
 
 # Log-symmetric tick sets for ratio axes, keyed by the upper limit.
 _RATIO_TICKS = (
@@ -66,12 +77,7 @@ def format_estimate(est: float, lo: float, hi: float, ratio: bool) -> str:
     str
     """
     f = math.exp if ratio else float
-
-    def two_decimals(x: float) -> str:
-        text = f"{f(x):.2f}"
-        return text[1:] if text == "-0.00" else text  # no signed zero after rounding
-
-    return f"{two_decimals(est)} [{two_decimals(lo)}, {two_decimals(hi)}]"
+    return f"{number(f(est))} [{number(f(lo))}, {number(f(hi))}]"
 
 
 def format_weight(weight_pct: float | None) -> str:
@@ -79,7 +85,7 @@ def format_weight(weight_pct: float | None) -> str:
     return "" if weight_pct is None else f"{weight_pct:.1f}%"
 
 
-def _finite(*xs: float | None) -> list[float]:
+def _finite_values(*xs: float | None) -> list[float]:
     return [x for x in xs if x is not None and math.isfinite(x)]
 
 
@@ -109,10 +115,10 @@ def axis_ticks(data: ForestData) -> tuple[tuple[float, float], tuple[float, ...]
     for sg in data.subgroups:
         for row in sg.rows:
             if row.yi is not None:
-                points += _finite(row.yi)
-                cis += _finite(row.ci_lower, row.ci_upper)
+                points += _finite_values(row.yi)
+                cis += _finite_values(row.ci_lower, row.ci_upper)
         if sg.pooled is not None:
-            points += _finite(sg.pooled.theta, sg.pooled.ci_lower, sg.pooled.ci_upper)
+            points += _finite_values(sg.pooled.theta, sg.pooled.ci_lower, sg.pooled.ci_upper)
     pts_h = max((abs(x) for x in points), default=0.0)
     ci_h = max((abs(x) for x in cis), default=0.0)
     if data.ratio:
@@ -181,55 +187,13 @@ def _columns(n_arm: int, n_rob: int = 0) -> _Cols:
     return _Cols(MARGIN, treat, ctrl, x, x + WEIGHT_W, graph, width, arm_w, rob, rob_w)
 
 
-def _measurer(fig: Figure) -> Callable[[str, float, bool], float]:
-    """Return ``measure(text, size, bold) -> width in inches`` via the Agg renderer."""
-    renderer = fig.canvas.get_renderer()
-
-    def measure(text: str, size: float = FONT, bold: bool = False) -> float:
-        prop = FontProperties(size=size, weight="bold" if bold else "normal")
-        widths = [renderer.get_text_width_height_descent(s, prop, ismath=False)[0] for s in text.split("\n")]
-        return max(widths) / fig.dpi
-
-    return measure
-
-
-def _wrap(
-    measure: Callable[..., float], text: str, width: float, size: float, bold: bool = False, split: bool = True
-) -> str:
-    """Greedy word wrap to ``width`` inches; words longer than a line are split if ``split``."""
-    lines: list[str] = []
-    cur = ""
-    for word in text.split():
-        cand = f"{cur} {word}" if cur else word
-        if measure(cand, size, bold) <= width:
-            cur = cand
-            continue
-        if cur:
-            lines.append(cur)
-        while split and len(word) > 1 and measure(word, size, bold) > width:
-            n = len(word) - 1
-            while n > 1 and measure(word[:n], size, bold) > width:
-                n -= 1
-            lines.append(word[:n])
-            word = word[n:]
-        cur = word
-    return "\n".join(lines + [cur] if cur else lines)
-
-
-def _fit(measure: Callable[..., float], text: str, width: float, size: float = FONT, bold: bool = False) -> float:
-    """Largest size <= ``size`` (down to MIN_FONT) at which ``text`` fits ``width``."""
-    while size > MIN_FONT and measure(text, size, bold) > width:
-        size -= 0.5
-    return size
-
-
-def _layout_rows(data: ForestData, cols: _Cols, measure: Callable[..., float]) -> list[_Row]:
+def _layout_rows(data: ForestData, cols: _Cols, measure: Measure) -> list[_Row]:
     """Flatten subgroups into body rows, wrapping text that would overflow."""
     span = cols.graph - GAP - cols.label  # title and text rows may run up to the graph
     rows: list[_Row] = []
 
     def add(kind: str, g: int, r: int, text: str, size: float, width: float, bold: bool = False) -> None:
-        text = _wrap(measure, text, width, size, bold) if text else ""
+        text = wrap(measure, text, width, size, bold, split=True) if text else ""
         base = SMALL_ROW_H if kind == "line" else ROW_H
         rows.append(_Row(kind, g, r, text, base + LINE_H * text.count("\n")))
 
@@ -269,26 +233,25 @@ def draw_forest(data: ForestData) -> Figure:
     if not data.subgroups:
         raise ValueError("ForestData has no subgroups to draw")
     with figure_context():
-        fig = Figure()
-        FigureCanvasAgg(fig)
+        fig = new_figure()
         _draw(fig, data)
     return fig
 
 
 def _draw(fig: Figure, data: ForestData) -> None:
-    measure = _measurer(fig)
+    measure = measurer(fig)
     n_arm = len(data.arm_headers)
     cols = _columns(n_arm, len(data.rob_headers))
     width = cols.width
     rows = _layout_rows(data, cols, measure)
     half = GRAPH_W / 2 - PAD
-    fav = [_wrap(measure, s, half, SMALL) for s in (data.favours_left, data.favours_right)]
-    footer = [_wrap(measure, s, width - 2 * MARGIN, SMALL) for s in data.footer]
-    title = _wrap(measure, data.title, width - 2 * MARGIN, TITLE, True) if data.title else ""
+    fav = [wrap(measure, s, half, SMALL, split=True) for s in (data.favours_left, data.favours_right)]
+    footer = [wrap(measure, s, width - 2 * MARGIN, SMALL, split=True) for s in data.footer]
+    title = wrap(measure, data.title, width - 2 * MARGIN, TITLE, True, split=True) if data.title else ""
     # Long arm headings wrap over their sub-columns and push the header down.
     # Whole words only: a heading too wide for one column is shrunk by cell(), not broken.
-    arm_heads = [_wrap(measure, h, n_arm * cols.arm_w + ARM_GAP - PAD, FONT, True, split=False) if n_arm else "" for h in
-                 (data.treat_heading, data.ctrl_heading)]
+    arm_heads = [wrap(measure, h, n_arm * cols.arm_w + ARM_GAP - PAD, FONT, True) if n_arm else ""
+                 for h in (data.treat_heading, data.ctrl_heading)]
     head_x = LINE_H * max(h.count("\n") for h in arm_heads)
 
     # Vertical stack from the top, in inches.
@@ -303,12 +266,10 @@ def _draw(fig: Figure, data: ForestData) -> None:
     fig.set_size_inches(width, height)
 
     def text(x: float, y_top: float, s: str, gid: str, **kw: object) -> None:
-        kw.setdefault("fontsize", FONT)
-        kw.setdefault("va", "center")
-        fig.text(x, height - y_top, s, transform=fig.dpi_scale_trans, gid=gid, **kw)
+        put_text(fig, height, x, y_top, s, gid=gid, **kw)
 
     def cell(x0: float, w: float, y: float, s: str, gid: str, bold: bool = False, ha: str = "center") -> None:
-        size = _fit(measure, s, w - PAD, FONT, bold)
+        size = fit(measure, s, w - PAD, FONT, bold)
         x = {"center": x0 + w / 2, "right": x0 + w - PAD, "left": x0}[ha]
         text(x, y, s, gid, fontsize=size, ha=ha, fontweight="bold" if bold else "normal")
 
@@ -330,28 +291,20 @@ def _draw(fig: Figure, data: ForestData) -> None:
             cell(x0, w, y2, h, f"header-rob-{i}", bold=True)
     heading = f"{data.measure}\n{data.method_label}"
     for x0, w, gid in ((cols.est, EST_W, "header-estimate"), (cols.graph, GRAPH_W, "header-graph")):
-        size = _fit(measure, heading, w, FONT, True)
+        size = fit(measure, heading, w, FONT, True)
         text(x0 + w / 2, header_top + head_x + ROW_H, heading, gid, fontsize=size, fontweight="bold", ha="center")
-    rule_y = height - body_top + 0.03
-    fig.add_artist(
-        Line2D([MARGIN, width - MARGIN], [rule_y, rule_y], transform=fig.dpi_scale_trans, color="0.6", lw=0.5)
-    )
+    header_rule(fig, width, height - body_top + 0.03)
 
     # Graph axes: y data = inches below the body top, so rows map 1:1 to the table.
     (xmin, xmax), ticks, labels = axis_ticks(data)
-    ax = fig.add_axes((cols.graph / width, (height - body_top - body_h) / height, GRAPH_W / width, body_h / height))
+    ax = graph_axes(fig, (width, height), cols.graph, body_top, GRAPH_W, body_h)
+    # Symmetric limits with every tick given (axis_ticks), on a log axis for ratios.
     ax.set_xscale("log" if data.ratio else "linear")
     ax.set_xlim(xmin, xmax)
-    ax.set_ylim(body_h, 0)
     ax.set_xticks(ticks, labels, fontsize=SMALL)
     ax.minorticks_off()
-    ax.set_yticks([])
-    ax.patch.set_visible(False)
-    for side in ("top", "left", "right"):
-        ax.spines[side].set_visible(False)
     ax.tick_params(axis="x", length=3, width=0.6, pad=2)
-    ax.spines["bottom"].set_linewidth(0.6)
-    ax.axvline(1.0 if data.ratio else 0.0, color="black", lw=0.6, zorder=1, gid="null-line")
+    body_frame(ax, body_h, 1.0 if data.ratio else 0.0, gid="null-line")
     tr = math.exp if data.ratio else float
     weights = [r.weight_pct for sg in data.subgroups for r in sg.rows if r.weight_pct is not None and r.yi is not None]
     w_max = max(weights, default=0.0)
@@ -379,7 +332,8 @@ def _draw(fig: Figure, data: ForestData) -> None:
                 _draw_study(ax, study, yc, f"{g}-{r}", tr, (xmin, xmax), w_max)
             cell(cols.est, EST_W, yt, est_s, f"estimate-{g}-{r}")
             for i, (x0, w, judged) in enumerate(zip(cols.rob, cols.rob_w, study.rob)):
-                _rob_circle(fig, x0 + w / 2, height - yt, judged or NOT_ASSESSED, f"rob-{g}-{r}-{i}")
+                rob_circle(fig, x0 + w / 2, height - yt, judged or NOT_ASSESSED, f"rob-{g}-{r}-{i}", ROB_RADIUS,
+                           lw=0.4, symbol_size=SMALL)
         elif row.kind == "subtotal":
             text(cols.label, yt, row.text, f"subtotal-label-{g}", fontweight="bold", ha="left")
             if n_arm:
@@ -391,7 +345,7 @@ def _draw(fig: Figure, data: ForestData) -> None:
                 cell(cols.est, EST_W, yt, sg.pooled_note, f"estimate-{g}", bold=True)
                 continue
             # RevMan prints the subgroup's share of the weight: the sum of its rows.
-            w_sum = sum(_finite(*(s.weight_pct for s in sg.rows if s.yi is not None)))
+            w_sum = sum(_finite_values(*(s.weight_pct for s in sg.rows if s.yi is not None)))
             cell(cols.weight, WEIGHT_W, yt, format_weight(w_sum), f"weight-{g}", bold=True, ha="right")
             cell(cols.est, EST_W, yt, format_estimate(p.theta, p.ci_lower, p.ci_upper, data.ratio),
                  f"estimate-{g}", bold=True)
@@ -418,15 +372,6 @@ def _draw(fig: Figure, data: ForestData) -> None:
         y += (s.count("\n") + 1) * LINE_H
 
 
-def _rob_circle(fig: Figure, x: float, y: float, judged: str, gid: str) -> None:
-    """One risk-of-bias judgement: a robvis-coloured circle with its symbol (x, y in inches)."""
-    fig.add_artist(Circle((x, y), ROB_RADIUS, transform=fig.dpi_scale_trans, fc=ROB_COLOURS[judged], ec="0.3",
-                          lw=0.4, gid=gid))
-    if ROB_SYMBOLS[judged]:
-        fig.text(x, y, ROB_SYMBOLS[judged], transform=fig.dpi_scale_trans, ha="center", va="center_baseline",
-                 fontsize=SMALL, fontweight="bold", gid=f"{gid}-symbol")
-
-
 def _draw_study(ax, row: ForestRow, y: float, key: str, tr, lim: tuple[float, float], w_max: float) -> None:
     """Square (area proportional to weight) and CI whisker, arrow heads where clipped."""
     lo, hi, est = tr(row.ci_lower), tr(row.ci_upper), tr(row.yi)
@@ -440,5 +385,5 @@ def _draw_study(ax, row: ForestRow, y: float, key: str, tr, lim: tuple[float, fl
                                zorder=2, gid=f"arrow-{end}-{key}"))
     w = row.weight_pct
     side = SQUARE_MAX_PT * math.sqrt(w / w_max) if w and w_max > 0 else 0.0
-    ax.add_line(Line2D([est], [y], marker="s", ms=max(side, SQUARE_MIN_PT), mfc=SQUARE_COLOUR,
-                       mec=SQUARE_COLOUR, mew=0, ls="none", zorder=3, gid=f"square-{key}"))
+    ax.add_line(Line2D([est], [y], marker="s", ms=max(side, SQUARE_MIN_PT), mfc=DARK,
+                       mec=DARK, mew=0, ls="none", zorder=3, gid=f"square-{key}"))

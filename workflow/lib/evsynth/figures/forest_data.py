@@ -1,26 +1,106 @@
-"""RevMan's wording for forest plots, and the assembly of :class:`ForestData`.
+"""What a forest plot draws (:class:`ForestData`), assembled from an analysis's tables.
 
 The strings follow RevMan 5 (reproduced by R meta's ``layout="RevMan5"``):
 "Heterogeneity: Tau² = 0.04; Chi² = 5.12, df = 3 (P = 0.16); I² = 41%" and
-"Test for overall effect: Z = 2.31 (P = 0.02)". Under HKSJ the test line gives the t
-statistic and its df, as RevMan Web does since 2025.
+"Test for overall effect: Z = 2.31 (P = 0.02)" (the phrases are :mod:`evsynth.wording`'s).
+Under HKSJ the test line gives the t statistic and its df, as RevMan Web does since 2025.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from evsynth.data.config import MEASURE_NAMES, Outcome
 from evsynth.data.vocabulary import OVERALL_TREATMENT
 from evsynth.stats.results import PooledEstimate
 from evsynth.tables.rob import ROB_HEADERS, legend_line
-from evsynth.data.config import MEASURE_NAMES, Outcome
-from evsynth.wording import CI_METHOD_LABELS, PI_LABELS, format_p, heterogeneity_line, overall_effect_line, prediction_line
+from evsynth.wording import (
+    CI_METHOD_LABELS,
+    HETEROGENEITY_ONE_STUDY,
+    I2_LABELS,
+    PI_LABELS,
+    chi2_test,
+    heterogeneity_line,
+    overall_effect_line,
+    prediction_line,
+)
 
-I2_LABELS = {"tau2": "I² from tau²", "q": "I² from Q (RevMan 5)"}
+__all__ = [
+    "ForestData",
+    "ForestRow",
+    "ForestSubgroup",
+    "analysis_forest_data",
+    "build_forest_data",
+    "method_footer",
+    "pooled_from_record",
+    "robustness_lines",
+    "subgroup_lines",
+]
+
+
+@dataclass(frozen=True)
+class ForestRow:
+    """One study line of a forest plot.
+
+    ``yi``/``ci_lower``/``ci_upper`` are on the analysis scale; the plot
+    back-transforms ratio measures. ``None`` means "not estimable" and ``note`` says
+    why (drawn in place of the estimate). ``rob`` holds the row's risk-of-bias judgements
+    (``low``, ``some concerns``, ``high``, '' = not assessed), one per
+    ``ForestData.rob_headers`` column; empty when the plot has no RoB columns.
+    """
+
+    label: str
+    cells_treat: tuple[str, ...]
+    cells_ctrl: tuple[str, ...]
+    weight_pct: float | None
+    yi: float | None
+    ci_lower: float | None
+    ci_upper: float | None
+    note: str = ""
+    rob: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ForestSubgroup:
+    """A block of study rows with its subtotal diamond and RevMan's text lines."""
+
+    title: str
+    rows: tuple[ForestRow, ...]
+    total_treat: str
+    total_ctrl: str
+    pooled: PooledEstimate | None
+    pooled_note: str
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ForestData:
+    """Everything a forest plot draws, already formatted; the plot adds no numbers.
+
+    ``arm_headers`` names the per-arm columns (``("Events", "Total")``,
+    ``("Mean", "SD", "Total")`` or ``("Total",)``); ``cells_treat``/``cells_ctrl`` of
+    every row have that many entries. ``favours_left``/``favours_right`` label the
+    two sides of the null line. ``rob_headers`` names risk-of-bias columns drawn right of
+    the graph (RoB 2: ``("D1", ..., "D5", "Overall")``); empty for none.
+    """
+
+    title: str
+    measure: str
+    ratio: bool
+    method_label: str
+    arm_headers: tuple[str, ...]
+    treat_heading: str
+    ctrl_heading: str
+    favours_left: str
+    favours_right: str
+    subgroups: tuple[ForestSubgroup, ...]
+    footer: tuple[str, ...] = field(default_factory=tuple)
+    rob_headers: tuple[str, ...] = ()
 
 
 def _num(value: Any, fmt: str = "{:g}") -> str:
@@ -139,7 +219,7 @@ def build_forest_data(
             pooled_note = ""
         elif rec["status"].startswith("single"):
             pooled_note = "Single study: not pooled"
-            lines = ("Heterogeneity: not applicable (one study)",)
+            lines = (HETEROGENEITY_ONE_STUDY,)
         else:
             pooled_note = "Not estimable"
         title = f"{modes[rec['treatment']]} vs {modes[rec['comparator']]}"
@@ -259,7 +339,7 @@ def subgroup_lines(
         separate, common = by.get("separate_tau2"), by.get("common_tau2")
         line = f"Modes vs {name}: {separate['revman_line']}" if separate else f"Modes vs {name}:"
         if common:
-            line += f"; common tau²: Chi² = {common['stat']:.2f}, df = {common['df1']:.0f} ({format_p(common['p_value'])})"
+            line += f"; common tau²: {chi2_test(common['stat'], common['df1'], common['p_value'])}"
         if separate and separate["covariance_used"] is True:
             line += "; shared arms accounted for (generalised Q)"
         lines.append(line)
@@ -284,63 +364,3 @@ def robustness_lines(robustness: pd.DataFrame) -> list[str]:
                 "(see results/robustness.tsv)."
             )
     return lines or ["Robustness: every comparison's conclusion is the same under every method profile."]
-
-
-@dataclass(frozen=True)
-class ForestRow:
-    """One study line of a forest plot.
-
-    ``yi``/``ci_lower``/``ci_upper`` are on the analysis scale; the plot
-    back-transforms ratio measures. ``None`` means "not estimable" and ``note`` says
-    why (drawn in place of the estimate). ``rob`` holds the row's risk-of-bias judgements
-    (``low``, ``some concerns``, ``high``, '' = not assessed), one per
-    ``ForestData.rob_headers`` column; empty when the plot has no RoB columns.
-    """
-
-    label: str
-    cells_treat: tuple[str, ...]
-    cells_ctrl: tuple[str, ...]
-    weight_pct: float | None
-    yi: float | None
-    ci_lower: float | None
-    ci_upper: float | None
-    note: str = ""
-    rob: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ForestSubgroup:
-    """A block of study rows with its subtotal diamond and RevMan's text lines."""
-
-    title: str
-    rows: tuple[ForestRow, ...]
-    total_treat: str
-    total_ctrl: str
-    pooled: PooledEstimate | None
-    pooled_note: str
-    lines: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ForestData:
-    """Everything a forest plot draws, already formatted; the plot adds no numbers.
-
-    ``arm_headers`` names the per-arm columns (``("Events", "Total")``,
-    ``("Mean", "SD", "Total")`` or ``("Total",)``); ``cells_treat``/``cells_ctrl`` of
-    every row have that many entries. ``favours_left``/``favours_right`` label the
-    two sides of the null line. ``rob_headers`` names risk-of-bias columns drawn right of
-    the graph (RoB 2: ``("D1", ..., "D5", "Overall")``); empty for none.
-    """
-
-    title: str
-    measure: str
-    ratio: bool
-    method_label: str
-    arm_headers: tuple[str, ...]
-    treat_heading: str
-    ctrl_heading: str
-    favours_left: str
-    favours_right: str
-    subgroups: tuple[ForestSubgroup, ...]
-    footer: tuple[str, ...] = field(default_factory=tuple)
-    rob_headers: tuple[str, ...] = ()

@@ -22,84 +22,65 @@ Figures are pyplot-free; save them with :func:`evsynth.figures._base.save_figure
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, Polygon
 
-from evsynth.figures._base import figure_context
+from evsynth.figures._base import (
+    DARK,
+    FONT,
+    MARGIN,
+    RATIO_TICKS,
+    SMALL,
+    TITLE,
+    body_frame,
+    effect_axis,
+    figure_context,
+    finite,
+    graph_axes,
+    header_rule,
+    measurer,
+    new_figure,
+    put_text,
+    stack,
+    table_records,
+    wrap_lines,
+)
 from evsynth.stats.network import NetworkStructure
+from evsynth.wording import number
 
 __all__ = ["draw_network_graph", "draw_network_forest", "draw_network_message", "network_figures"]
 
-FONT, SMALL, TITLE = 8.0, 7.0, 10.0
-DARK, EDGE, SHADE = "#1f3a93", "#4d4d4d", "#f4a582"
-MARGIN, ROW_H, LINE_H = 0.15, 0.22, 0.14
-_RATIO_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
-
-
-def _finite(*xs: Any) -> bool:
-    return all(x is not None and isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-               for x in xs)
+EDGE, SHADE = "#4d4d4d", "#f4a582"
+ROW_H, LINE_H = 0.22, 0.14
+#: The forest plot's ratio axis is ticked from 0.01 to 100 at most.
+TICK_RANGE = (0.01, 100)
 
 
 def _fmt(x: Any, digits: int = 2) -> str:
-    if not _finite(x):
-        return ""
-    text = f"{x:.{digits}f}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
+    return number(x, digits) if finite(x) else ""
 
 
 def _p(p: Any) -> str:
-    if not _finite(p):
+    if not finite(p):
         return "P not defined"
     return "P < 0.001" if p < 0.001 else f"P = {p:.3f}"
-
-
-def _measurer(fig: Figure) -> Callable[[str, float], float]:
-    renderer = fig.canvas.get_renderer()
-
-    def measure(text: str, size: float = FONT) -> float:
-        return renderer.get_text_width_height_descent(text, FontProperties(size=size), ismath=False)[0] / fig.dpi
-
-    return measure
-
-
-def _wrap(measure, text: str, width: float, size: float = SMALL) -> list[str]:
-    lines, current = [], ""
-    for word in str(text).split():
-        candidate = f"{current} {word}" if current else word
-        if current and measure(candidate, size) > width:
-            lines.append(current)
-            current = word
-        else:
-            current = candidate
-    return lines + [current] if current else lines
-
-
-def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
-    if frame is None or frame.empty:
-        return []
-    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
-            for r in frame.to_dict("records")]
 
 
 def draw_network_message(title: str, what: str, message: str) -> Figure:
     """A small figure saying why there is nothing to draw."""
     with figure_context():
-        fig = Figure(figsize=(6.5, 1.4))
-        canvas = FigureCanvasAgg(fig)
-        canvas.draw()
-        measure = _measurer(fig)
+        fig = new_figure((6.5, 1.4))
+        fig.canvas.draw()
+        measure = measurer(fig)
         fig.text(0.03, 0.82, title, fontsize=TITLE, fontweight="bold")
         fig.text(0.03, 0.62, what, fontsize=FONT)
-        for i, line in enumerate(_wrap(measure, message, 6.1, FONT)[:4]):
+        for i, line in enumerate(wrap_lines(measure, message, 6.1, FONT)[:4]):
             fig.text(0.03, 0.42 - 0.14 * i, line, fontsize=FONT, color="0.25")
     return fig
 
@@ -128,9 +109,8 @@ def draw_network_graph(
 
     k_max = max((e.k for e in structure.edges), default=1)
     with figure_context():
-        fig = Figure(figsize=(6.5, 5.6))
-        FigureCanvasAgg(fig)
-        measure = _measurer(fig)
+        fig = new_figure((6.5, 5.6))
+        measure = measurer(fig)
         fig.text(MARGIN / 6.5, 1 - 0.3 / 5.6, title, fontsize=TITLE, fontweight="bold")
         if subtitle:
             fig.text(MARGIN / 6.5, 1 - 0.5 / 5.6, subtitle, fontsize=FONT, color="0.25")
@@ -164,7 +144,7 @@ def draw_network_graph(
             r = radius(size)
             ax.add_patch(Circle((x, y), r, fc=DARK, ec="white", lw=1.0, zorder=4))
             n_text = f"n = {size:,}" if size else "n not reported"
-            lines = _wrap(measure, labels.get(t, t), 1.6, FONT) + [n_text]
+            lines = wrap_lines(measure, labels.get(t, t), 1.6, FONT) + [n_text]
             dx, dy = (x, y) if n > 2 else ((-1.0, 0.0) if x < 0 else (1.0, 0.0))
             norm = math.hypot(dx, dy) or 1.0
             lx, ly = x + (r + 0.12) * dx / norm, y + (r + 0.12) * dy / norm
@@ -179,7 +159,7 @@ def draw_network_graph(
         if any(s is None for s in sizes):
             footer.append("Some trials do not report arm sizes: their nodes are drawn at a fixed size.")
         y = 0.12 * 5.6
-        for line in (ln for f in footer for ln in _wrap(measure, f, 6.5 - 2 * MARGIN)):
+        for line in (ln for f in footer for ln in wrap_lines(measure, f, 6.5 - 2 * MARGIN)):
             fig.text(MARGIN / 6.5, y / 5.6, line, fontsize=SMALL, color="0.25", va="top")
             y -= LINE_H
     return fig
@@ -192,7 +172,7 @@ def draw_network_graph(
 
 def _limits(values: Sequence[float], ratio: bool) -> tuple[float, float]:
     tr = math.log if ratio else float
-    pts = [tr(v) for v in values if _finite(v) and (v > 0 or not ratio)] + [0.0]
+    pts = [tr(v) for v in values if finite(v) and (v > 0 or not ratio)] + [0.0]
     low, high = min(pts), max(pts)
     pad = 0.08 * max(high - low, 0.2)
     low, high = low - pad, high + pad
@@ -218,29 +198,28 @@ def draw_network_forest(
     """
     reference = summary.get("reference")
     treatments = [t for t in str(summary.get("treatments") or "").split("; ") if t]
-    rows = {(r["model"], r["treatment"]): r for r in _records(league) if r["comparator"] == reference}
-    pscores = {(r["model"], r["treatment"]): r["p_score"] for r in _records(ranking)}
+    rows = {(r["model"], r["treatment"]): r for r in table_records(league) if r["comparator"] == reference}
+    pscores = {(r["model"], r["treatment"]): r["p_score"] for r in table_records(ranking)}
     modes = [t for t in treatments if t != reference]
     level = int(round(100 * (1 - alpha)))
     est_name = summary.get("estimator") or ""
     with figure_context():
-        fig = Figure()
-        FigureCanvasAgg(fig)
-        measure = _measurer(fig)
+        fig = new_figure()
+        measure = measurer(fig)
         label_w, k_w, graph_w, est_w, pi_w, ps_w = 2.4, 0.6, 2.6, 1.45, 1.2, 0.65
         width = MARGIN + label_w + k_w + graph_w + 0.1 + est_w + pi_w + ps_w + MARGIN
         text_w = width - 2 * MARGIN
-        title_lines = _wrap(measure, title, text_w, TITLE)
+        title_lines = wrap_lines(measure, title, text_w, TITLE)
         sub = (f"Each delivery mode against {labels.get(reference, reference)}, from direct and indirect evidence "
                f"(network meta-analysis; {level}% CIs, Wald)")
-        sub_lines = _wrap(measure, sub, text_w, FONT)
+        sub_lines = wrap_lines(measure, sub, text_w, FONT)
         body = []
         for t in modes:
             body.append(("heading", t, None, None))
             body.append(("random", t, rows.get(("random", t)), pscores.get(("random", t))))
             body.append(("common", t, rows.get(("common", t)), pscores.get(("common", t))))
         footer = _forest_footer(summary, level, est_name)
-        notes = [ln for f in footer for ln in _wrap(measure, f, text_w)]
+        notes = [ln for f in footer for ln in wrap_lines(measure, f, text_w)]
         head_h = 0.12 + 0.2 * len(title_lines) + 0.17 * len(sub_lines) + 0.15 + ROW_H
         body_h = ROW_H * len(body)
         axis_h = 0.55
@@ -248,18 +227,10 @@ def draw_network_forest(
         fig.set_size_inches(width, height)
 
         def put(x: float, y: float, s: str, **kw: Any) -> None:
-            kw.setdefault("fontsize", FONT)
-            kw.setdefault("va", "center")
-            fig.text(x, height - y, s, transform=fig.dpi_scale_trans, **kw)
+            put_text(fig, height, x, y, s, **kw)
 
-        y = MARGIN + 0.1
-        for line in title_lines:
-            put(MARGIN, y, line, fontsize=TITLE, fontweight="bold")
-            y += 0.2
-        for line in sub_lines:
-            put(MARGIN, y, line, color="0.25")
-            y += 0.17
-        y += 0.15
+        y = stack(put, title_lines, MARGIN + 0.1, 0.2, fontsize=TITLE, fontweight="bold")
+        y = stack(put, sub_lines, y, 0.17, color="0.25") + 0.15
         x_k = MARGIN + label_w
         x_graph = x_k + k_w
         x_est = x_graph + graph_w + 0.1
@@ -271,32 +242,18 @@ def draw_network_forest(
         put(x_pi + pi_w / 2, y, f"{level}% PI", fontweight="bold", ha="center")
         put(x_ps + ps_w / 2, y, "P-score", fontweight="bold", ha="center")
         body_top = MARGIN + head_h
-        fig.add_artist(Line2D([MARGIN, width - MARGIN], [height - body_top + 0.03] * 2,
-                              transform=fig.dpi_scale_trans, color="0.6", lw=0.5))
+        header_rule(fig, width, height - body_top + 0.03)
         values = [v for _, _, r, _ in body if r for v in (r.get("estimate"), r.get("ci_lower"), r.get("ci_upper"),
                                                           r.get("pi_lower"), r.get("pi_upper"))]
         null = 1.0 if ratio else 0.0
         lim = _limits(values + [null], ratio)
-        ax = fig.add_axes((x_graph / width, (height - body_top - body_h) / height, graph_w / width,
-                           body_h / height))
-        ax.set_xlim(*lim)
-        if ratio:
-            ax.set_xscale("log")
-            ticks = [t for t in _RATIO_TICKS if lim[0] <= t <= lim[1]]
-            if len(ticks) < 3:
-                ticks = sorted(set([round(float(t), 2) for t in np.geomspace(lim[0], lim[1], 5)[1:-1]] + [1.0]))
-            ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-            ax.minorticks_off()
-        else:
-            ax.locator_params(axis="x", nbins=5)
-        ax.tick_params(axis="x", labelsize=SMALL, length=3, width=0.6, pad=2)
-        ax.set_ylim(body_h, 0)
-        ax.set_yticks([])
-        ax.patch.set_visible(False)
-        for side in ("top", "left", "right"):
-            ax.spines[side].set_visible(False)
-        ax.spines["bottom"].set_linewidth(0.6)
-        ax.axvline(null, color="black", lw=0.6, zorder=1)
+        ax = graph_axes(fig, (width, height), x_graph, body_top, graph_w, body_h)
+        low, high = max(lim[0], TICK_RANGE[0]), min(lim[1], TICK_RANGE[1])
+        ticks = [t for t in RATIO_TICKS if low <= t <= high]
+        if ratio and len(ticks) < 3:
+            ticks = sorted(set([round(float(t), 2) for t in np.geomspace(lim[0], lim[1], 5)[1:-1]] + [1.0]))
+        effect_axis(ax, lim, ratio, ticks, [f"{t:g}" for t in ticks])
+        body_frame(ax, body_h, null)
         for i, (kind, t, rec, ps) in enumerate(body):
             yc = ROW_H * (i + 0.5)
             if kind == "heading":
@@ -312,10 +269,10 @@ def draw_network_forest(
             put(x_est + est_w / 2, body_top + yc,
                 f"{_fmt(rec['estimate'])} [{_fmt(rec['ci_lower'])}, {_fmt(rec['ci_upper'])}]", ha="center",
                 fontweight="bold" if kind == "random" else "normal")
-            if _finite(rec.get("pi_lower"), rec.get("pi_upper")):
+            if finite(rec.get("pi_lower"), rec.get("pi_upper")):
                 put(x_pi + pi_w / 2, body_top + yc, f"[{_fmt(rec['pi_lower'])}, {_fmt(rec['pi_upper'])}]",
                     ha="center", fontsize=SMALL)
-            if _finite(ps):
+            if finite(ps):
                 put(x_ps + ps_w / 2, body_top + yc, _fmt(ps), ha="center", fontsize=SMALL)
             _draw_interval(ax, rec, yc, lim, kind)
         y_axis = body_top + body_h + 0.38
@@ -323,10 +280,7 @@ def draw_network_forest(
             ha="center", fontsize=SMALL)
         put(x_graph + graph_w * 0.75, y_axis, _right_label(higher_is_better, labels.get(reference, reference)),
             ha="center", fontsize=SMALL)
-        y = body_top + body_h + axis_h
-        for line in notes:
-            put(MARGIN, y, line, fontsize=SMALL, va="top", color="0.2")
-            y += LINE_H
+        stack(put, notes, body_top + body_h + axis_h, LINE_H, fontsize=SMALL, va="top", color="0.2")
     return fig
 
 
@@ -339,14 +293,14 @@ def _right_label(higher_is_better: bool, reference: str) -> str:
 
 
 def _draw_interval(ax, rec: Mapping[str, Any], yc: float, lim: tuple[float, float], kind: str) -> None:
-    if not _finite(rec.get("estimate"), rec.get("ci_lower"), rec.get("ci_upper")):
+    if not finite(rec.get("estimate"), rec.get("ci_lower"), rec.get("ci_upper")):
         return
     lo_lim, hi_lim = lim
 
     def clip(x: float) -> float:
         return min(max(x, lo_lim), hi_lim)
 
-    if kind == "random" and _finite(rec.get("pi_lower"), rec.get("pi_upper")):
+    if kind == "random" and finite(rec.get("pi_lower"), rec.get("pi_upper")):
         a, b = clip(rec["pi_lower"]), clip(rec["pi_upper"])
         ax.add_line(Line2D([a, b], [yc, yc], color="0.45", lw=0.8, zorder=2))
         for x in (a, b):
@@ -365,10 +319,10 @@ def _forest_footer(summary: Mapping[str, Any], level: int, est_name: str) -> lis
     s = dict(summary)
     lines = []
     k, multi = s.get("k_trials"), s.get("k_multiarm")
-    head = f"{int(k)} trials" if _finite(k) else ""
-    if _finite(multi) and multi:
+    head = f"{int(k)} trials" if finite(k) else ""
+    if finite(multi) and multi:
         head += f" ({int(multi)} multi-arm)"
-    if _finite(s.get("tau2")):
+    if finite(s.get("tau2")):
         lines.append(
             f"{head}; random effects: tau² = {s['tau2']:.3f} ({est_name}), common to all comparisons. "
             f"Heterogeneity/inconsistency: Q = {_fmt(s.get('q_total'))}, df = {_int(s.get('q_total_df'))} "
@@ -380,7 +334,7 @@ def _forest_footer(summary: Mapping[str, Any], level: int, est_name: str) -> lis
     pi = s.get("pi_method")
     if pi and pi != "none":
         df = s.get("pi_df")
-        dist = "normal" if not _finite(df) else f"t, {int(df)} df"
+        dist = "normal" if not finite(df) else f"t, {int(df)} df"
         lines.append(f"Thin line: {level}% prediction interval ({dist}).")
     else:
         lines.append("No prediction interval (not requested, or tau² not estimable).")
@@ -393,7 +347,7 @@ def _forest_footer(summary: Mapping[str, Any], level: int, est_name: str) -> lis
 
 
 def _int(x: Any) -> str:
-    return str(int(x)) if _finite(x) else ""
+    return str(int(x)) if finite(x) else ""
 
 
 def network_figures(

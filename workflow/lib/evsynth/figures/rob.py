@@ -10,63 +10,62 @@ Artists carry ``gid`` values (``circle-r-c``, ``bar-p-c-judgement``) for tests.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Circle, Rectangle
 
-from evsynth.figures._base import figure_context, save_figure
-from evsynth.tables.rob import COLOURS, DOMAIN_NAMES, JUDGEMENT_LABELS, NOT_ASSESSED, ROB_HEADERS, SYMBOLS, TrafficLightRow
 from evsynth.data.columns import ROB_COLUMNS
+from evsynth.figures._base import FONT, MARGIN, SMALL, TITLE, figure_context, measurer, new_figure, put_text, wrap
+from evsynth.tables.rob import (
+    COLOURS,
+    DOMAIN_NAMES,
+    JUDGEMENT_LABELS,
+    NOT_ASSESSED,
+    ROB_HEADERS,
+    SYMBOLS,
+    TrafficLightRow,
+)
 
-__all__ = ["draw_summary", "draw_traffic_light", "save_figure"]
+__all__ = ["draw_summary", "draw_traffic_light", "rob_circle"]
 
 ORDER = ("low", "some concerns", "high", NOT_ASSESSED)
 
-FONT, SMALL, TITLE = 8.0, 7.0, 10.0
-MARGIN, GAP = 0.15, 0.12
+GAP = 0.12
 ROW_H, COL_W, RADIUS = 0.32, 0.5, 0.12
 LEGEND_W = 1.45
 LINE_H = 0.15
 BAR_W, BAR_H, BAR_ROW_H = 3.6, 0.2, 0.27
 
 
-def _measurer(fig: Figure) -> Callable[[str, float, bool], float]:
-    renderer = fig.canvas.get_renderer()
+def rob_circle(fig: Figure, x: float, y: float, judged: str, gid: str, radius: float = RADIUS, lw: float = 0.5,
+               symbol_size: float = 9) -> None:
+    """One risk-of-bias judgement at (x, y) inches: a robvis-coloured circle with its symbol.
 
-    def measure(text: str, size: float = FONT, bold: bool = False) -> float:
-        prop = FontProperties(size=size, weight="bold" if bold else "normal")
-        return max(renderer.get_text_width_height_descent(s, prop, ismath=False)[0] for s in text.split("\n")) / fig.dpi
-
-    return measure
-
-
-def _wrap(measure, text: str, width: float, size: float, bold: bool = False) -> str:
-    """Greedy word wrap to ``width`` inches (a single over-long word stays on its own line)."""
-    lines: list[str] = []
-    current = ""
-    for word in text.split():
-        candidate = f"{current} {word}" if current else word
-        if current and measure(candidate, size, bold) > width:
-            lines.append(current)
-            current = word
-        else:
-            current = candidate
-    return "\n".join([*lines, current] if current else lines)
+    The forest plot's RoB columns draw the same circle smaller (:mod:`evsynth.figures.forest`).
+    """
+    fig.add_artist(Circle((x, y), radius, transform=fig.dpi_scale_trans, fc=COLOURS[judged], ec="0.3", lw=lw,
+                          gid=gid))
+    if SYMBOLS[judged]:
+        fig.text(x, y, SYMBOLS[judged], transform=fig.dpi_scale_trans, ha="center", va="center_baseline",
+                 fontsize=symbol_size, fontweight="bold", gid=f"{gid}-symbol")
 
 
-def _new_figure() -> Figure:
-    fig = Figure()
-    FigureCanvasAgg(fig)
-    return fig
+def _footer(fig: Figure, height: float, top: float, lines: Sequence[str]) -> None:
+    """Wrapped footnotes from ``top`` down, each line LINE_H high."""
+    y = top
+    for i, s in enumerate(lines):
+        put_text(fig, height, MARGIN, y, s, gid=f"footer-{i}", fontsize=SMALL, ha="left", va="top", linespacing=1.2)
+        y += LINE_H * (s.count("\n") + 1)
+
+
+def _title(fig: Figure, height: float, title: str) -> None:
+    put_text(fig, height, MARGIN, MARGIN, title, gid="title", fontsize=TITLE, fontweight="bold", va="top",
+             linespacing=1.3)
 
 
 def _text(fig: Figure, height: float, x: float, y_top: float, s: str, gid: str, **kw: object) -> None:
-    kw.setdefault("fontsize", FONT)
-    kw.setdefault("va", "center")
-    fig.text(x, height - y_top, s, transform=fig.dpi_scale_trans, gid=gid, **kw)
+    put_text(fig, height, x, y_top, s, gid=gid, **kw)
 
 
 def draw_traffic_light(rows: Sequence[TrafficLightRow], title: str, notes: Sequence[str] = ()) -> Figure:
@@ -89,16 +88,16 @@ def draw_traffic_light(rows: Sequence[TrafficLightRow], title: str, notes: Seque
     if not rows:
         raise ValueError("no studies to draw")
     with figure_context():
-        fig = _new_figure()
-        measure = _measurer(fig)
+        fig = new_figure()
+        measure = measurer(fig)
         label_w = min(max(measure(r.label) for r in rows) + GAP, 3.0)
-        labels = [_wrap(measure, r.label, label_w - GAP, FONT) for r in rows]
+        labels = [wrap(measure, r.label, label_w - GAP, FONT) for r in rows]
         heights = [max(ROW_H, LINE_H * (s.count("\n") + 1) + 0.08) for s in labels]
         grid_w = COL_W * len(ROB_COLUMNS)
         width = MARGIN + label_w + grid_w + GAP + LEGEND_W + MARGIN
-        title_s = _wrap(measure, title, width - 2 * MARGIN, TITLE, True)
+        title_s = wrap(measure, title, width - 2 * MARGIN, TITLE, True)
         footer = [f"{h}: {DOMAIN_NAMES[c]}" for h, c in zip(ROB_HEADERS, ROB_COLUMNS)] + list(notes)
-        footer = [_wrap(measure, s, width - 2 * MARGIN, SMALL) for s in footer]
+        footer = [wrap(measure, s, width - 2 * MARGIN, SMALL) for s in footer]
         title_h = LINE_H * 1.3 * (title_s.count("\n") + 1) + 0.1
         header_top = MARGIN + title_h
         body_top = header_top + ROW_H
@@ -108,8 +107,7 @@ def draw_traffic_light(rows: Sequence[TrafficLightRow], title: str, notes: Seque
         height = footer_top + sum(LINE_H * (s.count("\n") + 1) for s in footer) + MARGIN
         fig.set_size_inches(width, height)
 
-        _text(fig, height, MARGIN, MARGIN, title_s, "title", fontsize=TITLE, fontweight="bold", va="top",
-              linespacing=1.3)
+        _title(fig, height, title_s)
         x0 = MARGIN + label_w
         for c, head in enumerate(ROB_HEADERS):
             _text(fig, height, x0 + (c + 0.5) * COL_W, header_top + ROW_H / 2, head, f"header-{c}",
@@ -120,7 +118,7 @@ def draw_traffic_light(rows: Sequence[TrafficLightRow], title: str, notes: Seque
             yc = y + h / 2
             _text(fig, height, MARGIN, yc, label, f"label-{r}", ha="left", linespacing=1.15)
             for c, judged in enumerate(row.judgements):
-                _circle(fig, x0 + (c + 0.5) * COL_W, height - yc, judged or NOT_ASSESSED, f"circle-{r}-{c}")
+                rob_circle(fig, x0 + (c + 0.5) * COL_W, height - yc, judged or NOT_ASSESSED, f"circle-{r}-{c}")
             y += h
         # Thin rule under the header and a box line between the domains and Overall.
         for x in (x0 + 5 * COL_W,):
@@ -131,22 +129,11 @@ def draw_traffic_light(rows: Sequence[TrafficLightRow], title: str, notes: Seque
         _text(fig, height, lx, body_top + LINE_H / 2, "Judgement", "legend-title", fontweight="bold", ha="left")
         for i, judged in enumerate(ORDER):
             yc = body_top + LINE_H + 0.05 + (i + 0.5) * ROW_H
-            _circle(fig, lx + RADIUS, height - yc, judged, f"legend-{i}")
+            rob_circle(fig, lx + RADIUS, height - yc, judged, f"legend-{i}")
             _text(fig, height, lx + 2 * RADIUS + 0.08, yc, JUDGEMENT_LABELS[judged], f"legend-text-{i}",
                   fontsize=SMALL, ha="left")
-        y = footer_top
-        for i, s in enumerate(footer):
-            _text(fig, height, MARGIN, y, s, f"footer-{i}", fontsize=SMALL, ha="left", va="top", linespacing=1.2)
-            y += LINE_H * (s.count("\n") + 1)
+        _footer(fig, height, footer_top, footer)
     return fig
-
-
-def _circle(fig: Figure, x: float, y: float, judged: str, gid: str) -> None:
-    fig.add_artist(Circle((x, y), RADIUS, transform=fig.dpi_scale_trans, fc=COLOURS[judged], ec="0.3", lw=0.5,
-                          gid=gid))
-    if SYMBOLS[judged]:
-        fig.text(x, y, SYMBOLS[judged], transform=fig.dpi_scale_trans, ha="center", va="center_baseline",
-                 fontsize=9, fontweight="bold", color="black", gid=f"{gid}-symbol")
 
 
 def draw_summary(
@@ -171,13 +158,13 @@ def draw_summary(
     if not panels:
         raise ValueError("no comparisons to draw")
     with figure_context():
-        fig = _new_figure()
-        measure = _measurer(fig)
+        fig = new_figure()
+        measure = measurer(fig)
         label_w = max(measure(DOMAIN_NAMES[c]) for c in ROB_COLUMNS) + GAP
         width = MARGIN + label_w + BAR_W + 0.35 + MARGIN
-        title_s = _wrap(measure, title, width - 2 * MARGIN, TITLE, True)
-        panel_titles = [_wrap(measure, t, width - 2 * MARGIN, FONT, True) for t, _ in panels]
-        footer = [_wrap(measure, s, width - 2 * MARGIN, SMALL) for s in notes]
+        title_s = wrap(measure, title, width - 2 * MARGIN, TITLE, True)
+        panel_titles = [wrap(measure, t, width - 2 * MARGIN, FONT, True) for t, _ in panels]
+        footer = [wrap(measure, s, width - 2 * MARGIN, SMALL) for s in notes]
         title_h = LINE_H * 1.3 * (title_s.count("\n") + 1) + 0.1
         axis_h = 0.3
         panel_hs = [LINE_H * (t.count("\n") + 1) + 0.1 + len(ROB_COLUMNS) * BAR_ROW_H + axis_h for t in panel_titles]
@@ -186,8 +173,7 @@ def draw_summary(
         height = footer_top + sum(LINE_H * (s.count("\n") + 1) for s in footer) + MARGIN
         fig.set_size_inches(width, height)
 
-        _text(fig, height, MARGIN, MARGIN, title_s, "title", fontsize=TITLE, fontweight="bold", va="top",
-              linespacing=1.3)
+        _title(fig, height, title_s)
         y = MARGIN + title_h
         x0 = MARGIN + label_w
         for p, ((_, shares), ptitle, ph) in enumerate(zip(panels, panel_titles, panel_hs)):
@@ -231,8 +217,5 @@ def draw_summary(
             _text(fig, height, lx + 0.17, legend_top + ROW_H / 2, label, f"legend-text-{i}", fontsize=SMALL,
                   ha="left")
             lx += 0.17 + measure(label, SMALL) + 0.25
-        y = footer_top
-        for i, s in enumerate(footer):
-            _text(fig, height, MARGIN, y, s, f"footer-{i}", fontsize=SMALL, ha="left", va="top", linespacing=1.2)
-            y += LINE_H * (s.count("\n") + 1)
+        _footer(fig, height, footer_top, footer)
     return fig

@@ -22,20 +22,40 @@ Ratio measures are drawn on a log axis labelled with ratios.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Polygon
 from scipy import stats
 
-from evsynth.figures._base import figure_context
+from evsynth.figures._base import (
+    DARK,
+    FONT,
+    MARGIN,
+    RATIO_TICKS,
+    SMALL,
+    TITLE,
+    Measure,
+    body_frame,
+    effect_axis,
+    figure_context,
+    finite,
+    graph_axes,
+    header_rule,
+    measurer,
+    new_figure,
+    put_text,
+    shorten,
+    stack,
+    table_records,
+    wrap_lines,
+)
+from evsynth.wording import number
 
 __all__ = [
     "PlotMeta",
@@ -47,10 +67,9 @@ __all__ = [
     "sensitivity_figures",
 ]
 
-FONT, SMALL, TITLE = 8.0, 7.0, 10.0
-ROW_H, MARGIN, GAP, LINE_H = 0.2, 0.15, 0.1, 0.14
+ROW_H, GAP, LINE_H = 0.2, 0.1, 0.14
 LABEL_W, GRAPH_W, EST_W, EXTRA_W = 2.3, 2.6, 1.45, 1.5
-DARK, HIGHLIGHT = "#1f3a93", "#b22222"
+HIGHLIGHT = "#b22222"
 #: Shades of the funnel's significance regions, inside out: p > .10, .10-.05, .05-.01, < .01.
 CONTOUR_LEVELS = (0.10, 0.05, 0.01)
 CONTOUR_SHADES = ("white", "#d9d9d9", "#a6a6a6", "#737373")
@@ -60,7 +79,6 @@ MAX_ROWS = 40
 MAX_LABELS = 30
 #: Labels placed when there are more than MAX_LABELS trials.
 FEW_LABELS = 12
-_RATIO_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
 
 @dataclass(frozen=True)
@@ -98,56 +116,15 @@ class _Row:
     highlight: bool = False
 
 
-def _finite(*xs: Any) -> bool:
-    return all(x is not None and isinstance(x, (int, float)) and math.isfinite(x) for x in xs)
-
-
-def _fmt(x: Any, digits: int = 2) -> str:
-    if not _finite(x):
-        return ""
-    text = f"{x:.{digits}f}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
-
-
 def _interval_text(est: Any, lo: Any, hi: Any) -> str:
-    return f"{_fmt(est)} [{_fmt(lo)}, {_fmt(hi)}]" if _finite(est, lo, hi) else ""
-
-
-def _measurer(fig: Figure) -> Callable[[str, float], float]:
-    renderer = fig.canvas.get_renderer()
-
-    def measure(text: str, size: float = FONT) -> float:
-        width = renderer.get_text_width_height_descent(text, FontProperties(size=size), ismath=False)[0]
-        return width / fig.dpi
-
-    return measure
-
-
-def _shorten(measure, text: str, width: float, size: float = FONT) -> str:
-    if measure(text, size) <= width:
-        return text
-    while len(text) > 1 and measure(text + "…", size) > width:
-        text = text[:-1]
-    return text + "…"
-
-
-def _wrap(measure, text: str, width: float, size: float = SMALL) -> list[str]:
-    lines, current = [], ""
-    for word in text.split():
-        candidate = f"{current} {word}" if current else word
-        if current and measure(candidate, size) > width:
-            lines.append(current)
-            current = word
-        else:
-            current = candidate
-    return lines + [current] if current else lines
+    return f"{number(est)} [{number(lo)}, {number(hi)}]" if finite(est, lo, hi) else ""
 
 
 def _limits(points: Sequence[float], intervals: Sequence[float], anchors: Sequence[float], ratio: bool):
     """Axis limits covering points and anchors; intervals up to three times that span."""
     tr = (lambda x: math.log(x)) if ratio else float
-    pts = [tr(x) for x in (*points, *anchors) if _finite(x) and (x > 0 or not ratio)]
-    cis = [tr(x) for x in intervals if _finite(x) and (x > 0 or not ratio)]
+    pts = [tr(x) for x in (*points, *anchors) if finite(x) and (x > 0 or not ratio)]
+    cis = [tr(x) for x in intervals if finite(x) and (x > 0 or not ratio)]
     if not pts:
         pts = [0.0]
     low, high = min(pts), max(pts)
@@ -161,30 +138,22 @@ def _limits(points: Sequence[float], intervals: Sequence[float], anchors: Sequen
 
 
 def _set_axis(ax, limits: tuple[float, float], ratio: bool) -> None:
-    ax.set_xlim(*limits)
-    if ratio:
-        ax.set_xscale("log")
-        ticks = [t for t in _RATIO_TICKS if limits[0] <= t <= limits[1]]
-        if len(ticks) < 3:
-            ticks = list(np.geomspace(limits[0], limits[1], 4)[1:-1])
-        ax.set_xticks(ticks, [f"{t:.3g}" for t in ticks])
-        ax.minorticks_off()
-    else:
-        ax.locator_params(axis="x", nbins=5)
-    ax.tick_params(axis="x", labelsize=SMALL, length=3, width=0.6, pad=2)
+    ticks = [t for t in RATIO_TICKS if limits[0] <= t <= limits[1]]
+    if ratio and len(ticks) < 3:
+        ticks = list(np.geomspace(limits[0], limits[1], 4)[1:-1])
+    effect_axis(ax, limits, ratio, ticks, [f"{t:.3g}" for t in ticks])
 
 
 def _interval_figure(meta: PlotMeta, subtitle: str, headers: tuple[str, str, str], rows: Sequence[_Row],
                      reference: float | None, null: float, footer: Sequence[str]) -> Figure:
     """A forest-style figure: label | graph | estimate [CI] | extra, one line per row."""
     with figure_context():
-        fig = Figure()
-        FigureCanvasAgg(fig)
-        measure = _measurer(fig)
+        fig = new_figure()
+        measure = measurer(fig)
         width = MARGIN + LABEL_W + GAP + GRAPH_W + GAP + EST_W + EXTRA_W + MARGIN
         text_w = width - 2 * MARGIN
-        title = _wrap(measure, meta.title, text_w, TITLE)
-        notes = [line for s in footer for line in _wrap(measure, s, text_w)]
+        title = wrap_lines(measure, meta.title, text_w, TITLE)
+        notes = [line for s in footer for line in wrap_lines(measure, s, text_w)]
         head_h = 0.15 + 0.2 * len(title) + 0.2 + 0.2 + 0.3
         body_h = ROW_H * len(rows)
         axis_h = 0.35
@@ -192,14 +161,9 @@ def _interval_figure(meta: PlotMeta, subtitle: str, headers: tuple[str, str, str
         fig.set_size_inches(width, height)
 
         def put(x: float, y: float, s: str, **kw: Any) -> None:
-            kw.setdefault("fontsize", FONT)
-            kw.setdefault("va", "center")
-            fig.text(x, height - y, s, transform=fig.dpi_scale_trans, **kw)
+            put_text(fig, height, x, y, s, **kw)
 
-        y = MARGIN + 0.12
-        for line in title:
-            put(MARGIN, y, line, fontsize=TITLE, fontweight="bold")
-            y += 0.2
+        y = stack(put, title, MARGIN + 0.12, 0.2, fontsize=TITLE, fontweight="bold")
         put(MARGIN, y, meta.comparison, fontsize=FONT)
         y += 0.2
         put(MARGIN, y, f"{subtitle} ({meta.settings})", fontsize=SMALL, color="0.25")
@@ -211,27 +175,20 @@ def _interval_figure(meta: PlotMeta, subtitle: str, headers: tuple[str, str, str
         put(x_est + EST_W / 2, y, headers[1], fontweight="bold", ha="center")
         put(x_est + EST_W + EXTRA_W / 2, y, headers[2], fontweight="bold", ha="center")
         body_top = MARGIN + head_h
-        fig.add_artist(Line2D([MARGIN, width - MARGIN], [height - body_top + 0.04] * 2,
-                              transform=fig.dpi_scale_trans, color="0.6", lw=0.5))
+        header_rule(fig, width, height - body_top + 0.04)
 
         points = [r.est for r in rows if r.kind != "heading"]
         spans = [x for r in rows if r.kind != "heading" for x in (r.lo, r.hi)]
         limits = _limits(points, spans, [null] + ([reference] if reference is not None else []), meta.ratio)
-        ax = fig.add_axes((x_graph / width, (height - body_top - body_h) / height, GRAPH_W / width, body_h / height))
+        ax = graph_axes(fig, (width, height), x_graph, body_top, GRAPH_W, body_h)
         _set_axis(ax, limits, meta.ratio)
-        ax.set_ylim(body_h, 0)
-        ax.set_yticks([])
-        ax.patch.set_visible(False)
-        for side in ("top", "left", "right"):
-            ax.spines[side].set_visible(False)
-        ax.spines["bottom"].set_linewidth(0.6)
-        ax.axvline(null, color="black", lw=0.6, zorder=1)
-        if reference is not None and _finite(reference):
+        body_frame(ax, body_h, null)
+        if reference is not None and finite(reference):
             ax.axvline(reference, color="0.45", lw=0.6, ls=(0, (3, 2)), zorder=1)
         lo_lim, hi_lim = limits
         for i, row in enumerate(rows):
             yc = ROW_H * (i + 0.5)
-            label = _shorten(measure, row.label, LABEL_W, FONT)
+            label = shorten(measure, row.label, LABEL_W, FONT)
             weight = "bold" if row.kind in ("heading", "summary") else "normal"
             colour = HIGHLIGHT if row.highlight else "black"
             put(MARGIN, body_top + yc, label, fontweight=weight, color=colour)
@@ -239,7 +196,7 @@ def _interval_figure(meta: PlotMeta, subtitle: str, headers: tuple[str, str, str
                 continue
             put(x_est + EST_W / 2, body_top + yc, row.text, ha="center", fontweight=weight)
             put(x_est + EST_W + EXTRA_W / 2, body_top + yc, row.extra, ha="center", fontsize=SMALL)
-            if not _finite(row.est, row.lo, row.hi):
+            if not finite(row.est, row.lo, row.hi):
                 continue
             if row.kind == "summary":
                 dh = 0.3 * ROW_H
@@ -254,29 +211,21 @@ def _interval_figure(meta: PlotMeta, subtitle: str, headers: tuple[str, str, str
                     ax.add_line(Line2D([x], [yc], marker=marker, ms=4, color=colour, ls="none", clip_on=False))
             ax.add_line(Line2D([row.est], [yc], marker="s", ms=4.5, color=DARK if not row.highlight else colour,
                                ls="none", zorder=3))
-        y = body_top + body_h + axis_h
-        for line in notes:
-            put(MARGIN, y, line, fontsize=SMALL, va="top")
-            y += LINE_H
+        stack(put, notes, body_top + body_h + axis_h, LINE_H, fontsize=SMALL, va="top")
     return fig
 
 
 def _heterogeneity(rec: Mapping[str, Any]) -> str:
     parts = []
-    if _finite(rec.get("tau2")):
+    if finite(rec.get("tau2")):
         parts.append(f"τ² {rec['tau2']:.3f}")
-    if _finite(rec.get("i2")):
+    if finite(rec.get("i2")):
         parts.append(f"I² {rec['i2']:.0f}%")
     return ", ".join(parts)
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
-            for r in frame.to_dict("records")]
-
-
 def _summary_row(pooled: Mapping[str, Any] | None, label: str) -> list[_Row]:
-    if not pooled or not _finite(pooled.get("estimate"), pooled.get("ci_lower"), pooled.get("ci_upper")):
+    if not pooled or not finite(pooled.get("estimate"), pooled.get("ci_lower"), pooled.get("ci_upper")):
         return []
     return [_Row(label, pooled["estimate"], pooled["ci_lower"], pooled["ci_upper"],
                  _interval_text(pooled["estimate"], pooled["ci_lower"], pooled["ci_upper"]),
@@ -286,8 +235,7 @@ def _summary_row(pooled: Mapping[str, Any] | None, label: str) -> list[_Row]:
 def draw_message(meta: PlotMeta, what: str, message: str) -> Figure:
     """A small figure saying why a plot has nothing to draw."""
     with figure_context():
-        fig = Figure(figsize=(6.0, 1.3))
-        FigureCanvasAgg(fig)
+        fig = new_figure((6.0, 1.3))
         fig.text(0.03, 0.8, meta.title, fontsize=TITLE, fontweight="bold")
         fig.text(0.03, 0.58, f"{meta.comparison}: {what}", fontsize=FONT)
         fig.text(0.03, 0.3, message, fontsize=FONT, color="0.25")
@@ -314,20 +262,20 @@ def draw_leave_one_out(
         The comparison's row of ``pooled.tsv`` (the full analysis).
     meta : PlotMeta
     """
-    records = [r for r in _records(loo) if r.get("status") == "computed"]
+    records = [r for r in table_records(loo) if r.get("status") == "computed"]
     if not records:
-        status = _records(loo)[0]["status"] if len(loo) else "no leave-one-out results"
+        status = table_records(loo)[0]["status"] if len(loo) else "no leave-one-out results"
         return draw_message(meta, "leave-one-out", status)
-    flagged = {r["study"]: r.get("criteria") or "" for r in _records(influence) if r.get("influential")}
+    flagged = {r["study"]: r.get("criteria") or "" for r in table_records(influence) if r.get("influential")}
     k = len(records)
     footer = [
         f"Each row: the meta-analysis of the other {k - 1} trials; the diamond and dashed line: all trials. "
         f"{int(round(100 * (1 - meta.alpha)))}% CIs.",
     ]
     reference = pooled.get("estimate") if pooled else None
-    if k > MAX_ROWS and _finite(reference):
+    if k > MAX_ROWS and finite(reference):
         # Keep the omissions that move the estimate most, in table order.
-        shift = [abs(r["theta"] - pooled["theta"]) if _finite(r.get("theta"), pooled.get("theta")) else 0.0
+        shift = [abs(r["theta"] - pooled["theta"]) if finite(r.get("theta"), pooled.get("theta")) else 0.0
                  for r in records]
         keep = sorted(sorted(range(k), key=lambda i: -shift[i])[:MAX_ROWS])
         records = [records[i] for i in keep]
@@ -361,9 +309,9 @@ def draw_cumulative(cumulative: pd.DataFrame, pooled: Mapping[str, Any] | None, 
     One block per ordering (publication year first, then each configured column); row r
     is the meta-analysis of the first r trials.
     """
-    records = [r for r in _records(cumulative) if r.get("status") == "computed"]
+    records = [r for r in table_records(cumulative) if r.get("status") == "computed"]
     if not records:
-        status = _records(cumulative)[0]["status"] if len(cumulative) else "no cumulative results"
+        status = table_records(cumulative)[0]["status"] if len(cumulative) else "no cumulative results"
         return draw_message(meta, "cumulative meta-analysis", status)
     rows: list[_Row] = []
     thinned = False
@@ -401,9 +349,9 @@ def draw_cumulative(cumulative: pd.DataFrame, pooled: Mapping[str, Any] | None, 
 
 def draw_baujat(influence: pd.DataFrame, meta: PlotMeta) -> Figure:
     """Baujat plot: contribution to heterogeneity (x) against influence on the result (y)."""
-    records = [r for r in _records(influence) if r.get("status") == "computed"]
+    records = [r for r in table_records(influence) if r.get("status") == "computed"]
     if not records:
-        status = _records(influence)[0]["status"] if len(influence) else "no influence results"
+        status = table_records(influence)[0]["status"] if len(influence) else "no influence results"
         return draw_message(meta, "Baujat plot", status)
     x = np.array([r["baujat_x"] for r in records], dtype=float)
     y = np.array([r["baujat_y"] for r in records], dtype=float)
@@ -415,9 +363,8 @@ def draw_baujat(influence: pd.DataFrame, meta: PlotMeta) -> Figure:
     if flag.any():
         notes.append("* Influential by metafor's influence() rules (Viechtbauer & Cheung 2010).")
     with figure_context():
-        fig = Figure()
-        FigureCanvasAgg(fig)
-        measure = _measurer(fig)
+        fig = new_figure()
+        measure = measurer(fig)
         ax = _scatter_axes(fig, measure, meta, f"Baujat plot ({meta.settings}); k = {len(records)}", notes, 0.83)
         size = _marker_size(len(records))
         ax.scatter(x[~flag], y[~flag], s=size, color=DARK, zorder=3, linewidths=0)
@@ -435,13 +382,13 @@ def draw_baujat(influence: pd.DataFrame, meta: PlotMeta) -> Figure:
     return fig
 
 
-def _scatter_axes(fig: Figure, measure, meta: PlotMeta, heading: str, notes: Sequence[str], width: float):
+def _scatter_axes(fig: Figure, measure: Measure, meta: PlotMeta, heading: str, notes: Sequence[str], width: float):
     """Size a scatter figure to its notes and add its axes (``width``: fraction of 6 in).
 
     From the top: title, comparison and ``heading`` lines, a 3.3 in plot, tick and axis
     labels, then the wrapped notes.
     """
-    lines = [line for note in (*notes, *meta.footer) if note for line in _wrap(measure, note, 5.7)]
+    lines = [line for note in (*notes, *meta.footer) if note for line in wrap_lines(measure, note, 5.7)]
     top, plot_h, below = 1.05, 3.3, 0.6
     footer = 0.15 + LINE_H * len(lines)
     height = top + plot_h + below + footer
@@ -450,7 +397,7 @@ def _scatter_axes(fig: Figure, measure, meta: PlotMeta, heading: str, notes: Seq
     def put(y_from_top: float, text: str, **kw: Any) -> None:
         fig.text(0.18 / 6.0, 1 - y_from_top / height, text, va="center", **kw)
 
-    put(0.25, _shorten(measure, meta.title, 5.7, TITLE), fontsize=TITLE, fontweight="bold")
+    put(0.25, shorten(measure, meta.title, 5.7, TITLE), fontsize=TITLE, fontweight="bold")
     put(0.52, meta.comparison, fontsize=FONT)
     put(0.75, heading, fontsize=SMALL, color="0.25")
     for i, line in enumerate(lines):
@@ -463,7 +410,7 @@ def _marker_size(k: int) -> float:
     return max(2.0, 20.0 * min(1.0, math.sqrt(100 / max(k, 1))))
 
 
-def _label_points(ax, measure, records, x: np.ndarray, y: np.ndarray, flag: np.ndarray) -> None:
+def _label_points(ax, measure: Measure, records, x: np.ndarray, y: np.ndarray, flag: np.ndarray) -> None:
     """Label points, nudging a label upwards past labels it would overlap.
 
     With more than MAX_LABELS trials only the influential ones and those furthest from
@@ -526,12 +473,12 @@ def draw_funnel(
     min_k_tests : int
         The configured minimum number of trials for the tests (for the caption).
     """
-    records = _records(funnel)
+    records = table_records(funnel)
     observed = [r for r in records if not r.get("filled")]
     if len(observed) < 3:
         return draw_message(meta, "funnel plot", f"{len(observed)} estimable trial(s): a funnel plot needs at least 3")
     filled = [r for r in records if r.get("filled")]
-    tests = {r["test"]: r for r in _records(small_study)}
+    tests = {r["test"]: r for r in table_records(small_study)}
     tr = np.exp if meta.ratio else (lambda a: a)
     notes = ["Shading: two-sided p of each trial's own test of no effect, contours centred on no effect "
              "(Peters et al. 2008)."]
@@ -541,9 +488,8 @@ def draw_funnel(
     else:
         notes.append(_test_summary(tests, meta))
     with figure_context():
-        fig = Figure()
-        FigureCanvasAgg(fig)
-        measure = _measurer(fig)
+        fig = new_figure()
+        measure = measurer(fig)
         heading = f"Contour-enhanced funnel plot ({meta.settings}); k = {len(observed)}"
         ax = _scatter_axes(fig, measure, meta, heading, notes, 0.62)
         se_all = np.array([r["se"] for r in records], dtype=float)
@@ -561,11 +507,11 @@ def draw_funnel(
         null = 1.0 if meta.ratio else 0.0
         ax.axvline(null, color="0.3", lw=0.5, zorder=2)
         est = pooled.get("estimate") if pooled else None
-        if _finite(est):
+        if finite(est):
             ax.axvline(est, color="black", lw=0.9, zorder=2)
         tf = tests.get("trim_and_fill")
         adjusted = tf.get("estimate") if tf and tf.get("status") == "computed" else None
-        if _finite(adjusted) and filled:
+        if finite(adjusted) and filled:
             ax.axvline(adjusted, color="black", lw=0.9, ls=(0, (4, 2)), zorder=2)
         size = _marker_size(len(records))
         ax.scatter(tr(np.array([r["yi"] for r in observed], dtype=float)), [r["se"] for r in observed],
@@ -587,10 +533,10 @@ def draw_funnel(
         if filled:
             handles.append(Line2D([], [], marker="o", ls="none", mfc="white", mec="black", ms=4))
             labels.append("Filled (trim-and-fill)")
-        if _finite(est):
+        if finite(est):
             handles.append(Line2D([], [], color="black", lw=0.9))
             labels.append("Pooled estimate")
-        if _finite(adjusted) and filled:
+        if finite(adjusted) and filled:
             handles.append(Line2D([], [], color="black", lw=0.9, ls=(0, (4, 2))))
             labels.append("Adjusted (trim-and-fill)")
         top = ax.get_position().y1
@@ -603,10 +549,10 @@ def _test_summary(tests: Mapping[str, Mapping[str, Any]], meta: PlotMeta) -> str
     for key, name in (("egger_lm", "Egger (classical)"), ("egger_rma", "Egger (mixed-effects)"),
                       ("rank_correlation", "rank correlation")):
         r = tests.get(key)
-        if r and _finite(r.get("p_value")):
+        if r and finite(r.get("p_value")):
             parts.append(f"{name} p = {r['p_value']:.3f}")
     tf = tests.get("trim_and_fill")
-    if tf and _finite(tf.get("k0")):
+    if tf and finite(tf.get("k0")):
         k0 = int(tf["k0"])
         parts.append(
             f"trim-and-fill: {k0} trial{'s' if k0 != 1 else ''} filled"
@@ -668,7 +614,7 @@ def sensitivity_figures(
     def rows_of(frame: pd.DataFrame) -> pd.DataFrame:
         return frame[(frame["treatment"] == treatment) & (frame["comparator"] == comparator)]
 
-    match = _records(rows_of(pooled))
+    match = table_records(rows_of(pooled))
     main = match[0] if match else None
     level = int(round(100 * (1 - settings.alpha)))
     meta = PlotMeta(

@@ -4,73 +4,50 @@ One row per outcome x timepoint window x comparison of ``results/pooled.tsv``. N
 re-estimates anything: every relative effect is ``pooled.tsv``'s, and the arithmetic below
 turns it into what a GRADE summary-of-findings table shows.
 
-Sources of the formulas
------------------------
-* Anticipated absolute effects from a relative effect and an assumed comparator (control)
-  risk ACR: Cochrane Handbook v6.5, ch. 14.1.5 (SoF tables: "risk with comparator", "risk with
-  intervention", per 1000) and ch. 15.4.4 (= v5.1 §12.5.4.2-3), with the Handbook's worked
-  examples used as unit tests:
+The arithmetic (absolute effects, NNT, assumed control risk, SMD re-expression) and its
+sources are in :mod:`evsynth.stats.absolute`; the phrases in :mod:`evsynth.wording`.
 
-  - RR: risk with intervention = ACR x RR                        (RR 0.92, ACR 0.3: 24 fewer per 1000)
-  - OR: risk with intervention = OR x ACR / (1 - ACR + OR x ACR)  (OR 0.73, ACR 0.3: 62 fewer per 1000)
-  - RD: risk with intervention = ACR + RD
-  - difference = risk with intervention - ACR; its CI from the relative effect's CI limits
-    (the transformation is monotone), as GRADEpro does.
+Certainty inputs (the rating is left to the reviewer):
 
-* NNT = 1 / |difference| where the difference is in the beneficial direction, rounded up to the
-  next whole number (Handbook 15.4.4: RR 0.92 at ACR 0.3 gives NNT 42; OR 0.73 gives 17). Its
-  CI is the reciprocal of the difference's CI; when that CI includes no effect, the NNT's CI
-  runs through infinity, written "NNTB a to infinity to NNTH b" (Altman 1998, BMJ 317:1309).
-
-* Default ACR: the median comparator-group risk of the trials in the comparison, the usual
-  single assumed risk of Cochrane SoF tables ("when only one control group risk is provided,
-  it is normally the median control group risk across studies": Cochrane Library's guide to
-  SoF tables; Handbook v5.1 11.5.6.3, v6.5 14.1.5.1; Guyatt et al. 2013, J Clin Epidemiol
-  66:158, "GRADE guidelines 12"); ``config.yaml: summary_of_findings.control_risk`` overrides
-  it per outcome (e.g. with a population risk from an observational study).
-
-* SMD re-expressed on a familiar scale: SMD x a typical among-person SD of that scale
-  (Cochrane Handbook v5.1 §12.6.4 "Re-expressing SMDs using a familiar instrument", v6.5
-  §15.5.3; Guyatt et al. 2013, J Clin Epidemiol 66:173, "GRADE guidelines 13"), SD from
-  ``summary_of_findings.reference_sd``.
-
-* Certainty inputs (the rating is left to the reviewer):
-  - risk of bias: share of the meta-analysis weight from trials at each overall RoB 2
-    judgement (GRADE Handbook 5.2.1: judge by the studies contributing most of the weight);
-  - inconsistency: I² with the Handbook's overlapping bands (10.10.2: 0-40% might not be
-    important, 30-60% moderate, 50-90% substantial, 75-100% considerable) and whether the
-    prediction interval includes no effect (IntHout et al. 2016, BMJ Open 6:e010247);
-  - imprecision: whether the CI includes no effect or crosses the minimal important
-    difference (GRADE Handbook 5.2.6; Guyatt et al. 2011, J Clin Epidemiol 64:1283, whose
-    rule of thumb for ratios is a 25% relative change, RR 1.25 / 0.80).
+* risk of bias: share of the meta-analysis weight from trials at each overall RoB 2
+  judgement (GRADE Handbook 5.2.1: judge by the studies contributing most of the weight);
+* inconsistency: I² with the Handbook's overlapping bands (10.10.2: 0-40% might not be
+  important, 30-60% moderate, 50-90% substantial, 75-100% considerable) and whether the
+  prediction interval includes no effect (IntHout et al. 2016, BMJ Open 6:e010247);
+* imprecision: whether the CI includes no effect or crosses the minimal important
+  difference (GRADE Handbook 5.2.6; Guyatt et al. 2011, J Clin Epidemiol 64:1283, whose
+  rule of thumb for ratios is a 25% relative change, RR 1.25 / 0.80).
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from evsynth.data.vocabulary import OVERALL_TREATMENT
-from evsynth.tables.rob import NOT_ASSESSED, weight_shares
-from evsynth.stats.escalc import RATIO_MEASURES
 from evsynth.data.config import Outcome
 from evsynth.data.columns import ROB_VALUES
 from evsynth.data.validate import Problem
+from evsynth.data.vocabulary import OVERALL_TREATMENT
+from evsynth.stats.absolute import (
+    absolute_effect,
+    assumed_control_risk,
+    number_needed_to_treat,
+    per_1000,
+    reexpress_smd,
+)
+from evsynth.stats.escalc import RATIO_MEASURES
+from evsynth.tables.rob import NOT_ASSESSED, weight_shares
+from evsynth.wording import difference_text, i2_interpretation, number
 
 BINARY = ("RR", "OR", "RD")
 CERTAINTY_LEVELS = ("high", "moderate", "low", "very low")
 #: GRADE's certainty symbols (GRADEpro GDT).
 CERTAINTY_SYMBOLS = {"high": "⊕⊕⊕⊕", "moderate": "⊕⊕⊕◯", "low": "⊕⊕◯◯", "very low": "⊕◯◯◯"}
 JUDGEMENT_COLUMNS = ("outcome", "timepoint", "treatment", "comparator", "certainty", "reasons", "comments")
-# Cochrane Handbook 10.10.2: a rough guide to interpreting I² (overlapping on purpose).
-I2_BANDS = ((0, 40, "might not be important"), (30, 60, "may represent moderate heterogeneity"),
-            (50, 90, "may represent substantial heterogeneity"), (75, 100, "considerable heterogeneity"))
 
 SOF_COLUMNS = (
     "outcome",
@@ -131,105 +108,7 @@ SOF_COLUMNS = (
 )
 
 
-# --------------------------------------------------------------------------- arithmetic
-
-
-def risk_with_intervention(acr: float, effect: float, measure: str) -> float:
-    """Risk with the intervention from an assumed control risk (Handbook 15.4.4).
-
-    Parameters
-    ----------
-    acr : float
-        Assumed control (comparator) risk, a proportion in [0, 1].
-    effect : float
-        RR or OR (ratio scale), or RD (proportion).
-    measure : {"RR", "OR", "RD"}
-
-    Risks are capped to [0, 1]: ACR x RR exceeds 1 for a wide CI at a high control risk.
-    """
-    if measure == "RR":
-        return min(acr * effect, 1.0)  # a risk ratio can imply a "risk" above 1: capped
-    if measure == "OR":
-        return effect * acr / (1 - acr + effect * acr)
-    if measure == "RD":
-        return min(max(acr + effect, 0.0), 1.0)
-    raise ValueError(f"no absolute risk for measure {measure!r}")
-
-
-def per_1000(proportion: float) -> int:
-    """A proportion as a whole number per 1000, rounded half away from zero."""
-    value = abs(proportion) * 1000
-    return int(math.copysign(math.floor(value + 0.5), proportion)) if value else 0
-
-
-@dataclass(frozen=True)
-class AbsoluteEffect:
-    """Risks per 1000 with the comparator and the intervention, and their difference (with CIs)."""
-
-    acr: float
-    risk_treatment: float
-    risk_treatment_ci: tuple[float, float]
-    difference: float
-    difference_ci: tuple[float, float]
-
-
-def absolute_effect(acr: float, estimate: float, ci_lower: float, ci_upper: float, measure: str) -> AbsoluteEffect:
-    """Anticipated absolute effect of a relative effect at ``acr`` (GRADE SoF, Handbook 14.1.5)."""
-    treat = risk_with_intervention(acr, estimate, measure)
-    limits = sorted(risk_with_intervention(acr, x, measure) for x in (ci_lower, ci_upper))
-    return AbsoluteEffect(acr, treat, (limits[0], limits[1]), treat - acr, (limits[0] - acr, limits[1] - acr))
-
-
-@dataclass(frozen=True)
-class NNT:
-    """Number needed to treat for one more beneficial outcome (rounded up), with Altman's CI."""
-
-    value: int | None
-    ci_lower: int | None
-    ci_upper: int | None
-    text: str
-
-
-def number_needed_to_treat(difference: float, ci: tuple[float, float], higher_is_better: bool) -> NNT:
-    """NNT from a risk difference (intervention minus comparator, proportions).
-
-    For an outcome where more events are better (responders), a positive difference is a
-    benefit; where fewer are better, a negative one. No NNT is given for a difference that is
-    not beneficial. The CI is the reciprocal of the difference's CI (Altman 1998); when the
-    CI includes no effect it passes through infinity.
-    """
-    sign = 1.0 if higher_is_better else -1.0
-    benefit = sign * difference
-    if not benefit > 0:
-        return NNT(None, None, None, "no NNT: the effect is not beneficial")
-    value = math.ceil(1 / benefit - 1e-9)
-    low, high = sorted(sign * x for x in ci)
-    if low > 0:
-        lo, hi = math.ceil(1 / high - 1e-9), math.ceil(1 / low - 1e-9)
-        return NNT(value, lo, hi, f"{value} ({lo} to {hi})")
-    nntb = math.ceil(1 / high - 1e-9)
-    if low == 0:
-        return NNT(value, nntb, None, f"{value} (NNTB {nntb} to infinity)")
-    nnth = math.ceil(1 / -low - 1e-9)
-    return NNT(value, nntb, None, f"{value} (NNTB {nntb} to infinity to NNTH {nnth})")
-
-
-def reexpress_smd(smd: float, ci_lower: float, ci_upper: float, reference_sd: float) -> tuple[float, float, float]:
-    """An SMD and its CI as differences on a familiar scale: SMD x reference SD (Handbook v5.1 12.6.4)."""
-    return smd * reference_sd, ci_lower * reference_sd, ci_upper * reference_sd
-
-
-def assumed_control_risk(configured: float | None, trial_risks: Mapping[str, float]) -> tuple[float | None, str]:
-    """The ACR and where it came from: ``config.yaml`` if set, else the trials' median control risk."""
-    if configured is not None:
-        return float(configured), "config.yaml (summary_of_findings.control_risk)"
-    if not trial_risks:
-        return None, ("no trial reports the comparator arm's risk; set summary_of_findings.control_risk in "
-                      "config.yaml")
-    risks = [trial_risks[s] for s in sorted(trial_risks)]
-    detail = ", ".join(f"{s} {100 * trial_risks[s]:.1f}%" for s in sorted(trial_risks))
-    what = "the trial's" if len(risks) == 1 else f"median of {len(risks)} trials'"
-    return float(statistics.median(risks)), f"{what} comparator-arm risk ({detail})"
+# --------------------------------------------------------------------------- trials' control risks
 
 
 def trial_control_risks(
@@ -258,36 +137,6 @@ def trial_control_risks(
             if row.get("events_ctrl") is not None and row.get("n_ctrl"):
                 risks.setdefault(study, float(row["events_ctrl"]) / float(row["n_ctrl"]))
     return risks
-
-
-# --------------------------------------------------------------------------- wording
-
-
-def _fmt(x: float, decimals: int = 2) -> str:
-    text = f"{x:.{decimals}f}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
-
-
-def _direction(value: float, up: str, down: str, decimals: int = 2, unit: str = "") -> str:
-    """'0.40 lower' / '112 more' style, GRADE's wording for signed differences."""
-    if isinstance(value, int):
-        number = f"{abs(value):,}"
-    else:
-        number = _fmt(abs(value), decimals)
-        if float(number) == 0:
-            return f"{number}{unit}"
-    return f"{number}{unit} {up if value > 0 else down}" if value != 0 else f"{number}{unit}"
-
-
-def _difference_text(d: float, lo: float, hi: float, up: str, down: str, decimals: int = 2, unit: str = "") -> str:
-    return (f"{_direction(d, up, down, decimals, unit)} ({_direction(lo, up, down, decimals, unit)} to "
-            f"{_direction(hi, up, down, decimals, unit)})")
-
-
-def i2_band(i2: float) -> str:
-    """Cochrane Handbook 10.10.2's overlapping interpretation of an I² (percent)."""
-    bands = [text for low, high, text in I2_BANDS if low <= i2 <= high]
-    return " or ".join(bands)
 
 
 def _includes(lo: float | None, hi: float | None, null: float) -> bool | None:
@@ -341,19 +190,8 @@ def sof_row(
     treat_label = "Any remote CBT" if treatment == OVERALL_TREATMENT else modes.get(treatment, treatment)
     comp_label = modes.get(comparator, comparator)
     k = int(pooled["k"]) if _optional(pooled.get("k")) is not None else 0
-    studies = [s for s in str(pooled.get("studies") or "").split("; ") if s]
     n = _optional(pooled.get("n_participants"))
     est, lo, hi = (_optional(pooled.get(c)) for c in ("estimate", "ci_lower", "ci_upper"))
-    i2, tau2 = _optional(pooled.get("i2")), _optional(pooled.get("tau2"))
-    pi_lo, pi_hi = _optional(pooled.get("pi_lower")), _optional(pooled.get("pi_upper"))
-    ratio = measure in RATIO_MEASURES
-    null = 1.0 if ratio else 0.0
-    trials = len(dict.fromkeys(studies))
-    rct = "RCT" if trials == 1 else "RCTs"
-    if treatment == OVERALL_TREATMENT:
-        participants = f"{k} comparisons from {trials} {rct}"
-    else:
-        participants = f"{int(n):,} ({trials} {rct})" if n is not None else f"not known ({trials} {rct})"
     row: dict[str, Any] = {
         "outcome": outcome.id,
         "outcome_label": outcome.label,
@@ -365,7 +203,7 @@ def sof_row(
         "status": pooled.get("status") or "",
         "k": k,
         "n_participants": None if n is None else int(n),
-        "participants": participants,
+        "participants": _participants(pooled, treatment, k, n),
         "estimate": est,
         "ci_lower": lo,
         "ci_upper": hi,
@@ -374,61 +212,99 @@ def sof_row(
     if est is None or lo is None or hi is None:
         row.update(effect="", absolute_effect="no estimate", risk_of_bias="", inconsistency="", imprecision="")
         return _with_judgement(row, judgement)
-    decimals = 2
-    row["effect"] = f"{measure} {_fmt(est, decimals)} [{_fmt(lo, decimals)}, {_fmt(hi, decimals)}]"
+    ratio = measure in RATIO_MEASURES
+    row["effect"] = f"{measure} {number(est)} [{number(lo)}, {number(hi)}]"
     row["relative_effect"] = row["effect"] if ratio else ""
-    sign = 1.0 if outcome.higher_is_better else -1.0
-
     if measure in BINARY:
-        configured = (settings.get("control_risk") or {}).get(outcome.id)
-        acr, source = assumed_control_risk(configured, trial_risks)
-        row["control_risk_source"] = source
-        if acr is not None:
-            effect = absolute_effect(acr, est, lo, hi, measure)
-            d, (dlo, dhi) = effect.difference, effect.difference_ci
-            row.update(
-                assumed_control_risk=acr,
-                risk_comparator_per_1000=per_1000(acr),
-                risk_treatment_per_1000=per_1000(effect.risk_treatment),
-                risk_treatment_ci_lower_per_1000=per_1000(effect.risk_treatment_ci[0]),
-                risk_treatment_ci_upper_per_1000=per_1000(effect.risk_treatment_ci[1]),
-                difference_per_1000=per_1000(d),
-                difference_ci_lower_per_1000=per_1000(dlo),
-                difference_ci_upper_per_1000=per_1000(dhi),
-            )
-            difference = _difference_text(per_1000(d), per_1000(dlo), per_1000(dhi), "more", "fewer")
-            row["absolute_difference"] = difference.replace(" (", " per 1,000 (", 1)
-            row["absolute_effect"] = (
-                f"{per_1000(acr):,} per 1,000 with {comp_label}; {per_1000(effect.risk_treatment):,} per 1,000 with "
-                f"{treat_label} ({per_1000(effect.risk_treatment_ci[0]):,} to "
-                f"{per_1000(effect.risk_treatment_ci[1]):,}); difference {difference} per 1,000"
-            )
-            if measure == "RR" and acr * hi > 1:
-                row["absolute_effect"] += " (upper limit capped: a risk cannot exceed 1,000 per 1,000)"
-            nnt = number_needed_to_treat(d, (dlo, dhi), outcome.higher_is_better)
-            row.update(nnt=nnt.value, nnt_ci_lower=nnt.ci_lower, nnt_ci_upper=nnt.ci_upper, nnt_text=nnt.text)
-        else:
-            row["absolute_effect"] = "not computed: " + source
-            row["nnt_text"] = "no NNT: no assumed control risk"
-    elif measure == "SMD":
-        text = "SMD " + _difference_text(est, lo, hi, "higher", "lower", 2, " SD")
-        row["absolute_difference"] = text
-        sd = (settings.get("reference_sd") or {}).get(outcome.id)
-        scale = settings.get("reference_scale") or "0-10 pain scale"
-        if sd is not None:
-            md, mlo, mhi = reexpress_smd(est, lo, hi, float(sd))
-            row.update(reference_sd=float(sd), reexpressed=md, reexpressed_ci_lower=mlo, reexpressed_ci_upper=mhi)
-            reexpressed = _difference_text(md, mlo, mhi, "higher", "lower", 1)
-            text += f"; on a {scale} (reference SD {float(sd):g}): {reexpressed} points"
-            row["absolute_difference"] += f"; about {reexpressed} points on a {scale}"
-        else:
-            text += ("; not re-expressed on a familiar scale: no reference SD for this outcome in config.yaml "
-                     "(summary_of_findings.reference_sd)")
-        row["absolute_effect"] = text
-    else:  # MD
+        _binary_effect(row, outcome, settings, trial_risks, treat_label, comp_label)
+    else:
+        _continuous_effect(row, outcome, settings)
+    _certainty_inputs(row, pooled, outcome, settings, study_weights, overall_rob)
+    return _with_judgement(row, judgement)
+
+
+def _participants(pooled: Mapping[str, Any], treatment: str, k: int, n: float | None) -> str:
+    """'1,234 (3 RCTs)'; for the across-modes estimate, comparisons and trials."""
+    trials = len(dict.fromkeys(s for s in str(pooled.get("studies") or "").split("; ") if s))
+    rct = "RCT" if trials == 1 else "RCTs"
+    if treatment == OVERALL_TREATMENT:
+        return f"{k} comparisons from {trials} {rct}"
+    return f"{int(n):,} ({trials} {rct})" if n is not None else f"not known ({trials} {rct})"
+
+
+def _binary_effect(
+    row: dict[str, Any], outcome: Outcome, settings: Mapping[str, Any], trial_risks: Mapping[str, float],
+    treat_label: str, comp_label: str,
+) -> None:
+    """Risks per 1000 at the assumed control risk, their difference and the NNT (RR, OR, RD)."""
+    measure, est, lo, hi = row["measure"], row["estimate"], row["ci_lower"], row["ci_upper"]
+    configured = (settings.get("control_risk") or {}).get(outcome.id)
+    acr, source = assumed_control_risk(configured, trial_risks)
+    row["control_risk_source"] = source
+    if acr is None:
+        row["absolute_effect"] = "not computed: " + source
+        row["nnt_text"] = "no NNT: no assumed control risk"
+        return
+    effect = absolute_effect(acr, est, lo, hi, measure)
+    d, (dlo, dhi) = effect.difference, effect.difference_ci
+    row.update(
+        assumed_control_risk=acr,
+        risk_comparator_per_1000=per_1000(acr),
+        risk_treatment_per_1000=per_1000(effect.risk_treatment),
+        risk_treatment_ci_lower_per_1000=per_1000(effect.risk_treatment_ci[0]),
+        risk_treatment_ci_upper_per_1000=per_1000(effect.risk_treatment_ci[1]),
+        difference_per_1000=per_1000(d),
+        difference_ci_lower_per_1000=per_1000(dlo),
+        difference_ci_upper_per_1000=per_1000(dhi),
+    )
+    difference = difference_text(per_1000(d), per_1000(dlo), per_1000(dhi), "more", "fewer")
+    row["absolute_difference"] = difference.replace(" (", " per 1,000 (", 1)
+    row["absolute_effect"] = (
+        f"{per_1000(acr):,} per 1,000 with {comp_label}; {per_1000(effect.risk_treatment):,} per 1,000 with "
+        f"{treat_label} ({per_1000(effect.risk_treatment_ci[0]):,} to "
+        f"{per_1000(effect.risk_treatment_ci[1]):,}); difference {difference} per 1,000"
+    )
+    if measure == "RR" and acr * hi > 1:
+        row["absolute_effect"] += " (upper limit capped: a risk cannot exceed 1,000 per 1,000)"
+    nnt = number_needed_to_treat(d, (dlo, dhi), outcome.higher_is_better)
+    row.update(nnt=nnt.value, nnt_ci_lower=nnt.ci_lower, nnt_ci_upper=nnt.ci_upper, nnt_text=nnt.text)
+
+
+def _continuous_effect(row: dict[str, Any], outcome: Outcome, settings: Mapping[str, Any]) -> None:
+    """An SMD in SD units, re-expressed on a familiar scale when a reference SD is set; an MD as is."""
+    est, lo, hi = row["estimate"], row["ci_lower"], row["ci_upper"]
+    if row["measure"] != "SMD":
         scale = f" ({outcome.scale})" if outcome.scale else ""
-        text = "MD " + _difference_text(est, lo, hi, "higher", "lower") + scale
+        text = "MD " + difference_text(est, lo, hi, "higher", "lower") + scale
         row["absolute_effect"] = row["absolute_difference"] = text
+        return
+    text = "SMD " + difference_text(est, lo, hi, "higher", "lower", 2, " SD")
+    row["absolute_difference"] = text
+    sd = (settings.get("reference_sd") or {}).get(outcome.id)
+    scale = settings.get("reference_scale") or "0-10 pain scale"
+    if sd is not None:
+        md, mlo, mhi = reexpress_smd(est, lo, hi, float(sd))
+        row.update(reference_sd=float(sd), reexpressed=md, reexpressed_ci_lower=mlo, reexpressed_ci_upper=mhi)
+        reexpressed = difference_text(md, mlo, mhi, "higher", "lower", 1)
+        text += f"; on a {scale} (reference SD {float(sd):g}): {reexpressed} points"
+        row["absolute_difference"] += f"; about {reexpressed} points on a {scale}"
+    else:
+        text += ("; not re-expressed on a familiar scale: no reference SD for this outcome in config.yaml "
+                 "(summary_of_findings.reference_sd)")
+    row["absolute_effect"] = text
+
+
+def _certainty_inputs(
+    row: dict[str, Any], pooled: Mapping[str, Any], outcome: Outcome, settings: Mapping[str, Any],
+    study_weights: Sequence[tuple[str, float | None]], overall_rob: Mapping[str, str],
+) -> None:
+    """Heterogeneity, inconsistency, imprecision and risk of bias: GRADE's inputs, not a rating."""
+    measure, treatment, lo, hi = row["measure"], row["treatment"], row["ci_lower"], row["ci_upper"]
+    i2, tau2 = _optional(pooled.get("i2")), _optional(pooled.get("tau2"))
+    pi_lo, pi_hi = _optional(pooled.get("pi_lower")), _optional(pooled.get("pi_upper"))
+    ratio = measure in RATIO_MEASURES
+    null = 1.0 if ratio else 0.0
+    sign = 1.0 if outcome.higher_is_better else -1.0
 
     # Heterogeneity and inconsistency.
     ci_null = _includes(lo, hi, null)
@@ -450,11 +326,11 @@ def sof_row(
         if tau2 is not None:
             parts.append(f"tau² = {tau2:.3g}")
         if pi_lo is not None and pi_hi is not None:
-            parts.append(f"prediction interval {_fmt(pi_lo)} to {_fmt(pi_hi)}")
+            parts.append(f"prediction interval {number(pi_lo)} to {number(pi_hi)}")
         row["heterogeneity"] = "; ".join(parts) if parts else "not estimated"
         notes = []
         if i2 is not None:
-            notes.append(f"I² = {i2:.0f}%: {i2_band(i2)} (Cochrane Handbook 10.10.2)")
+            notes.append(f"I² = {i2:.0f}%: {i2_interpretation(i2)} (Cochrane Handbook 10.10.2)")
         if pi_null is not None:
             verdict = "includes" if pi_null else "excludes"
             notes.append(f"prediction interval {verdict} no effect" + (" while the CI excludes it" if pi_null and
@@ -472,14 +348,14 @@ def sof_row(
         harm = mid ** -sign if ratio else -sign * mid
         crosses = lo < benefit < hi
         row.update(mid=mid, ci_crosses_mid=crosses)
-        shown = f"{measure} {_fmt(benefit)}"
+        shown = f"{measure} {number(benefit)}"
         notes.append(f"CI {'crosses' if crosses else 'does not cross'} the minimal important difference ({shown})")
         if lo < harm < hi and lo < benefit < hi:
-            notes.append(f"CI includes both important benefit and important harm ({measure} {_fmt(harm)})")
+            notes.append(f"CI includes both important benefit and important harm ({measure} {number(harm)})")
     else:
         notes.append("no minimal important difference in config.yaml (summary_of_findings.mid)")
-    if n is not None:
-        notes.append(f"{int(n):,} participants")
+    if row["n_participants"] is not None:
+        notes.append(f"{row['n_participants']:,} participants")
     row["imprecision"] = "; ".join(notes)
 
     # Risk of bias: share of the weight at each overall judgement.
@@ -492,7 +368,6 @@ def sof_row(
     else:
         parts = [f"{shares[v]:.0f}% {v}" for v in (*reversed(ROB_VALUES), NOT_ASSESSED) if shares[v] > 0]
         row["risk_of_bias"] = ", ".join(parts) + f" {weighting} (overall RoB 2)"
-    return _with_judgement(row, judgement)
 
 
 def _with_judgement(row: dict[str, Any], judgement: Mapping[str, str] | None) -> dict[str, Any]:
@@ -640,19 +515,10 @@ def load_judgements(
 
 __all__ = [
     "CERTAINTY_SYMBOLS",
-    "NNT",
     "SOF_COLUMNS",
-    "AbsoluteEffect",
     "JudgementsError",
-    "absolute_effect",
-    "assumed_control_risk",
     "check_settings",
-    "i2_band",
     "load_judgements",
-    "number_needed_to_treat",
-    "per_1000",
-    "reexpress_smd",
-    "risk_with_intervention",
     "sof_records",
     "sof_row",
     "trial_control_risks",
