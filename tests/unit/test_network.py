@@ -30,7 +30,8 @@ import pytest
 import yaml
 
 from conftest import REPO
-from evsynth.tables.pooled import analyse, analysis_effects
+from evsynth.data.contrasts import analysis_effects
+from evsynth.tables.pooled import analyse
 from evsynth.stats.network import PSCORE_CAVEAT, fit_network, network_status, network_structure
 from evsynth.tables.network import (
     INCONSISTENCY_COLUMNS,
@@ -41,8 +42,8 @@ from evsynth.tables.network import (
     network_tables,
 )
 from evsynth.stats.pooling import pool
-from evsynth.stats.profiles import PROFILES, resolve_settings
-from evsynth.data.config import outcomes_from_config
+from evsynth.stats.profiles import PROFILES
+from evsynth.data.config import outcomes_from_config, resolve_settings
 from evsynth.data.studies import load_studies
 
 RTOL = 1e-8
