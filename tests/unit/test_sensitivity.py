@@ -183,7 +183,8 @@ def test_configured_columns_and_parse_time_records(tmp_path):
         {"study": "B", "treatment": "coach", "comparator": "usual_care", "arm": "", "extra_flag": "yes", "se": "0.1"},
     ]
     with pytest.raises(ValueError, match="extra_rob"):
-        sensitivity_records(studies, str(path), sensitivity_config({"exclude_if": {"extra_rob": ["high"]}}), "o", "post")
+        sensitivity_records(studies, str(path), sensitivity_config({"exclude_if": {"extra_rob": ["high"]}}), "o",
+                            "post")
     assert sensitivity_records(studies, str(path), sensitivity_config({}), "o", "post") == []
 
 
