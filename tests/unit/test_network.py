@@ -357,7 +357,7 @@ def test_shipped_table_plots_only_connected_networks_of_several_trials():
     table = load_studies(REPO / "studies.tsv", CONFIG)
     settings = resolve_settings(CONFIG["pooling"])
 
-    def plotted(outcome, window):  # as workflow/rules/common.smk decides it at parse time
+    def plotted(outcome, window):  # as evsynth.pipeline.plan decides it at parse time
         rows = table[(table["outcome"] == outcome) & (table["window"] == window) & table["include"]]
         effects = analysis_effects(rows.to_dict("records"), OUTCOMES[outcome], MODES, settings, 0.5)
         return network_status(effects, MODES).plotted
