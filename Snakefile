@@ -24,7 +24,7 @@ include: "workflow/rules/network.smk"
 
 wildcard_constraints:
     outcome="|".join(sorted(OUTCOMES)),
-    timepoint="|".join(sorted(w.id for w in WINDOWS)),
+    timepoint="|".join(sorted(WINDOWS)),
 
 
 rule all:
@@ -43,18 +43,18 @@ rule all:
         "results/sensitivity/cumulative.tsv",
         "results/sensitivity/small_study.tsv",
         "results/sensitivity/subsets.tsv",
-        sensitivity_plots,
+        JOB.sensitivity_plots,
         "results/summary_of_findings.tsv",
         "results/summary_of_findings.md",
         "results/summary_of_findings.html",
         "results/study_table.html",
-        rob_outputs("results/rob/{outcome}_{timepoint}_traffic_light.svg"),
-        rob_outputs("results/rob/{outcome}_{timepoint}_summary.svg"),
+        PLAN.rob_outputs("results/rob/{outcome}_{timepoint}_traffic_light.svg"),
+        PLAN.rob_outputs("results/rob/{outcome}_{timepoint}_summary.svg"),
         "results/provenance.tsv",
         "results/provenance_rows.tsv",
         "results/changes.md",
         "results/changes.tsv",
-        extraction_outputs,
+        JOB.extraction_outputs,
         "results/network/networks.tsv",
-        network_plots,
+        JOB.network_plots,
     localrule: True

@@ -281,9 +281,8 @@ def task_figure(args: dict) -> dict:
 
     from evsynth.figures._base import save_figure
     from evsynth.figures.forest import draw_forest
-    from evsynth.stats.profiles import resolve_settings
     from evsynth.figures.forest_data import analysis_forest_data
-    from evsynth.data.config import outcomes_from_config
+    from evsynth.data.config import outcomes_from_config, resolve_settings
     from evsynth.data.io import read_tsv
 
     workdir = Path(args["workdir"])

@@ -36,9 +36,9 @@ COLUMNS = {
 with log_to(snakemake.log[0]) as log:
     params = snakemake.params
     outcome = Outcome(**params.outcome)
-    settings = settings_from_dict(params.settings)
-    fit = analyse_network(read_tsv(snakemake.input.studies), outcome, list(params.modes), settings)
-    tables = network_tables(fit, outcome, snakemake.wildcards.timepoint, params.modes, settings)
+    settings = settings_from_dict(params.method)
+    fit = analyse_network(read_tsv(snakemake.input.studies), outcome, list(params.mode_labels), settings)
+    tables = network_tables(fit, outcome, snakemake.wildcards.timepoint, params.mode_labels, settings)
     for name, columns in COLUMNS.items():
         write_tsv(tables[name], columns, snakemake.output[name])
     log.info("%s: %s", fit.status, fit.message)

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 
 from evsynth.pipeline.logs import log_to
 from evsynth.tables.sensitivity import COLUMNS, analyse_sensitivity
-from evsynth.data.config import Outcome
+from evsynth.data.config import Outcome, sensitivity_config
 from evsynth.data.io import read_tsv, write_tsv
+from evsynth.stats.profiles import settings_from_dict
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -30,8 +31,8 @@ with log_to(snakemake.log[0]) as log:
         read_tsv(snakemake.input.studies),
         params.rows,
         Outcome(**params.outcome),
-        params.pooling,
-        params.sensitivity,
+        settings_from_dict(params.method),
+        sensitivity_config(params.sensitivity),
         snakemake.wildcards.timepoint,
     )
     for name, records in tables.items():

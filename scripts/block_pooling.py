@@ -1,6 +1,6 @@
 """Rule block_pooling: stop the run while dual-extraction discrepancies are unresolved.
 
-Requested (through ``package_sources`` in common.smk) by every rule that computes results
+Requested (through ``code()`` in common.smk: ``Plan.gate``) by every rule that computes results
 only while reviewer A's and B's tables disagree in a cell the adjudication file does not
 settle. It runs after rule reconcile has written results/extraction_discrepancies.tsv, prints
 every unresolved cell and fails, so no job that pools or tabulates ever starts and the run

@@ -5,14 +5,14 @@ from typing import TYPE_CHECKING
 
 from evsynth.data.checks import CHECK_COLUMNS, plausibility_checks
 from evsynth.pipeline.logs import log_to
-from evsynth.data.config import outcomes_from_config
+from evsynth.data.config import Outcome
 from evsynth.data.io import write_tsv
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 with log_to(snakemake.log[0]) as log:
-    outcomes = outcomes_from_config({"outcomes": snakemake.params.outcomes})
+    outcomes = {oid: Outcome(**spec) for oid, spec in snakemake.params.outcomes.items()}
     warnings = plausibility_checks(snakemake.params.rows, outcomes)
     write_tsv(warnings, CHECK_COLUMNS, snakemake.output.tsv)
     for warning in warnings:

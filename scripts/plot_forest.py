@@ -19,9 +19,9 @@ with log_to(snakemake.log[0]):
     data = analysis_forest_data(
         tables,
         Outcome(**params.outcome),
-        params.modes,
+        params.mode_labels,
         snakemake.wildcards.timepoint,
-        params.settings,
+        params.method,
         extra_footer=(params.provenance,),
         rob=comparison_judgements(getattr(params, "rob", [])),
     )

@@ -23,16 +23,16 @@ if TYPE_CHECKING:
 with log_to(snakemake.log[0]) as log:
     params = snakemake.params
     outcome = Outcome(**params.outcome)
-    settings = settings_from_dict(params.settings)
+    settings = settings_from_dict(params.method)
     inputs = snakemake.input
     summary = read_tsv(inputs.summary).to_dict("records")[0]
     summary = {k: (None if isinstance(v, float) and v != v else v) for k, v in summary.items()}
     figures = network_figures(
-        network_structure(read_tsv(inputs.studies), list(params.modes)),
+        network_structure(read_tsv(inputs.studies), list(params.mode_labels)),
         read_tsv(inputs.league),
         summary,
         read_tsv(inputs.ranking),
-        params.modes,
+        params.mode_labels,
         title=f"{outcome.label}, {snakemake.wildcards.timepoint}",
         measure_name=MEASURE_NAMES[outcome.measure],
         ratio=outcome.ratio,

@@ -22,12 +22,12 @@ with log_to(snakemake.log[0]) as log:
     studies = read_tsv(snakemake.input.studies)
     judgements = comparison_judgements(params.rob)
     what = f"{params.outcome['label']}, {snakemake.wildcards.timepoint}"
-    rows = traffic_light_rows(studies, judgements, params.modes)
+    rows = traffic_light_rows(studies, judgements, params.mode_labels)
     save_figure(
         draw_traffic_light(rows, f"Risk of bias (RoB 2): {what}"),
         {"svg": out.traffic_light_svg, "png": out.traffic_light_png, "pdf": out.traffic_light_pdf},
     )
-    panels = weighted_summary(studies, judgements, params.modes)
+    panels = weighted_summary(studies, judgements, params.mode_labels)
     notes = [
         f"Bars: share of each comparison's meta-analysis weight (random effects, method profile {params.profile}) "
         "from trials at each judgement; grey: trials without RoB 2 judgements in the study table."

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 from evsynth.figures._base import save_figure
 from evsynth.pipeline.logs import log_to
-from evsynth.tables.sensitivity import pooling_choice, sensitivity_config
 from evsynth.figures.sensitivity import sensitivity_figures
-from evsynth.data.config import MEASURE_NAMES, Outcome
+from evsynth.data.config import MEASURE_NAMES, Outcome, sensitivity_config
 from evsynth.data.io import read_tsv
+from evsynth.stats.profiles import settings_from_dict
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -28,9 +28,9 @@ with log_to(snakemake.log[0]) as log:
         title=f"{outcome.label}, {snakemake.wildcards.timepoint}",
         measure=MEASURE_NAMES[outcome.measure],
         ratio=outcome.ratio,
-        labels=params.modes,
+        labels=params.mode_labels,
         comparison=snakemake.wildcards.comparison,
-        settings=pooling_choice(params.pooling),
+        settings=settings_from_dict(params.method),
         small_study_min_k=sensitivity_config(params.sensitivity).small_study_min_k,
     )
     for kind, figure in figures.items():

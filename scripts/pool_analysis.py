@@ -34,7 +34,7 @@ with log_to(snakemake.log[0]) as log:
     params = snakemake.params
     outcome = Outcome(**params.outcome)
     timepoint = snakemake.wildcards.timepoint
-    settings = settings_from_dict(params.settings)
+    settings = settings_from_dict(params.method)
     cc = params.continuity_correction
     effects, comparisons = analyse(params.rows, outcome, params.modes, settings, cc)
     write_tsv(study_records(effects, timepoint), STUDY_COLUMNS, snakemake.output.studies)

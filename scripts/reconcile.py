@@ -10,7 +10,7 @@ reconciliation : results/reconciliation.tsv, one line per cell filled in either 
     (``RECONCILIATION_COLUMNS``): the value pooled and how it was settled (agreed,
     adjudicated or unresolved).
 
-The comparison itself runs when Snakemake parses the workflow (``workflow/rules/common.smk``);
+The comparison itself runs when Snakemake parses the workflow (``evsynth.pipeline.plan``);
 this job receives its records as params, so only an edit to extracted data re-runs it.
 """
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from evsynth.pipeline.logs import log_to
 from evsynth.reports.html import sof_html, sof_markdown
 from evsynth.tables.rob import comparison_judgements
-from evsynth.data.config import outcomes_from_config
+from evsynth.data.config import Outcome
 from evsynth.reports.sof import SOF_COLUMNS, sof_records
 from evsynth.data.io import read_tsv, write_text_atomic, write_tsv
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 with log_to(snakemake.log[0]) as log:
     params = snakemake.params
-    outcomes = outcomes_from_config({"outcomes": params.outcomes})
+    outcomes = {oid: Outcome(**spec) for oid, spec in params.outcomes.items()}
     pooled = read_tsv(snakemake.input.pooled)
     studies = {
         (a["outcome"], a["timepoint"]): read_tsv(path) for a, path in zip(params.analyses, snakemake.input.studies)
@@ -31,7 +31,7 @@ with log_to(snakemake.log[0]) as log:
         rob.setdefault((row["outcome"], row["window"]), []).append(row)
     rob = {key: comparison_judgements(rows) for key, rows in rob.items()}
     records = sof_records(
-        pooled, studies, outcomes, params.modes, params.sof, params.control_rows, rob, params.judgements
+        pooled, studies, outcomes, params.mode_labels, params.sof, params.control_rows, rob, params.judgements
     )
     write_tsv(records, SOF_COLUMNS, snakemake.output.tsv, safe_text=True)
     title = "Summary of findings: remote CBT for chronic pain, by delivery mode"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from evsynth.tables.effects import EFFECTS_COLUMNS, effects_records
 from evsynth.pipeline.logs import log_to
-from evsynth.data.config import outcomes_from_config
+from evsynth.data.config import Outcome
 from evsynth.data.io import write_tsv
 
 if TYPE_CHECKING:
@@ -18,9 +18,10 @@ if TYPE_CHECKING:
 
 with log_to(snakemake.log[0]) as log:
     params = snakemake.params
-    outcomes = outcomes_from_config({"outcomes": params.outcomes})
+    outcomes = {oid: Outcome(**spec) for oid, spec in params.outcomes.items()}
     records = effects_records(
-        params.rows, outcomes, params.alpha, params.continuity_correction, params.smd_variance, params.modes
+        params.rows, outcomes, params.method["alpha"], params.continuity_correction, params.method["smd_variance"],
+        params.modes,
     )
     write_tsv(records, EFFECTS_COLUMNS, snakemake.output.tsv)
     log.info("%d rows, %d in an analysis", len(records), sum(r["pooled"] for r in records))

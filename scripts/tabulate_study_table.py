@@ -19,6 +19,6 @@ with log_to(snakemake.log[0]) as log:
     outcomes = {oid: spec["label"] for oid, spec in params.outcomes.items()}
     note = (f"{len(params.rows)} rows of {params.studies}, sorted by study, outcome and timepoint; "
             f"analyses under method profile {params.profile}. Sources open in a new window.")
-    write_text_atomic(snakemake.output.html, study_table_html(params.rows, params.modes, outcomes,
+    write_text_atomic(snakemake.output.html, study_table_html(params.rows, params.mode_labels, outcomes,
                                                               "Study table", note))
     log.info("%d rows", len(params.rows))

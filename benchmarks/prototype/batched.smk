@@ -72,11 +72,11 @@ for _outcome in TIMEPOINTS_OF:
             script="scripts/pool_analysis.py",
             per_window=_window_params(
                 _outcome,
-                rows=analysis_rows,
-                outcome=outcome_spec,
-                modes=list(config["modes"]),
-                settings=SETTINGS,
-                continuity_correction=config["effects"]["continuity_correction"],
+                rows=JOB.analysis_rows,
+                outcome=JOB.outcome,
+                modes=MODES,
+                method=METHOD,
+                continuity_correction=PLAN.config.continuity_correction,
                 versions=VERSIONS,
             ),
         script:
@@ -113,12 +113,12 @@ for _outcome in TIMEPOINTS_OF:
             shared_inputs=["code"],
             per_window=_window_params(
                 _outcome,
-                outcome=outcome_spec,
-                modes=config["modes"],
-                settings=SETTINGS,
+                outcome=JOB.outcome,
+                mode_labels=MODE_LABELS,
+                method=METHOD,
                 matplotlib=MATPLOTLIB_VERSION,
-                rob=analysis_rob_rows,
-                provenance=forest_provenance,
+                rob=JOB.rob_rows,
+                provenance=JOB.forest_provenance,
             ),
         script:
             BATCH_RUNNER

@@ -30,7 +30,8 @@ import yaml
 
 from conftest import REPO
 from oracle._oracle import TOL, load
-from evsynth.tables.pooled import analyse, analysis_effects
+from evsynth.data.contrasts import analysis_effects
+from evsynth.tables.pooled import analyse
 from evsynth.data.network import fit_network, network_status, network_structure
 from evsynth.stats.network import PSCORE_CAVEAT
 from evsynth.tables.network import (
@@ -42,8 +43,8 @@ from evsynth.tables.network import (
     network_tables,
 )
 from evsynth.stats.pooling import pool
-from evsynth.stats.profiles import PROFILES, resolve_settings
-from evsynth.data.config import outcomes_from_config
+from evsynth.stats.profiles import PROFILES
+from evsynth.data.config import outcomes_from_config, resolve_settings
 from evsynth.data.studies import load_studies
 
 CASES = load("metafor_network")
@@ -355,7 +356,7 @@ def test_shipped_table_plots_only_connected_networks_of_several_trials():
     table = load_studies(REPO / "studies.tsv", CONFIG)
     settings = resolve_settings(CONFIG["pooling"])
 
-    def plotted(outcome, window):  # as workflow/rules/common.smk decides it at parse time
+    def plotted(outcome, window):  # as evsynth.pipeline.plan decides it at parse time
         rows = table[(table["outcome"] == outcome) & (table["window"] == window) & table["include"]]
         effects = analysis_effects(rows.to_dict("records"), OUTCOMES[outcome], MODES, settings, 0.5)
         return network_status(effects, MODES).plotted

@@ -18,12 +18,10 @@ import math
 import pandas as pd
 import pytest
 
-from evsynth.data.config import Outcome
+from evsynth.data.config import Outcome, check_sof_settings
+from evsynth.data.judgements import JudgementsError, load_judgements
 from evsynth.reports.sof import (
     SOF_COLUMNS,
-    JudgementsError,
-    check_settings,
-    load_judgements,
     sof_records,
     sof_row,
     trial_control_risks,
@@ -192,15 +190,16 @@ def test_sof_records_follow_pooled_order_and_judgements():
 
 def test_check_settings_names_every_problem():
     outcomes = {"pain_severity_response": RESPONSE, "pain_intensity": SMD}
-    problems = check_settings({"control_risk": {"pain_intensity": 0.2, "typo": 0.1},
-                               "mid": {"pain_severity_response": 0.8}, "reference_sd": {"pain_severity_response": 2}},
-                              outcomes)
+    problems = check_sof_settings({"control_risk": {"pain_intensity": 0.2, "typo": 0.1},
+                                   "mid": {"pain_severity_response": 0.8},
+                                   "reference_sd": {"pain_severity_response": 2}},
+                                  outcomes)
     text = "\n".join(problems)
     assert len(problems) == 4
     assert "summary_of_findings.control_risk.typo: unknown outcome" in text
     assert "control_risk.pain_intensity: outcome 'pain_intensity' is analysed as SMD" in text
     assert "a ratio above 1" in text
-    assert check_settings({"mid": {"pain_severity_response": 1.25}}, outcomes) == []
+    assert check_sof_settings({"mid": {"pain_severity_response": 1.25}}, outcomes) == []
 
 
 def test_judgements_file_checks(tmp_path):

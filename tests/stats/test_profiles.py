@@ -6,8 +6,8 @@ import pytest
 from conftest import as_array
 from evsynth.tables.pooled import robustness_records
 from evsynth.stats.escalc import from_means
-from evsynth.stats.profiles import PROFILES, resolve_settings, settings_from_dict
-from evsynth.data.config import Outcome
+from evsynth.stats.profiles import PROFILES, settings_from_dict
+from evsynth.data.config import Outcome, resolve_settings
 
 
 def test_default_profile_is_cochrane_2025():

@@ -15,20 +15,18 @@ from evsynth.figures._base import save_figure
 from evsynth.stats.influence import influence
 from evsynth.tables.sensitivity import (
     COLUMNS,
-    PoolingChoice,
     analyse_sensitivity,
-    configured_columns,
     plotted_comparisons,
-    pooling_choice,
     sensitivity_records,
 )
 from evsynth.data.sensitivity_cells import _cell_matches
 from evsynth.figures.sensitivity import MAX_ROWS, sensitivity_figures
-from evsynth.data.config import Outcome
+from evsynth.data.config import Outcome, resolve_settings, sensitivity_config
+from evsynth.stats.profiles import PROFILES
 from evsynth.data.io import read_tsv, write_tsv
 
 OUTCOME = Outcome("teacher_expectancy", "IQ gain (SMD)", "SMD", True)
-POOLING = {"estimator": "REML", "ci_method": "wald", "alpha": 0.05}
+POOLING = resolve_settings({"estimator": "REML", "ci_method": "wald", "alpha": 0.05})
 LABELS = {"coach": "Coach", "online": "Online", "usual_care": "Usual care"}
 CASES = load("metafor_sensitivity")  # dat.raudenbush1985 and metafor's leave1out/cumul of it
 
@@ -65,11 +63,11 @@ def extra_rows(table: pd.DataFrame) -> list[dict[str, str]]:
     ]
 
 
-SENSITIVITY = {
+SENSITIVITY = sensitivity_config({
     "exclude_if": {"extra_flag": ["yes"], "extra_size": [12345]},
     "cumulative_order_by": ["extra_size"],
     "small_study_min_k": 10,
-}
+})
 
 
 @pytest.fixture(scope="module")
@@ -172,8 +170,9 @@ def test_cell_matching():
 
 def test_configured_columns_and_parse_time_records(tmp_path):
     section = {"exclude_if": {"extra_flag": ["yes"]}, "cumulative_order_by": ["year", "extra_flag", "se"]}
-    assert configured_columns(section) == ["extra_flag", "se"]
-    assert configured_columns({}) == []
+    section = sensitivity_config(section)
+    assert section.columns == ["extra_flag", "se"]
+    assert sensitivity_config({}).columns == []
     path = tmp_path / "studies.tsv"
     pd.DataFrame({"study": ["B", "A", "C"], "extra_flag": ["yes", "", "no"], "se": ["0.1", "0.2", ""]}).to_csv(
         path, sep="\t", index=False)
@@ -185,8 +184,9 @@ def test_configured_columns_and_parse_time_records(tmp_path):
         {"study": "B", "treatment": "coach", "comparator": "usual_care", "arm": "", "extra_flag": "yes", "se": "0.1"},
     ]
     with pytest.raises(ValueError, match="extra_rob"):
-        sensitivity_records(studies, str(path), {"exclude_if": {"extra_rob": ["high"]}}, "o", "post")
-    assert sensitivity_records(studies, str(path), {}, "o", "post") == []
+        sensitivity_records(studies, str(path), sensitivity_config({"exclude_if": {"extra_rob": ["high"]}}), "o",
+                            "post")
+    assert sensitivity_records(studies, str(path), sensitivity_config({}), "o", "post") == []
 
 
 def test_plotted_comparisons_are_those_with_three_estimable_trials(tables):
@@ -209,15 +209,17 @@ def test_arm_rows_give_their_cells_to_the_contrasts_formed_from_them():
     first = CASES["raudenbush_smd_reml_z"]["inputs"]["study"][0]
     rows = [{"study": first, "treatment": "", "comparator": "", "arm": arm, "extra_flag": flag, "extra_size": ""}
             for arm, flag in (("coach", "no"), ("usual_care", "yes"), ("online", "no"))]
-    result = analyse_sensitivity(table, rows, OUTCOME, POOLING, {"exclude_if": {"extra_flag": ["yes"]}}, "post")
+    config = sensitivity_config({"exclude_if": {"extra_flag": ["yes"]}})
+    result = analyse_sensitivity(table, rows, OUTCOME, POOLING, config, "post")
     subsets = frame(result["subsets"], "subsets").set_index(["treatment", "comparator", "subset"])["excluded"]
     assert subsets[("coach", "usual_care", "excluding extra_flag in {yes}")] == first  # usual-care arm flagged
     assert subsets[("coach", "online", "excluding extra_flag in {yes}")] == ""  # neither arm flagged
 
 
-def test_pooling_choice_follows_the_main_analysis():
-    choice = pooling_choice({"estimator": "DL", "ci_method": "wald", "alpha": 0.1})
-    assert (choice.estimator, choice.ci_method, choice.alpha) == ("DL", "wald", 0.1)
+def test_refits_use_the_main_analysis_settings():
+    method = resolve_settings({"estimator": "DL", "ci_method": "wald", "alpha": 0.1})
+    assert (method.estimator, method.ci_method, method.alpha) == ("DL", "wald", 0.1)
+    assert method.label == "cochrane-2025 (estimator=DL, ci_method=wald)"
 
 
 def _figures(tables, tmp_path, min_k=10):
@@ -227,7 +229,7 @@ def _figures(tables, tmp_path, min_k=10):
         frames[name] = read_tsv(tmp_path / f"{name}.tsv")
     pooled = pd.DataFrame([{"treatment": "coach", "comparator": "usual_care", "theta": 0.08, "estimate": 0.08,
                             "ci_lower": -0.02, "ci_upper": 0.18, "tau2": 0.02, "i2": 42.0}])
-    settings = PoolingChoice("REML", "wald", 0.05, "tau2", "metafor")
+    settings = PROFILES["metafor"]
     return {
         comparison: sensitivity_figures(frames, pooled, title="IQ gain, post", measure="Std. Mean Difference",
                                         ratio=False, labels=LABELS, comparison=comparison, settings=settings,
@@ -269,7 +271,7 @@ def test_large_analyses_keep_plots_bounded(tmp_path):
     table = pd.DataFrame({"outcome": "o", "timepoint": "post", "treatment": "coach", "comparator": "usual_care",
                           "study": [f"Trial {i:03d}" for i in range(k)], "year": 1990 + np.arange(k) % 30,
                           "yi": rng.normal(0.2, np.sqrt(vi + 0.03)), "vi": vi, "estimable": True})
-    tables = analyse_sensitivity(table, [], OUTCOME, POOLING, {}, "post")
+    tables = analyse_sensitivity(table, [], OUTCOME, POOLING, sensitivity_config({}), "post")
     assert len(tables["leave_one_out"]) == k and len(tables["cumulative"]) == k
     figures = _figures(tables, tmp_path)["coach_vs_usual_care"]
     for kind in ("leave_one_out", "cumulative"):

@@ -17,7 +17,7 @@ rule check_table:
         mem_mb=300,
         runtime=5,
     params:
-        rows=all_rows,
-        outcomes=config["outcomes"],
+        rows=JOB.all_rows,
+        outcomes=OUTCOMES,
     script:
         "../../scripts/check_table.py"

@@ -17,11 +17,10 @@ rule tabulate_effects:
         mem_mb=500,
         runtime=5,
     params:
-        rows=all_rows,
-        outcomes=config["outcomes"],
-        alpha=SETTINGS["alpha"],
-        smd_variance=SETTINGS["smd_variance"],
-        modes=list(config["modes"]),
-        continuity_correction=config["effects"]["continuity_correction"],
+        rows=JOB.all_rows,
+        outcomes=OUTCOMES,
+        method=METHOD,
+        modes=MODES,
+        continuity_correction=PLAN.config.continuity_correction,
     script:
         "../../scripts/tabulate_effects.py"

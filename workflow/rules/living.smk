@@ -1,5 +1,5 @@
 # Living review: dual-extraction reconciliation, provenance of every pooled number, and the
-# change log against a baseline snapshot. Helpers are in common.smk.
+# change log against a baseline snapshot.
 
 
 # Only under dual extraction (config.yaml: extraction); the comparison runs at parse time.
@@ -27,9 +27,9 @@ rule reconcile:
         mem_mb=300,
         runtime=5,
     params:
-        discrepancies=extraction_discrepancies,
-        cells=extraction_cells,
-        names=extraction_names,
+        discrepancies=JOB.extraction_discrepancies,
+        cells=JOB.extraction_cells,
+        names=JOB.extraction_names,
     script:
         "../../scripts/reconcile.py"
 
@@ -52,8 +52,8 @@ rule block_pooling:
         mem_mb=200,
         runtime=5,
     params:
-        unresolved=unresolved_discrepancies,
-        names=extraction_names,
+        unresolved=JOB.unresolved_discrepancies,
+        names=JOB.extraction_names,
     message:
         "Unresolved dual-extraction discrepancies (results/extraction_discrepancies.tsv): nothing is pooled"
     script:
@@ -87,9 +87,9 @@ rule trace_provenance:
         runtime=5,
     params:
         analyses=ANALYSES,
-        rows=trace_rows,
-        hashes=analysis_hashes,
-        common=provenance_common,
+        rows=JOB.trace_rows,
+        hashes=JOB.analysis_hashes,
+        common=JOB.provenance_common,
         versions=VERSIONS,
     script:
         "../../scripts/trace_provenance.py"
@@ -97,7 +97,7 @@ rule trace_provenance:
 
 rule report_changes:
     input:
-        unpack(baseline_inputs),
+        unpack(JOB.baseline_inputs),
         pooled="results/pooled.tsv",
         effects="results/effects.tsv",
         provenance="results/provenance.tsv",
@@ -123,7 +123,7 @@ rule report_changes:
         mem_mb=300,
         runtime=5,
     params:
-        baseline=CHANGES["baseline"],
-        i2_bands=CHANGES["i2_bands"],
+        baseline=PLAN.config.changes.baseline,
+        i2_bands=list(PLAN.config.changes.i2_bands),
     script:
         "../../scripts/report_changes.py"

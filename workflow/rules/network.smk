@@ -1,6 +1,6 @@
 # Network meta-analysis of the delivery modes (direct and indirect evidence in one model):
 # tables for every analysis, plots for those whose network is connected with >= 2 trials
-# (known at parse time: network_plots in common.smk).
+# (known at parse time from the effect sizes of the rows each analysis pools).
 
 
 rule analyse_network:
@@ -23,9 +23,9 @@ rule analyse_network:
         mem_mb=1000,
         runtime=10,
     params:
-        outcome=outcome_spec,
-        modes=config["modes"],
-        settings=SETTINGS,
+        outcome=JOB.outcome,
+        mode_labels=MODE_LABELS,
+        method=METHOD,
         versions=VERSIONS,
     script:
         "../../scripts/analyse_network.py"
@@ -76,9 +76,9 @@ rule plot_network:
         mem_mb=1000,
         runtime=10,
     params:
-        outcome=outcome_spec,
-        modes=config["modes"],
-        settings=SETTINGS,
+        outcome=JOB.outcome,
+        mode_labels=MODE_LABELS,
+        method=METHOD,
         matplotlib=MATPLOTLIB_VERSION,
     script:
         "../../scripts/plot_network.py"

@@ -26,11 +26,11 @@ rule plot_forest:
         mem_mb=1000,
         runtime=10,
     params:
-        outcome=outcome_spec,
-        modes=config["modes"],
-        settings=SETTINGS,
+        outcome=JOB.outcome,
+        mode_labels=MODE_LABELS,
+        method=METHOD,
         matplotlib=MATPLOTLIB_VERSION,
-        rob=analysis_rob_rows,
-        provenance=forest_provenance,
+        rob=JOB.rob_rows,
+        provenance=JOB.forest_provenance,
     script:
         "../../scripts/plot_forest.py"

@@ -17,11 +17,11 @@ rule pool_analysis:
         mem_mb=1000,
         runtime=10,
     params:
-        rows=analysis_rows,
-        outcome=outcome_spec,
-        modes=list(config["modes"]),
-        settings=SETTINGS,
-        continuity_correction=config["effects"]["continuity_correction"],
+        rows=JOB.analysis_rows,
+        outcome=JOB.outcome,
+        modes=MODES,
+        method=METHOD,
+        continuity_correction=PLAN.config.continuity_correction,
         versions=VERSIONS,
     script:
         "../../scripts/pool_analysis.py"

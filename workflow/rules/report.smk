@@ -36,14 +36,14 @@ rule summarise_findings:
         mem_mb=500,
         runtime=5,
     params:
-        analyses=sof_analyses,
-        control_rows=sof_control_rows,
-        rob=sof_rob_rows,
-        judgements=sof_judgements,
-        sof=sof_settings,
-        outcomes=config["outcomes"],
-        modes=config["modes"],
-        profile=profile_label(),
+        analyses=JOB.sof_analyses,
+        control_rows=JOB.sof_control_rows,
+        rob=JOB.sof_rob_rows,
+        judgements=JOB.sof_judgements,
+        sof=PLAN.config.sof,
+        outcomes=OUTCOMES,
+        mode_labels=MODE_LABELS,
+        profile=PROFILE,
     script:
         "../../scripts/summarise_findings.py"
 
@@ -68,11 +68,11 @@ rule tabulate_study_table:
         mem_mb=500,
         runtime=5,
     params:
-        rows=study_table_rows,
-        modes=config["modes"],
-        outcomes=config["outcomes"],
-        studies=config["studies"],
-        profile=profile_label(),
+        rows=JOB.study_table_rows,
+        mode_labels=MODE_LABELS,
+        outcomes=OUTCOMES,
+        studies=PLAN.config.studies,
+        profile=PROFILE,
     script:
         "../../scripts/tabulate_study_table.py"
 
@@ -119,10 +119,10 @@ rule plot_rob:
         mem_mb=1000,
         runtime=10,
     params:
-        rob=analysis_rob_rows,
-        outcome=outcome_spec,
-        modes=config["modes"],
-        profile=profile_label(),
+        rob=JOB.rob_rows,
+        outcome=JOB.outcome,
+        mode_labels=MODE_LABELS,
+        profile=PROFILE,
         matplotlib=MATPLOTLIB_VERSION,
     script:
         "../../scripts/plot_rob.py"

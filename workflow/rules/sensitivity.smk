@@ -1,5 +1,8 @@
-# Which comparisons get plots (>= 3 estimable trials) is known at parse time: sensitivity_plots
-# in common.smk.
+# Which comparisons get plots (>= 3 estimable trials) is known at parse time (rule all:
+# JOB.sensitivity_plots, evsynth.pipeline.plan).
+SENSITIVITY = PLAN.config.sensitivity.as_dict()
+
+
 rule analyse_sensitivity:
     input:
         studies="results/analyses/{outcome}/{timepoint}/studies.tsv",
@@ -22,10 +25,10 @@ rule analyse_sensitivity:
         mem_mb=1000,
         runtime=10,
     params:
-        rows=sensitivity_rows,
-        outcome=outcome_spec,
-        pooling=config["pooling"],
-        sensitivity=config["sensitivity"],
+        rows=JOB.sensitivity_rows,
+        outcome=JOB.outcome,
+        method=METHOD,
+        sensitivity=SENSITIVITY,
         versions=VERSIONS,
     script:
         "../../scripts/analyse_sensitivity.py"
@@ -110,10 +113,10 @@ rule plot_sensitivity:
         mem_mb=1000,
         runtime=10,
     params:
-        outcome=outcome_spec,
-        modes=config["modes"],
-        pooling=config["pooling"],
-        sensitivity=config["sensitivity"],
+        outcome=JOB.outcome,
+        mode_labels=MODE_LABELS,
+        method=METHOD,
+        sensitivity=SENSITIVITY,
         matplotlib=MATPLOTLIB_VERSION,
     script:
         "../../scripts/plot_sensitivity.py"

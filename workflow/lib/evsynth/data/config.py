@@ -1,16 +1,20 @@
-"""Typed view of ``config.yaml``: delivery modes, outcomes, timepoint windows.
+"""Typed view of ``config.yaml``: one :class:`ReviewConfig`, read and checked once.
 
 The JSON schema (``workflow/schemas/config.schema.yaml``) checks keys and types; this
-module adds the rules a schema cannot express (windows must not overlap) and gives the
-rest of the package small frozen objects instead of nested dicts.
+module adds the rules a schema cannot express (windows must not overlap, summary-of-findings
+keys name outcomes of the right measure, a baseline exists, ...) and gives the rest of the
+package small frozen objects instead of nested dicts. :func:`load_config` reports every
+problem at once, in one :class:`ConfigError`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any, Mapping
 
 from evsynth.stats.escalc import RATIO_MEASURES
+from evsynth.stats.profiles import PROFILES, SETTING_KEYS, MethodSettings
 
 MEASURE_NAMES = {
     "RR": "Risk Ratio",
@@ -38,6 +42,10 @@ class Outcome:
     @property
     def ratio(self) -> bool:
         return self.measure in RATIO_MEASURES
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain fields, as jobs receive an outcome in params (``Outcome(**d)`` inverts it)."""
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,13 @@ def outcomes_from_config(config: Mapping[str, Any]) -> dict[str, Outcome]:
 
 def windows_from_config(config: Mapping[str, Any]) -> list[Window]:
     """Windows in config order; raises ConfigError when a window is empty or they overlap."""
+    windows, problems = _windows(config)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return windows
+
+
+def _windows(config: Mapping[str, Any]) -> tuple[list[Window], list[str]]:
     windows = [Window(wid, float(a), float(b)) for wid, (a, b) in config["timepoints"].items()]
     problems = [
         f"config.yaml: timepoints.{w.id} = [{w.start:g}, {w.end:g}]: the start must be below the end"
@@ -81,9 +96,7 @@ def windows_from_config(config: Mapping[str, Any]) -> list[Window]:
                 f"timepoints.{right.id} [{right.start:g}, {right.end:g}] overlap: a row would "
                 "belong to both"
             )
-    if problems:
-        raise ConfigError("\n".join(problems))
-    return windows
+    return windows, problems
 
 
 def window_of(months: float, windows: list[Window]) -> str | None:
@@ -91,3 +104,172 @@ def window_of(months: float, windows: list[Window]) -> str | None:
         if window.contains(months):
             return window.id
     return None
+
+
+def resolve_settings(pooling: Mapping[str, Any]) -> MethodSettings:
+    """The profile named in ``pooling['profile']`` with any per-setting overrides applied."""
+    base = PROFILES[pooling.get("profile", "cochrane-2025")]
+    overrides = {key: pooling[key] for key in SETTING_KEYS if key in pooling and pooling[key] != getattr(base, key)}
+    return replace(
+        base,
+        alpha=float(pooling.get("alpha", 0.05)),
+        overridden=tuple(key for key in SETTING_KEYS if key in overrides),
+        **overrides,
+    )
+
+
+DEFAULT_SMALL_STUDY_MIN_K = 10
+
+
+@dataclass(frozen=True)
+class SensitivityConfig:
+    """``config.yaml: sensitivity``: subsets to exclude, extra cumulative orders, test k."""
+
+    exclude_if: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    cumulative_order_by: tuple[str, ...] = ()
+    small_study_min_k: int = DEFAULT_SMALL_STUDY_MIN_K
+
+    @property
+    def columns(self) -> list[str]:
+        """Study-table columns the sensitivity analyses read, in config order, once each."""
+        columns = [col for col, _ in self.exclude_if] + list(self.cumulative_order_by)
+        return list(dict.fromkeys(col for col in columns if col != "year"))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The section as plain values (params); :func:`sensitivity_config` reads it back."""
+        return {
+            "exclude_if": {col: list(values) for col, values in self.exclude_if},
+            "cumulative_order_by": list(self.cumulative_order_by),
+            "small_study_min_k": self.small_study_min_k,
+        }
+
+
+def sensitivity_config(section: Mapping[str, Any] | None) -> SensitivityConfig:
+    """Read ``config.yaml: sensitivity`` (absent keys take their defaults)."""
+    section = section or {}
+    return SensitivityConfig(
+        exclude_if=tuple((str(col), tuple(values)) for col, values in (section.get("exclude_if") or {}).items()),
+        cumulative_order_by=tuple(section.get("cumulative_order_by") or ()),
+        small_study_min_k=int(section.get("small_study_min_k", DEFAULT_SMALL_STUDY_MIN_K)),
+    )
+
+
+@dataclass(frozen=True)
+class ChangesConfig:
+    """``config.yaml: changes``: the baseline snapshot ("" for none) and the I² band cut points."""
+
+    baseline: str = ""
+    i2_bands: tuple[float, ...] = (25, 50, 75)
+
+
+@dataclass(frozen=True)
+class ReviewConfig:
+    """``config.yaml``, checked and typed (:func:`load_config`).
+
+    ``sof`` and ``extraction`` stay the checked sections as written: the summary-of-findings
+    code and the reconciliation read them by key. ``raw`` is the whole mapping, for the
+    study-table reader, which checks rows against it.
+    """
+
+    studies: str
+    modes: dict[str, str]
+    outcomes: dict[str, Outcome]
+    windows: tuple[Window, ...]
+    method: MethodSettings
+    continuity_correction: float
+    sensitivity: SensitivityConfig
+    sof: dict[str, Any]
+    changes: ChangesConfig
+    extraction: dict[str, Any]
+    raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def mode_ids(self) -> list[str]:
+        """Delivery-mode ids in config order (the order of comparisons everywhere)."""
+        return list(self.modes)
+
+    @property
+    def window_ids(self) -> list[str]:
+        return [w.id for w in self.windows]
+
+    @property
+    def judgements(self) -> str:
+        """Path of the reviewers' GRADE ratings, "" for none."""
+        return self.sof.get("judgements") or ""
+
+
+def check_sof_settings(settings: Mapping[str, Any], outcomes: Mapping[str, Outcome]) -> list[str]:
+    """Rules ``config.yaml: summary_of_findings`` must follow that its schema cannot express:
+    known outcome ids, each key for outcomes of the right measure, ratio MIDs above 1."""
+    problems = []
+    needs = {"control_risk": ("RR", "OR", "RD"), "reference_sd": ("SMD",), "mid": ("RR", "OR", "RD", "MD", "SMD")}
+    for key, measures in needs.items():
+        for oid, value in (settings.get(key) or {}).items():
+            where = f"config.yaml: summary_of_findings.{key}.{oid}"
+            if oid not in outcomes:
+                problems.append(f"{where}: unknown outcome; config.yaml outcomes are: {', '.join(outcomes)}")
+            elif outcomes[oid].measure not in measures:
+                problems.append(f"{where}: outcome '{oid}' is analysed as {outcomes[oid].measure}; "
+                                f"{key} applies to {', '.join(measures)} outcomes only")
+            elif key == "mid" and outcomes[oid].ratio and not float(value) > 1:
+                problems.append(f"{where} = {value}: for a ratio measure give the MID as a ratio above 1 "
+                                "(1.25 for a 25% relative change)")
+            elif key == "mid" and outcomes[oid].measure == "RD" and not float(value) < 1:
+                problems.append(f"{where} = {value}: a risk difference MID is a proportion below 1")
+    return problems
+
+
+def _changes_problems(changes: ChangesConfig) -> list[str]:
+    problems = []
+    cuts = list(changes.i2_bands)
+    if cuts != sorted(set(cuts)):
+        problems.append(f"config.yaml: changes.i2_bands = {cuts}: give increasing cut points, e.g. [25, 50, 75]")
+    baseline = changes.baseline
+    if baseline and not (Path(baseline) / "pooled.tsv").is_file():
+        problems.append(
+            f"config.yaml: changes.baseline = '{baseline}': {baseline}/pooled.tsv not found. A baseline "
+            "is a copy of an earlier results/ made with: python -m evsynth.freeze results "
+            "baselines/<name>"
+        )
+    return problems
+
+
+def load_config(raw: Mapping[str, Any]) -> ReviewConfig:
+    """Type ``config.yaml`` (already checked against its schema) and check the rules the schema
+    cannot express. Relative paths (baseline) are read from the working directory.
+
+    Raises
+    ------
+    ConfigError
+        Listing every problem, one per line.
+    """
+    windows, problems = _windows(raw)
+    outcomes = outcomes_from_config(raw)
+    extraction = dict(raw.get("extraction") or {})
+    section = raw.get("sensitivity") or {}
+    if extraction and (section.get("exclude_if") or section.get("cumulative_order_by")):
+        problems.append(
+            "config.yaml: sensitivity.exclude_if and cumulative_order_by read their columns from the "
+            "'studies:' table by line, so they cannot be used with dual extraction yet; leave them "
+            "empty while config.yaml: extraction is set"
+        )
+    sof = raw.get("summary_of_findings", {})
+    problems += check_sof_settings(sof, outcomes)
+    changes = {"baseline": "", "i2_bands": [25, 50, 75], **raw.get("changes", {})}
+    changes = ChangesConfig(changes["baseline"], tuple(changes["i2_bands"]))
+    problems += _changes_problems(changes)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return ReviewConfig(
+        studies=raw["studies"],
+        modes=dict(raw["modes"]),
+        outcomes=outcomes,
+        windows=tuple(windows),
+        method=resolve_settings(raw["pooling"]),
+        continuity_correction=raw["effects"]["continuity_correction"],
+        sensitivity=sensitivity_config(section),
+        sof=sof,
+        changes=changes,
+        extraction=extraction,
+        raw=raw,
+    )

@@ -46,7 +46,9 @@ import pandas as pd
 
 from evsynth.stats.escalc import RATIO_MEASURES, from_counts, from_means, smd_sampling_variance, z_for_level
 from evsynth.stats.multivariate import BlockCovariance
+from evsynth.stats.profiles import MethodSettings
 from evsynth.data.config import Outcome
+from evsynth.data.vocabulary import sort_rows
 
 # Columns that let shared_arm_covariance() rebuild V for any subset or order of rows.
 COVARIANCE_COLUMNS = ("arm_group", "var_treat_arm", "var_ctrl_arm")
@@ -462,3 +464,20 @@ def compute_all_effects(
     if not parts:
         return compute_effects(frame, outcomes, add=add, smd_variance=smd_variance)
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+def analysis_effects(
+    rows: Sequence[Mapping[str, Any]],
+    outcome: Outcome,
+    modes: Sequence[str],
+    settings: MethodSettings,
+    continuity_correction: float,
+) -> pd.DataFrame:
+    """Effect sizes of one analysis's study-table rows, one per trial and comparison, with
+    ``estimable``: what :func:`evsynth.tables.pooled.analyse` pools, and what the workflow reads at parse time
+    to know which plots an analysis gets (sensitivity plots, network plots): it lives here, below
+    ``tables``, because the parse-time plan (:mod:`evsynth.pipeline.plan`) needs it."""
+    return compute_all_effects(
+        sort_rows(rows, modes), {outcome.id: outcome}, modes, add=continuity_correction,
+        smd_variance=settings.smd_variance,
+    )

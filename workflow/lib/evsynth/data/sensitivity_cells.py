@@ -1,6 +1,6 @@
 """What the workflow needs at parse time for the sensitivity analyses (rules in
-workflow/rules/sensitivity.smk): the settings they use, the study-table cells they read,
-and which comparisons get plots.
+workflow/rules/sensitivity.smk): the study-table cells they read, and which comparisons get
+plots. Their settings are :class:`evsynth.data.config.SensitivityConfig`.
 
 Kept apart from :mod:`evsynth.tables.sensitivity` so that parsing the workflow does not import
 the analyses (scipy.stats alone costs ~0.35 s on every Snakemake invocation).
@@ -12,69 +12,19 @@ import functools
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
+from evsynth.data.config import SensitivityConfig
 from evsynth.data.studies import read_table
 from evsynth.data.vocabulary import comparison_id
-from evsynth.stats.profiles import resolve_settings
 
 MIN_K_LEAVE_ONE_OUT = 3
 MIN_K_CUMULATIVE = 2
 MIN_K_FUNNEL = 3
-DEFAULT_SMALL_STUDY_MIN_K = 10
 #: Plots drawn per comparison with at least MIN_K_FUNNEL estimable trials.
 PLOT_KINDS = ("leave_one_out", "baujat", "cumulative", "funnel")
-
-
-# ---------------------------------------------------------------------------------------
-# Settings.
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PoolingChoice:
-    """The settings every refit uses: those of the main analysis."""
-
-    estimator: str
-    ci_method: str
-    alpha: float
-    i2: str
-    profile: str
-
-
-def pooling_choice(pooling: Mapping[str, Any]) -> PoolingChoice:
-    """Resolve ``config.yaml: pooling`` as the main analysis does (method profiles)."""
-    settings = resolve_settings(pooling)
-    return PoolingChoice(settings.estimator, settings.ci_method, settings.alpha, settings.i2, settings.label)
-
-
-@dataclass(frozen=True)
-class SensitivityConfig:
-    """``config.yaml: sensitivity``: subsets to exclude, extra cumulative orders, test k."""
-
-    exclude_if: tuple[tuple[str, tuple[Any, ...]], ...] = ()
-    cumulative_order_by: tuple[str, ...] = ()
-    small_study_min_k: int = DEFAULT_SMALL_STUDY_MIN_K
-
-
-def sensitivity_config(section: Mapping[str, Any] | None) -> SensitivityConfig:
-    """Read ``config.yaml: sensitivity`` (absent keys take their defaults)."""
-    section = section or {}
-    return SensitivityConfig(
-        exclude_if=tuple((str(col), tuple(values)) for col, values in (section.get("exclude_if") or {}).items()),
-        cumulative_order_by=tuple(section.get("cumulative_order_by") or ()),
-        small_study_min_k=int(section.get("small_study_min_k", DEFAULT_SMALL_STUDY_MIN_K)),
-    )
-
-
-def configured_columns(section: Mapping[str, Any] | None) -> list[str]:
-    """Study-table columns the sensitivity analyses read, in config order, once each."""
-    config = sensitivity_config(section)
-    columns = [col for col, _ in config.exclude_if] + list(config.cumulative_order_by)
-    return list(dict.fromkeys(col for col in columns if col != "year"))
 
 
 def _cell_matches(cell: Any, values: Sequence[Any]) -> bool:
@@ -101,7 +51,7 @@ def _cell_matches(cell: Any, values: Sequence[Any]) -> bool:
 
 
 # ---------------------------------------------------------------------------------------
-# Parse-time helpers (called from workflow/rules/common.smk).
+# Parse-time helpers (called from evsynth.pipeline.plan).
 # ---------------------------------------------------------------------------------------
 
 
@@ -111,7 +61,7 @@ def _raw_table(path: str, mtime_ns: int) -> pd.DataFrame:
 
 
 def sensitivity_records(
-    studies: pd.DataFrame, path: str, section: Mapping[str, Any] | None, outcome: str, window: str
+    studies: pd.DataFrame, path: str, config: SensitivityConfig, outcome: str, window: str
 ) -> list[dict[str, str]]:
     """The study-table cells the sensitivity analyses of one analysis read.
 
@@ -122,7 +72,7 @@ def sensitivity_records(
         included rows; its ``line`` column locates each row in the file.
     path : str
         The study table's path, re-read as text for the configured columns.
-    section : mapping or None
+    config : SensitivityConfig
         ``config.yaml: sensitivity``.
     outcome, window : str
         The analysis.
@@ -138,7 +88,7 @@ def sensitivity_records(
     ValueError
         When a configured column is not in the study table.
     """
-    columns = configured_columns(section)
+    columns = config.columns
     if not columns:
         return []
     raw = _raw_table(str(path), os.stat(path).st_mtime_ns)

@@ -596,7 +596,7 @@ def sensitivity_figures(
         Delivery-mode id -> label (``config.yaml: modes``).
     comparison : str
         ``{treatment}_vs_{comparator}`` (:func:`evsynth.tables.sensitivity.comparison_id`).
-    settings : evsynth.tables.sensitivity.PoolingChoice
+    settings : evsynth.stats.profiles.MethodSettings
         The pooling settings, printed on every plot.
     small_study_min_k : int
         Minimum trials for the small-study tests (funnel caption).
@@ -622,7 +622,7 @@ def sensitivity_figures(
         comparison=f"{labels[treatment]} vs {labels[comparator]}",
         measure=measure,
         ratio=ratio,
-        settings=f"{settings.profile + ': ' if settings.profile else ''}{settings.estimator} tau², "
+        settings=f"{settings.label + ': ' if settings.label else ''}{settings.estimator} tau², "
         f"{_CI_NAMES.get(settings.ci_method, settings.ci_method)} CI, {level}%",
         alpha=settings.alpha,
     )

@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from evsynth.data.config import Outcome
 from evsynth.data.columns import ROB_VALUES
-from evsynth.data.validate import Problem
 from evsynth.data.vocabulary import OVERALL_TREATMENT
 from evsynth.stats.absolute import (
     absolute_effect,
@@ -44,10 +42,8 @@ from evsynth.tables.rob import NOT_ASSESSED, weight_shares
 from evsynth.wording import difference_text, i2_interpretation, number
 
 BINARY = ("RR", "OR", "RD")
-CERTAINTY_LEVELS = ("high", "moderate", "low", "very low")
 #: GRADE's certainty symbols (GRADEpro GDT).
 CERTAINTY_SYMBOLS = {"high": "⊕⊕⊕⊕", "moderate": "⊕⊕⊕◯", "low": "⊕⊕◯◯", "very low": "⊕◯◯◯"}
-JUDGEMENT_COLUMNS = ("outcome", "timepoint", "treatment", "comparator", "certainty", "reasons", "comments")
 
 SOF_COLUMNS = (
     "outcome",
@@ -423,102 +419,9 @@ def sof_records(
     return records
 
 
-def check_settings(settings: Mapping[str, Any], outcomes: Mapping[str, Outcome]) -> list[str]:
-    """Rules ``config.yaml: summary_of_findings`` must follow that its schema cannot express:
-    known outcome ids, each key for outcomes of the right measure, ratio MIDs above 1."""
-    problems = []
-    needs = {"control_risk": ("RR", "OR", "RD"), "reference_sd": ("SMD",), "mid": ("RR", "OR", "RD", "MD", "SMD")}
-    for key, measures in needs.items():
-        for oid, value in (settings.get(key) or {}).items():
-            where = f"config.yaml: summary_of_findings.{key}.{oid}"
-            if oid not in outcomes:
-                problems.append(f"{where}: unknown outcome; config.yaml outcomes are: {', '.join(outcomes)}")
-            elif outcomes[oid].measure not in measures:
-                problems.append(f"{where}: outcome '{oid}' is analysed as {outcomes[oid].measure}; "
-                                f"{key} applies to {', '.join(measures)} outcomes only")
-            elif key == "mid" and outcomes[oid].ratio and not float(value) > 1:
-                problems.append(f"{where} = {value}: for a ratio measure give the MID as a ratio above 1 "
-                                "(1.25 for a 25% relative change)")
-            elif key == "mid" and outcomes[oid].measure == "RD" and not float(value) < 1:
-                problems.append(f"{where} = {value}: a risk difference MID is a proportion below 1")
-    return problems
-
-
-# --------------------------------------------------------------------------- judgements file
-
-
-class JudgementsError(ValueError):
-    """The GRADE judgements file breaks one or more rules; ``problems`` lists every one."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        header = f"The GRADE judgements file has {len(problems)} problem(s):"
-        super().__init__("\n".join([header, *(f"  - {p}" for p in problems)]))
-
-
-def load_judgements(
-    path: str | Path, outcomes: Iterable[str], windows: Iterable[str], modes: Iterable[str]
-) -> list[dict[str, str]]:
-    """Read the reviewers' certainty ratings (``summary_of_findings.judgements``).
-
-    A ``.tsv`` or ``.csv`` with columns ``outcome, timepoint, treatment, comparator,
-    certainty`` and optional ``reasons`` and ``comments``; one row per summary-of-findings row
-    rated. ``certainty`` is one of high, moderate, low, very low (any case).
-
-    Raises
-    ------
-    JudgementsError
-        Listing every problem (file, line, column, value, rule), before anything runs.
-    """
-    path = Path(path)
-    name = str(path)
-    if path.suffix.lower() not in (".tsv", ".csv"):
-        raise JudgementsError([Problem(name, 0, "", "", "use a .tsv or .csv file")])
-    if not path.is_file():
-        raise JudgementsError([Problem(name, 0, "", "", "file not found")])
-    try:
-        table = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",", dtype=str,
-                            keep_default_na=False, na_values=[], encoding="utf-8-sig")
-    except Exception as err:  # the csv parser raises many kinds
-        raise JudgementsError([Problem(name, 0, "", "", f"cannot be read: {err}")]) from None
-    table.columns = [str(c).strip() for c in table.columns]
-    problems = [Problem(name, 1, c, c, f"unknown column; allowed: {', '.join(JUDGEMENT_COLUMNS)}")
-                for c in table.columns if c not in JUDGEMENT_COLUMNS]
-    problems += [Problem(name, 1, c, "", "required column is missing") for c in JUDGEMENT_COLUMNS[:5]
-                 if c not in table.columns]
-    if problems:
-        raise JudgementsError(problems)
-    allowed = {"outcome": list(outcomes), "timepoint": list(windows),
-               "treatment": [*modes, OVERALL_TREATMENT], "comparator": list(modes)}
-    seen: dict[tuple[str, ...], int] = {}
-    records = []
-    for index, raw in enumerate(table.to_dict("records")):
-        line = index + 2
-        row = {c: " ".join(str(raw.get(c, "")).split()) for c in JUDGEMENT_COLUMNS}
-        for column, choices in allowed.items():
-            if row[column] not in choices:
-                problems.append(Problem(name, line, column, row[column], f"must be one of {', '.join(choices)}"))
-        row["certainty"] = row["certainty"].lower()
-        if row["certainty"] not in CERTAINTY_LEVELS:
-            problems.append(Problem(name, line, "certainty", row["certainty"],
-                                    f"must be one of {', '.join(CERTAINTY_LEVELS)}"))
-        key = tuple(row[c] for c in JUDGEMENT_COLUMNS[:4])
-        if key in seen:
-            problems.append(Problem(name, line, "outcome", row["outcome"],
-                                    f"same outcome, timepoint and comparison as line {seen[key]}"))
-        seen.setdefault(key, line)
-        records.append(row)
-    if problems:
-        raise JudgementsError(problems)
-    return records
-
-
 __all__ = [
     "CERTAINTY_SYMBOLS",
     "SOF_COLUMNS",
-    "JudgementsError",
-    "check_settings",
-    "load_judgements",
     "sof_records",
     "sof_row",
     "trial_control_risks",

@@ -3,7 +3,8 @@
 The same data give different answers under DL vs REML, Wald vs HKSJ, Q- vs tau²-based
 I², and different prediction-interval df; with few trials per delivery mode the
 conclusion can flip. A profile fixes all of these at once, and any single setting can be
-overridden on top of it in ``config.yaml: pooling``.
+overridden on top of it in ``config.yaml: pooling``
+(read by :func:`evsynth.data.config.resolve_settings`).
 
 * ``cochrane-2025``: RevMan Web since January 2025 (Cochrane Statistical Methods Group,
   endorsed 2022, addendum May 2024): REML tau², HKSJ CI, Q-profile CI for tau², I² from
@@ -17,7 +18,7 @@ overridden on top of it in ``config.yaml: pooling``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 ESTIMATORS = ("REML", "ML", "DL", "HE", "PM", "SJ", "EB")
@@ -60,18 +61,6 @@ PROFILES: dict[str, MethodSettings] = {
     "revman5": MethodSettings("revman5", "DL", "wald", "none", "q", "none", "revman"),
     "metafor": MethodSettings("metafor", "REML", "wald", "normal", "tau2", "qprofile", "metafor"),
 }
-
-
-def resolve_settings(pooling: Mapping[str, Any]) -> MethodSettings:
-    """The profile named in ``pooling['profile']`` with any per-setting overrides applied."""
-    base = PROFILES[pooling.get("profile", "cochrane-2025")]
-    overrides = {key: pooling[key] for key in SETTING_KEYS if key in pooling and pooling[key] != getattr(base, key)}
-    return replace(
-        base,
-        alpha=float(pooling.get("alpha", 0.05)),
-        overridden=tuple(key for key in SETTING_KEYS if key in overrides),
-        **overrides,
-    )
 
 
 def settings_from_dict(values: Mapping[str, Any]) -> MethodSettings:

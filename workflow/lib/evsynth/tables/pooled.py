@@ -13,8 +13,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from evsynth.data.contrasts import compute_all_effects
-from evsynth.data.vocabulary import comparison_order, sort_rows
+from evsynth.data.contrasts import analysis_effects
+from evsynth.data.vocabulary import comparison_order
 from evsynth.stats.pooling import pool_with
 from evsynth.stats.profiles import PROFILES, MethodSettings
 from evsynth.stats.results import PooledEstimate
@@ -135,22 +135,6 @@ class Comparison:
     pooled: PooledEstimate | None
     status: str
     note: str
-
-
-def analysis_effects(
-    rows: Sequence[Mapping[str, Any]],
-    outcome: Outcome,
-    modes: Sequence[str],
-    settings: MethodSettings,
-    continuity_correction: float,
-) -> pd.DataFrame:
-    """Effect sizes of one analysis's study-table rows, one per trial and comparison, with
-    ``estimable``: what :func:`analyse` pools, and what the workflow reads at parse time
-    to know which plots an analysis gets (sensitivity plots, network plots)."""
-    return compute_all_effects(
-        sort_rows(rows, modes), {outcome.id: outcome}, modes, add=continuity_correction,
-        smd_variance=settings.smd_variance,
-    )
 
 
 def analyse(

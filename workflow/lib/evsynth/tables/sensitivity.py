@@ -33,20 +33,16 @@ from scipy import stats
 from evsynth.stats.cumulative import cumulative
 from evsynth.stats.influence import Influence, influence
 from evsynth.stats.pooling import pool
+from evsynth.stats.profiles import MethodSettings
 from evsynth.stats.refit import SubsetFits
-from evsynth.data.config import Outcome
+from evsynth.data.config import Outcome, SensitivityConfig
 from evsynth.data.sensitivity_cells import (
     MIN_K_CUMULATIVE,
     MIN_K_FUNNEL,
     MIN_K_LEAVE_ONE_OUT,
     PLOT_KINDS,
-    PoolingChoice,
-    SensitivityConfig,
     _Cells,
-    configured_columns,
     plotted_comparisons,
-    pooling_choice,
-    sensitivity_config,
     sensitivity_records,
 )
 from evsynth.data.vocabulary import comparison_id
@@ -55,14 +51,10 @@ from evsynth.stats.smallstudy import TrimFill, egger_test, rank_test, trim_and_f
 __all__ = [
     "COLUMNS",
     "PLOT_KINDS",
-    "PoolingChoice",
     "SensitivityConfig",
     "analyse_sensitivity",
     "comparison_id",
-    "configured_columns",
     "plotted_comparisons",
-    "pooling_choice",
-    "sensitivity_config",
     "sensitivity_records",
 ]
 
@@ -183,8 +175,8 @@ def analyse_sensitivity(
     studies: pd.DataFrame,
     rows: Sequence[Mapping[str, Any]],
     outcome: Outcome,
-    pooling: Mapping[str, Any],
-    sensitivity: Mapping[str, Any] | None,
+    method: MethodSettings,
+    config: SensitivityConfig,
     timepoint: str,
 ) -> dict[str, list[dict[str, Any]]]:
     """Every sensitivity table of one analysis.
@@ -198,9 +190,9 @@ def analyse_sensitivity(
         :func:`sensitivity_records` of the analysis (configured study-table columns).
     outcome : Outcome
         The outcome (measure, ratio scale).
-    pooling : mapping
-        ``config.yaml: pooling``, resolved as the main analysis does.
-    sensitivity : mapping or None
+    method : MethodSettings
+        The main analysis's settings (``config.yaml: pooling``, resolved); every refit uses them.
+    config : SensitivityConfig
         ``config.yaml: sensitivity``.
     timepoint : str
         The timepoint window id.
@@ -210,8 +202,7 @@ def analyse_sensitivity(
     dict of str to list of dict
         Records for each table of :data:`COLUMNS`.
     """
-    settings = pooling_choice(pooling)
-    config = sensitivity_config(sensitivity)
+    settings = method
     cells = _Cells(rows)
     tables: dict[str, list[dict[str, Any]]] = {name: [] for name in COLUMNS}
     # studies.tsv lists comparisons in the forest plots' order (evsynth.tables.pooled.comparison_order).
@@ -231,7 +222,7 @@ def analyse_sensitivity(
             vi=usable["vi"].to_numpy(dtype=float),
         )
         stamp = {
-            "profile": settings.profile,
+            "profile": settings.label,
             "estimator": settings.estimator,
             "ci_method": settings.ci_method,
             "alpha": settings.alpha,
@@ -259,7 +250,7 @@ def _skip(k: int, what: str, minimum: int, source: str = "") -> str:
 
 
 def _leave_one_out(
-    comp: _Comparison, result: Influence | None, settings: PoolingChoice, outcome: Outcome
+    comp: _Comparison, result: Influence | None, settings: MethodSettings, outcome: Outcome
 ) -> list[dict[str, Any]]:
     k = len(comp.yi)
     if result is None:
@@ -277,7 +268,7 @@ def _leave_one_out(
     ]
 
 
-def _fit_note(fits: SubsetFits, i: int, settings: PoolingChoice) -> str:
+def _fit_note(fits: SubsetFits, i: int, settings: MethodSettings) -> str:
     notes = []
     if not fits.converged[i]:
         notes.append(f"{settings.estimator} iteration did not converge")
@@ -317,7 +308,7 @@ def _influence(comp: _Comparison, r: Influence | None) -> list[dict[str, Any]]:
 
 
 def _cumulative(
-    comp: _Comparison, settings: PoolingChoice, outcome: Outcome, config: SensitivityConfig, cells: _Cells
+    comp: _Comparison, settings: MethodSettings, outcome: Outcome, config: SensitivityConfig, cells: _Cells
 ) -> list[dict[str, Any]]:
     k = len(comp.yi)
     orders = ("year", *(col for col in config.cumulative_order_by if col != "year"))
@@ -350,7 +341,7 @@ def _cumulative(
 
 
 def _small_study(
-    comp: _Comparison, tf: TrimFill | None, settings: PoolingChoice, outcome: Outcome, config: SensitivityConfig
+    comp: _Comparison, tf: TrimFill | None, settings: MethodSettings, outcome: Outcome, config: SensitivityConfig
 ) -> list[dict[str, Any]]:
     k = len(comp.yi)
     minimum = config.small_study_min_k
@@ -435,7 +426,7 @@ def _funnel(comp: _Comparison, tf: TrimFill | None) -> list[dict[str, Any]]:
 
 
 def _subsets(
-    comp: _Comparison, settings: PoolingChoice, outcome: Outcome, config: SensitivityConfig, cells: _Cells
+    comp: _Comparison, settings: MethodSettings, outcome: Outcome, config: SensitivityConfig, cells: _Cells
 ) -> list[dict[str, Any]]:
     subsets: list[tuple[str, str, str, list[str]]] = [("all trials", "", "", [])]
     for column, values in config.exclude_if:
