@@ -159,7 +159,7 @@ def review_rows(table, config: dict, trials: int, outcomes: int, timepoints: int
                 if o:
                     block["outcome"] = block["outcome"] + f"_s{o + 1}"
                 if g:
-                    def move(tp: str) -> str:
+                    def move(tp: str, g: int = g) -> str:
                         months = _months(tp, windows)
                         if months is None:  # a window named directly
                             return f"{tp}-s{g + 1}"

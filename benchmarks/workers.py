@@ -279,11 +279,11 @@ def task_figure(args: dict) -> dict:
 
     import yaml
 
+    from evsynth.data.config import outcomes_from_config, resolve_settings
+    from evsynth.data.io import read_tsv
     from evsynth.figures._base import save_figure
     from evsynth.figures.forest import draw_forest
     from evsynth.figures.forest_data import analysis_forest_data
-    from evsynth.data.config import outcomes_from_config, resolve_settings
-    from evsynth.data.io import read_tsv
 
     workdir = Path(args["workdir"])
     config = yaml.safe_load((workdir / "config.yaml").read_text())

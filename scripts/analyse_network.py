@@ -10,7 +10,10 @@ says why and the other three hold only their header.
 
 from typing import TYPE_CHECKING
 
+from evsynth.data.config import Outcome
+from evsynth.data.io import read_tsv, write_tsv
 from evsynth.pipeline.logs import log_to
+from evsynth.stats.profiles import settings_from_dict
 from evsynth.tables.network import (
     INCONSISTENCY_COLUMNS,
     LEAGUE_COLUMNS,
@@ -19,9 +22,6 @@ from evsynth.tables.network import (
     analyse_network,
     network_tables,
 )
-from evsynth.stats.profiles import settings_from_dict
-from evsynth.data.config import Outcome
-from evsynth.data.io import read_tsv, write_tsv
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

@@ -16,11 +16,11 @@ funnel : the funnel plot's points, with trim-and-fill's filled trials.
 
 from typing import TYPE_CHECKING
 
-from evsynth.pipeline.logs import log_to
-from evsynth.tables.sensitivity import COLUMNS, analyse_sensitivity
 from evsynth.data.config import Outcome, sensitivity_config
 from evsynth.data.io import read_tsv, write_tsv
+from evsynth.pipeline.logs import log_to
 from evsynth.stats.profiles import settings_from_dict
+from evsynth.tables.sensitivity import COLUMNS, analyse_sensitivity
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

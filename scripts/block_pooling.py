@@ -9,8 +9,8 @@ exits non-zero. It never writes its output.
 
 from typing import TYPE_CHECKING
 
-from evsynth.pipeline.logs import log_to
 from evsynth.data.reconcile import unresolved_message
+from evsynth.pipeline.logs import log_to
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

@@ -4,9 +4,9 @@
 from typing import TYPE_CHECKING
 
 from evsynth.data.checks import CHECK_COLUMNS, plausibility_checks
-from evsynth.pipeline.logs import log_to
 from evsynth.data.config import Outcome
 from evsynth.data.io import write_tsv
+from evsynth.pipeline.logs import log_to
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

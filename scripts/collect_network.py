@@ -2,8 +2,8 @@
 
 from typing import TYPE_CHECKING
 
-from evsynth.pipeline.logs import log_to
 from evsynth.data.io import concat_tsv
+from evsynth.pipeline.logs import log_to
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

@@ -3,8 +3,8 @@ results/sensitivity/{leave_one_out,influence,cumulative,small_study,subsets}.tsv
 
 from typing import TYPE_CHECKING
 
-from evsynth.pipeline.logs import log_to
 from evsynth.data.io import concat_tsv
+from evsynth.pipeline.logs import log_to
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

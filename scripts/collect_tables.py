@@ -3,8 +3,8 @@ results/robustness.tsv and results/subgroup_tests.tsv (analyses in config order)
 
 from typing import TYPE_CHECKING
 
-from evsynth.pipeline.logs import log_to
 from evsynth.data.io import concat_tsv
+from evsynth.pipeline.logs import log_to
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

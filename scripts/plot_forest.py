@@ -2,13 +2,13 @@
 
 from typing import TYPE_CHECKING
 
-from evsynth.figures._base import save_figure
-from evsynth.figures.forest import draw_forest
-from evsynth.pipeline.logs import log_to
-from evsynth.figures.forest_data import analysis_forest_data
-from evsynth.tables.rob import comparison_judgements
 from evsynth.data.config import Outcome
 from evsynth.data.io import read_tsv
+from evsynth.figures._base import save_figure
+from evsynth.figures.forest import draw_forest
+from evsynth.figures.forest_data import analysis_forest_data
+from evsynth.pipeline.logs import log_to
+from evsynth.tables.rob import comparison_judgements
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

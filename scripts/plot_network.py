@@ -9,13 +9,13 @@ that says why there is no network.
 
 from typing import TYPE_CHECKING
 
-from evsynth.figures._base import save_figure
-from evsynth.pipeline.logs import log_to
-from evsynth.data.network import network_structure
-from evsynth.figures.network import network_figures
-from evsynth.stats.profiles import settings_from_dict
 from evsynth.data.config import MEASURE_NAMES, Outcome
 from evsynth.data.io import read_tsv
+from evsynth.data.network import network_structure
+from evsynth.figures._base import save_figure
+from evsynth.figures.network import network_figures
+from evsynth.pipeline.logs import log_to
+from evsynth.stats.profiles import settings_from_dict
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

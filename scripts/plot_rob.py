@@ -7,11 +7,11 @@ Drawn only for analyses whose study-table rows carry RoB 2 judgements.
 
 from typing import TYPE_CHECKING
 
-from evsynth.pipeline.logs import log_to
-from evsynth.tables.rob import comparison_judgements, traffic_light_rows, weighted_summary
+from evsynth.data.io import read_tsv
 from evsynth.figures._base import save_figure
 from evsynth.figures.rob import draw_summary, draw_traffic_light
-from evsynth.data.io import read_tsv
+from evsynth.pipeline.logs import log_to
+from evsynth.tables.rob import comparison_judgements, traffic_light_rows, weighted_summary
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

@@ -7,11 +7,11 @@ The plots draw the tables written by rule analyse_sensitivity and the analysis's
 
 from typing import TYPE_CHECKING
 
-from evsynth.figures._base import save_figure
-from evsynth.pipeline.logs import log_to
-from evsynth.figures.sensitivity import sensitivity_figures
 from evsynth.data.config import MEASURE_NAMES, Outcome, sensitivity_config
 from evsynth.data.io import read_tsv
+from evsynth.figures._base import save_figure
+from evsynth.figures.sensitivity import sensitivity_figures
+from evsynth.pipeline.logs import log_to
 from evsynth.stats.profiles import settings_from_dict
 
 if TYPE_CHECKING:
@@ -21,7 +21,8 @@ with log_to(snakemake.log[0]) as log:
     params = snakemake.params
     outcome = Outcome(**params.outcome)
     inputs = snakemake.input
-    tables = {name: read_tsv(inputs[name]) for name in ("leave_one_out", "influence", "cumulative", "small_study", "funnel")}
+    names = ("leave_one_out", "influence", "cumulative", "small_study", "funnel")
+    tables = {name: read_tsv(inputs[name]) for name in names}
     figures = sensitivity_figures(
         tables,
         read_tsv(inputs.pooled),

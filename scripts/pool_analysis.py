@@ -12,6 +12,10 @@ subgroups : tests for subgroup differences between delivery modes (``SUBGROUP_CO
 
 from typing import TYPE_CHECKING
 
+from evsynth.data.config import Outcome
+from evsynth.data.io import write_tsv
+from evsynth.pipeline.logs import log_to
+from evsynth.stats.profiles import settings_from_dict
 from evsynth.tables.pooled import (
     POOLED_COLUMNS,
     ROBUSTNESS_COLUMNS,
@@ -22,10 +26,6 @@ from evsynth.tables.pooled import (
     study_records,
 )
 from evsynth.tables.subgroups import SUBGROUP_COLUMNS, subgroup_records
-from evsynth.pipeline.logs import log_to
-from evsynth.stats.profiles import settings_from_dict
-from evsynth.data.config import Outcome
-from evsynth.data.io import write_tsv
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

@@ -16,9 +16,9 @@ this job receives its records as params, so only an edit to extracted data re-ru
 
 from typing import TYPE_CHECKING
 
-from evsynth.pipeline.logs import log_to
-from evsynth.data.reconcile import DISCREPANCY_COLUMNS, RECONCILIATION_COLUMNS
 from evsynth.data.io import write_tsv
+from evsynth.data.reconcile import DISCREPANCY_COLUMNS, RECONCILIATION_COLUMNS
+from evsynth.pipeline.logs import log_to
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

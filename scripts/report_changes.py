@@ -11,10 +11,10 @@ tsv : results/changes.tsv, one line per analysis in either snapshot
 
 from typing import TYPE_CHECKING
 
+from evsynth.data.io import read_tsv, write_text_atomic, write_tsv
+from evsynth.pipeline.logs import log_to
 from evsynth.reports.changes import render_markdown
 from evsynth.tables.changes import CHANGES_COLUMNS, compare_results
-from evsynth.pipeline.logs import log_to
-from evsynth.data.io import read_tsv, write_text_atomic, write_tsv
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

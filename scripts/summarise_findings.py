@@ -9,12 +9,12 @@ judgements file, if any (evsynth.reports.sof; formulas and their sources in its 
 
 from typing import TYPE_CHECKING
 
+from evsynth.data.config import Outcome
+from evsynth.data.io import read_tsv, write_text_atomic, write_tsv
 from evsynth.pipeline.logs import log_to
 from evsynth.reports.html import sof_html, sof_markdown
-from evsynth.tables.rob import comparison_judgements
-from evsynth.data.config import Outcome
 from evsynth.reports.sof import SOF_COLUMNS, sof_records
-from evsynth.data.io import read_tsv, write_text_atomic, write_tsv
+from evsynth.tables.rob import comparison_judgements
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

@@ -8,10 +8,10 @@ window, or not estimable).
 
 from typing import TYPE_CHECKING
 
-from evsynth.tables.effects import EFFECTS_COLUMNS, effects_records
-from evsynth.pipeline.logs import log_to
 from evsynth.data.config import Outcome
 from evsynth.data.io import write_tsv
+from evsynth.pipeline.logs import log_to
+from evsynth.tables.effects import EFFECTS_COLUMNS, effects_records
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

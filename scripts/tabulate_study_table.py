@@ -7,9 +7,9 @@ HTML-escaped (study labels and sources are user input).
 
 from typing import TYPE_CHECKING
 
+from evsynth.data.io import write_text_atomic
 from evsynth.pipeline.logs import log_to
 from evsynth.reports.html import study_table_html
-from evsynth.data.io import write_text_atomic
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

@@ -13,9 +13,9 @@ rows : results/provenance_rows.tsv, one line per pooled line x study-table row t
 
 from typing import TYPE_CHECKING
 
+from evsynth.data.io import read_tsv, write_tsv
 from evsynth.pipeline.logs import log_to
 from evsynth.tables.provenance import PROVENANCE_COLUMNS, PROVENANCE_ROW_COLUMNS, trace_analysis
-from evsynth.data.io import read_tsv, write_tsv
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

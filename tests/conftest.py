@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from oracle._oracle import load
 
 REPO = Path(__file__).resolve().parents[1]

@@ -38,20 +38,7 @@ for _outcome in TIMEPOINTS_OF:
         name:
             f"pool_outcome_{_outcome}"
         input:
-            code=package_sources(
-                "analysis",
-                "arms",
-                "effects",
-                "multivariate",
-                "heterogeneity",
-                "pooling",
-                "profiles",
-                "tau2",
-                "results",
-                "settings",
-                "subgroups",
-                "tables",
-            ),
+            code=code("pool_analysis"),
         output:
             pooled=_files(_outcome, "results/analyses/{outcome}/{timepoint}/pooled.tsv"),
             studies=_files(
@@ -96,9 +83,7 @@ for _outcome in TIMEPOINTS_OF:
             subgroups=_files(
                 _outcome, "results/analyses/{outcome}/{timepoint}/subgroups.tsv"
             ),
-            code=package_sources(
-                "revman", "forest", "figures", "results", "rob", "settings", "tables"
-            ),
+            code=code("plot_forest"),
         output:
             svg=_files(_outcome, "results/forest/{outcome}_{timepoint}.svg"),
             png=_files(_outcome, "results/forest/{outcome}_{timepoint}.png"),

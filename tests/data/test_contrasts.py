@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from conftest import REPO
-from evsynth.data.contrasts import arm_contrasts, arm_scale, covariance_pairs, shared_arm_covariance
-from evsynth.stats.escalc import z_for_level
 from evsynth.data.config import outcomes_from_config
+from evsynth.data.contrasts import arm_contrasts, arm_scale, covariance_pairs, shared_arm_covariance
 from evsynth.data.studies import StudyTableError, load_studies
+from evsynth.stats.escalc import z_for_level
 
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 OUTCOMES = outcomes_from_config(CONFIG)

@@ -7,11 +7,11 @@ Measured agreement is better than 2e-9 (p-values) and 2e-11 otherwise.
 
 import numpy as np
 import pytest
-from oracle._oracle import TOL, load, max_rel_error, rma_inputs
 
 from evsynth.stats.cumulative import cumulative, sort_order
 from evsynth.stats.pooling import pool
 from evsynth.stats.refit import ESTIMATORS, cumulative_fits
+from oracle._oracle import TOL, load, max_rel_error, rma_inputs
 
 CASES = load("metafor_sensitivity")
 CASE_IDS = sorted(CASES)

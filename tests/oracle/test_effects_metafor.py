@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from conftest import as_array
-from oracle._oracle import TOL
+from evsynth.data.config import Outcome
 from evsynth.data.contrasts import compute_effects
 from evsynth.stats.escalc import from_counts, from_means, hedges_correction, z_for_level
-from evsynth.data.config import Outcome
+from oracle._oracle import TOL
+
 
 @pytest.mark.parametrize("case_id", ["bcg_rr_dl_z", "bcg_or_dl_z", "bcg_rd_dl_z"])
 def test_counts_dat_bcg(metafor, case_id):
@@ -74,7 +75,8 @@ PAIN = {"pain": Outcome("pain", "Pain", "SMD", higher_is_better=False)}
 
 def test_benefit_positive_is_reversed_for_lower_is_better():
     """Cohen's d 0.87 'positive = improvement' on pain (lower is better) becomes -0.87."""
-    effects = compute_effects([_contrast(effect=0.87, effect_direction="benefit_positive", n_treat=30, n_ctrl=30)], PAIN)
+    row = _contrast(effect=0.87, effect_direction="benefit_positive", n_treat=30, n_ctrl=30)
+    effects = compute_effects([row], PAIN)
     assert effects["yi"][0] == pytest.approx(-0.87)
     # Large-sample SMD variance from arm sizes: 1/30 + 1/30 + 0.87²/120.
     assert effects["vi"][0] == pytest.approx(2 / 30 + 0.87**2 / 120)

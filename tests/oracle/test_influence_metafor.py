@@ -8,11 +8,11 @@ Measured agreement is better than 4e-9 for Cook's distance, DFFITS, DFBETAS and 
 
 import numpy as np
 import pytest
-from oracle._oracle import TOL, load, max_rel_error, rma_inputs
 
 from evsynth.stats.influence import influence, influence_thresholds, leave_one_out
 from evsynth.stats.pooling import pool
 from evsynth.stats.refit import ESTIMATORS, leave_one_out_fits, single_fit
+from oracle._oracle import TOL, load, max_rel_error, rma_inputs
 
 CASES = load("metafor_sensitivity")
 CASE_IDS = sorted(CASES)

@@ -24,8 +24,8 @@ use metafor's Fisher scoring at threshold 1e-12 as they are. Tolerance 1e-6 rela
 import numpy as np
 import pytest
 
-from oracle._oracle import TOL, load
 from evsynth.stats.multivariate import BlockCovariance, dummies, rma_mv
+from oracle._oracle import TOL, load
 
 CASES = load("metafor_multivariate")
 

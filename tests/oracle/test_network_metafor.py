@@ -29,11 +29,13 @@ import pytest
 import yaml
 
 from conftest import REPO
-from oracle._oracle import TOL, load
+from evsynth.data.config import outcomes_from_config, resolve_settings
 from evsynth.data.contrasts import analysis_effects
-from evsynth.tables.pooled import analyse
 from evsynth.data.network import fit_network, network_status, network_structure
+from evsynth.data.studies import load_studies
 from evsynth.stats.network import PSCORE_CAVEAT
+from evsynth.stats.pooling import pool
+from evsynth.stats.profiles import PROFILES
 from evsynth.tables.network import (
     INCONSISTENCY_COLUMNS,
     LEAGUE_COLUMNS,
@@ -42,10 +44,8 @@ from evsynth.tables.network import (
     analyse_network,
     network_tables,
 )
-from evsynth.stats.pooling import pool
-from evsynth.stats.profiles import PROFILES
-from evsynth.data.config import outcomes_from_config, resolve_settings
-from evsynth.data.studies import load_studies
+from evsynth.tables.pooled import analyse
+from oracle._oracle import TOL, load
 
 CASES = load("metafor_network")
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())

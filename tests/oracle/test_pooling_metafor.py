@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import as_array
-from oracle._oracle import DEFAULT_PI, POOLING_CASES, TESTS, TOL
 from evsynth.stats.pooling import pool
+from oracle._oracle import DEFAULT_PI, POOLING_CASES, TESTS, TOL
 
 
 def _fit(case, **kw):

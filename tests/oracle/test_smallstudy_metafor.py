@@ -8,12 +8,12 @@ exact p is not computed here, is compared at 2e-3: the two p-values differ by 1.
 
 import numpy as np
 import pytest
-from oracle._oracle import TOL, load, max_rel_error, rma_inputs
 from scipy import stats
 
 from evsynth.stats.pooling import pool
 from evsynth.stats.refit import ESTIMATORS
 from evsynth.stats.smallstudy import egger_test, kendall_exact_cdf, meta_regression, rank_test, trim_and_fill
+from oracle._oracle import TOL, load, max_rel_error, rma_inputs
 
 CASES = load("metafor_sensitivity")
 CASE_IDS = sorted(CASES)

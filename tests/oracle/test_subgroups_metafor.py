@@ -23,9 +23,8 @@ import pytest
 import yaml
 
 from conftest import REPO
-from oracle._oracle import TOL, load
-from evsynth.data.contrasts import arm_contrasts, shared_arm_covariance
 from evsynth.data.config import outcomes_from_config
+from evsynth.data.contrasts import arm_contrasts, shared_arm_covariance
 from evsynth.data.studies import load_studies
 from evsynth.stats.subgroups import (
     OVERALL_METHOD,
@@ -35,6 +34,7 @@ from evsynth.stats.subgroups import (
     split_shared_group,
 )
 from evsynth.tables.subgroups import subgroup_differences
+from oracle._oracle import TOL, load
 
 CASES = load("metafor_multivariate")
 

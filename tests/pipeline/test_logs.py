@@ -12,7 +12,7 @@ def test_log_keeps_our_info_and_library_warnings_but_not_library_chatter(tmp_pat
         log.info("pooled 3 comparisons")
         logging.getLogger("fontTools.subset").info("Glyph names: ['.notdef', 'A']")
         logging.getLogger("pymare").warning("tau2 at the boundary")
-        warnings.warn("divide by zero", RuntimeWarning)
+        warnings.warn("divide by zero", RuntimeWarning, stacklevel=1)
     text = path.read_text()
     assert "INFO evsynth: pooled 3 comparisons" in text
     assert "WARNING pymare: tau2 at the boundary" in text

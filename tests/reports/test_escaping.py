@@ -9,8 +9,8 @@ from html.parser import HTMLParser
 import pandas as pd
 import pytest
 
-from evsynth.reports.html import markdown_cell, sof_html, sof_markdown, source_html, study_table_html
 from evsynth.data.io import neutralise_formula, write_tsv
+from evsynth.reports.html import markdown_cell, sof_html, sof_markdown, source_html, study_table_html
 
 HOSTILE = '=HYPERLINK("https://evil.example/x") <script>alert(1)</script> <img src=x onerror=alert(2)>'
 

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 
 from conftest import as_array
-from oracle._oracle import DEFAULT_PI, POOLING_CASES, TESTS, TOL
 from evsynth.stats import batch, pooling
 from evsynth.stats._summary import fe_stats
 from evsynth.stats.batch import pool_many
@@ -26,6 +25,7 @@ from evsynth.stats.large_k import pool_large_k
 from evsynth.stats.pooling import pool
 from evsynth.stats.qprofile import _brent_q, solve_q_large, solve_q_rows
 from evsynth.stats.tau2 import fisher_scoring_tau2, fisher_scoring_tau2_large, fisher_scoring_tau2_rows
+from oracle._oracle import DEFAULT_PI, POOLING_CASES, TESTS, TOL
 
 ESTIMATORS = ["REML", "ML", "DL", "HE", "PM", "SJ", "EB"]
 CI = ["wald", "hksj", "hksj-adhoc"]

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from conftest import as_array
-from evsynth.tables.pooled import robustness_records
+from evsynth.data.config import Outcome, resolve_settings
 from evsynth.stats.escalc import from_means
 from evsynth.stats.profiles import PROFILES, settings_from_dict
-from evsynth.data.config import Outcome, resolve_settings
+from evsynth.tables.pooled import robustness_records
 
 
 def test_default_profile_is_cochrane_2025():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from evsynth.freeze import freeze, main
 from evsynth.reports.changes import render_markdown
 from evsynth.tables.changes import compare_results, i2_band, load_snapshot
-from evsynth.freeze import freeze, main
 
 
 def pooled_row(outcome="o", treatment="coach", **values):

@@ -7,8 +7,8 @@ import pandas as pd
 
 from conftest import REPO
 from evsynth.data.hashes import footer_line, method_hash, rows_hash, table_hash
-from evsynth.tables.provenance import trace_analysis
 from evsynth.data.studies import read_table
+from evsynth.tables.provenance import trace_analysis
 
 
 def test_table_hash_ignores_order_notes_and_empty_columns_but_not_data():

@@ -12,9 +12,12 @@ import yaml
 from matplotlib.patches import Circle, Rectangle
 
 from conftest import REPO
+from evsynth.data.columns import ROB_COLUMNS, has_judgements
+from evsynth.data.studies import StudyTableError, load_studies
 from evsynth.figures._base import save_figure
 from evsynth.figures.forest import draw_forest
 from evsynth.figures.forest_data import ForestData, ForestRow, ForestSubgroup
+from evsynth.figures.rob import draw_summary, draw_traffic_light
 from evsynth.tables.rob import (
     COLOURS,
     comparison_judgements,
@@ -23,10 +26,6 @@ from evsynth.tables.rob import (
     weight_shares,
     weighted_summary,
 )
-from evsynth.data.columns import has_judgements
-from evsynth.figures.rob import draw_summary, draw_traffic_light
-from evsynth.data.columns import ROB_COLUMNS
-from evsynth.data.studies import StudyTableError, load_studies
 
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 MODES = CONFIG["modes"]

@@ -9,21 +9,21 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from oracle._oracle import load
 
+from evsynth.data.config import Outcome, resolve_settings, sensitivity_config
+from evsynth.data.io import read_tsv, write_tsv
+from evsynth.data.sensitivity_cells import _cell_matches
 from evsynth.figures._base import save_figure
+from evsynth.figures.sensitivity import MAX_ROWS, sensitivity_figures
 from evsynth.stats.influence import influence
+from evsynth.stats.profiles import PROFILES
 from evsynth.tables.sensitivity import (
     COLUMNS,
     analyse_sensitivity,
     plotted_comparisons,
     sensitivity_records,
 )
-from evsynth.data.sensitivity_cells import _cell_matches
-from evsynth.figures.sensitivity import MAX_ROWS, sensitivity_figures
-from evsynth.data.config import Outcome, resolve_settings, sensitivity_config
-from evsynth.stats.profiles import PROFILES
-from evsynth.data.io import read_tsv, write_tsv
+from oracle._oracle import load
 
 OUTCOME = Outcome("teacher_expectancy", "IQ gain (SMD)", "SMD", True)
 POOLING = resolve_settings({"estimator": "REML", "ci_method": "wald", "alpha": 0.05})

@@ -299,7 +299,7 @@ def test_a_new_pymare_version_reruns_the_pooling(code, built, tmp_path):
 
 
 def test_editing_a_statistics_module_reruns_the_pooling(code, built):
-    module = code / "workflow" / "lib" / "evsynth" / "pooling.py"
+    module = code / "workflow" / "lib" / "evsynth" / "stats" / "pooling.py"
     original = module.read_bytes()
     module.write_bytes(original + b"\n# an edit to the statistics package\n")
     try:

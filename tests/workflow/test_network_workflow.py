@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, run_workflow
-from evsynth.tables.network import INCONSISTENCY_COLUMNS, LEAGUE_COLUMNS, RANKING_COLUMNS, SUMMARY_COLUMNS
 from evsynth.data.io import read_tsv
+from evsynth.tables.network import INCONSISTENCY_COLUMNS, LEAGUE_COLUMNS, RANKING_COLUMNS, SUMMARY_COLUMNS
 
 pytestmark = pytest.mark.workflow
 

@@ -114,7 +114,8 @@ def test_pooled_smd_matches_metafor(finished, metafor):
 
 
 def test_robustness_table_lists_every_profile(finished):
-    robustness = pd.read_csv(finished / "results" / "robustness.tsv", sep="\t", true_values=["yes"], false_values=["no"])
+    robustness = pd.read_csv(finished / "results" / "robustness.tsv", sep="\t",
+                             true_values=["yes"], false_values=["no"])
     coach = robustness[(robustness["outcome"] == "pain_interference") & (robustness["treatment"] == "coach")]
     assert sorted(coach["profile"]) == ["cochrane-2025", "metafor", "revman5"]
     assert coach.loc[coach["chosen"], "profile"].tolist() == ["cochrane-2025"]
@@ -201,3 +202,8 @@ def test_lint_and_format_are_clean():
     snakefmt = shutil.which("snakefmt", path=str(Path(sys.executable).parent))
     fmt = subprocess.run([snakefmt, "--check", "."], cwd=REPO, capture_output=True, text=True)
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+    # Python style: pyproject.toml [tool.ruff] (pyflakes, pycodestyle, isort, pyupgrade, bugbear).
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent))
+    style = subprocess.run([ruff, "check", "workflow/lib", "scripts", "tests", "benchmarks"], cwd=REPO,
+                           capture_output=True, text=True)
+    assert style.returncode == 0, style.stdout + style.stderr

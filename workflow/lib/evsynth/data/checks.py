@@ -14,7 +14,8 @@ read (Cochrane Handbook §5.5, checking data for errors); these checks look for 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 CHECK_COLUMNS = ("check", "study", "outcome", "timepoint", "column", "value", "message")
 SMD_LIMIT = 3.0
@@ -52,7 +53,7 @@ def _shared_control_checks(rows) -> list[dict[str, Any]]:
         if signature is not None:
             by_signature[signature].append(r)
     found = []
-    for signature, group in by_signature.items():
+    for group in by_signature.values():
         studies = sorted({r["study"] for r in group})
         if len(studies) > 1:
             for r in group:

@@ -9,7 +9,8 @@ projects rows onto, so editing a column no job reads re-runs nothing.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from evsynth.stats.escalc import BINARY_MEASURES
 

@@ -9,9 +9,10 @@ problem at once, in one :class:`ConfigError`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from evsynth.stats.escalc import RATIO_MEASURES
 from evsynth.stats.profiles import PROFILES, SETTING_KEYS, MethodSettings

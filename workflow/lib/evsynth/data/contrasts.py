@@ -38,17 +38,18 @@ Higgins JPT et al. (eds). Cochrane Handbook for Systematic Reviews of Interventi
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from evsynth.data.config import Outcome
+from evsynth.data.vocabulary import sort_rows
 from evsynth.stats.escalc import RATIO_MEASURES, from_counts, from_means, smd_sampling_variance, z_for_level
 from evsynth.stats.multivariate import BlockCovariance
 from evsynth.stats.profiles import MethodSettings
-from evsynth.data.config import Outcome
-from evsynth.data.vocabulary import sort_rows
 
 # Columns that let shared_arm_covariance() rebuild V for any subset or order of rows.
 COVARIANCE_COLUMNS = ("arm_group", "var_treat_arm", "var_ctrl_arm")
@@ -203,7 +204,7 @@ def arm_contrasts(
         m if m is not None and not pd.isna(m) else t for m, t in zip(arms["timepoint_months"], arms["timepoint"])
     ]
     records = []
-    for (study, outcome_id, when), group in arms.groupby(["study", "outcome", "_when"], sort=False, dropna=False):
+    for (study, outcome_id, _when), group in arms.groupby(["study", "outcome", "_when"], sort=False, dropna=False):
         outcome = outcomes[outcome_id]
         kind = group["arm_measure"].iloc[0]
         f, var = arm_scale(

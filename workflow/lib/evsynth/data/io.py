@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import pandas as pd
-
 
 # A text cell starting with one of these is run as a formula by Excel, LibreOffice and Google
 # Sheets (CSV/formula injection, OWASP, which also lists a leading tab or carriage return).

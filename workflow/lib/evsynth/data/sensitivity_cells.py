@@ -128,8 +128,12 @@ class _Cells:
         self.rows = list(rows)
 
     def values(self, study: str, treatment: str, comparator: str, column: str) -> list[str]:
-        direct = [r for r in self.rows if (r["study"], r["treatment"], r["comparator"]) == (study, treatment, comparator)]
-        arms = [r for r in self.rows if r["study"] == study and r.get("arm") in (treatment, comparator) and r.get("arm")]
+        direct = [
+            r for r in self.rows if (r["study"], r["treatment"], r["comparator"]) == (study, treatment, comparator)
+        ]
+        arms = [
+            r for r in self.rows if r["study"] == study and r.get("arm") in (treatment, comparator) and r.get("arm")
+        ]
         return [str(r.get(column, "")) for r in (direct or arms)]
 
     def matches(self, study: str, treatment: str, comparator: str, column: str, values: Sequence[Any]) -> bool:

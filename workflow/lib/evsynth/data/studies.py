@@ -8,8 +8,9 @@ pass. Nothing here imports PyMARE or matplotlib: it runs when Snakemake parses t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -273,7 +274,8 @@ def _check_contrast(row, values, outcome: Outcome | None, need, positive_n, bad)
     if reported and reported not in (*BINARY_MEASURES, *CONTINUOUS_MEASURES):
         bad("effect_measure", "must be one of RR, OR, RD, SMD, MD")
     elif reported and outcome and reported != outcome.measure:
-        bad("effect_measure", f"outcome '{outcome.id}' is analysed as {outcome.measure}; convert or use another outcome")
+        bad("effect_measure",
+            f"outcome '{outcome.id}' is analysed as {outcome.measure}; convert or use another outcome")
     effect, lower, upper, se = (values[c] for c in ("effect", "ci_lower", "ci_upper", "se"))
     if (row.get("ci_lower", "") == "") != (row.get("ci_upper", "") == ""):
         bad("ci_upper" if row.get("ci_lower", "") else "ci_lower", "give both CI limits or neither")

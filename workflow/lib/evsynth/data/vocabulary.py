@@ -3,7 +3,9 @@ pseudo-treatment of the across-modes estimate."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 
 def comparison_order(modes: Sequence[str]) -> dict[tuple[str, str], int]:
     """Rank (treatment, comparator) pairs: by comparator last-first, then treatment order.

@@ -124,7 +124,7 @@ def axis_ticks(data: ForestData) -> tuple[tuple[float, float], tuple[float, ...]
     if data.ratio:
         cap = max(math.log(100.0), 2 * pts_h)
         need = math.exp(max(pts_h + math.log(1.1), min(ci_h, cap)))
-        for upper, ticks in _RATIO_TICKS:
+        for upper, ticks in _RATIO_TICKS:  # noqa: B007 (the ticks of the first range that fits)
             if need <= upper * (1 + 1e-9):
                 break
         else:

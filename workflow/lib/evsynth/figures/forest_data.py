@@ -314,7 +314,8 @@ def method_footer(
         derived = studies.loc[studies["derivation"].astype(str).str.startswith("derived from arm-level"), "study"]
         if len(derived):
             lines.append(
-                f"Derived from arm-level estimates (computed, not published contrasts): {', '.join(dict.fromkeys(derived))}."
+                "Derived from arm-level estimates (computed, not published contrasts): "
+                f"{', '.join(dict.fromkeys(derived))}."
             )
     if outcome.scale:
         lines.append(f"Scale: {outcome.scale}.")

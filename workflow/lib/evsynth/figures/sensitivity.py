@@ -502,8 +502,8 @@ def draw_funnel(
         ax.add_patch(Polygon([(lim[0], 0), (lim[1], 0), (lim[1], se_max), (lim[0], se_max)], closed=True,
                              fc=CONTOUR_SHADES[-1], ec="none", zorder=0))
         for zi, shade in zip(reversed(z), reversed(CONTOUR_SHADES[:-1])):
-            ax.add_patch(Polygon([(float(tr(0.0)), 0), (float(tr(-zi * se_max)), se_max), (float(tr(zi * se_max)), se_max)],
-                                 closed=True, fc=shade, ec="none", zorder=1))
+            corners = [(float(tr(0.0)), 0), (float(tr(-zi * se_max)), se_max), (float(tr(zi * se_max)), se_max)]
+            ax.add_patch(Polygon(corners, closed=True, fc=shade, ec="none", zorder=1))
         null = 1.0 if meta.ratio else 0.0
         ax.axvline(null, color="0.3", lw=0.5, zorder=2)
         est = pooled.get("estimate") if pooled else None

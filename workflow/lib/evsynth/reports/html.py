@@ -17,11 +17,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from evsynth.tables.rob import COLOURS, JUDGEMENT_LABELS, NOT_ASSESSED, ROB_HEADERS, SYMBOLS
-from evsynth.reports.sof import CERTAINTY_SYMBOLS
-from evsynth.data.vocabulary import OVERALL_TREATMENT
 from evsynth.data.columns import ROB_COLUMNS
 from evsynth.data.io import neutralise_formula
+from evsynth.data.vocabulary import OVERALL_TREATMENT
+from evsynth.reports.sof import CERTAINTY_SYMBOLS
+from evsynth.tables.rob import COLOURS, JUDGEMENT_LABELS, NOT_ASSESSED, ROB_HEADERS, SYMBOLS
 
 __all__ = [
     "escape",

@@ -27,8 +27,8 @@ from typing import Any
 
 import pandas as pd
 
-from evsynth.data.config import Outcome
 from evsynth.data.columns import ROB_VALUES
+from evsynth.data.config import Outcome
 from evsynth.data.vocabulary import OVERALL_TREATMENT
 from evsynth.stats.absolute import (
     absolute_effect,

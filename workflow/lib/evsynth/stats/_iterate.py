@@ -19,7 +19,7 @@ random-effects model. J Educ Behav Stat 30(3):261-293.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -16,7 +16,7 @@ modification for random-effects meta-analysis with few studies. BMC Med Res Meth
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import special

@@ -8,7 +8,7 @@ the fast path cannot drift from the reference (pinned in ``tests/unit/test_pooli
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

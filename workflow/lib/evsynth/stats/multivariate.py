@@ -39,8 +39,8 @@ Viechtbauer W (2010). J Stat Softw 36(3) (metafor; numerical reference).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -60,14 +60,14 @@ class BlockCovariance:
     blocks: tuple[np.ndarray, ...]
 
     @classmethod
-    def from_variances(cls, vi: Sequence[float]) -> "BlockCovariance":
+    def from_variances(cls, vi: Sequence[float]) -> BlockCovariance:
         vi = np.asarray(vi, dtype=float)
         return cls(len(vi), (np.arange(len(vi)),), (vi.reshape(-1, 1, 1),)) if len(vi) else cls(0, (), ())
 
     @classmethod
     def from_pairs(
         cls, vi: Sequence[float], pairs: Sequence[tuple[int, int]], cov: Sequence[float]
-    ) -> "BlockCovariance":
+    ) -> BlockCovariance:
         """Variances plus off-diagonal covariances; blocks are the connected groups of ``pairs``."""
         vi = np.asarray(vi, dtype=float)
         parent = list(range(len(vi)))
@@ -98,7 +98,7 @@ class BlockCovariance:
         return cls(len(vi), index, tuple(np.stack(by_size[s][1]) for s in sizes))
 
     @classmethod
-    def from_dense(cls, V: np.ndarray) -> "BlockCovariance":
+    def from_dense(cls, V: np.ndarray) -> BlockCovariance:
         V = np.asarray(V, dtype=float)
         if V.ndim == 1:
             return cls.from_variances(V)

@@ -18,8 +18,9 @@ overridden on top of it in ``config.yaml: pooling``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
 ESTIMATORS = ("REML", "ML", "DL", "HE", "PM", "SJ", "EB")
 CI_METHODS = ("wald", "hksj", "hksj-adhoc")

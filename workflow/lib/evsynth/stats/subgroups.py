@@ -38,8 +38,8 @@ Higgins JPT et al. (eds). Cochrane Handbook v6.5, §10.11.3 (subgroup difference
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy import stats
@@ -192,7 +192,7 @@ def separate_tau2_test(
     z = stats.norm.ppf(1 - alpha / 2)
     share = np.zeros(len(yi))  # w_gi / W_g
     subgroups = []
-    for g, label in enumerate(levels):
+    for label in levels:
         idx = np.flatnonzero(labels == label)
         if len(idx) == 1:
             theta, se, tau2 = float(yi[idx[0]]), float(np.sqrt(vi[idx[0]])), None

@@ -20,14 +20,15 @@ and ``provenance.tsv``), written by ``python -m evsynth.freeze`` (:mod:`evsynth.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
+from evsynth.data.io import read_tsv
 from evsynth.data.vocabulary import OVERALL_TREATMENT
 from evsynth.stats.escalc import RATIO_MEASURES
-from evsynth.data.io import read_tsv
 
 __all__ = [
     "CHANGES_COLUMNS",
@@ -165,7 +166,8 @@ def _data_changed(key: tuple, now: dict, then: dict) -> list[str]:
     def of(signature: dict) -> dict[str, tuple]:
         merged: dict[str, tuple] = {}
         for (o, w, t, c), by in signature.items():
-            if o == outcome and w == timepoint and c == comparator and (treatment == OVERALL_TREATMENT or t == treatment):
+            same_analysis = o == outcome and w == timepoint and c == comparator
+            if same_analysis and (treatment == OVERALL_TREATMENT or t == treatment):
                 for study, cells in by.items():
                     merged[study] = tuple(sorted((*merged.get(study, ()), *((t, *x) for x in cells))))
         return merged

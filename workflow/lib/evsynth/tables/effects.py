@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats
 
-from evsynth.data.contrasts import compute_all_effects
 from evsynth.data.config import Outcome
+from evsynth.data.contrasts import compute_all_effects
 
 EFFECTS_COLUMNS = (
     "study",

@@ -29,14 +29,15 @@ netmeta).
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
+from evsynth.data.config import Outcome
 from evsynth.data.network import fit_network
 from evsynth.stats.network import METHODS, PSCORE_CAVEAT, NetworkFit
 from evsynth.stats.profiles import MethodSettings
-from evsynth.data.config import Outcome
 
 __all__ = [
     "LEAGUE_COLUMNS",

@@ -7,19 +7,19 @@ covariance and is left to the multi-arm analyses, not done here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from evsynth.data.config import Outcome
 from evsynth.data.contrasts import analysis_effects
 from evsynth.data.vocabulary import comparison_order
 from evsynth.stats.pooling import pool_with
 from evsynth.stats.profiles import PROFILES, MethodSettings
 from evsynth.stats.results import PooledEstimate
-from evsynth.data.config import Outcome
-
 
 STUDY_COLUMNS = (
     "outcome",

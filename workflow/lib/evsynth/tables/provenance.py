@@ -19,7 +19,8 @@ rule trace_provenance (workflow/rules/living.smk).
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 

@@ -13,8 +13,9 @@ Nothing here draws (see :mod:`evsynth.figures.rob`) or invents a judgement.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 

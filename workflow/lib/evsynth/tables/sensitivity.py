@@ -30,11 +30,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from evsynth.stats.cumulative import cumulative
-from evsynth.stats.influence import Influence, influence
-from evsynth.stats.pooling import pool
-from evsynth.stats.profiles import MethodSettings
-from evsynth.stats.refit import SubsetFits
 from evsynth.data.config import Outcome, SensitivityConfig
 from evsynth.data.sensitivity_cells import (
     MIN_K_CUMULATIVE,
@@ -46,6 +41,11 @@ from evsynth.data.sensitivity_cells import (
     sensitivity_records,
 )
 from evsynth.data.vocabulary import comparison_id
+from evsynth.stats.cumulative import cumulative
+from evsynth.stats.influence import Influence, influence
+from evsynth.stats.pooling import pool
+from evsynth.stats.profiles import MethodSettings
+from evsynth.stats.refit import SubsetFits
 from evsynth.stats.smallstudy import TrimFill, egger_test, rank_test, trim_and_fill
 
 __all__ = [

@@ -4,8 +4,9 @@ rows, one comparator at a time) of :mod:`evsynth.stats.subgroups`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from evsynth.stats.subgroups import (
     overall_estimate,
     separate_tau2_test,
 )
+
 
 def subgroup_differences(
     effects: pd.DataFrame,

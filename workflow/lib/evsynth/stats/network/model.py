@@ -45,7 +45,7 @@ works without resampling methods. BMC Med Res Methodol 15:58.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import special

@@ -17,8 +17,8 @@ heterogeneity in multivariate meta-analyses. Stat Med 31:3805-3820.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 from scipy import special

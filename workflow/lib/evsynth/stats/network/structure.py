@@ -18,8 +18,8 @@ to multi-arm studies in network meta-analysis. Stat Med 33:4353-4369.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import numpy as np
 
