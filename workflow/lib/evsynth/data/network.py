@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evsynth._values import is_na
 from evsynth.stats.network import Contrasts, NetworkFit, NetworkStatus, NetworkStructure
 from evsynth.stats.network import fit_network as _fit_network
 from evsynth.stats.network import network_status as _network_status
@@ -82,7 +83,7 @@ def _truthy(values: pd.Series) -> np.ndarray:
     def one(v: Any) -> bool:
         if isinstance(v, str):
             return v.strip().lower() in ("yes", "true", "1")
-        return bool(v) and not (isinstance(v, float) and np.isnan(v))
+        return bool(v) and not is_na(v)
 
     return np.array([one(v) for v in values], dtype=bool)
 

@@ -9,13 +9,13 @@ the analyses (scipy.stats alone costs ~0.35 s on every Snakemake invocation).
 from __future__ import annotations
 
 import functools
-import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
+from evsynth._values import text
 from evsynth.data.config import SensitivityConfig
 from evsynth.data.studies import read_table
 from evsynth.data.vocabulary import comparison_id
@@ -34,18 +34,18 @@ def _cell_matches(cell: Any, values: Sequence[Any]) -> bool:
     (no/false); a number matches the same number written any way ("3", "3.0"); "" matches
     an empty cell.
     """
-    text = "" if cell is None or (isinstance(cell, float) and math.isnan(cell)) else str(cell).strip()
+    cell_text = text(cell).strip()
     for value in values:
         if isinstance(value, bool):
-            if text.casefold() in (("yes", "true") if value else ("no", "false")):
+            if cell_text.casefold() in (("yes", "true") if value else ("no", "false")):
                 return True
         elif isinstance(value, (int, float)):
             try:
-                if float(text) == float(value):
+                if float(cell_text) == float(value):
                     return True
             except ValueError:
                 pass
-        elif str(value).strip().casefold() == text.casefold():
+        elif str(value).strip().casefold() == cell_text.casefold():
             return True
     return False
 
@@ -102,18 +102,14 @@ def sensitivity_records(
     records = [
         {
             "study": str(row["study"]),
-            "treatment": _text(row.get("treatment")),
-            "comparator": _text(row.get("comparator")),
-            "arm": _text(row.get("arm")),  # arm rows: contrasts are formed from the arms
+            "treatment": text(row.get("treatment")),
+            "comparator": text(row.get("comparator")),
+            "arm": text(row.get("arm")),  # arm rows: contrasts are formed from the arms
             **{col: str(raw.at[int(row["line"]) - 2, col]) for col in columns},
         }
         for row in rows.to_dict("records")
     ]
     return sorted(records, key=lambda r: (r["study"], r["treatment"], r["comparator"], r["arm"]))
-
-
-def _text(value: Any) -> str:
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
 class _Cells:

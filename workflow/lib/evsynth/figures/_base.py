@@ -26,6 +26,8 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 
+from evsynth._values import is_na
+
 __all__ = [
     "DARK",
     "FONT",
@@ -310,5 +312,5 @@ def table_records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
     """A table's rows as dicts with NaN as ``None`` (none for a missing or empty table)."""
     if frame is None or frame.empty:
         return []
-    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+    return [{k: (None if is_na(v) else v) for k, v in r.items()}
             for r in frame.to_dict("records")]

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evsynth._values import is_na, optional_float
 from evsynth.data.config import MEASURE_NAMES, Outcome
 from evsynth.data.vocabulary import OVERALL_TREATMENT
 from evsynth.stats.results import PooledEstimate
@@ -104,7 +105,7 @@ class ForestData:
 
 
 def _num(value: Any, fmt: str = "{:g}") -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if is_na(value):
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
@@ -118,11 +119,11 @@ def pooled_from_record(rec: Mapping[str, Any], weights: Sequence[float], ratio: 
                                            "q_p", "common_theta", "common_se", "common_p_value", "alpha")}
     stat_df = rec.get("stat_df")
     optional = {
-        name: _optional(rec.get(name))
+        name: optional_float(rec.get(name))
         for name in ("i2_tau2", "pi_df", "tau2_ci_lower", "tau2_ci_upper", "i2_ci_lower", "i2_ci_upper",
                      "h2_ci_lower", "h2_ci_upper")
     }
-    limits = {name: _optional(rec.get(name), to_theta) for name in ("pi_lower", "pi_upper")}
+    limits = {name: optional_float(rec.get(name), to_theta) for name in ("pi_lower", "pi_upper")}
     return PooledEstimate(
         **optional,
         **limits,
@@ -143,12 +144,6 @@ def pooled_from_record(rec: Mapping[str, Any], weights: Sequence[float], ratio: 
         note=str(rec.get("note") or ""),
         **{k: float(v) for k, v in fields.items()},
     )
-
-
-def _optional(value: Any, transform=float) -> float | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    return float(transform(value))
 
 
 def _arm_headers(outcome: Outcome, studies: pd.DataFrame) -> tuple[str, ...]:

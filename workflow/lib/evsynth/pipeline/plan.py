@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from evsynth._values import plain
 from evsynth.data.columns import CONTROL_RISK_FIELDS, ROB_ROW_FIELDS, ROW_FIELDS, STUDY_TABLE_FIELDS, has_judgements
 from evsynth.data.config import ConfigError, ReviewConfig, load_config
 from evsynth.data.contrasts import analysis_effects
@@ -45,20 +46,10 @@ TRACE_FIELDS = ("study", "outcome", "window", "timepoint", "form", "treatment", 
 TABLE_KEYS = ("study", "outcome", "timepoint", "treatment", "comparator", "arm")
 
 
-def _plain(value: Any) -> Any:
-    """Python scalars only, so Snakemake's params record (repr) is stable."""
-    if value is None or isinstance(value, (str, bool)):
-        return value
-    if value != value:  # NaN
-        return None
-    number = float(value)
-    return int(number) if number.is_integer() else number
-
-
 def _records(rows: Iterable[Mapping[str, Any]], fields: Sequence[str], keys: Sequence[str]) -> list[dict[str, Any]]:
     """``rows`` projected on ``fields`` as plain scalars, sorted by ``keys`` with ties broken by
     every field: the table's row order never matters."""
-    records = [{f: _plain(r[f]) for f in fields} for r in rows]
+    records = [{f: plain(r[f]) for f in fields} for r in rows]
 
     def order(r):
         every = sorted((k, str(v)) for k, v in r.items())
@@ -136,7 +127,7 @@ class Plan:
     def _rows(self) -> dict[tuple[str, str], list[dict[str, Any]]]:
         modes = self.config.mode_ids
         return {
-            key: sort_rows([{f: _plain(r[f]) for f in ROW_FIELDS} for r in rows], modes)
+            key: sort_rows([{f: plain(r[f]) for f in ROW_FIELDS} for r in rows], modes)
             for key, rows in self._by_analysis.items()
         }
 

@@ -11,12 +11,12 @@ scripts, no external resources) so that Snakemake's report can embed them.
 from __future__ import annotations
 
 import html
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from evsynth._values import is_missing, is_na
 from evsynth.data.columns import ROB_COLUMNS
 from evsynth.data.io import neutralise_formula
 from evsynth.data.vocabulary import OVERALL_TREATMENT
@@ -62,7 +62,7 @@ ul.notes{color:#333;padding-left:18px;}
 
 def escape(value: Any) -> str:
     """Text for HTML element content or attribute values ('' for None/NaN)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if is_na(value):
         return ""
     return html.escape(str(value), quote=True)
 
@@ -103,7 +103,7 @@ def source_html(text: str) -> str:
 
 def markdown_cell(value: Any) -> str:
     """A Markdown table cell: no HTML tags or entities, Markdown punctuation escaped, formula-safe."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if is_na(value):
         return ""
     text = neutralise_formula(" ".join(str(value).split()))
     # '&' and '<' are enough to stop any tag or entity; '>' stays readable (">=30%").
@@ -119,7 +119,7 @@ def _document(title: str, body: str) -> str:
 
 
 def _num(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+    if is_missing(value):
         return ""
     number = float(value)
     return f"{int(number)}" if number.is_integer() else f"{number:g}"

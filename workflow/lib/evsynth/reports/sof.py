@@ -21,12 +21,12 @@ Certainty inputs (the rating is left to the reviewer):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
+from evsynth._values import optional_float
 from evsynth.data.columns import ROB_VALUES
 from evsynth.data.config import Outcome
 from evsynth.data.vocabulary import OVERALL_TREATMENT
@@ -141,12 +141,6 @@ def _includes(lo: float | None, hi: float | None, null: float) -> bool | None:
     return lo <= null <= hi
 
 
-def _optional(value: Any) -> float | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return float(value)
-
-
 # --------------------------------------------------------------------------- one row
 
 
@@ -185,9 +179,9 @@ def sof_row(
     treatment, comparator = str(pooled["treatment"]), str(pooled["comparator"])
     treat_label = "Any remote CBT" if treatment == OVERALL_TREATMENT else modes.get(treatment, treatment)
     comp_label = modes.get(comparator, comparator)
-    k = int(pooled["k"]) if _optional(pooled.get("k")) is not None else 0
-    n = _optional(pooled.get("n_participants"))
-    est, lo, hi = (_optional(pooled.get(c)) for c in ("estimate", "ci_lower", "ci_upper"))
+    k = int(pooled["k"]) if optional_float(pooled.get("k")) is not None else 0
+    n = optional_float(pooled.get("n_participants"))
+    est, lo, hi = (optional_float(pooled.get(c)) for c in ("estimate", "ci_lower", "ci_upper"))
     row: dict[str, Any] = {
         "outcome": outcome.id,
         "outcome_label": outcome.label,
@@ -296,8 +290,8 @@ def _certainty_inputs(
 ) -> None:
     """Heterogeneity, inconsistency, imprecision and risk of bias: GRADE's inputs, not a rating."""
     measure, treatment, lo, hi = row["measure"], row["treatment"], row["ci_lower"], row["ci_upper"]
-    i2, tau2 = _optional(pooled.get("i2")), _optional(pooled.get("tau2"))
-    pi_lo, pi_hi = _optional(pooled.get("pi_lower")), _optional(pooled.get("pi_upper"))
+    i2, tau2 = optional_float(pooled.get("i2")), optional_float(pooled.get("tau2"))
+    pi_lo, pi_hi = optional_float(pooled.get("pi_lower")), optional_float(pooled.get("pi_upper"))
     ratio = measure in RATIO_MEASURES
     null = 1.0 if ratio else 0.0
     sign = 1.0 if outcome.higher_is_better else -1.0

@@ -22,20 +22,16 @@ Softw 36(3):1-48 (``cumul``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from evsynth._values import is_missing
 from evsynth.stats.refit import SubsetFits, cumulative_fits
 
 __all__ = ["Cumulative", "cumulative", "sort_order"]
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
 
 
 def _as_number(value: Any) -> float | None:
@@ -64,13 +60,13 @@ def sort_order(keys: Sequence[Any]) -> np.ndarray:
         Positions of the studies in the order they enter the cumulative analysis.
     """
     keys = list(keys)
-    present = [i for i, key in enumerate(keys) if not _missing(key)]
+    present = [i for i, key in enumerate(keys) if not is_missing(key)]
     numbers = [_as_number(keys[i]) for i in present]
     if all(x is not None for x in numbers):
         ranked = sorted(range(len(present)), key=lambda j: numbers[j])
     else:
         ranked = sorted(range(len(present)), key=lambda j: str(keys[present[j]]))
-    missing = [i for i, key in enumerate(keys) if _missing(key)]
+    missing = [i for i, key in enumerate(keys) if is_missing(key)]
     return np.array([present[j] for j in ranked] + missing, dtype=int)
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from evsynth._values import is_missing, optional_float
 from evsynth.data.io import read_tsv
 from evsynth.data.vocabulary import OVERALL_TREATMENT
 from evsynth.stats.escalc import RATIO_MEASURES
@@ -80,14 +81,6 @@ CHANGES_COLUMNS = (
 )
 
 
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
-
-
-def _num(value: Any) -> float | None:
-    return None if _missing(value) else float(value)
-
-
 def load_snapshot(directory: str | Path) -> dict[str, pd.DataFrame | None]:
     """``pooled``, ``effects`` and ``provenance`` tables of a results directory (None if absent)."""
     directory = Path(directory)
@@ -102,7 +95,7 @@ def load_snapshot(directory: str | Path) -> dict[str, pd.DataFrame | None]:
 
 def i2_band(i2: Any, cuts: Sequence[float] = DEFAULT_I2_BANDS) -> str:
     """'<25%', '25-50%', '50-75%' or '>=75%' (for the default cuts); '' when I² is not defined."""
-    value = _num(i2)
+    value = optional_float(i2)
     if value is None:
         return ""
     cuts = [float(c) for c in cuts]
@@ -116,7 +109,7 @@ def i2_band(i2: Any, cuts: Sequence[float] = DEFAULT_I2_BANDS) -> str:
 
 def _excludes(lower: Any, upper: Any, measure: str) -> str:
     """'yes' when the interval excludes no effect, 'no' when it includes it, '' when absent."""
-    lo, hi = _num(lower), _num(upper)
+    lo, hi = optional_float(lower), optional_float(upper)
     if lo is None or hi is None:
         return ""
     null = 1.0 if measure in RATIO_MEASURES else 0.0
@@ -124,7 +117,7 @@ def _excludes(lower: Any, upper: Any, measure: str) -> str:
 
 
 def _moved(a: Any, b: Any) -> bool:
-    x, y = _num(a), _num(b)
+    x, y = optional_float(a), optional_float(b)
     if x is None or y is None:
         return (x is None) != (y is None)
     return not math.isclose(x, y, rel_tol=TOLERANCE, abs_tol=1e-12)
@@ -132,7 +125,7 @@ def _moved(a: Any, b: Any) -> bool:
 
 def _cell(value: Any) -> str:
     """A cell as text, numbers to 9 significant digits (3 and 3.0 alike, as pandas may read either)."""
-    if _missing(value):
+    if is_missing(value):
         return ""
     if isinstance(value, bool):
         return str(value)
@@ -143,7 +136,7 @@ def _cell(value: Any) -> str:
 
 
 def _studies(rec: Mapping[str, Any] | None) -> list[str]:
-    if rec is None or _missing(rec.get("studies")):
+    if rec is None or is_missing(rec.get("studies")):
         return []
     return [s for s in str(rec["studies"]).split("; ") if s]
 
@@ -196,11 +189,11 @@ def compare_results(
             side = side or {}
             rec[f"k_{suffix}"] = side.get("k")
             for column in ("estimate", "ci_lower", "ci_upper", "pi_lower", "pi_upper", "i2"):
-                rec[f"{column}_{suffix}"] = _num(side.get(column))
+                rec[f"{column}_{suffix}"] = optional_float(side.get(column))
             rec[f"ci_excludes_no_effect_{suffix}"] = _excludes(side.get("ci_lower"), side.get("ci_upper"), measure)
             rec[f"pi_excludes_no_effect_{suffix}"] = _excludes(side.get("pi_lower"), side.get("pi_upper"), measure)
             rec[f"i2_band_{suffix}"] = i2_band(side.get("i2"), cuts)
-            rec[f"status_{suffix}"] = "" if _missing(side.get("status")) else str(side.get("status"))
+            rec[f"status_{suffix}"] = "" if is_missing(side.get("status")) else str(side.get("status"))
         added = [s for s in _studies(b) if s not in _studies(a)]
         removed = [s for s in _studies(a) if s not in _studies(b)]
         changed = _data_changed(key, sig_now, sig_then) if compare_data and a is not None and b is not None else []

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evsynth._values import is_na
 from evsynth.data.config import Outcome
 from evsynth.data.contrasts import analysis_effects
 from evsynth.data.vocabulary import comparison_order
@@ -205,7 +206,7 @@ def analyse(
 def study_records(effects: pd.DataFrame, timepoint: str) -> list[dict[str, Any]]:
     records = []
     for rec in effects.to_dict("records"):
-        rec = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in rec.items()}
+        rec = {k: (None if is_na(v) else v) for k, v in rec.items()}
         rec["timepoint"] = timepoint
         records.append(rec)
     return records

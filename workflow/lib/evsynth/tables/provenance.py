@@ -18,12 +18,12 @@ rule trace_provenance (workflow/rules/living.smk).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
+from evsynth._values import is_missing, text
 from evsynth.data.vocabulary import OVERALL_TREATMENT
 
 __all__ = [
@@ -68,19 +68,11 @@ PROVENANCE_ROW_COLUMNS = (
 )
 
 
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
-
-
-def _text(value: Any) -> str:
-    return "" if _missing(value) else str(value)
-
-
 def _table_rows_of(effect: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The study-table rows one per-study effect (a line of an analysis's studies.tsv) came from:
     its contrast row, or, for a contrast formed from arm-level rows, the rows of its two arms."""
     study, pair = str(effect["study"]), {str(effect["treatment"]), str(effect["comparator"])}
-    if not _missing(effect.get("arm_group")):
+    if not is_missing(effect.get("arm_group")):
         found = [r for r in rows if r["study"] == study and r["form"] == "arm" and r["arm"] in pair]
     else:
         found = [r for r in rows
@@ -149,7 +141,7 @@ def trace_analysis(
         summary.append({
             **common,
             "outcome": rec["outcome"], "timepoint": rec["timepoint"], "treatment": treatment,
-            "comparator": comparator, "k": rec["k"], "studies": _text(rec.get("studies")),
+            "comparator": comparator, "k": rec["k"], "studies": text(rec.get("studies")),
             "table_rows": len(seen), "sources": " | ".join(sources),
         })
     return summary, traced
