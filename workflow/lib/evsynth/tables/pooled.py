@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from evsynth._values import is_na
 from evsynth.data.config import Outcome
@@ -150,7 +151,6 @@ def analyse(
     Returns the per-study table (``STUDY_COLUMNS`` plus bookkeeping) and one
     :class:`Comparison` per comparison present, in :func:`comparison_order`.
     """
-    from scipy import stats  # lazy: ~0.35 s to import, and the workflow parses this module
     effects = analysis_effects(rows, outcome, modes, settings, continuity_correction)
     order = comparison_order(modes)
     effects = effects.assign(
@@ -220,7 +220,6 @@ def pooled_records(
     settings: MethodSettings,
 ) -> list[dict[str, Any]]:
     """One ``pooled.tsv`` row per comparison; ratio measures reported as RR/OR, not logs."""
-    from scipy import stats  # lazy: ~0.35 s to import, and the workflow parses this module
     back = np.exp if outcome.ratio else (lambda x: x)
     records = []
     for comp in comparisons:
