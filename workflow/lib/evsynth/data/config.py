@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from evsynth.stats.escalc import RATIO_MEASURES
 from evsynth.stats.profiles import PROFILES, SETTING_KEYS, MethodSettings
 
@@ -43,6 +45,10 @@ class Outcome:
     @property
     def ratio(self) -> bool:
         return self.measure in RATIO_MEASURES
+
+    def to_reporting(self, value: Any) -> Any:
+        """From the analysis scale (log for RR and OR) to the reporting scale, elementwise."""
+        return np.exp(value) if self.ratio else value
 
     def as_dict(self) -> dict[str, Any]:
         """Plain fields, as jobs receive an outcome in params (``Outcome(**d)`` inverts it)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 from scipy import stats
 
 from evsynth.data.config import Outcome
@@ -49,7 +48,7 @@ def effects_records(
     z = stats.norm.ppf(1 - alpha / 2)
     records = []
     for rec in frame.to_dict("records"):
-        back = np.exp if outcomes[rec["outcome"]].ratio else (lambda x: x)
+        back = outcomes[rec["outcome"]].to_reporting
         estimable = bool(rec["estimable"])
         if estimable:
             rec["estimate"] = float(back(rec["yi"]))

@@ -163,7 +163,7 @@ def analyse(
     z = stats.norm.ppf(1 - settings.alpha / 2)
     effects["ci_lower_theta"] = effects["yi"] - z * effects["se"]
     effects["ci_upper_theta"] = effects["yi"] + z * effects["se"]
-    back = np.exp if outcome.ratio else (lambda x: x)
+    back = outcome.to_reporting
     effects["estimate"] = back(effects["yi"])
     effects["ci_lower"] = back(effects["ci_lower_theta"])
     effects["ci_upper"] = back(effects["ci_upper_theta"])
@@ -220,7 +220,7 @@ def pooled_records(
     settings: MethodSettings,
 ) -> list[dict[str, Any]]:
     """One ``pooled.tsv`` row per comparison; ratio measures reported as RR/OR, not logs."""
-    back = np.exp if outcome.ratio else (lambda x: x)
+    back = outcome.to_reporting
     records = []
     for comp in comparisons:
         rec: dict[str, Any] = {
@@ -294,7 +294,7 @@ def robustness_records(
     candidates = {chosen.label: chosen}
     for name, profile in PROFILES.items():
         candidates.setdefault(name, MethodSettings(**{**profile.as_dict(), "alpha": chosen.alpha}))
-    back = np.exp if outcome.ratio else (lambda x: x)
+    back = outcome.to_reporting
     by_comparison: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for label, settings in candidates.items():
         _, comparisons = analyse(rows, outcome, modes, settings, continuity_correction)

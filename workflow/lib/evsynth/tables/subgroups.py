@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from evsynth.data.config import Outcome
@@ -110,7 +109,7 @@ def subgroup_records(
     Returns ``(subgroup_test_rows, overall_pooled_rows)``; empty where fewer than two modes
     have an estimable comparison against the same comparator.
     """
-    back = np.exp if outcome.ratio else (lambda x: x)
+    back = outcome.to_reporting
     tests, overall_rows = [], []
     usable = effects[effects["estimable"]]
     for comparator in modes:
