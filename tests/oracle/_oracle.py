@@ -92,3 +92,23 @@ def max_rel_error(ours, theirs, atol: float = 0.0) -> float:
     err = np.abs(ours - theirs) / np.maximum(np.abs(theirs), np.finfo(float).tiny)
     err[np.abs(ours - theirs) <= atol] = 0.0
     return float(np.nanmax(err)) if err.size else 0.0
+
+
+def rma_pairs(result, expected: dict) -> dict[str, tuple]:
+    """(ours, metafor's) for every summary an ``rma()`` case of metafor_reference.json stores."""
+    stat = expected.get("zval", expected.get("tval"))
+    return {
+        "beta": (result.theta, expected["beta"]),
+        "se": (result.se, expected["se"]),
+        "ci_lb": (result.ci_lower, expected["ci_lb"]),
+        "ci_ub": (result.ci_upper, expected["ci_ub"]),
+        "stat": (result.stat, stat),
+        "pval": (result.p_value, expected["pval"]),
+        "tau2": (result.tau2, expected["tau2"]),
+        "I2": (result.i2, expected["I2"]),
+        "H2": (result.h2, expected["H2"]),
+        "QE": (result.q, expected["QE"]),
+        "QEp": (result.q_p, expected["QEp"]),
+        "pi_lb": (result.pi_lower, expected["pi_lb"]),
+        "pi_ub": (result.pi_upper, expected["pi_ub"]),
+    }

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import as_array
 from evsynth.stats.pooling import pool
-from oracle._oracle import DEFAULT_PI, POOLING_CASES, TESTS, TOL
+from oracle._oracle import DEFAULT_PI, POOLING_CASES, TESTS, TOL, rma_pairs
 
 
 def _fit(case, **kw):
@@ -25,22 +25,7 @@ def _fit(case, **kw):
 @pytest.mark.parametrize("case_id", POOLING_CASES)
 def test_random_effects_matches_metafor(metafor, case_id):
     result, expected = _fit(metafor[case_id])
-    stat = expected.get("zval", expected.get("tval"))
-    pairs = {
-        "beta": (result.theta, expected["beta"]),
-        "se": (result.se, expected["se"]),
-        "ci_lb": (result.ci_lower, expected["ci_lb"]),
-        "ci_ub": (result.ci_upper, expected["ci_ub"]),
-        "stat": (result.stat, stat),
-        "pval": (result.p_value, expected["pval"]),
-        "tau2": (result.tau2, expected["tau2"]),
-        "I2": (result.i2, expected["I2"]),
-        "H2": (result.h2, expected["H2"]),
-        "QE": (result.q, expected["QE"]),
-        "QEp": (result.q_p, expected["QEp"]),
-        "pi_lb": (result.pi_lower, expected["pi_lb"]),
-        "pi_ub": (result.pi_upper, expected["pi_ub"]),
-    }
+    pairs = rma_pairs(result, expected)
     for name, (ours, theirs) in pairs.items():
         assert ours == pytest.approx(theirs, rel=TOL["rel"], abs=TOL["abs"]), name
     assert result.k == expected["k"]

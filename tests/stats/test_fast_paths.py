@@ -25,7 +25,7 @@ from evsynth.stats.large_k import pool_large_k
 from evsynth.stats.pooling import pool
 from evsynth.stats.qprofile import _brent_q, solve_q_large, solve_q_rows
 from evsynth.stats.tau2 import fisher_scoring_tau2, fisher_scoring_tau2_large, fisher_scoring_tau2_rows
-from oracle._oracle import DEFAULT_PI, POOLING_CASES, TESTS, TOL
+from oracle._oracle import DEFAULT_PI, POOLING_CASES, TESTS, TOL, rma_pairs
 
 ESTIMATORS = ["REML", "ML", "DL", "HE", "PM", "SJ", "EB"]
 CI = ["wald", "hksj", "hksj-adhoc"]
@@ -47,21 +47,8 @@ def _settings(case):
 
 
 def _assert_matches_metafor(result, expected):
-    stat = expected.get("zval", expected.get("tval"))
     pairs = {
-        "beta": (result.theta, expected["beta"]),
-        "se": (result.se, expected["se"]),
-        "ci_lb": (result.ci_lower, expected["ci_lb"]),
-        "ci_ub": (result.ci_upper, expected["ci_ub"]),
-        "stat": (result.stat, stat),
-        "pval": (result.p_value, expected["pval"]),
-        "tau2": (result.tau2, expected["tau2"]),
-        "I2": (result.i2, expected["I2"]),
-        "H2": (result.h2, expected["H2"]),
-        "QE": (result.q, expected["QE"]),
-        "QEp": (result.q_p, expected["QEp"]),
-        "pi_lb": (result.pi_lower, expected["pi_lb"]),
-        "pi_ub": (result.pi_upper, expected["pi_ub"]),
+        **rma_pairs(result, expected),
         "tau2_ci_lb": (result.tau2_ci_lower, expected["tau2_ci_lb"]),
         "tau2_ci_ub": (result.tau2_ci_upper, expected["tau2_ci_ub"]),
         "I2_ci_lb": (result.i2_ci_lower, expected["I2_ci_lb"]),
