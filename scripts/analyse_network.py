@@ -17,6 +17,7 @@ from evsynth.stats.profiles import settings_from_dict
 from evsynth.tables.network import (
     INCONSISTENCY_COLUMNS,
     LEAGUE_COLUMNS,
+    NUMBER_TEXT_COLUMNS,
     RANKING_COLUMNS,
     SUMMARY_COLUMNS,
     analyse_network,
@@ -40,7 +41,7 @@ with log_to(snakemake.log[0]) as log:
     fit = analyse_network(read_tsv(snakemake.input.studies), outcome, list(params.mode_labels), settings)
     tables = network_tables(fit, outcome, snakemake.wildcards.timepoint, params.mode_labels, settings)
     for name, columns in COLUMNS.items():
-        write_tsv(tables[name], columns, snakemake.output[name])
+        write_tsv(tables[name], columns, snakemake.output[name], verbatim=NUMBER_TEXT_COLUMNS)
     log.info("%s: %s", fit.status, fit.message)
     for note in fit.notes:
         log.info("note: %s", note)

@@ -40,18 +40,26 @@ def parse(text):
     ("-0.5", "-0.5"), ("+3", "+3"), ("1e-3", "1e-3"), ("-12", "-12"),
     ("=1+1", "'=1+1"), ("+x", "'+x"), ("-x", "'-x"), ("@SUM(A1)", "'@SUM(A1)"), ("-inf", "'-inf"),
     ("Smith 2020", "Smith 2020"), ("", ""), (" =1", " =1"),
+    # After each ';' too (a 'studies' cell split by a ';'-separated import), spaces kept.
+    ("A 2011; =B 2012", "A 2011; '=B 2012"), ("A;@x;  -y; -0.5", "A;'@x;  '-y; -0.5"), ("=A; B", "'=A; B"),
+    ("a; b", "a; b"), (";", ";"),
 ])
 def test_neutralise_formula(cell, expected):
     assert neutralise_formula(cell) == expected
 
 
-def test_write_tsv_neutralises_text_only_when_asked(tmp_path):
-    records = [{"study": "=cmd|' /C calc'!A0", "estimate": -0.5, "label": "-0.5", "n": 3}]
-    safe, plain = tmp_path / "safe.tsv", tmp_path / "plain.tsv"
-    write_tsv(records, ["study", "estimate", "label", "n"], safe, safe_text=True)
-    write_tsv(records, ["study", "estimate", "label", "n"], plain)
-    assert safe.read_text().splitlines()[1] == "'=cmd|' /C calc'!A0\t-0.5\t-0.5\t3"
-    assert plain.read_text().splitlines()[1] == "=cmd|' /C calc'!A0\t-0.5\t-0.5\t3"
+def test_write_tsv_neutralises_text_by_default(tmp_path):
+    records = [{"study": "=cmd|' /C calc'!A0", "estimate": -0.5, "label": "-0.5", "n": 3,
+                "studies": "A 2011; =B 2012", "cell": "-0.63 [-1.45, 0.19]"}]
+    columns = ["study", "estimate", "label", "n", "studies", "cell"]
+    safe, plain, kept = tmp_path / "safe.tsv", tmp_path / "plain.tsv", tmp_path / "kept.tsv"
+    write_tsv(records, columns, safe)
+    write_tsv(records, columns, plain, safe_text=False)
+    write_tsv(records, columns, kept, verbatim=("cell", "study"))
+    row = lambda path: path.read_text().splitlines()[1].split("\t")  # noqa: E731
+    assert row(safe) == ["'=cmd|' /C calc'!A0", "-0.5", "-0.5", "3", "A 2011; '=B 2012", "'-0.63 [-1.45, 0.19]"]
+    assert row(plain) == ["=cmd|' /C calc'!A0", "-0.5", "-0.5", "3", "A 2011; =B 2012", "-0.63 [-1.45, 0.19]"]
+    assert row(kept) == ["=cmd|' /C calc'!A0", "-0.5", "-0.5", "3", "A 2011; '=B 2012", "-0.63 [-1.45, 0.19]"]
     table = pd.read_csv(safe, sep="\t")
     assert table.loc[0, "estimate"] == -0.5 and table.loc[0, "label"] == -0.5  # still numbers
 

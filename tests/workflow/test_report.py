@@ -26,7 +26,9 @@ from conftest import REPO, run_workflow
 
 pytestmark = pytest.mark.workflow
 
-HOSTILE = '=HYPERLINK("https://example.org/x") <b onmouseover=alert(1)>Synthetic C</b> 2021'
+# A label the study-table check accepts (a leading '=' is refused there since issue 22; the
+# outcome label below, from config.yaml, still reaches the outputs with one).
+HOSTILE = 'HYPERLINK("https://example.org/x") <b onmouseover=alert(1)>Synthetic C</b> 2021'
 SYNTHETIC_SOURCE = "https://example.org/synthetic-test-row (made up for the test; not a trial)"
 # study, events_treat, n_treat, events_ctrl, n_ctrl, RoB 2 (D1-D5, overall)
 SYNTHETIC = [

@@ -75,6 +75,21 @@ EFFECT_DIRECTIONS = ("treatment_minus_control", "benefit_positive")
 SOURCE_PATTERN = re.compile(r"(10\.\d{4,9}/\S+|pmid|https?://)", re.IGNORECASE)
 TIMEPOINT_PATTERN = re.compile(r"^(?P<value>\d+(\.\d+)?)\s*(?P<unit>m|mo|months?|w|wk|weeks?)?$", re.I)
 WEEKS_PER_MONTH = 52 / 12
+# Cells the study-table check refuses (docs/study_table.md#text-cells-that-are-refused).
+# A text cell starting with one of these is run as a formula by Excel, LibreOffice and Google
+# Sheets when a reviewer opens a results table (CSV/formula injection, OWASP, which also lists
+# a leading tab or carriage return); numbers such as -0.5 are not formulas. Outputs apply the
+# same rule (evsynth.data.io.neutralise_formula).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# Invisible characters that change what a cell shows: C0 and C1 control characters (an escape
+# sequence recolours a terminal; a carriage return splits a TSV row) and the Unicode direction
+# embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069: "Trojan Source" text that
+# reads differently from what it is).
+INVISIBLE_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Only free text may hold line breaks and tabs (a cell written on several lines in a spreadsheet).
+MULTILINE_COLUMNS = ("notes",)
+# A study label is "Author Year" on every plot and table; anything longer is a paste error.
+STUDY_LABEL_MAX = 100
 
 
 def is_arm_row(row: Mapping[str, Any]) -> bool:

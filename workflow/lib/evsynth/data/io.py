@@ -10,23 +10,20 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-# A text cell starting with one of these is run as a formula by Excel, LibreOffice and Google
-# Sheets (CSV/formula injection, OWASP, which also lists a leading tab or carriage return).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+from evsynth.data.columns import FORMULA_PREFIXES
+
+# Cells that join several labels ("A 2011; B 2012") are split into cells by a spreadsheet that
+# imports with ';' as a separator (LibreOffice remembers that choice), so each part is guarded.
+LABEL_SEPARATOR = ";"
 
 
-def neutralise_formula(text: str) -> str:
-    """Prefix ``'`` to a text cell a spreadsheet would run as a formula; numbers are left alone.
-
-    ``-0.5`` and ``+3`` stay numbers; ``=HYPERLINK(...)``, ``-x`` and ``@SUM(...)`` become
-    ``'=HYPERLINK(...)`` etc., which every spreadsheet shows as the text it is.
-    """
+def _neutralise_part(text: str) -> str:
     if not text.startswith(FORMULA_PREFIXES):
         return text
     try:
@@ -35,6 +32,24 @@ def neutralise_formula(text: str) -> str:
     except ValueError:
         pass
     return "'" + text
+
+
+def neutralise_formula(text: str) -> str:
+    """Prefix ``'`` to a text cell a spreadsheet would run as a formula; numbers are left alone.
+
+    ``-0.5`` and ``+3`` stay numbers; ``=HYPERLINK(...)``, ``-x`` and ``@SUM(...)`` become
+    ``'=HYPERLINK(...)`` etc., which every spreadsheet shows as the text it is. The same holds
+    after each ``;`` (spaces kept): ``A 2011; =B 2012`` becomes ``A 2011; '=B 2012``. This is
+    the one rule of every TSV, Markdown and HTML output (docs/outputs.md).
+    """
+    if LABEL_SEPARATOR not in text:
+        return _neutralise_part(text)
+    first, *rest = text.split(LABEL_SEPARATOR)
+    parts = [_neutralise_part(first)]
+    for part in rest:
+        body = part.lstrip(" ")
+        parts.append(part[: len(part) - len(body)] + _neutralise_part(body))
+    return LABEL_SEPARATOR.join(parts)
 
 
 def format_cell(value: Any) -> str:
@@ -61,21 +76,27 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 
 
 def write_tsv(
-    records: Iterable[dict[str, Any]], columns: Sequence[str], path: str | Path, *, safe_text: bool = False
+    records: Iterable[dict[str, Any]], columns: Sequence[str], path: str | Path, *, safe_text: bool = True,
+    verbatim: Collection[str] = (),
 ) -> None:
     """Write ``records`` (dicts) with exactly ``columns``, in that order.
 
-    ``safe_text=True`` is for tables written for people to open in a spreadsheet: text cells
-    that would run as a formula are neutralised (:func:`neutralise_formula`). Leave it off
-    for tables the workflow reads back, whose study labels must round-trip unchanged.
+    Every results table is opened by people in a spreadsheet, so by default text cells that
+    would run as a formula are neutralised (:func:`neutralise_formula`). The study-table check
+    refuses such labels, so on a checked table this changes nothing and labels read back by
+    later jobs round-trip unchanged; it guards any input path that skips the check.
+    ``safe_text=False`` writes text exactly as given (no results table uses it). ``verbatim``
+    names columns of numbers the pipeline formats as text (the league table's
+    ``-0.63 [-1.45, 0.19]``), never labels, which are written as they are.
     """
 
-    def cell(value: Any) -> str:
+    def cell(value: Any, guard: bool) -> str:
         text = format_cell(value)
-        return neutralise_formula(text) if safe_text and isinstance(value, str) else text
+        return neutralise_formula(text) if guard and isinstance(value, str) else text
 
+    guards = [safe_text and col not in verbatim for col in columns]
     lines = ["\t".join(columns)]
-    lines += ["\t".join(cell(rec.get(col)) for col in columns) for rec in records]
+    lines += ["\t".join(cell(rec.get(col), g) for col, g in zip(columns, guards)) for rec in records]
     write_text_atomic(path, "\n".join(lines) + "\n")
 
 

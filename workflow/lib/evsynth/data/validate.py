@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,20 +24,25 @@ from evsynth.data.columns import (
     COMPARISON_COLUMNS,
     COUNT_COLUMNS,
     EFFECT_DIRECTIONS,
+    FORMULA_PREFIXES,
+    INVISIBLE_CHARACTERS,
     KNOWN_COLUMNS,
     MEAN_COLUMNS,
+    MULTILINE_COLUMNS,
     NUMERIC_COLUMNS,
     REQUIRED_COLUMNS,
     ROB_COLUMNS,
     ROB_DOMAINS,
     ROB_VALUES,
     SOURCE_PATTERN,
+    STUDY_LABEL_MAX,
     TIMEPOINT_PATTERN,
     WEEKS_PER_MONTH,
     WHOLE_NUMBER_COLUMNS,
     is_arm_row,
 )
 from evsynth.data.config import Outcome
+from evsynth.data.io import LABEL_SEPARATOR, neutralise_formula
 from evsynth.stats.escalc import BINARY_MEASURES, CONTINUOUS_MEASURES, RATIO_MEASURES
 
 
@@ -185,6 +191,7 @@ def check_row(
 
     form = _check_data_form(row, values, outcome, direction, bad, modes)
     values.update(_check_rob(row, bad))
+    problems += _check_text(row, line, name)
     values.update(
         arm=row.get("arm", ""),
         arm_measure=row.get("arm_measure", ""),
@@ -204,6 +211,60 @@ def check_row(
         line=line,
     )
     return problems, values
+
+
+_FORMULA_NAMES = {"\t": "a tab", "\r": "a carriage return"}
+
+
+def _shown(text: str) -> str:
+    """The cell as a message may print it: invisible characters as escapes (\\x1b, \\u202e)."""
+    return INVISIBLE_CHARACTERS.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+
+
+def _formula_rule(text: str) -> str:
+    """Why a text cell that :func:`neutralise_formula` would change is refused, and the fix."""
+    after = not text.startswith(FORMULA_PREFIXES)
+    parts = [p.lstrip(" ") for p in text.split(LABEL_SEPARATOR)[int(after):]]
+    char = next(p[0] for p in parts if neutralise_formula(p) != p)
+    first = _FORMULA_NAMES.get(char, f"'{char}'")
+    fix = ("begin the text with a letter, digit or bracket instead (e.g. 'minus 5 points' or '(-5) points' for "
+           "'-5 points')" if char in "+-" else f"delete the {first}")
+    if after:
+        return (f"has {first} after a '{LABEL_SEPARATOR}': a spreadsheet that splits the cell at "
+                f"'{LABEL_SEPARATOR}' runs it as a formula (CSV injection); {fix}")
+    return (f"starts with {first}, which Excel and LibreOffice run as a formula when a reviewer opens the results "
+            f"(CSV injection); {fix}")
+
+
+def _check_text(row: Mapping[str, str], line: int, name: str) -> list[Problem]:
+    """Cells that would be unsafe or misleading in the results: a text cell a spreadsheet would
+    run as a formula (numeric columns refuse any text already), invisible control or direction
+    characters, and a study label too long to be one. Every column, ``extra_`` ones included."""
+    problems = []
+    for column, text in row.items():
+        if not isinstance(text, str) or text == "":
+            continue
+        shown = _shown(text)
+        if column not in NUMERIC_COLUMNS and neutralise_formula(text) != text:
+            problems.append(Problem(name, line, column, shown, _formula_rule(text)))
+        allowed = "\t\n\r" if column in MULTILINE_COLUMNS else ""
+        invisible = [c for c in INVISIBLE_CHARACTERS.findall(text) if c not in allowed]
+        if invisible:
+            char, code = invisible[0], f"U+{ord(invisible[0]):04X}"
+            if char in "\t\n\r":
+                what = "a tab" if char == "\t" else "a line break"
+                rule = f"contains {what} ({code}); write the cell on one line (only notes may have several)"
+            else:
+                what = unicodedata.name(char, "control character").lower()
+                rule = (f"contains the invisible {what} {code}, which makes the text show differently from what it "
+                        "is; delete it (retype the cell)")
+            problems.append(Problem(name, line, column, shown, rule))
+    study = row.get("study", "")
+    if isinstance(study, str) and len(study) > STUDY_LABEL_MAX:
+        rule = (f"is {len(study)} characters long; a study label is 'Author Year' as the forest plot shows it "
+                f"(at most {STUDY_LABEL_MAX} characters): put the rest in notes")
+        problems.append(Problem(name, line, "study", _shown(study[:40]) + "...", rule))
+    return problems
 
 
 def _check_data_form(row, values, outcome: Outcome | None, direction: str, bad, modes=()) -> str:

@@ -2,7 +2,8 @@
 
 A short page, no timestamps: the hashes of both snapshots, a summary, the trials added or
 removed and the analyses they touch, conclusions that flipped, analyses that changed, and the
-I² bands used (``config.yaml: changes.i2_bands``).
+I² bands used (``config.yaml: changes.i2_bands``). Trial labels are formula-neutralised as in
+every TSV (:func:`evsynth.data.io.neutralise_formula`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from evsynth.data.io import neutralise_formula
 from evsynth.tables.changes import DEFAULT_I2_BANDS, i2_band
 
 __all__ = ["render_markdown"]
@@ -19,6 +21,10 @@ __all__ = ["render_markdown"]
 
 def _label(rec: Mapping[str, Any]) -> str:
     return f"{rec['outcome']} {rec['timepoint']}, {rec['treatment']} vs {rec['comparator']}"
+
+
+def _joined(trials: Sequence[str]) -> str:
+    return ", ".join(neutralise_formula(t) for t in trials)
 
 
 def _interval(rec: Mapping[str, Any], suffix: str) -> str:
@@ -70,8 +76,8 @@ def render_markdown(
     lines += [
         "## Summary",
         "",
-        f"- Trials added: {len(added_trials)}" + (f" ({', '.join(added_trials)})" if added_trials else ""),
-        f"- Trials removed: {len(removed_trials)}" + (f" ({', '.join(removed_trials)})" if removed_trials else ""),
+        f"- Trials added: {len(added_trials)}" + (f" ({_joined(added_trials)})" if added_trials else ""),
+        f"- Trials removed: {len(removed_trials)}" + (f" ({_joined(removed_trials)})" if removed_trials else ""),
         f"- Analyses: {len(records)} in either snapshot; {len(by_status['analysis added'])} added, "
         f"{len(by_status['analysis removed'])} removed, {len(by_status['changed'])} changed, "
         f"{len(by_status['unchanged'])} unchanged",
@@ -88,9 +94,10 @@ def render_markdown(
             touched = [r for r in records if trial in r[column].split("; ")]
             if touched:
                 parts = [f"{_label(r)} ({_interval(r, 'baseline')} -> {_interval(r, 'current')})" for r in touched]
-                lines.append(f"- **{trial}**: {'; '.join(parts)}")
+                lines.append(f"- **{neutralise_formula(trial)}**: {'; '.join(parts)}")
             else:
-                lines.append(f"- **{trial}**: in no pooled comparison (see results/effects.tsv for its status)")
+                lines.append(f"- **{neutralise_formula(trial)}**: in no pooled comparison (see results/effects.tsv "
+                             "for its status)")
         lines.append("")
     if flipped:
         lines += ["## Conclusions that flipped", "",
@@ -111,7 +118,8 @@ def render_markdown(
         for r in changed:
             k = f"{r['k_baseline']:.0f} -> {r['k_current']:.0f}"
             lines.append(f"| {_label(r)} | {k} | {_interval(r, 'baseline')} | {_interval(r, 'current')} | "
-                         f"{r['trials_added']} | {r['trials_removed']} | {r['data_changed']} |")
+                         f"{neutralise_formula(r['trials_added'])} | {neutralise_formula(r['trials_removed'])} | "
+                         f"{neutralise_formula(r['data_changed'])} |")
         lines.append("")
     for title, key in (("Analyses added", "analysis added"), ("Analyses removed", "analysis removed")):
         if by_status[key]:

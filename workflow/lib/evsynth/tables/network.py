@@ -41,6 +41,7 @@ from evsynth.stats.profiles import MethodSettings
 
 __all__ = [
     "LEAGUE_COLUMNS",
+    "NUMBER_TEXT_COLUMNS",
     "INCONSISTENCY_COLUMNS",
     "RANKING_COLUMNS",
     "SUMMARY_COLUMNS",
@@ -75,6 +76,10 @@ LEAGUE_COLUMNS = (
     "alpha",
 )
 
+# Columns of numbers formatted as text here (``cell``: "-0.63 [-1.45, 0.19]"), never labels:
+# written verbatim, not formula-neutralised (evsynth.data.io.write_tsv): they hold no input text,
+# and the league table keeps the form netmeta prints.
+NUMBER_TEXT_COLUMNS = ("cell",)
 INCONSISTENCY_COLUMNS = (
     "outcome",
     "timepoint",
