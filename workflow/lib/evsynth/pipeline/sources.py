@@ -35,12 +35,6 @@ def _with_parents(dotted: str) -> list[str]:
     return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def imported_modules(path: Path, package_root: Path) -> frozenset[str]:
-    """Dotted names of the evsynth modules ``path`` imports anywhere (module or function level)
-    (``from evsynth.a import b`` names ``evsynth.a.b`` when ``b`` is a module)."""
-    return _imported_modules(Path(path).resolve(), Path(package_root).resolve())
-
-
 # Import statements at any indentation; only these are parsed, which is ~20x cheaper than
 # parsing whole files on every Snakemake invocation.
 _IMPORT = re.compile(
@@ -50,7 +44,9 @@ _IMPORT = re.compile(
 
 
 @functools.cache  # every rule shares most modules: read each file once per invocation
-def _imported_modules(path: Path, package_root: Path) -> frozenset[str]:
+def imported_modules(path: Path, package_root: Path) -> frozenset[str]:
+    """Dotted names of the evsynth modules ``path`` imports anywhere (module or function level)
+    (``from evsynth.a import b`` names ``evsynth.a.b`` when ``b`` is a module)."""
     found: set[str] = set()
     for statement in _IMPORT.findall(path.read_text(encoding="utf-8")):
         try:
