@@ -253,7 +253,7 @@ for (t in c("z", "knha")) {
   cases[[sprintf("permutest_bcg10_intercept_%s", t)]] <- list(
     r_setup = p_setup, r_call = call, method = "REML", test = t, inputs = inputs_of(env$dat),
     outputs = list(pval = arr(pt$pval), QMp = num(pt$QMp), QM = num(pt$QM), beta = arr(pt$beta),
-                   zval = arr(pt$zval), iterations = num(length(pt$zval.perm))))
+                   zval = arr(pt$zval), iterations = num(NROW(pt$zval.perm))))
 }
 
 # ---- R² of a meta-regression ----------------------------------------------------------------

@@ -112,8 +112,11 @@ class ClusteredCovariance:
         """The blocks of a dense ``V`` (its entries between trials are ignored)."""
         V = np.asarray(V, dtype=float)
         d = np.sqrt(np.diag(V))
-        return cls.from_function(np.diag(V), cluster, lambda idx: V[idx[:, :, None], idx[:, None, :]] / (
-            d[idx][:, :, None] * d[idx][:, None, :]))
+        return cls.from_function(
+            np.diag(V),
+            cluster,
+            lambda idx: V[idx[:, :, None], idx[:, None, :]] / (d[idx][:, :, None] * d[idx][:, None, :]),
+        )
 
     @property
     def n_trials(self) -> int:

@@ -251,11 +251,29 @@ def summarise(groups, Ms, Ws, W0, vb, beta, X, method, test, alpha, btt, total_v
         pi_lower, pi_upper = float(beta[0] - half), float(beta[0] + half)
     as_tuple = lambda a: tuple(float(v) for v in a)  # noqa: E731
     return dict(
-        beta=as_tuple(beta), se=as_tuple(se), vcov=tuple(as_tuple(row) for row in vb), stat=as_tuple(stat),
-        p_value=as_tuple(pval), ci_lower=as_tuple(beta - crit * se), ci_upper=as_tuple(beta + crit * se),
-        stat_df=stat_df, pi_lower=pi_lower, pi_upper=pi_upper, qe=qe, qe_df=df_resid,
-        qe_p=float(stats.chi2.sf(qe, df_resid)), qm=qm, qm_df=qm_df, qm_p=qm_p, btt=btt, k=k, p=p,
-        loglik=float(loglik), method=method, test=test, alpha=alpha,
+        beta=as_tuple(beta),
+        se=as_tuple(se),
+        vcov=tuple(as_tuple(row) for row in vb),
+        stat=as_tuple(stat),
+        p_value=as_tuple(pval),
+        ci_lower=as_tuple(beta - crit * se),
+        ci_upper=as_tuple(beta + crit * se),
+        stat_df=stat_df,
+        pi_lower=pi_lower,
+        pi_upper=pi_upper,
+        qe=qe,
+        qe_df=df_resid,
+        qe_p=float(stats.chi2.sf(qe, df_resid)),
+        qm=qm,
+        qm_df=qm_df,
+        qm_p=qm_p,
+        btt=btt,
+        k=k,
+        p=p,
+        loglik=float(loglik),
+        method=method,
+        test=test,
+        alpha=alpha,
     )
 
 
@@ -351,8 +369,14 @@ def fit_multilevel(
     _, W0, _, _ = _weights(groups, np.zeros(n_comp), within)
     out = summarise(groups, Ms, Ws, W0, vb, beta, X, method, test, alpha, btt, float(sig.sum()))
     model = WorkingModel(
-        tuple(g[0] for g in groups), tuple(g[1] for g in groups), tuple(g[2] for g in groups),
-        tuple(Ms), tuple(Ws), beta, vb, V.trial,
+        tuple(g[0] for g in groups),
+        tuple(g[1] for g in groups),
+        tuple(g[2] for g in groups),
+        tuple(Ms),
+        tuple(Ws),
+        beta,
+        vb,
+        V.trial,
     )
     return MultilevelFit(
         names=tuple(names) if names is not None else ("intrcpt",) + tuple(f"x{j}" for j in range(1, p)),
