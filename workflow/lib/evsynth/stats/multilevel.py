@@ -178,29 +178,37 @@ def _start(y, X, vi, n_comp) -> np.ndarray:
 
 
 def _fisher(groups, y, X, vi, within, method, start, tol=THRESHOLD, max_iter=MAX_ITER):
-    """Fisher scoring with an active set at 0; (sigma2, converged, iterations)."""
+    """Fisher scoring projected onto sigma² >= 0; (sigma2, converged, iterations).
+
+    A component at 0 whose score is not positive stays there (the Kuhn-Tucker condition of
+    the boundary maximum); the others take the Fisher step, cut short where it would cross 0,
+    and a component cut to 0 joins the fixed ones. Converged when the step of the free
+    components is below ``tol`` (relative to max(1, sigma²)) and every fixed one satisfies
+    its boundary condition.
+    """
     sigma2 = np.asarray(start, dtype=float).copy() if start is not None else _start(y, X, vi, 2 if within else 1)
-    free = np.ones(len(sigma2), dtype=bool)
     for it in range(1, max_iter + 1):
         _, Ws, bread, beta = _weights(groups, sigma2, within)
         Ds = [_components(g[0].shape[1], within) for g in groups]
         score, info = score_information(groups, Ws, bread, beta, Ds, method)
-        if not free.all():
-            release = ~free & (score > 0)  # the likelihood rises into the interior: free it again
-            free |= release
-        step = np.zeros_like(sigma2)
-        if free.any():
-            step[free] = np.linalg.solve(info[np.ix_(free, free)], score[free])
-        new = sigma2 + step
-        if np.any(new < 0):
-            # Halve towards the boundary; a component that still crosses it is held at 0.
-            scale = np.min(np.where(new < 0, sigma2 / np.where(step < 0, -step, np.inf), np.inf))
-            step *= min(1.0, scale)
-            new = sigma2 + step
-            hit = free & (new <= tol * np.maximum(1.0, sigma2))
-            new[hit] = 0.0
-            free &= ~hit
-        sigma2 = np.maximum(new, 0.0)
+        free = (sigma2 > 0) | (score > 0)
+        while True:
+            step = np.zeros_like(sigma2)
+            if free.any():
+                step[free] = np.linalg.solve(info[np.ix_(free, free)], score[free])
+            stuck = free & (sigma2 == 0) & (step < 0)
+            if not stuck.any():
+                break
+            free &= ~stuck  # at 0 and pushed below it: hold at 0, re-solve for the rest
+        crossing = step < 0
+        fraction = np.min(sigma2[crossing] / -step[crossing], initial=np.inf)
+        if fraction < 1:
+            step *= fraction  # to the boundary of the first component that would cross it
+            sigma2 = sigma2 + step
+            sigma2[crossing & (sigma2 <= tol * np.maximum(1.0, np.abs(step)))] = 0.0
+            sigma2 = np.maximum(sigma2, 0.0)
+            continue
+        sigma2 = sigma2 + step
         if np.all(np.abs(step) <= tol * np.maximum(1.0, sigma2)):
             return sigma2, True, it
     return sigma2, False, max_iter
@@ -354,6 +362,8 @@ def fit_multilevel(
     n_comp = 2 if within else 1
     if k <= p:
         raise ValueError(f"{k} effects cannot estimate {p} coefficients and {n_comp} variance components")
+    if V.n_trials < 2 and sigma2 is None:
+        raise ValueError("one trial: the between-trial variance is not identifiable (at least 2 trials are needed)")
     if within and V.n_trials == k:
         raise ValueError("every trial has one effect: the within-trial variance is not identifiable (use within=False)")
     groups = groups_of(y, X, V)
