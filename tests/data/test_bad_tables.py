@@ -75,6 +75,8 @@ CONFIG_RULES = {
     "lowercase_estimator.yaml": "reml",
     "unknown_measure.yaml": "HR",
     "negative_correction.yaml": "-0.5",
+    "rho_out_of_range.yaml": "1.0",
+    "unknown_moderator_kind.yaml": "ordinal",
 }
 
 
