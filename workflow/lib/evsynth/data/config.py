@@ -179,6 +179,15 @@ class DependentConfig:
     permutations: int = 1000
     seed: int = 20240101
 
+    def as_dict(self) -> dict[str, Any]:
+        """The section as written in config.yaml (params); :func:`dependent_config` reads it back."""
+        return {
+            "rho": self.rho,
+            "moderators": [{"column": m.column, "kind": m.kind} for m in self.moderators],
+            "permutations": self.permutations,
+            "seed": self.seed,
+        }
+
 
 def dependent_config(section: Mapping[str, Any] | None) -> tuple[DependentConfig | None, list[str]]:
     """Read ``config.yaml: dependent_effects`` (None when absent) and the problems the schema

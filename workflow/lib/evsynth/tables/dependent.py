@@ -206,8 +206,12 @@ def metaregression_records(
     moderators: Mapping[str, tuple[Sequence, str]],
     config: DependentConfig,
     alpha: float = 0.05,
+    problems: Mapping[str, Sequence[str]] | None = None,
 ) -> list[dict[str, Any]]:
     """Rows per moderator (``name -> (values per effect, kind)``): one per coefficient.
+
+    ``problems`` (moderator -> messages, e.g. a trial whose rows disagree) makes that
+    moderator's row say "not fitted" with them instead of fitting.
 
     With one effect per trial the model is ``rma(yi, vi, mods, test = "knha")`` with R² and
     permutation p-values (``model = "trial-level"``); with several effects in some trial it is
@@ -228,6 +232,9 @@ def metaregression_records(
             "k_trials": n_trials,
             "note": "",
         }
+        if problems and problems.get(name):
+            rows.append({**base, "coefficient": "", "status": "not fitted: " + "; ".join(problems[name])})
+            continue
         try:
             X, names = moderator_design([(name, values, kind)])
         except ValueError as error:
