@@ -10,14 +10,14 @@ For a model fitted by weighted least squares with working weights ``W_j = M_j⁻
 with the working model itself as the target covariance, which is clubSandwich's
 ``vcovCR(rma.mv, type = "CR2")`` (weights the inverse of the fitted M: ``inverse_var``).
 
-A coefficient (or contrast c) is tested with t on Satterthwaite degrees of freedom: with
-``g_j = U_j A_j W_j X_j B c`` and ``h_j = L_Bᵀ X_jᵀ W_j A_j ... `` as in clubSandwich's
-``get_GH``, ``P = diag(|g_j|²) - [h_j · h_l]`` is the covariance (up to 2) of the trials'
-contributions, and ``df = (tr P)² / sum(P²)`` (Pustejovsky & Tipton 2018, eq. 11 with the
-working model as target). Several coefficients at once are tested with the Hotelling T²
-approximation "HTZ" (Tipton & Pustejovsky 2015): ``F = (nu - q + 1) / (nu q) Q`` on
-``(q, nu - q + 1)`` df. Everything is batched over trials of one size and is ``O(J² q² +
-sum s_j³)``, J trials.
+A coefficient (or contrast c) is tested with t on Satterthwaite degrees of freedom. With
+``g_j = L_jᵀ A_j W_j X_j B c`` (``M_j = L_j L_jᵀ``) and ``h_j = L_Bᵀ X_jᵀ A_j W_j X_j B c``
+(``B = L_B L_Bᵀ``), clubSandwich's ``get_GH`` arrays, ``P = diag(|g_j|²) - [h_j · h_l]`` is
+the covariance (up to a factor 2) of the trials' contributions under the working model, and
+``df = (tr P)² / sum(P²)`` (Pustejovsky & Tipton 2018, with the working model as target).
+Several coefficients at once are tested with the Hotelling T² approximation "HTZ" (Tipton &
+Pustejovsky 2015): ``F = (nu - q + 1) / (nu q) Q`` on ``(q, nu - q + 1)`` df. Everything is
+batched over trials of one size and is ``O(J² q² + sum s_j³)``, J trials.
 
 References
 ----------
