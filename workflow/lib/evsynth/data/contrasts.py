@@ -79,6 +79,9 @@ _OPTIONAL_DEFAULTS = {
     "arm_se": None,
     "n_arm": None,
 }
+#: What evsynth.data.conversions did to a row ('' = used as reported); contrasts formed from arm
+#: rows are computations of their own, labelled in ``derivation``.
+CONVERSION_DEFAULTS = {"conversion": "", "conversion_detail": "", "skew_check": ""}
 _SCALE_NAMES = {"RR": "log proportion", "OR": "logit proportion", "RD": "proportion", "MD": "mean"}
 
 
@@ -258,6 +261,7 @@ def _contrast_record(a: pd.Series, b: pd.Series, outcome: Outcome, kind: str, gr
         "se": float(np.sqrt(vi)),
         "estimable": bool(np.isfinite(yi) and np.isfinite(vi) and vi > 0),
         "derivation": _derivation(a, b, measure, kind),
+        **CONVERSION_DEFAULTS,
     }
 
 
@@ -402,6 +406,10 @@ def compute_effects(
             derivation[i] = "MD from arm means and SDs" if measure == "MD" else SMD_DERIVATION[smd_variance]
         else:
             yi[i], vi[i], derivation[i] = _from_contrast(row, outcome, smd_variance)
+    for column, default in CONVERSION_DEFAULTS.items():  # rows from before conversions, or hand-made
+        frame[column] = frame[column].fillna(default) if column in frame else default
+    # A converted row's derivation says how: which arm, which numbers, which formula and source.
+    derivation = [f"{d}; {c}" if c else d for d, c in zip(derivation, frame["conversion_detail"])]
     frame["measure"] = measures
     frame["yi"], frame["vi"] = yi, vi
     frame["se"] = np.sqrt(vi)

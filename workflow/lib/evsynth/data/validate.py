@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from evsynth.data import conversions
 from evsynth.data.columns import (
     ARM_BOUNDS,
     ARM_MEASURES,
@@ -190,6 +191,10 @@ def check_row(
         bad("effect_direction", f"must be one of {', '.join(EFFECT_DIRECTIONS)}")
 
     form = _check_data_form(row, values, outcome, direction, bad, modes)
+    if not problems:  # data as reported -> the columns of an ordinary row, labelled (evsynth.data.conversions)
+        form = conversions.convert(form, values, outcome.measure if outcome else None)
+    else:
+        values.update(conversions.NO_CONVERSION)
     values.update(_check_rob(row, bad))
     problems += _check_text(row, line, name)
     values.update(
@@ -271,9 +276,10 @@ def _check_data_form(row, values, outcome: Outcome | None, direction: str, bad, 
     """Decide counts / means / contrast / arm and check that form's cells; returns the form."""
     given = lambda cols: [c for c in cols if row.get(c, "") != ""]  # noqa: E731
     has_counts = bool(given(("events_treat", "events_ctrl")))
-    has_means = bool(given(("mean_treat", "mean_ctrl", "sd_treat", "sd_ctrl")))
+    has_means = bool(given(("mean_treat", "mean_ctrl", "sd_treat", "sd_ctrl"))) or conversions.has_arm_spread(row)
     has_contrast = bool(given(("effect", "effect_measure")))
-    present = (("counts", has_counts), ("means", has_means), ("contrast", has_contrast), ("arm", is_arm_row(row)))
+    present = (("counts", has_counts), ("means", has_means), ("contrast", has_contrast), ("arm", is_arm_row(row)),
+               ("medians", conversions.has_fivenum(row)))
     forms = [f for f, filled in present if filled]
     if row.get("n_arm", "") and "arm" not in forms:
         bad("n_arm", "only for arm rows; give the arm sizes of a comparison in n_treat and n_ctrl")
@@ -289,6 +295,9 @@ def _check_data_form(row, values, outcome: Outcome | None, direction: str, bad, 
         return ""
     form = forms[0]
     measure = outcome.measure if outcome else None
+    for column in conversions.CONTRAST_TEST_COLUMNS:
+        if row.get(column, "") and form != "contrast":
+            bad(column, "only for a reported contrast (effect_measure, effect): it gives the contrast's SE")
     if direction == "benefit_positive" and form != "contrast":
         bad("effect_direction", "benefit_positive applies to reported effects only")
 
@@ -314,8 +323,13 @@ def _check_data_form(row, values, outcome: Outcome | None, direction: str, bad, 
                 bad(f"events_{arm}", "must not be negative")
             elif events is not None and n is not None and n >= 1 and events > n:
                 bad(f"events_{arm}", f"must not exceed n_{arm} ({n:g})")
+    elif form == "medians":
+        conversions.check_fivenum(row, values, measure, bad)
+        for arm in ("treat", "ctrl"):
+            positive_n(f"n_{arm}")
     elif form == "means":
-        need(MEAN_COLUMNS)
+        need(c for c in MEAN_COLUMNS if not c.startswith("sd_"))
+        conversions.check_arm_spread(row, values, bad)
         if measure and measure not in CONTINUOUS_MEASURES:
             bad("mean_treat", f"arm means given, but outcome '{outcome.id}' is analysed as {measure}")
         for arm in ("treat", "ctrl"):
@@ -353,6 +367,8 @@ def _check_contrast(row, values, outcome: Outcome | None, need, positive_n, bad)
             bad("ci_upper", "CI has zero width")
     if se is not None and se <= 0:
         bad("se", "must be greater than 0")
+    conversions.check_contrast_test(row, values, bad)
+    conversions.check_se_agrees_with_ci(values, reported, bad)
     level = values["ci_level"]
     if level is not None and not 50 <= level < 100:
         bad("ci_level", "must be a percentage between 50 and 100, e.g. 95")
