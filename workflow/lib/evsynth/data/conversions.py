@@ -274,7 +274,8 @@ def check_contrast_test(row: Mapping[str, str], values: dict[str, Any], bad: Bad
                     "recovered from it (Cochrane Handbook 6.3.2); give the exact p-value, or the CI or SE",
                 )
             else:
-                bad("p_value", "must be a number, the exact two-sided p-value (e.g. 0.031)")
+                bad("p_value", "must be a number, the exact two-sided p-value (e.g. 0.031): 'NS' or a level gives no "
+                               "SE")
         elif not 0 < p <= 1:
             bad("p_value", "a p-value must lie in (0, 1]")
         else:

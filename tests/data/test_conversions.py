@@ -1,0 +1,132 @@
+"""Data as trials report it, end to end below Snakemake: a test table with every implemented form
+(arm SE, arm mean CI, medians with quartiles, a contrast with a p-value or a t statistic) is
+checked and converted (evsynth.data.conversions), and the conversion shows in effects.tsv, in
+the forest plot (marker and footnote), in checks.tsv (skew), in the reported-only sensitivity
+subset and in robustness.tsv. Trial labels and numbers are made up (a test table, not the
+shipped one); expected values are the formulas of docs/study_table.md worked by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats
+
+from conftest import REPO
+from evsynth.data.checks import plausibility_checks
+from evsynth.data.config import outcomes_from_config, resolve_settings, sensitivity_config
+from evsynth.data.studies import load_studies
+from evsynth.figures.forest_data import build_forest_data
+from evsynth.tables.effects import effects_records
+from evsynth.tables.pooled import analyse, pooled_records, robustness_records, study_records
+from evsynth.tables.sensitivity import analyse_sensitivity
+
+CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
+OUTCOMES = outcomes_from_config(CONFIG)
+MODES = list(CONFIG["modes"])
+SETTINGS = resolve_settings({"profile": "cochrane-2025", "alpha": 0.05})
+BASE = {"year": "2020", "treatment": "coach", "comparator": "usual_care", "outcome": "nrs_pain", "timepoint": "3",
+        "source": "doi:10.1000/test Table 2"}
+ROWS = [
+    {"study": "Alpha 2020", "n_treat": "40", "n_ctrl": "41", "mean_treat": "4.1", "sem_treat": "0.3",
+     "mean_ctrl": "5.2", "sem_ctrl": "0.31"},
+    {"study": "Beta 2021", "n_treat": "25", "n_ctrl": "100", "mean_treat": "3.9", "mean_ci_lower_treat": "3.1",
+     "mean_ci_upper_treat": "4.7", "mean_ctrl": "5.0", "mean_ci_lower_ctrl": "4.6", "mean_ci_upper_ctrl": "5.4"},
+    {"study": "Gamma 2022", "n_treat": "80", "n_ctrl": "82", "median_treat": "2.5", "q1_treat": "2",
+     "q3_treat": "7", "median_ctrl": "5", "q1_ctrl": "3.5", "q3_ctrl": "6.5"},
+    {"study": "Delta 2023", "n_treat": "50", "n_ctrl": "52", "effect_measure": "MD", "effect": "-1.1",
+     "p_value": "0.03"},
+    {"study": "Zeta 2018", "effect_measure": "MD", "effect": "-0.8", "t_stat": "-2.5"},
+    {"study": "Epsilon 2019", "n_treat": "60", "n_ctrl": "60", "mean_treat": "4.0", "sd_treat": "2.0",
+     "mean_ctrl": "4.6", "sd_ctrl": "2.1"},
+    {"study": "Eta 2017", "n_treat": "30", "n_ctrl": "31", "mean_treat": "3.5", "sd_treat": "1.8",
+     "mean_ctrl": "4.4", "sd_ctrl": "1.9"},
+]
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory) -> pd.DataFrame:
+    path = tmp_path_factory.mktemp("conv") / "studies.tsv"
+    pd.DataFrame([{**BASE, **r} for r in ROWS]).fillna("").to_csv(path, sep="\t", index=False)
+    return load_studies(path, CONFIG).set_index("study", drop=False)
+
+
+def test_each_form_is_converted_with_its_formula(studies):
+    alpha = studies.loc["Alpha 2020"]
+    assert alpha["form"] == "means" and alpha["conversion"] == "sd_from_se"
+    assert alpha["sd_treat"] == pytest.approx(0.3 * math.sqrt(40)) and alpha["sd_ctrl"] == pytest.approx(0.31 * 41**0.5)
+    beta = studies.loc["Beta 2021"]  # n 25: t(24); n 100: z
+    assert beta["sd_treat"] == pytest.approx(5 * 1.6 / (2 * stats.t.ppf(0.975, 24)))
+    assert beta["sd_ctrl"] == pytest.approx(10 * 0.8 / (2 * stats.norm.ppf(0.975)))
+    gamma = studies.loc["Gamma 2022"]
+    assert gamma["form"] == "means" and gamma["conversion"] == "median_iqr"
+    w = 0.7 + 0.39 / 80
+    assert gamma["mean_treat"] == pytest.approx(w * 4.5 + (1 - w) * 2.5)
+    assert gamma["sd_treat"] == pytest.approx(5 / (2 * stats.norm.ppf((0.75 * 80 - 0.125) / 80.25)))
+    assert gamma["skew_check"].startswith("treatment arm: Shi et al. 2023 skewness statistic")
+    delta = studies.loc["Delta 2023"]  # MD from a t test: 50 + 52 - 2 df
+    assert delta["conversion"] == "se_from_p" and delta["se"] == pytest.approx(1.1 / stats.t.isf(0.015, 100))
+    assert studies.loc["Zeta 2018", "se"] == pytest.approx(0.8 / 2.5)
+    assert studies.loc["Epsilon 2019", "conversion"] == studies.loc["Eta 2017", "conversion"] == ""
+
+
+def test_effects_tsv_names_each_conversion_and_its_source(studies):
+    records = {r["study"]: r for r in effects_records(studies.to_dict("records"), OUTCOMES, 0.05, 0.5, modes=MODES)}
+    assert records["Alpha 2020"]["conversion"] == "sd_from_se"
+    assert "Cochrane Handbook v6.5 §6.5.2.2" in records["Alpha 2020"]["conversion_source"]
+    assert "Luo et al. 2018 (mean); Wan et al. 2014 (SD)" in records["Gamma 2022"]["conversion_source"]
+    assert "§6.3.2" in records["Delta 2023"]["conversion_source"]
+    assert "treatment SD 1.89737 = SE 0.3 x sqrt(40)" in records["Alpha 2020"]["derivation"]
+    assert records["Epsilon 2019"]["conversion"] == records["Epsilon 2019"]["conversion_source"] == ""
+    assert all(r["pooled"] for r in records.values())
+
+
+@pytest.fixture(scope="module")
+def analysis(studies):
+    rows = studies.to_dict("records")
+    effects, comparisons = analyse(rows, OUTCOMES["nrs_pain"], MODES, SETTINGS, 0.5)
+    return rows, effects, comparisons
+
+
+def test_forest_marks_converted_rows_with_a_footnote(analysis):
+    _, effects, comparisons = analysis
+    outcome = OUTCOMES["nrs_pain"]
+    table = pd.DataFrame(study_records(effects, "post"))
+    pooled = pd.DataFrame(pooled_records(effects, comparisons, outcome, "post", SETTINGS))
+    data = build_forest_data(table, pooled, outcome, CONFIG["modes"], "post")
+    labels = [row.label for group in data.subgroups for row in group.rows]
+    assert "Alpha 2020 †" in labels and "Epsilon 2019" in labels
+    notes = [line for line in data.footer if "Converted by the pipeline" in line]
+    assert len(notes) == 5  # one marker per conversion used: sem, mean CI, quartiles, p, t
+    first = next(line for line in notes if line.startswith("†"))
+    assert "Cochrane Handbook v6.5 §6.5.2.2" in first and first.endswith(": Alpha 2020.")
+
+
+def test_reported_only_subset_and_robustness_row(analysis):
+    rows, effects, _ = analysis
+    outcome = OUTCOMES["nrs_pain"]
+    table = pd.DataFrame(study_records(effects, "post"))
+    subsets = analyse_sensitivity(table, [], outcome, SETTINGS, sensitivity_config({}), "post")["subsets"]
+    reported = [s for s in subsets if s["subset"] == "directly reported data only"]
+    assert len(reported) == 1 and reported[0]["k"] == 2
+    assert set(reported[0]["studies"].split("; ")) == {"Eta 2017", "Epsilon 2019"}
+    assert set(reported[0]["excluded"].split("; ")) == {"Alpha 2020", "Beta 2021", "Gamma 2022", "Delta 2023",
+                                                         "Zeta 2018"}
+    robust = robustness_records(rows, outcome, MODES, SETTINGS, 0.5, "post")
+    only = [r for r in robust if r["profile"] == "cochrane-2025, directly reported data only"]
+    assert len(only) == 1 and only[0]["k"] == 2 and not only[0]["chosen"]
+    chosen = next(r for r in robust if r["chosen"])
+    assert only[0]["conclusion_differs_from_chosen"] == (only[0]["ci_excludes_no_effect"]
+                                                         != chosen["ci_excludes_no_effect"])
+
+
+def test_checks_list_the_skewed_summary(studies):
+    warnings = [w for w in plausibility_checks(studies.to_dict("records"), OUTCOMES) if w["check"] == "skewed summary"]
+    assert [(w["study"], w["column"]) for w in warnings] == [("Gamma 2022", "median_treat")]
+
+
+def test_shipped_table_has_no_conversion():
+    studies = load_studies(REPO / "studies.tsv", CONFIG)
+    assert set(studies["conversion"]) == {""} and set(studies["skew_check"]) == {""}
