@@ -18,6 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evsynth.stats.conversions import (
+    change_sd,
+    correlation_from_sds,
     mean_ci_quantile,
     mean_sd_from_fivenum,
     sd_from_mean_ci,
@@ -124,3 +126,16 @@ def test_arm_se_and_ci_round_trip(n, sd, level):
     # The CI a trial computes from the same quantile gives the SD back exactly.
     half = float(mean_ci_quantile(n, level)) * se
     assert float(sd_from_mean_ci(10 - half, 10 + half, n, level)) == pytest.approx(sd, rel=1e-9)
+
+
+def test_change_sd_matches_r():
+    ref = REFERENCE["change"]
+    np.testing.assert_allclose(change_sd(ref["baseline"], ref["final"], ref["r"]), ref["sd"], rtol=REL)
+    implied = correlation_from_sds(ref["baseline"], ref["final"], ref["sd_change_reported"])
+    np.testing.assert_allclose(implied, ref["r_implied"], rtol=REL)
+
+
+@settings(max_examples=60, deadline=None)
+@given(b=st.floats(0.1, 50), f=st.floats(0.1, 50), r=st.floats(-1, 1))
+def test_change_sd_and_correlation_round_trip(b, f, r):
+    assert float(correlation_from_sds(b, f, change_sd(b, f, r))) == pytest.approx(r, abs=1e-9)

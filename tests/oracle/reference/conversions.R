@@ -9,6 +9,8 @@
 #     2020, eq. 10) from the median with range and/or quartiles, and the skewness test of Shi
 #     et al. (2023) (statistic and critical value) -- the defaults of metafor >= 4.0's
 #     conv.fivenum(method = "luo/wan/shi", test = TRUE);
+#   - SD of a change from baseline from baseline and final SDs and their correlation, and the
+#     correlation implied by three SDs (Handbook 6.5.2.8);
 #   - SE of a contrast from its two-sided p-value (normal, or t on df) and from its t statistic
 #     (Handbook 6.3.2, 6.5.2.3).
 #
@@ -91,6 +93,12 @@ p_values <- list(
   log_or_z = p_case(log(0.62), 0.0004))
 t_stats <- list(estimate = arr(c(3.8, -0.41)), t = arr(c(2.78, -1.9)), se = arr(abs(c(3.8, -0.41) / c(2.78, -1.9))))
 
+# Change from baseline (Handbook 6.5.2.8): SD_change = sqrt(b^2 + f^2 - 2 r b f), and r from three SDs.
+change <- list(baseline = arr(c(4.1, 1.8, 10)), final = arr(c(4.5, 2.0, 12)), r = arr(c(0.5, 0.75, -0.2)))
+change$sd <- arr(sqrt(c(4.1, 1.8, 10)^2 + c(4.5, 2.0, 12)^2 - 2 * c(0.5, 0.75, -0.2) * c(4.1, 1.8, 10) * c(4.5, 2.0, 12)))
+change$sd_change_reported <- arr(c(3.2, 1.1, 15))
+change$r_implied <- arr((c(4.1, 1.8, 10)^2 + c(4.5, 2.0, 12)^2 - c(3.2, 1.1, 15)^2) / (2 * c(4.1, 1.8, 10) * c(4.5, 2.0, 12)))
+
 doc <- list(
   generator = "tests/oracle/reference/conversions.R",
   r_version = paste(R.version$major, R.version$minor, sep = "."),
@@ -98,7 +106,8 @@ doc <- list(
   mean_ci = mean_ci,
   sd_from_se = se,
   p_values = p_values,
-  t_stats = t_stats)
+  t_stats = t_stats,
+  change = change)
 
 json <- toJSON(sort_keys(doc), auto_unbox = TRUE, json_verbatim = TRUE, pretty = TRUE, na = "null", null = "null")
 writeLines(json, OUT, useBytes = TRUE)

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from evsynth.data.change_scores import CHANGE_COLUMNS
 from evsynth.data.conversions import CONTRAST_TEST_COLUMNS, FIVENUM_COLUMNS, MEAN_CI_COLUMNS, SEM_COLUMNS
 from evsynth.stats.escalc import BINARY_MEASURES
 
@@ -52,6 +53,8 @@ OPTIONAL_COLUMNS = (
     *MEAN_CI_COLUMNS,
     *FIVENUM_COLUMNS,
     *CONTRAST_TEST_COLUMNS,
+    "value_type",
+    *CHANGE_COLUMNS,
     "notes",
 )
 KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
@@ -80,6 +83,7 @@ NUMERIC_COLUMNS = (
     *MEAN_CI_COLUMNS,
     *FIVENUM_COLUMNS,
     "t_stat",
+    *CHANGE_COLUMNS,
 )
 WHOLE_NUMBER_COLUMNS = ("year", "events_treat", "n_treat", "events_ctrl", "n_ctrl", "n_arm")
 EFFECT_DIRECTIONS = ("treatment_minus_control", "benefit_positive")

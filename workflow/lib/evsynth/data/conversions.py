@@ -56,6 +56,11 @@ CONVERSIONS: dict[str, tuple[str, str]] = {
     ),
     "se_from_p": ("contrast SE from its exact two-sided p-value", f"{HANDBOOK} §6.3.2, §6.5.2.3"),
     "se_from_t": ("contrast SE from its t statistic, SE = |estimate / t|", f"{HANDBOOK} §6.3.2"),
+    "change_sd": (
+        "SD of the change from baseline from the baseline and final SDs and their correlation, "
+        "SD = sqrt(SDb² + SDf² - 2 r SDb SDf)",
+        f"{HANDBOOK} §6.5.2.8",
+    ),
 }
 _SCENARIO_IDS = {"S1": "median_range", "S2": "median_iqr", "S3": "median_fivenum"}
 ARMS = (("treat", "treatment"), ("ctrl", "control"))
@@ -109,6 +114,8 @@ def check_arm_spread(row: Mapping[str, str], values: Mapping[str, Any], bad: Bad
         sd, sem = f"sd_{arm}", f"sem_{arm}"
         lo, hi = f"mean_ci_lower_{arm}", f"mean_ci_upper_{arm}"
         given = [c for c in (sd, sem, lo, hi) if _filled(row, c)]
+        if not given and row.get("value_type", "") == "change" and _filled(row, f"sd_baseline_{arm}"):
+            continue  # the change SD from baseline and final SDs (evsynth.data.change_scores)
         if not given:
             bad(
                 sd,
@@ -159,6 +166,8 @@ def convert_arm_spread(values: dict[str, Any]) -> dict[str, str]:
         sem, lo, hi = values.get(f"sem_{arm}"), values.get(f"mean_ci_lower_{arm}"), values.get(f"mean_ci_upper_{arm}")
         if values.get(f"sd_{arm}") is not None:
             continue
+        if sem is None and (lo is None or hi is None):
+            continue  # a change score's SD from its components: evsynth.data.change_scores
         if sem is not None:
             sd = float(sd_from_se(sem, n))
             ids.append("sd_from_se")

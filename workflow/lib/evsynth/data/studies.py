@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from evsynth.data.change_scores import convert_change_scores
 from evsynth.data.config import outcomes_from_config, window_of, windows_from_config
 from evsynth.data.validate import Problem, StudyTableError, check_columns, check_records, check_row
 
@@ -98,6 +99,11 @@ def load_studies(path: str | Path, config: Mapping[str, Any]) -> pd.DataFrame:
             values["window"] = window_of(values["timepoint_months"], windows)
         records.append(values)
     problems += check_records(records, name, list(config["modes"]))
+    # Change scores need the other rows (a trial reporting all three SDs gives the correlation).
+    measures = {o.id: o.measure for o in outcomes.values()}
+    failed = {p.line for p in problems}
+    for line, column, value, rule in convert_change_scores(records, config, measures, failed):
+        problems.append(Problem(name, line, column, value, rule))
     if problems:
         raise StudyTableError(problems)
     return pd.DataFrame.from_records(records)

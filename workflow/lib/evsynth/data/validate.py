@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from evsynth.data import conversions
+from evsynth.data import change_scores, conversions
 from evsynth.data.columns import (
     ARM_BOUNDS,
     ARM_MEASURES,
@@ -191,6 +191,7 @@ def check_row(
         bad("effect_direction", f"must be one of {', '.join(EFFECT_DIRECTIONS)}")
 
     form = _check_data_form(row, values, outcome, direction, bad, modes)
+    values["value_type"] = change_scores.check_change(row, values, form, bad)
     if not problems:  # data as reported -> the columns of an ordinary row, labelled (evsynth.data.conversions)
         form = conversions.convert(form, values, outcome.measure if outcome else None)
     else:

@@ -34,6 +34,12 @@ contradicts that: the statistic ``T`` and critical value ``c(n)`` below, skew su
     S2: T = |q1 + q3 - 2m| / (q3 - q1),             c = 2.65/sqrt(n) - 6/n^2
     S3: T = max(2.65 ln(0.6 n)/sqrt(n) T1, T2),     c = 3/sqrt(n) - 40/n^3
 
+SD of a change from baseline from the baseline and final SDs and their correlation ``r``, and
+``r`` from a trial that reports all three (Handbook §6.5.2.8)::
+
+    SD_change = sqrt(SD_b^2 + SD_f^2 - 2 r SD_b SD_f)
+    r = (SD_b^2 + SD_f^2 - SD_change^2) / (2 SD_b SD_f)
+
 SE of a reported contrast from its two-sided p-value or its t statistic (Handbook §6.3.2):
 ``SE = |estimate| / t`` with ``t`` the quantile of the p-value on the normal distribution
 (or a t distribution when its degrees of freedom are given).
@@ -205,3 +211,15 @@ def se_from_t_statistic(estimate, t):
     """SE of a contrast from its t (or z) statistic: ``|estimate / t|`` (Handbook §6.3.2)."""
     with np.errstate(divide="ignore", invalid="ignore"):  # t = 0: no SE, refused by the caller
         return np.abs(np.asarray(estimate, dtype=float) / np.asarray(t, dtype=float))
+
+
+def change_sd(sd_baseline, sd_final, correlation):
+    """SD of the change from baseline: ``sqrt(SDb² + SDf² - 2 r SDb SDf)`` (Handbook §6.5.2.8)."""
+    b, f = np.asarray(sd_baseline, dtype=float), np.asarray(sd_final, dtype=float)
+    return np.sqrt(b**2 + f**2 - 2 * np.asarray(correlation, dtype=float) * b * f)
+
+
+def correlation_from_sds(sd_baseline, sd_final, sd_change):
+    """Baseline-final correlation implied by the three SDs of one arm (Handbook §6.5.2.8)."""
+    b, f, c = (np.asarray(x, dtype=float) for x in (sd_baseline, sd_final, sd_change))
+    return (b**2 + f**2 - c**2) / (2 * b * f)

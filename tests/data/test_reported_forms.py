@@ -17,7 +17,7 @@ from scipy import stats
 from conftest import REPO
 from evsynth.data.checks import plausibility_checks
 from evsynth.data.config import outcomes_from_config, resolve_settings, sensitivity_config
-from evsynth.data.studies import load_studies
+from evsynth.data.studies import StudyTableError, load_studies
 from evsynth.figures.forest_data import build_forest_data
 from evsynth.tables.effects import effects_records
 from evsynth.tables.pooled import analyse, pooled_records, robustness_records, study_records
@@ -130,3 +130,66 @@ def test_checks_list_the_skewed_summary(studies):
 def test_shipped_table_has_no_conversion():
     studies = load_studies(REPO / "studies.tsv", CONFIG)
     assert set(studies["conversion"]) == {""} and set(studies["skew_check"]) == {""}
+
+
+# Change from baseline (evsynth.data.change_scores): one trial reports baseline, final and change
+# SDs (the correlation source), one only baseline and final SDs, one its own correlation.
+CHANGE = [
+    {"study": "Theta 2016", "value_type": "change", "n_treat": "50", "n_ctrl": "50", "mean_treat": "-1.5",
+     "sd_treat": "1.6", "sd_baseline_treat": "2.0", "sd_final_treat": "2.2", "mean_ctrl": "-0.5", "sd_ctrl": "1.9",
+     "sd_baseline_ctrl": "2.1", "sd_final_ctrl": "2.3"},
+    {"study": "Iota 2015", "value_type": "change", "n_treat": "40", "n_ctrl": "40", "mean_treat": "-1.2",
+     "sd_baseline_treat": "1.8", "sd_final_treat": "2.0", "mean_ctrl": "-0.4", "sd_baseline_ctrl": "1.9",
+     "sd_final_ctrl": "2.1"},
+    {"study": "Kappa 2014", "value_type": "change", "n_treat": "30", "n_ctrl": "30", "mean_treat": "-1.0",
+     "sd_baseline_treat": "1.8", "sd_final_treat": "2.0", "mean_ctrl": "-0.2", "sd_ctrl": "1.7",
+     "correlation": "0.6"},
+    {"study": "Lambda 2013", "n_treat": "30", "n_ctrl": "30", "mean_treat": "3.0", "sd_treat": "2.0",
+     "mean_ctrl": "3.9", "sd_ctrl": "2.1"},
+]
+
+
+def _load(tmp_path, rows, config=CONFIG, outcome="nrs_pain"):
+    path = tmp_path / "studies.tsv"
+    pd.DataFrame([{**BASE, "outcome": outcome, **r} for r in rows]).fillna("").to_csv(path, sep="\t", index=False)
+    return load_studies(path, config).set_index("study", drop=False)
+
+
+def _r(b, f, c):
+    return (b**2 + f**2 - c**2) / (2 * b * f)
+
+
+def test_change_sd_from_a_trial_reporting_all_three(tmp_path):
+    studies = _load(tmp_path, CHANGE)
+    r = (_r(2.0, 2.2, 1.6) + _r(2.1, 2.3, 1.9)) / 2
+    iota = studies.loc["Iota 2015"]
+    assert iota["conversion"] == "change_sd"
+    assert iota["sd_treat"] == pytest.approx(math.sqrt(1.8**2 + 2.0**2 - 2 * r * 1.8 * 2.0))
+    assert iota["sd_ctrl"] == pytest.approx(math.sqrt(1.9**2 + 2.1**2 - 2 * r * 1.9 * 2.1))
+    assert "Theta 2016 (treatment, line 2), Theta 2016 (control, line 2)" in iota["conversion_detail"]
+    kappa = studies.loc["Kappa 2014"]  # its own correlation; the control arm's change SD as reported
+    assert kappa["sd_treat"] == pytest.approx(math.sqrt(1.8**2 + 2.0**2 - 1.2 * 1.8 * 2.0)) and kappa["sd_ctrl"] == 1.7
+    assert "the row's correlation" in kappa["conversion_detail"]
+    assert studies.loc["Theta 2016", "conversion"] == studies.loc["Lambda 2013", "conversion"] == ""
+    records = effects_records(studies.to_dict("records"), OUTCOMES, 0.05, 0.5, modes=MODES)
+    assert {r["study"]: r["conversion_source"] for r in records}["Iota 2015"].startswith("change_sd: SD of the change")
+
+
+def test_change_sd_from_the_config_default_and_none(tmp_path):
+    rows = [CHANGE[1], CHANGE[3]]
+    config = {**CONFIG, "effects": {**CONFIG["effects"], "change_correlation": 0.5}}
+    iota = _load(tmp_path, rows, config).loc["Iota 2015"]
+    assert iota["sd_treat"] == pytest.approx(math.sqrt(1.8**2 + 2.0**2 - 1.8 * 2.0))
+    assert "config.yaml effects.change_correlation" in iota["conversion_detail"]
+    with pytest.raises(StudyTableError) as err:
+        _load(tmp_path, rows)
+    assert [(p.line, p.column) for p in err.value.problems] == [(2, "correlation")]
+    assert "no correlation for the change SD" in err.value.problems[0].rule
+
+
+def test_smd_refuses_change_mixed_with_final_but_md_accepts(tmp_path):
+    assert len(_load(tmp_path, CHANGE)) == 4  # MD: mixing allowed
+    with pytest.raises(StudyTableError) as err:
+        _load(tmp_path, CHANGE, outcome="depression")
+    assert [(p.line, p.column, p.value) for p in err.value.problems] == [(5, "value_type", "final")]
+    assert "Cochrane Handbook 10.5.2" in err.value.problems[0].rule
