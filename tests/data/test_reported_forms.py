@@ -193,3 +193,25 @@ def test_smd_refuses_change_mixed_with_final_but_md_accepts(tmp_path):
         _load(tmp_path, CHANGE, outcome="depression")
     assert [(p.line, p.column, p.value) for p in err.value.problems] == [(5, "value_type", "final")]
     assert "Cochrane Handbook 10.5.2" in err.value.problems[0].rule
+
+
+def test_cluster_trial_variance_times_design_effect(tmp_path):
+    base = {"n_treat": "60", "n_ctrl": "60", "mean_treat": "4.0", "sd_treat": "2.0", "mean_ctrl": "4.6",
+            "sd_ctrl": "2.1"}
+    rows = [{"study": "Mu 2012", **base, "cluster_size": "12", "icc": "0.05"},
+            {"study": "Nu 2011", **base, "cluster_size": "8"},
+            {"study": "Xi 2010", **base}]
+    config = {**CONFIG, "outcomes": {**CONFIG["outcomes"], "nrs_pain": {**CONFIG["outcomes"]["nrs_pain"], "icc": 0.02}}}
+    studies = _load(tmp_path, rows, config)
+    assert studies.loc["Mu 2012", "design_effect"] == pytest.approx(1.55)
+    assert studies.loc["Nu 2011", "design_effect"] == pytest.approx(1.14)
+    assert pd.isna(studies.loc["Xi 2010", "design_effect"]) and studies.loc["Xi 2010", "conversion"] == ""
+    records = {r["study"]: r for r in effects_records(studies.to_dict("records"), OUTCOMES, 0.05, 0.5, modes=MODES)}
+    plain = 2.0**2 / 60 + 2.1**2 / 60
+    assert records["Xi 2010"]["vi"] == pytest.approx(plain)
+    assert records["Mu 2012"]["vi"] == pytest.approx(1.55 * plain)
+    assert records["Mu 2012"]["conversion"] == "cluster_design_effect"
+    assert "config.yaml outcomes.nrs_pain.icc" in records["Nu 2011"]["derivation"]
+    with pytest.raises(StudyTableError) as err:  # no ICC anywhere for Nu 2011
+        _load(tmp_path, rows)
+    assert [(p.line, p.column) for p in err.value.problems] == [(3, "icc")]

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from evsynth.data.change_scores import CHANGE_COLUMNS
+from evsynth.data.clusters import CLUSTER_COLUMNS
 from evsynth.data.conversions import CONTRAST_TEST_COLUMNS, FIVENUM_COLUMNS, MEAN_CI_COLUMNS, SEM_COLUMNS
 from evsynth.stats.escalc import BINARY_MEASURES
 
@@ -55,6 +56,7 @@ OPTIONAL_COLUMNS = (
     *CONTRAST_TEST_COLUMNS,
     "value_type",
     *CHANGE_COLUMNS,
+    *CLUSTER_COLUMNS,
     "notes",
 )
 KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
@@ -84,6 +86,7 @@ NUMERIC_COLUMNS = (
     *FIVENUM_COLUMNS,
     "t_stat",
     *CHANGE_COLUMNS,
+    *CLUSTER_COLUMNS,
 )
 WHOLE_NUMBER_COLUMNS = ("year", "events_treat", "n_treat", "events_ctrl", "n_ctrl", "n_arm")
 EFFECT_DIRECTIONS = ("treatment_minus_control", "benefit_positive")
@@ -149,6 +152,7 @@ ROW_FIELDS = (
     "conversion",
     "conversion_detail",
     "skew_check",
+    "design_effect",
 )
 
 

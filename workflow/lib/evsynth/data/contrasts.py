@@ -408,6 +408,10 @@ def compute_effects(
             yi[i], vi[i], derivation[i] = _from_contrast(row, outcome, smd_variance)
     for column, default in CONVERSION_DEFAULTS.items():  # rows from before conversions, or hand-made
         frame[column] = frame[column].fillna(default) if column in frame else default
+    # A cluster trial analysed as individually randomised: variance x design effect (Handbook 23.1.4).
+    if "design_effect" in frame:
+        de = pd.to_numeric(frame["design_effect"], errors="coerce").to_numpy(dtype=float)
+        vi = np.where(np.isfinite(de), vi * de, vi)
     # A converted row's derivation says how: which arm, which numbers, which formula and source.
     derivation = [f"{d}; {c}" if c else d for d, c in zip(derivation, frame["conversion_detail"])]
     frame["measure"] = measures

@@ -56,6 +56,11 @@ CONVERSIONS: dict[str, tuple[str, str]] = {
     ),
     "se_from_p": ("contrast SE from its exact two-sided p-value", f"{HANDBOOK} §6.3.2, §6.5.2.3"),
     "se_from_t": ("contrast SE from its t statistic, SE = |estimate / t|", f"{HANDBOOK} §6.3.2"),
+    "cluster_design_effect": (
+        "variance of a cluster-randomised trial analysed as individually randomised multiplied by the design "
+        "effect 1 + (m - 1) ICC",
+        f"{HANDBOOK} §23.1.4",
+    ),
     "change_sd": (
         "SD of the change from baseline from the baseline and final SDs and their correlation, "
         "SD = sqrt(SDb² + SDf² - 2 r SDb SDf)",

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from evsynth.data import change_scores, conversions
+from evsynth.data import change_scores, clusters, conversions
 from evsynth.data.columns import (
     ARM_BOUNDS,
     ARM_MEASURES,
@@ -192,10 +192,12 @@ def check_row(
 
     form = _check_data_form(row, values, outcome, direction, bad, modes)
     values["value_type"] = change_scores.check_change(row, values, form, bad)
+    clusters.check_cluster(row, values, form, config, bad)
     if not problems:  # data as reported -> the columns of an ordinary row, labelled (evsynth.data.conversions)
         form = conversions.convert(form, values, outcome.measure if outcome else None)
+        clusters.convert_cluster(values, config, row.get("outcome", ""))
     else:
-        values.update(conversions.NO_CONVERSION)
+        values.update(conversions.NO_CONVERSION, design_effect=None)
     values.update(_check_rob(row, bad))
     problems += _check_text(row, line, name)
     values.update(

@@ -40,6 +40,9 @@ SD of a change from baseline from the baseline and final SDs and their correlati
     SD_change = sqrt(SD_b^2 + SD_f^2 - 2 r SD_b SD_f)
     r = (SD_b^2 + SD_f^2 - SD_change^2) / (2 SD_b SD_f)
 
+Design effect of a cluster-randomised trial with mean cluster size ``m`` and intracluster
+correlation ``ICC``: ``DE = 1 + (m - 1) ICC`` (Handbook §23.1.4).
+
 SE of a reported contrast from its two-sided p-value or its t statistic (Handbook §6.3.2):
 ``SE = |estimate| / t`` with ``t`` the quantile of the p-value on the normal distribution
 (or a t distribution when its degrees of freedom are given).
@@ -47,7 +50,8 @@ SE of a reported contrast from its two-sided p-value or its t statistic (Handboo
 References
 ----------
 Higgins JPT, Li T, Deeks JJ (eds). Chapter 6. Cochrane Handbook for Systematic Reviews of
-Interventions v6.5, 2024: §6.3.2, §6.5.2.2, §6.5.2.3.
+Interventions v6.5, 2024: §6.3.2, §6.5.2.2, §6.5.2.3, §6.5.2.8; Higgins JPT, Eldridge S, Li T
+(eds). Chapter 23, §23.1.4.
 Wan X, Wang W, Liu J, Tong T (2014). Estimating the sample mean and standard deviation from the
 sample size, median, range and/or interquartile range. BMC Med Res Methodol 14:135.
 doi:10.1186/1471-2288-14-135
@@ -223,3 +227,8 @@ def correlation_from_sds(sd_baseline, sd_final, sd_change):
     """Baseline-final correlation implied by the three SDs of one arm (Handbook §6.5.2.8)."""
     b, f, c = (np.asarray(x, dtype=float) for x in (sd_baseline, sd_final, sd_change))
     return (b**2 + f**2 - c**2) / (2 * b * f)
+
+
+def design_effect(cluster_size, icc):
+    """Design effect ``1 + (m - 1) ICC`` of a cluster-randomised trial (Handbook §23.1.4)."""
+    return 1 + (np.asarray(cluster_size, dtype=float) - 1) * np.asarray(icc, dtype=float)
