@@ -215,3 +215,20 @@ def test_cluster_trial_variance_times_design_effect(tmp_path):
     with pytest.raises(StudyTableError) as err:  # no ICC anywhere for Nu 2011
         _load(tmp_path, rows)
     assert [(p.line, p.column) for p in err.value.problems] == [(3, "icc")]
+
+
+def test_binary_result_in_an_smd_outcome(tmp_path):
+    rows = [{"study": "Omicron 2009", "events_treat": "30", "n_treat": "100", "events_ctrl": "20", "n_ctrl": "100",
+             "effect_direction": "benefit_positive"},
+            {"study": "Pi 2008", "n_treat": "50", "n_ctrl": "50", "mean_treat": "10", "sd_treat": "4",
+             "mean_ctrl": "12", "sd_ctrl": "4.2"}]
+    studies = _load(tmp_path, rows, outcome="depression")  # SMD, lower is better
+    assert studies.loc["Omicron 2009", "conversion"] == "smd_from_log_or"
+    records = {r["study"]: r for r in effects_records(studies.to_dict("records"), OUTCOMES, 0.05, 0.5, modes=MODES)}
+    log_or = math.log(30 * 80 / (70 * 20))
+    # events are good (responders) and lower is better: the SMD is turned round, favouring treatment
+    assert records["Omicron 2009"]["yi"] == pytest.approx(-log_or * math.sqrt(3) / math.pi)
+    assert records["Omicron 2009"]["vi"] == pytest.approx((1 / 30 + 1 / 70 + 1 / 20 + 1 / 80) * 3 / math.pi**2)
+    assert "Chinn 2000" in records["Omicron 2009"]["conversion_source"]
+    with pytest.raises(StudyTableError):  # counts in an MD outcome stay refused
+        _load(tmp_path, rows[:1])

@@ -27,7 +27,9 @@ from evsynth.stats.conversions import (
     se_from_mean_ci,
     se_from_p_value,
     se_from_t_statistic,
+    smd_from_log_odds_ratio,
 )
+from evsynth.stats.escalc import from_counts
 
 REFERENCE = json.loads((Path(__file__).resolve().parents[1] / "oracle" / "data" / "conversions.json").read_text())
 REL = 1e-12
@@ -139,3 +141,12 @@ def test_change_sd_matches_r():
 @given(b=st.floats(0.1, 50), f=st.floats(0.1, 50), r=st.floats(-1, 1))
 def test_change_sd_and_correlation_round_trip(b, f, r):
     assert float(correlation_from_sds(b, f, change_sd(b, f, r))) == pytest.approx(r, abs=1e-9)
+
+
+def test_chinn_smd_matches_metafor_or2dl():
+    # metafor 3.8 escalc(measure="OR2DL") (see conversions.json's r_call); 1e-10 as escalc_rel.
+    ref = REFERENCE["chinn"]
+    log_or, v, _ = from_counts("OR", ref["ai"], ref["n1i"], ref["ci"], ref["n2i"], 0.5)
+    yi, vi = smd_from_log_odds_ratio(log_or, v)
+    np.testing.assert_allclose(yi, ref["yi"], rtol=1e-10)
+    np.testing.assert_allclose(vi, ref["vi"], rtol=1e-10)

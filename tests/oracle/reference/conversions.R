@@ -11,6 +11,7 @@
 #     conv.fivenum(method = "luo/wan/shi", test = TRUE);
 #   - SD of a change from baseline from baseline and final SDs and their correlation, and the
 #     correlation implied by three SDs (Handbook 6.5.2.8);
+#   - SMD from a 2x2 table, ln(OR) sqrt(3)/pi (Chinn 2000): metafor 3.8's escalc(measure = "OR2DL");
 #   - SE of a contrast from its two-sided p-value (normal, or t on df) and from its t statistic
 #     (Handbook 6.3.2, 6.5.2.3).
 #
@@ -19,7 +20,7 @@
 #   Rscript tests/oracle/reference/conversions.R
 # -> tests/oracle/data/conversions.json (byte-stable: see json_helpers.R).
 
-suppressPackageStartupMessages(library(jsonlite))
+suppressPackageStartupMessages({library(jsonlite); library(metafor)})
 source("tests/oracle/reference/json_helpers.R")
 OUT <- "tests/oracle/data/conversions.json"
 
@@ -99,6 +100,15 @@ change$sd <- arr(sqrt(c(4.1, 1.8, 10)^2 + c(4.5, 2.0, 12)^2 - 2 * c(0.5, 0.75, -
 change$sd_change_reported <- arr(c(3.2, 1.1, 15))
 change$r_implied <- arr((c(4.1, 1.8, 10)^2 + c(4.5, 2.0, 12)^2 - c(3.2, 1.1, 15)^2) / (2 * c(4.1, 1.8, 10) * c(4.5, 2.0, 12)))
 
+# Binary results in an SMD outcome (Chinn 2000): metafor's own escalc(measure = "OR2DL"), with its
+# default continuity correction (add = 1/2 to = "only0"), as the pipeline's from_counts.
+chinn_dat <- data.frame(ai = c(30, 12, 0), n1i = c(100, 40, 25), ci = c(20, 18, 4), n2i = c(100, 41, 25))
+chinn_es <- escalc(measure = "OR2DL", ai = ai, n1i = n1i, ci = ci, n2i = n2i, data = chinn_dat)
+chinn <- list(r_call = 'escalc(measure = "OR2DL", ai = ai, n1i = n1i, ci = ci, n2i = n2i, data = chinn_dat)',
+              metafor_version = as.character(packageVersion("metafor")),
+              ai = arr(chinn_dat$ai), n1i = arr(chinn_dat$n1i), ci = arr(chinn_dat$ci), n2i = arr(chinn_dat$n2i),
+              yi = arr(as.numeric(chinn_es$yi)), vi = arr(as.numeric(chinn_es$vi)))
+
 doc <- list(
   generator = "tests/oracle/reference/conversions.R",
   r_version = paste(R.version$major, R.version$minor, sep = "."),
@@ -107,7 +117,8 @@ doc <- list(
   sd_from_se = se,
   p_values = p_values,
   t_stats = t_stats,
-  change = change)
+  change = change,
+  chinn = chinn)
 
 json <- toJSON(sort_keys(doc), auto_unbox = TRUE, json_verbatim = TRUE, pretty = TRUE, na = "null", null = "null")
 writeLines(json, OUT, useBytes = TRUE)

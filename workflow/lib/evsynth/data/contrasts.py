@@ -47,6 +47,7 @@ import pandas as pd
 
 from evsynth.data.config import Outcome
 from evsynth.data.vocabulary import sort_rows
+from evsynth.stats.conversions import smd_from_log_odds_ratio
 from evsynth.stats.escalc import RATIO_MEASURES, from_counts, from_means, smd_sampling_variance, z_for_level
 from evsynth.stats.multivariate import BlockCovariance
 from evsynth.stats.profiles import MethodSettings
@@ -386,16 +387,23 @@ def compute_effects(
         outcome = outcomes[row["outcome"]]
         measure = measures[i]
         if row["form"] == "counts":
+            chinn = measure == "SMD"  # binary results in an SMD outcome: log OR x sqrt(3)/pi (Chinn 2000)
             y, v, corrected = from_counts(
-                measure, [row["events_treat"]], [row["n_treat"]], [row["events_ctrl"]], [row["n_ctrl"]], add
+                "OR" if chinn else measure,
+                [row["events_treat"]], [row["n_treat"]], [row["events_ctrl"]], [row["n_ctrl"]], add,
             )
             yi[i], vi[i] = y[0], v[0]
-            name = f"log {measure}" if measure in RATIO_MEASURES else measure
+            name = "log OR" if chinn else f"log {measure}" if measure in RATIO_MEASURES else measure
             if np.isnan(yi[i]):
                 derivation[i] = "not estimable: no events (or only events) in both arms"
             else:
                 extra = f"; {add:g} added to each cell (zero cell)" if corrected[0] else ""
                 derivation[i] = f"{name} from counts{extra}"
+            if chinn:
+                yi[i], vi[i] = smd_from_log_odds_ratio(yi[i], vi[i])
+                if row.get("effect_direction") == "benefit_positive" and not outcome.higher_is_better:
+                    yi[i] = -yi[i]
+                    derivation[i] += "; sign reversed (events are good; lower is better here)"
         elif row["form"] == "means":
             y, v = from_means(
                 measure,

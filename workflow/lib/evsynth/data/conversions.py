@@ -56,6 +56,10 @@ CONVERSIONS: dict[str, tuple[str, str]] = {
     ),
     "se_from_p": ("contrast SE from its exact two-sided p-value", f"{HANDBOOK} §6.3.2, §6.5.2.3"),
     "se_from_t": ("contrast SE from its t statistic, SE = |estimate / t|", f"{HANDBOOK} §6.3.2"),
+    "smd_from_log_or": (
+        "SMD from a binary result (counts) in an SMD outcome, SMD = ln(OR) x sqrt(3)/pi, variance x 3/pi²",
+        "Chinn 2000, Stat Med 19:3127",
+    ),
     "cluster_design_effect": (
         "variance of a cluster-randomised trial analysed as individually randomised multiplied by the design "
         "effect 1 + (m - 1) ICC",
@@ -364,6 +368,10 @@ def convert(form: str, values: dict[str, Any], measure: str | None) -> str:
         return "means"
     elif form == "contrast":
         values.update(convert_contrast_test(values, measure))
+    elif form == "counts" and measure == "SMD":
+        detail = (f"log OR from {values['events_treat']:g}/{values['n_treat']:g} vs {values['events_ctrl']:g}/"
+                  f"{values['n_ctrl']:g} x sqrt(3)/pi, variance x 3/pi² ({CONVERSIONS['smd_from_log_or'][1]})")
+        values.update(_label(["smd_from_log_or"], [detail]))
     return form
 
 

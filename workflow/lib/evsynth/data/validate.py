@@ -301,8 +301,8 @@ def _check_data_form(row, values, outcome: Outcome | None, direction: str, bad, 
     for column in conversions.CONTRAST_TEST_COLUMNS:
         if row.get(column, "") and form != "contrast":
             bad(column, "only for a reported contrast (effect_measure, effect): it gives the contrast's SE")
-    if direction == "benefit_positive" and form != "contrast":
-        bad("effect_direction", "benefit_positive applies to reported effects only")
+    if direction == "benefit_positive" and form != "contrast" and not (form == "counts" and measure == "SMD"):
+        bad("effect_direction", "benefit_positive applies to reported effects (and to counts in an SMD outcome) only")
 
     def need(columns):
         for column in columns:
@@ -317,7 +317,7 @@ def _check_data_form(row, values, outcome: Outcome | None, direction: str, bad, 
         _check_arm(row, values, outcome, modes, need, bad)
     elif form == "counts":
         need(COUNT_COLUMNS)
-        if measure and measure not in BINARY_MEASURES:
+        if measure and measure not in (*BINARY_MEASURES, "SMD"):  # SMD: Chinn 2000 (evsynth.data.conversions)
             bad("events_treat", f"counts given, but outcome '{outcome.id}' is analysed as {measure}")
         for arm in ("treat", "ctrl"):
             events, n = values[f"events_{arm}"], values[f"n_{arm}"]

@@ -40,6 +40,10 @@ SD of a change from baseline from the baseline and final SDs and their correlati
     SD_change = sqrt(SD_b^2 + SD_f^2 - 2 r SD_b SD_f)
     r = (SD_b^2 + SD_f^2 - SD_change^2) / (2 SD_b SD_f)
 
+A log odds ratio as a standardised mean difference (Chinn 2000; metafor's ``escalc`` measure
+"OR2DL"): ``d = ln(OR) sqrt(3)/pi``, ``var(d) = var(ln OR) 3/pi^2`` (the logistic distribution's
+SD is pi/sqrt(3)).
+
 Design effect of a cluster-randomised trial with mean cluster size ``m`` and intracluster
 correlation ``ICC``: ``DE = 1 + (m - 1) ICC`` (Handbook §23.1.4).
 
@@ -58,6 +62,8 @@ doi:10.1186/1471-2288-14-135
 Luo D, Wan X, Liu J, Tong T (2018). Optimally estimating the sample mean from the sample size,
 median, mid-range, and/or mid-quartile range. Stat Methods Med Res 27:1785-1805.
 doi:10.1177/0962280216669183
+Chinn S (2000). A simple method for converting an odds ratio to effect size for use in
+meta-analysis. Stat Med 19:3127-3131.
 Shi J, Luo D, Weng H, et al. (2020). Optimally estimating the sample standard deviation from the
 five-number summary. Res Synth Methods 11:641-654.
 Shi J, Luo D, Wan X, et al. (2023). Detecting the skewness of data from the five-number summary
@@ -232,3 +238,9 @@ def correlation_from_sds(sd_baseline, sd_final, sd_change):
 def design_effect(cluster_size, icc):
     """Design effect ``1 + (m - 1) ICC`` of a cluster-randomised trial (Handbook §23.1.4)."""
     return 1 + (np.asarray(cluster_size, dtype=float) - 1) * np.asarray(icc, dtype=float)
+
+
+def smd_from_log_odds_ratio(log_or, variance):
+    """SMD and its variance from a log odds ratio: ``ln(OR) sqrt(3)/pi``, ``var 3/pi^2`` (Chinn 2000)."""
+    scale = np.sqrt(3) / np.pi
+    return np.asarray(log_or, dtype=float) * scale, np.asarray(variance, dtype=float) * scale**2
