@@ -151,7 +151,8 @@ CHANGE = [
 
 def _load(tmp_path, rows, config=CONFIG, outcome="nrs_pain"):
     path = tmp_path / "studies.tsv"
-    pd.DataFrame([{**BASE, "outcome": outcome, **r} for r in rows]).fillna("").to_csv(path, sep="\t", index=False)
+    table = pd.DataFrame([{**BASE, "outcome": outcome, **r} for r in rows]).fillna("")
+    table.to_csv(path, sep="\t", index=False)
     return load_studies(path, config).set_index("study", drop=False)
 
 
@@ -232,3 +233,27 @@ def test_binary_result_in_an_smd_outcome(tmp_path):
     assert "Chinn 2000" in records["Omicron 2009"]["conversion_source"]
     with pytest.raises(StudyTableError):  # counts in an MD outcome stay refused
         _load(tmp_path, rows[:1])
+
+
+def test_arms_of_one_mode_are_combined_with_the_shared_arm_once(tmp_path):
+    ctrl = {"mean_ctrl": "5.0", "sd_ctrl": "2.0", "n_ctrl": "60"}
+    rows = [{"study": "Rho 2007", "arm_group": "coach", "n_treat": "30", "mean_treat": "4.0", "sd_treat": "1.8",
+             **ctrl},
+            {"study": "Rho 2007", "arm_group": "coach", "n_treat": "40", "mean_treat": "4.5", "sd_treat": "2.2",
+             **ctrl},
+            {"study": "Sigma 2006", "arm_group": "c", "events_treat": "10", "n_treat": "30", "events_ctrl": "8",
+             "n_ctrl": "31", "outcome": "pain_severity_response"},
+            {"study": "Sigma 2006", "arm_group": "c", "events_treat": "12", "n_treat": "29", "events_ctrl": "8",
+             "n_ctrl": "31", "outcome": "pain_severity_response"}]
+    studies = _load(tmp_path, rows)
+    assert list(studies["study"]) == ["Rho 2007", "Sigma 2006"]
+    rho = studies.loc["Rho 2007"]
+    m = (30 * 4.0 + 40 * 4.5) / 70
+    sd = math.sqrt((29 * 1.8**2 + 39 * 2.2**2 + 30 * 40 / 70 * (4.0**2 + 4.5**2 - 2 * 4.0 * 4.5)) / 69)
+    assert (rho["n_treat"], rho["mean_treat"], rho["sd_treat"], rho["n_ctrl"]) == pytest.approx((70, m, sd, 60))
+    assert rho["conversion"] == "combined_arms" and "lines 2, 3 combined" in rho["conversion_detail"]
+    sigma = studies.loc["Sigma 2006"]
+    assert (sigma["events_treat"], sigma["n_treat"], sigma["events_ctrl"], sigma["n_ctrl"]) == (22, 59, 8, 31)
+    with pytest.raises(StudyTableError) as err:  # a control arm that differs, an arm_group of one row
+        _load(tmp_path, [rows[0], {**rows[1], "sd_ctrl": "2.1"}, {**rows[2], "arm_group": "alone"}])
+    assert [(p.line, p.column) for p in err.value.problems] == [(3, "sd_ctrl"), (4, "arm_group")]

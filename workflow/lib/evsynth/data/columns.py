@@ -57,6 +57,8 @@ OPTIONAL_COLUMNS = (
     "value_type",
     *CHANGE_COLUMNS,
     *CLUSTER_COLUMNS,
+    # Rows of one trial's arms of one mode, combined before pooling (evsynth.data.arm_groups).
+    "arm_group",
     "notes",
 )
 KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS

@@ -60,6 +60,11 @@ CONVERSIONS: dict[str, tuple[str, str]] = {
         "SMD from a binary result (counts) in an SMD outcome, SMD = ln(OR) x sqrt(3)/pi, variance x 3/pi²",
         "Chinn 2000, Stat Med 19:3127",
     ),
+    "combined_arms": (
+        "several arms of one mode in one trial combined into one group (counts summed; means and SDs "
+        "combined), the shared control arm counted once",
+        f"{HANDBOOK} §6.5.2.10, Table 6.5.a",
+    ),
     "cluster_design_effect": (
         "variance of a cluster-randomised trial analysed as individually randomised multiplied by the design "
         "effect 1 + (m - 1) ICC",

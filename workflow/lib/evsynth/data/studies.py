@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from evsynth.data.arm_groups import combine_arm_groups
 from evsynth.data.change_scores import convert_change_scores
 from evsynth.data.config import outcomes_from_config, window_of, windows_from_config
 from evsynth.data.validate import Problem, StudyTableError, check_columns, check_records, check_row
@@ -104,6 +105,10 @@ def load_studies(path: str | Path, config: Mapping[str, Any]) -> pd.DataFrame:
     failed = {p.line for p in problems}
     for line, column, value, rule in convert_change_scores(records, config, measures, failed):
         problems.append(Problem(name, line, column, value, rule))
+    if problems:
+        raise StudyTableError(problems)
+    records, grouped = combine_arm_groups(records)  # several arms of one mode in one trial
+    problems += [Problem(name, line, column, value, rule) for line, column, value, rule in grouped]
     if problems:
         raise StudyTableError(problems)
     return pd.DataFrame.from_records(records)

@@ -217,6 +217,7 @@ def check_row(
         form=form,
         source=row.get("source", ""),
         line=line,
+        arm_group=row.get("arm_group", ""),
     )
     return problems, values
 
@@ -519,7 +520,7 @@ def _check_arm_sizes(records: list[dict[str, Any]], name: str) -> list[Problem]:
             continue
         for arm, column in ((rec["treatment"], "n_treat"), (rec["comparator"], "n_ctrl")):
             n = rec.get(column)
-            if n is None:
+            if n is None or (column == "n_treat" and rec.get("arm_group")):  # one of several arms of its mode
                 continue
             key = (rec["study"], arm, rec["timepoint"])
             if key not in seen:
@@ -537,11 +538,16 @@ def _check_arm_sizes(records: list[dict[str, Any]], name: str) -> list[Problem]:
 def _check_duplicates(records: list[dict[str, Any]], name: str) -> list[Problem]:
     """One included row per study x outcome x window x comparison, or pooling double-counts."""
     seen: dict[tuple, int] = {}
+    groups: dict[tuple, str] = {}
     problems = []
     for rec in records:
         if not rec["include"] or rec["window"] is None or rec["form"] == "arm":
             continue
         key = (rec["study"], rec["outcome"], rec["window"], rec["treatment"], rec["comparator"])
+        # Rows of one arm_group are combined into one (evsynth.data.arm_groups).
+        if key in groups and rec.get("arm_group") == groups[key] != "":
+            continue
+        groups.setdefault(key, rec.get("arm_group", ""))
         if key in seen:
             rule = (
                 f"same study, outcome, timepoint window '{rec['window']}' and comparison as line "

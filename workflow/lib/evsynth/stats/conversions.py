@@ -44,6 +44,11 @@ A log odds ratio as a standardised mean difference (Chinn 2000; metafor's ``esca
 "OR2DL"): ``d = ln(OR) sqrt(3)/pi``, ``var(d) = var(ln OR) 3/pi^2`` (the logistic distribution's
 SD is pi/sqrt(3)).
 
+Two groups of one trial combined into one (Handbook Table 6.5.a)::
+
+    N = N1 + N2,  M = (N1 M1 + N2 M2) / N,
+    SD = sqrt(((N1 - 1) SD1^2 + (N2 - 1) SD2^2 + N1 N2 / N (M1^2 + M2^2 - 2 M1 M2)) / (N - 1))
+
 Design effect of a cluster-randomised trial with mean cluster size ``m`` and intracluster
 correlation ``ICC``: ``DE = 1 + (m - 1) ICC`` (Handbook §23.1.4).
 
@@ -244,3 +249,12 @@ def smd_from_log_odds_ratio(log_or, variance):
     """SMD and its variance from a log odds ratio: ``ln(OR) sqrt(3)/pi``, ``var 3/pi^2`` (Chinn 2000)."""
     scale = np.sqrt(3) / np.pi
     return np.asarray(log_or, dtype=float) * scale, np.asarray(variance, dtype=float) * scale**2
+
+
+def combine_groups(n1, m1, sd1, n2, m2, sd2):
+    """Size, mean and SD of two groups combined into one (Handbook Table 6.5.a)."""
+    n1, m1, sd1, n2, m2, sd2 = (np.asarray(x, dtype=float) for x in (n1, m1, sd1, n2, m2, sd2))
+    n = n1 + n2
+    mean = (n1 * m1 + n2 * m2) / n
+    sd = np.sqrt(((n1 - 1) * sd1**2 + (n2 - 1) * sd2**2 + n1 * n2 / n * (m1**2 + m2**2 - 2 * m1 * m2)) / (n - 1))
+    return n, mean, sd
