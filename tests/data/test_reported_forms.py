@@ -257,3 +257,14 @@ def test_arms_of_one_mode_are_combined_with_the_shared_arm_once(tmp_path):
     with pytest.raises(StudyTableError) as err:  # a control arm that differs, an arm_group of one row
         _load(tmp_path, [rows[0], {**rows[1], "sd_ctrl": "2.1"}, {**rows[2], "arm_group": "alone"}])
     assert [(p.line, p.column) for p in err.value.problems] == [(3, "sd_ctrl"), (4, "arm_group")]
+
+
+def test_rows_hash_of_rows_used_as_reported_is_unchanged():
+    # Provenance footers and provenance.tsv hash the analysis rows: the conversion fields, empty
+    # on a row used as reported, leave the hash as it was before they existed.
+    from evsynth.data.hashes import rows_hash
+
+    row = {"study": "Eta 2017", "mean_treat": 3.5}
+    empty = {"conversion": "", "conversion_detail": "", "skew_check": "", "design_effect": None}
+    assert rows_hash([{**row, **empty}]) == rows_hash([row])
+    assert rows_hash([{**row, **empty, "conversion": "sd_from_se"}]) != rows_hash([row])
