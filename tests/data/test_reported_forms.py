@@ -268,3 +268,19 @@ def test_rows_hash_of_rows_used_as_reported_is_unchanged():
     empty = {"conversion": "", "conversion_detail": "", "skew_check": "", "design_effect": None}
     assert rows_hash([{**row, **empty}]) == rows_hash([row])
     assert rows_hash([{**row, **empty, "conversion": "sd_from_se"}]) != rows_hash([row])
+
+
+def test_borrowed_sd_only_when_configured(tmp_path):
+    rows = [{"study": "Tau 2005", "n_treat": "40", "n_ctrl": "40", "mean_treat": "4.0", "mean_ctrl": "4.8"},
+            CHANGE[3],  # Lambda 2013: SDs 2.0 and 2.1, as reported
+            {**CHANGE[3], "study": "Upsilon 2004", "sd_treat": "1.5", "sd_ctrl": "1.6"}]
+    with pytest.raises(StudyTableError) as err:  # off by default: the row is refused
+        _load(tmp_path, rows)
+    assert [(p.line, p.column) for p in err.value.problems] == [(2, "sd_treat"), (2, "sd_ctrl")]
+    config = {**CONFIG, "effects": {**CONFIG["effects"], "borrow_missing_sd": True}}
+    tau = _load(tmp_path, rows, config).loc["Tau 2005"]
+    assert tau["sd_treat"] == tau["sd_ctrl"] == pytest.approx((2.0 + 2.1 + 1.5 + 1.6) / 4)
+    assert tau["conversion"] == "sd_borrowed" and "Lambda 2013, Upsilon 2004" in tau["conversion_detail"]
+    with pytest.raises(StudyTableError) as err:  # nothing to borrow from
+        _load(tmp_path, rows[:1], config)
+    assert "no SD to borrow" in err.value.problems[0].rule

@@ -65,6 +65,10 @@ CONVERSIONS: dict[str, tuple[str, str]] = {
         "combined), the shared control arm counted once",
         f"{HANDBOOK} §6.5.2.10, Table 6.5.a",
     ),
+    "sd_borrowed": (
+        "missing arm SD borrowed: the mean of the SDs the other trials of the analysis report",
+        "Furukawa et al. 2006, J Clin Epidemiol 59:7",
+    ),
     "cluster_design_effect": (
         "variance of a cluster-randomised trial analysed as individually randomised multiplied by the design "
         "effect 1 + (m - 1) ICC",
@@ -130,6 +134,8 @@ def check_arm_spread(row: Mapping[str, str], values: Mapping[str, Any], bad: Bad
         given = [c for c in (sd, sem, lo, hi) if _filled(row, c)]
         if not given and row.get("value_type", "") == "change" and _filled(row, f"sd_baseline_{arm}"):
             continue  # the change SD from baseline and final SDs (evsynth.data.change_scores)
+        if not given and values.get("borrow_sd") and _filled(row, f"n_{arm}"):
+            continue  # borrowed from the other trials (evsynth.data.borrowed_sd), when configured
         if not given:
             bad(
                 sd,

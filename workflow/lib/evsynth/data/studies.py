@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from evsynth.data.arm_groups import combine_arm_groups
+from evsynth.data.borrowed_sd import borrow_missing_sds
 from evsynth.data.change_scores import convert_change_scores
 from evsynth.data.config import outcomes_from_config, window_of, windows_from_config
 from evsynth.data.validate import Problem, StudyTableError, check_columns, check_records, check_row
@@ -104,6 +105,8 @@ def load_studies(path: str | Path, config: Mapping[str, Any]) -> pd.DataFrame:
     measures = {o.id: o.measure for o in outcomes.values()}
     failed = {p.line for p in problems}
     for line, column, value, rule in convert_change_scores(records, config, measures, failed):
+        problems.append(Problem(name, line, column, value, rule))
+    for line, column, value, rule in borrow_missing_sds(records, config, failed):  # optional, off by default
         problems.append(Problem(name, line, column, value, rule))
     if problems:
         raise StudyTableError(problems)

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from evsynth.data import change_scores, clusters, conversions
+from evsynth.data.borrowed_sd import borrowing
 from evsynth.data.columns import (
     ARM_BOUNDS,
     ARM_MEASURES,
@@ -190,7 +191,9 @@ def check_row(
     if direction not in EFFECT_DIRECTIONS:
         bad("effect_direction", f"must be one of {', '.join(EFFECT_DIRECTIONS)}")
 
+    values["borrow_sd"] = borrowing(config)  # read by conversions.check_arm_spread
     form = _check_data_form(row, values, outcome, direction, bad, modes)
+    del values["borrow_sd"]
     values["value_type"] = change_scores.check_change(row, values, form, bad)
     clusters.check_cluster(row, values, form, config, bad)
     if not problems:  # data as reported -> the columns of an ordinary row, labelled (evsynth.data.conversions)
