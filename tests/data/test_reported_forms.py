@@ -27,22 +27,73 @@ CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 OUTCOMES = outcomes_from_config(CONFIG)
 MODES = list(CONFIG["modes"])
 SETTINGS = resolve_settings({"profile": "cochrane-2025", "alpha": 0.05})
-BASE = {"year": "2020", "treatment": "coach", "comparator": "usual_care", "outcome": "nrs_pain", "timepoint": "3",
-        "source": "doi:10.1000/test Table 2"}
+BASE = {
+    "year": "2020",
+    "treatment": "coach",
+    "comparator": "usual_care",
+    "outcome": "nrs_pain",
+    "timepoint": "3",
+    "source": "doi:10.1000/test Table 2",
+}
 ROWS = [
-    {"study": "Alpha 2020", "n_treat": "40", "n_ctrl": "41", "mean_treat": "4.1", "sem_treat": "0.3",
-     "mean_ctrl": "5.2", "sem_ctrl": "0.31"},
-    {"study": "Beta 2021", "n_treat": "25", "n_ctrl": "100", "mean_treat": "3.9", "mean_ci_lower_treat": "3.1",
-     "mean_ci_upper_treat": "4.7", "mean_ctrl": "5.0", "mean_ci_lower_ctrl": "4.6", "mean_ci_upper_ctrl": "5.4"},
-    {"study": "Gamma 2022", "n_treat": "80", "n_ctrl": "82", "median_treat": "2.5", "q1_treat": "2",
-     "q3_treat": "7", "median_ctrl": "5", "q1_ctrl": "3.5", "q3_ctrl": "6.5"},
-    {"study": "Delta 2023", "n_treat": "50", "n_ctrl": "52", "effect_measure": "MD", "effect": "-1.1",
-     "p_value": "0.03"},
+    {
+        "study": "Alpha 2020",
+        "n_treat": "40",
+        "n_ctrl": "41",
+        "mean_treat": "4.1",
+        "sem_treat": "0.3",
+        "mean_ctrl": "5.2",
+        "sem_ctrl": "0.31",
+    },
+    {
+        "study": "Beta 2021",
+        "n_treat": "25",
+        "n_ctrl": "100",
+        "mean_treat": "3.9",
+        "mean_ci_lower_treat": "3.1",
+        "mean_ci_upper_treat": "4.7",
+        "mean_ctrl": "5.0",
+        "mean_ci_lower_ctrl": "4.6",
+        "mean_ci_upper_ctrl": "5.4",
+    },
+    {
+        "study": "Gamma 2022",
+        "n_treat": "80",
+        "n_ctrl": "82",
+        "median_treat": "2.5",
+        "q1_treat": "2",
+        "q3_treat": "7",
+        "median_ctrl": "5",
+        "q1_ctrl": "3.5",
+        "q3_ctrl": "6.5",
+    },
+    {
+        "study": "Delta 2023",
+        "n_treat": "50",
+        "n_ctrl": "52",
+        "effect_measure": "MD",
+        "effect": "-1.1",
+        "p_value": "0.03",
+    },
     {"study": "Zeta 2018", "effect_measure": "MD", "effect": "-0.8", "t_stat": "-2.5"},
-    {"study": "Epsilon 2019", "n_treat": "60", "n_ctrl": "60", "mean_treat": "4.0", "sd_treat": "2.0",
-     "mean_ctrl": "4.6", "sd_ctrl": "2.1"},
-    {"study": "Eta 2017", "n_treat": "30", "n_ctrl": "31", "mean_treat": "3.5", "sd_treat": "1.8",
-     "mean_ctrl": "4.4", "sd_ctrl": "1.9"},
+    {
+        "study": "Epsilon 2019",
+        "n_treat": "60",
+        "n_ctrl": "60",
+        "mean_treat": "4.0",
+        "sd_treat": "2.0",
+        "mean_ctrl": "4.6",
+        "sd_ctrl": "2.1",
+    },
+    {
+        "study": "Eta 2017",
+        "n_treat": "30",
+        "n_ctrl": "31",
+        "mean_treat": "3.5",
+        "sd_treat": "1.8",
+        "mean_ctrl": "4.4",
+        "sd_ctrl": "1.9",
+    },
 ]
 
 
@@ -112,14 +163,20 @@ def test_reported_only_subset_and_robustness_row(analysis):
     reported = [s for s in subsets if s["subset"] == "directly reported data only"]
     assert len(reported) == 1 and reported[0]["k"] == 2
     assert set(reported[0]["studies"].split("; ")) == {"Eta 2017", "Epsilon 2019"}
-    assert set(reported[0]["excluded"].split("; ")) == {"Alpha 2020", "Beta 2021", "Gamma 2022", "Delta 2023",
-                                                         "Zeta 2018"}
+    assert set(reported[0]["excluded"].split("; ")) == {
+        "Alpha 2020",
+        "Beta 2021",
+        "Gamma 2022",
+        "Delta 2023",
+        "Zeta 2018",
+    }
     robust = robustness_records(rows, outcome, MODES, SETTINGS, 0.5, "post")
     only = [r for r in robust if r["profile"] == "cochrane-2025, directly reported data only"]
     assert len(only) == 1 and only[0]["k"] == 2 and not only[0]["chosen"]
     chosen = next(r for r in robust if r["chosen"])
-    assert only[0]["conclusion_differs_from_chosen"] == (only[0]["ci_excludes_no_effect"]
-                                                         != chosen["ci_excludes_no_effect"])
+    assert only[0]["conclusion_differs_from_chosen"] == (
+        only[0]["ci_excludes_no_effect"] != chosen["ci_excludes_no_effect"]
+    )
 
 
 def test_checks_list_the_skewed_summary(studies):
@@ -135,17 +192,53 @@ def test_shipped_table_has_no_conversion():
 # Change from baseline (evsynth.data.change_scores): one trial reports baseline, final and change
 # SDs (the correlation source), one only baseline and final SDs, one its own correlation.
 CHANGE = [
-    {"study": "Theta 2016", "value_type": "change", "n_treat": "50", "n_ctrl": "50", "mean_treat": "-1.5",
-     "sd_treat": "1.6", "sd_baseline_treat": "2.0", "sd_final_treat": "2.2", "mean_ctrl": "-0.5", "sd_ctrl": "1.9",
-     "sd_baseline_ctrl": "2.1", "sd_final_ctrl": "2.3"},
-    {"study": "Iota 2015", "value_type": "change", "n_treat": "40", "n_ctrl": "40", "mean_treat": "-1.2",
-     "sd_baseline_treat": "1.8", "sd_final_treat": "2.0", "mean_ctrl": "-0.4", "sd_baseline_ctrl": "1.9",
-     "sd_final_ctrl": "2.1"},
-    {"study": "Kappa 2014", "value_type": "change", "n_treat": "30", "n_ctrl": "30", "mean_treat": "-1.0",
-     "sd_baseline_treat": "1.8", "sd_final_treat": "2.0", "mean_ctrl": "-0.2", "sd_ctrl": "1.7",
-     "correlation": "0.6"},
-    {"study": "Lambda 2013", "n_treat": "30", "n_ctrl": "30", "mean_treat": "3.0", "sd_treat": "2.0",
-     "mean_ctrl": "3.9", "sd_ctrl": "2.1"},
+    {
+        "study": "Theta 2016",
+        "value_type": "change",
+        "n_treat": "50",
+        "n_ctrl": "50",
+        "mean_treat": "-1.5",
+        "sd_treat": "1.6",
+        "sd_baseline_treat": "2.0",
+        "sd_final_treat": "2.2",
+        "mean_ctrl": "-0.5",
+        "sd_ctrl": "1.9",
+        "sd_baseline_ctrl": "2.1",
+        "sd_final_ctrl": "2.3",
+    },
+    {
+        "study": "Iota 2015",
+        "value_type": "change",
+        "n_treat": "40",
+        "n_ctrl": "40",
+        "mean_treat": "-1.2",
+        "sd_baseline_treat": "1.8",
+        "sd_final_treat": "2.0",
+        "mean_ctrl": "-0.4",
+        "sd_baseline_ctrl": "1.9",
+        "sd_final_ctrl": "2.1",
+    },
+    {
+        "study": "Kappa 2014",
+        "value_type": "change",
+        "n_treat": "30",
+        "n_ctrl": "30",
+        "mean_treat": "-1.0",
+        "sd_baseline_treat": "1.8",
+        "sd_final_treat": "2.0",
+        "mean_ctrl": "-0.2",
+        "sd_ctrl": "1.7",
+        "correlation": "0.6",
+    },
+    {
+        "study": "Lambda 2013",
+        "n_treat": "30",
+        "n_ctrl": "30",
+        "mean_treat": "3.0",
+        "sd_treat": "2.0",
+        "mean_ctrl": "3.9",
+        "sd_ctrl": "2.1",
+    },
 ]
 
 
@@ -197,11 +290,19 @@ def test_smd_refuses_change_mixed_with_final_but_md_accepts(tmp_path):
 
 
 def test_cluster_trial_variance_times_design_effect(tmp_path):
-    base = {"n_treat": "60", "n_ctrl": "60", "mean_treat": "4.0", "sd_treat": "2.0", "mean_ctrl": "4.6",
-            "sd_ctrl": "2.1"}
-    rows = [{"study": "Mu 2012", **base, "cluster_size": "12", "icc": "0.05"},
-            {"study": "Nu 2011", **base, "cluster_size": "8"},
-            {"study": "Xi 2010", **base}]
+    base = {
+        "n_treat": "60",
+        "n_ctrl": "60",
+        "mean_treat": "4.0",
+        "sd_treat": "2.0",
+        "mean_ctrl": "4.6",
+        "sd_ctrl": "2.1",
+    }
+    rows = [
+        {"study": "Mu 2012", **base, "cluster_size": "12", "icc": "0.05"},
+        {"study": "Nu 2011", **base, "cluster_size": "8"},
+        {"study": "Xi 2010", **base},
+    ]
     config = {**CONFIG, "outcomes": {**CONFIG["outcomes"], "nrs_pain": {**CONFIG["outcomes"]["nrs_pain"], "icc": 0.02}}}
     studies = _load(tmp_path, rows, config)
     assert studies.loc["Mu 2012", "design_effect"] == pytest.approx(1.55)
@@ -219,10 +320,25 @@ def test_cluster_trial_variance_times_design_effect(tmp_path):
 
 
 def test_binary_result_in_an_smd_outcome(tmp_path):
-    rows = [{"study": "Omicron 2009", "events_treat": "30", "n_treat": "100", "events_ctrl": "20", "n_ctrl": "100",
-             "effect_direction": "benefit_positive"},
-            {"study": "Pi 2008", "n_treat": "50", "n_ctrl": "50", "mean_treat": "10", "sd_treat": "4",
-             "mean_ctrl": "12", "sd_ctrl": "4.2"}]
+    rows = [
+        {
+            "study": "Omicron 2009",
+            "events_treat": "30",
+            "n_treat": "100",
+            "events_ctrl": "20",
+            "n_ctrl": "100",
+            "effect_direction": "benefit_positive",
+        },
+        {
+            "study": "Pi 2008",
+            "n_treat": "50",
+            "n_ctrl": "50",
+            "mean_treat": "10",
+            "sd_treat": "4",
+            "mean_ctrl": "12",
+            "sd_ctrl": "4.2",
+        },
+    ]
     studies = _load(tmp_path, rows, outcome="depression")  # SMD, lower is better
     assert studies.loc["Omicron 2009", "conversion"] == "smd_from_log_or"
     records = {r["study"]: r for r in effects_records(studies.to_dict("records"), OUTCOMES, 0.05, 0.5, modes=MODES)}
@@ -237,14 +353,28 @@ def test_binary_result_in_an_smd_outcome(tmp_path):
 
 def test_arms_of_one_mode_are_combined_with_the_shared_arm_once(tmp_path):
     ctrl = {"mean_ctrl": "5.0", "sd_ctrl": "2.0", "n_ctrl": "60"}
-    rows = [{"study": "Rho 2007", "arm_group": "coach", "n_treat": "30", "mean_treat": "4.0", "sd_treat": "1.8",
-             **ctrl},
-            {"study": "Rho 2007", "arm_group": "coach", "n_treat": "40", "mean_treat": "4.5", "sd_treat": "2.2",
-             **ctrl},
-            {"study": "Sigma 2006", "arm_group": "c", "events_treat": "10", "n_treat": "30", "events_ctrl": "8",
-             "n_ctrl": "31", "outcome": "pain_severity_response"},
-            {"study": "Sigma 2006", "arm_group": "c", "events_treat": "12", "n_treat": "29", "events_ctrl": "8",
-             "n_ctrl": "31", "outcome": "pain_severity_response"}]
+    rows = [
+        {"study": "Rho 2007", "arm_group": "coach", "n_treat": "30", "mean_treat": "4.0", "sd_treat": "1.8", **ctrl},
+        {"study": "Rho 2007", "arm_group": "coach", "n_treat": "40", "mean_treat": "4.5", "sd_treat": "2.2", **ctrl},
+        {
+            "study": "Sigma 2006",
+            "arm_group": "c",
+            "events_treat": "10",
+            "n_treat": "30",
+            "events_ctrl": "8",
+            "n_ctrl": "31",
+            "outcome": "pain_severity_response",
+        },
+        {
+            "study": "Sigma 2006",
+            "arm_group": "c",
+            "events_treat": "12",
+            "n_treat": "29",
+            "events_ctrl": "8",
+            "n_ctrl": "31",
+            "outcome": "pain_severity_response",
+        },
+    ]
     studies = _load(tmp_path, rows)
     assert list(studies["study"]) == ["Rho 2007", "Sigma 2006"]
     rho = studies.loc["Rho 2007"]
@@ -271,9 +401,11 @@ def test_rows_hash_of_rows_used_as_reported_is_unchanged():
 
 
 def test_borrowed_sd_only_when_configured(tmp_path):
-    rows = [{"study": "Tau 2005", "n_treat": "40", "n_ctrl": "40", "mean_treat": "4.0", "mean_ctrl": "4.8"},
-            CHANGE[3],  # Lambda 2013: SDs 2.0 and 2.1, as reported
-            {**CHANGE[3], "study": "Upsilon 2004", "sd_treat": "1.5", "sd_ctrl": "1.6"}]
+    rows = [
+        {"study": "Tau 2005", "n_treat": "40", "n_ctrl": "40", "mean_treat": "4.0", "mean_ctrl": "4.8"},
+        CHANGE[3],  # Lambda 2013: SDs 2.0 and 2.1, as reported
+        {**CHANGE[3], "study": "Upsilon 2004", "sd_treat": "1.5", "sd_ctrl": "1.6"},
+    ]
     with pytest.raises(StudyTableError) as err:  # off by default: the row is refused
         _load(tmp_path, rows)
     assert [(p.line, p.column) for p in err.value.problems] == [(2, "sd_treat"), (2, "sd_ctrl")]

@@ -112,8 +112,11 @@ _NORMAL = NormalDist()
 def test_normal_summaries_recover_mean_and_sd(n, mu, sigma):
     x = mu + sigma * np.array([_NORMAL.inv_cdf((i - 0.375) / (n + 0.25)) for i in range(1, n + 1)])
     q1, m, q3 = np.quantile(x, [0.25, 0.5, 0.75])
-    for given_ in (dict(minimum=x[0], maximum=x[-1]), dict(q1=q1, q3=q3),
-                   dict(minimum=x[0], q1=q1, q3=q3, maximum=x[-1])):
+    for given_ in (
+        dict(minimum=x[0], maximum=x[-1]),
+        dict(q1=q1, q3=q3),
+        dict(minimum=x[0], q1=q1, q3=q3, maximum=x[-1]),
+    ):
         est = mean_sd_from_fivenum(n, m, **given_)
         assert est.mean == pytest.approx(mu, abs=1e-9 * max(sigma, abs(mu)))
         assert est.sd == pytest.approx(sigma, rel=0.025)

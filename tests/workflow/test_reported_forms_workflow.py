@@ -16,12 +16,37 @@ from data.test_reported_forms import BASE, ROWS
 pytestmark = pytest.mark.workflow
 
 EXTRA = [
-    {"study": "Mu 2012", "n_treat": "60", "n_ctrl": "60", "mean_treat": "4.0", "sd_treat": "2.0", "mean_ctrl": "4.6",
-     "sd_ctrl": "2.1", "cluster_size": "12", "icc": "0.05"},
-    {"study": "Rho 2007", "arm_group": "coach", "n_treat": "30", "mean_treat": "4.0", "sd_treat": "1.8",
-     "mean_ctrl": "5.0", "sd_ctrl": "2.0", "n_ctrl": "60"},
-    {"study": "Rho 2007", "arm_group": "coach", "n_treat": "40", "mean_treat": "4.5", "sd_treat": "2.2",
-     "mean_ctrl": "5.0", "sd_ctrl": "2.0", "n_ctrl": "60"},
+    {
+        "study": "Mu 2012",
+        "n_treat": "60",
+        "n_ctrl": "60",
+        "mean_treat": "4.0",
+        "sd_treat": "2.0",
+        "mean_ctrl": "4.6",
+        "sd_ctrl": "2.1",
+        "cluster_size": "12",
+        "icc": "0.05",
+    },
+    {
+        "study": "Rho 2007",
+        "arm_group": "coach",
+        "n_treat": "30",
+        "mean_treat": "4.0",
+        "sd_treat": "1.8",
+        "mean_ctrl": "5.0",
+        "sd_ctrl": "2.0",
+        "n_ctrl": "60",
+    },
+    {
+        "study": "Rho 2007",
+        "arm_group": "coach",
+        "n_treat": "40",
+        "mean_treat": "4.5",
+        "sd_treat": "2.2",
+        "mean_ctrl": "5.0",
+        "sd_ctrl": "2.0",
+        "n_ctrl": "60",
+    },
 ]
 CONVERTED = {"Alpha 2020", "Beta 2021", "Gamma 2022", "Delta 2023", "Zeta 2018", "Mu 2012", "Rho 2007"}
 

@@ -41,8 +41,7 @@ def combine_arm_groups(records: Sequence[dict[str, Any]]) -> tuple[list[dict[str
     for rows in groups.values():
         first = rows[0]
         if len(rows) == 1:
-            rule = ("arm_group names a single row: give the other arms of the group the same label, or leave it "
-                    "empty")
+            rule = "arm_group names a single row: give the other arms of the group the same label, or leave it empty"
             problems.append((first["line"], "arm_group", first["arm_group"], rule))
             continue
         found = _check_group(rows)
@@ -67,14 +66,18 @@ def _check_group(rows: list[dict[str, Any]]) -> list[RowProblem]:
     problems: list[RowProblem] = []
     for rec in rows[1:]:
         if rec["form"] != first["form"] or first["form"] not in _CTRL:
-            rule = (f"arm_group '{first['arm_group']}' combines arms given as counts or arm means, all in one form "
-                    f"(line {first['line']} is {first['form'] or 'invalid'}, this row {rec['form']})")
+            rule = (
+                f"arm_group '{first['arm_group']}' combines arms given as counts or arm means, all in one form "
+                f"(line {first['line']} is {first['form'] or 'invalid'}, this row {rec['form']})"
+            )
             problems.append((rec["line"], "arm_group", rec["arm_group"], rule))
             continue
         for column in _CTRL[first["form"]]:
             if rec.get(column) != first.get(column):
-                rule = (f"the shared control arm differs from line {first['line']} ({first.get(column)}): the rows "
-                        f"of arm_group '{first['arm_group']}' share one control arm, counted once")
+                rule = (
+                    f"the shared control arm differs from line {first['line']} ({first.get(column)}): the rows "
+                    f"of arm_group '{first['arm_group']}' share one control arm, counted once"
+                )
                 problems.append((rec["line"], column, f"{rec.get(column)}", rule))
                 break
     return problems
@@ -92,8 +95,10 @@ def _combine(rows: list[dict[str, Any]]) -> dict[str, Any]:
         for r in rows[1:]:
             n, m, sd = (float(x) for x in combine_groups(n, m, sd, r["n_treat"], r["mean_treat"], r["sd_treat"]))
         rec["n_treat"], rec["mean_treat"], rec["sd_treat"] = n, m, sd
-        what = (f"treatment arms of lines {lines} combined: n {n:g}, mean {m:.6g}, SD {sd:.6g} "
-                "(Cochrane Handbook v6.5 Table 6.5.a)")
+        what = (
+            f"treatment arms of lines {lines} combined: n {n:g}, mean {m:.6g}, SD {sd:.6g} "
+            "(Cochrane Handbook v6.5 Table 6.5.a)"
+        )
     ids = [i for r in rows for i in (r.get("conversion") or "").split("; ") if i] + ["combined_arms"]
     rec["conversion"] = "; ".join(dict.fromkeys(ids))
     details = [r["conversion_detail"] for r in rows if r.get("conversion_detail")]

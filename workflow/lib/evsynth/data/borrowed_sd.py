@@ -50,8 +50,10 @@ def borrow_missing_sds(
             continue
         donors = [(s, sd) for s, sd in reported.get((rec["outcome"], rec["window"]), []) if s != rec["study"]]
         if not donors:
-            rule = ("no SD to borrow: no other trial of this outcome and timepoint window reports arm SDs directly; "
-                    "give the SD, or the SE or CI of the mean")
+            rule = (
+                "no SD to borrow: no other trial of this outcome and timepoint window reports arm SDs directly; "
+                "give the SD, or the SE or CI of the mean"
+            )
             problems.append((rec["line"], f"sd_{missing[0][0]}", "", rule))
             continue
         sd = sum(v for _, v in donors) / len(donors)
@@ -59,8 +61,10 @@ def borrow_missing_sds(
         details = []
         for arm, name in missing:
             rec[f"sd_{arm}"] = sd
-            details.append(f"{name} SD {sd:.6g} borrowed: mean of the {len(donors)} arm SDs reported by {trials} "
-                           f"({CONVERSIONS['sd_borrowed'][1]})")
+            details.append(
+                f"{name} SD {sd:.6g} borrowed: mean of the {len(donors)} arm SDs reported by {trials} "
+                f"({CONVERSIONS['sd_borrowed'][1]})"
+            )
         ids = [i for i in (rec.get("conversion") or "").split("; ") if i] + ["sd_borrowed"]
         rec["conversion"] = "; ".join(dict.fromkeys(ids))
         rec["conversion_detail"] = "; ".join(d for d in (rec.get("conversion_detail"), *details) if d)

@@ -64,8 +64,9 @@ def _missing_sd(rec: Mapping[str, Any], arm: str) -> bool:
     return rec.get(f"sd_{arm}") is None and rec.get(f"sd_baseline_{arm}") is not None
 
 
-def _source_correlations(records: Sequence[Mapping[str, Any]]) -> tuple[dict[str, list[tuple[float, str]]],
-                                                                         list[RowProblem]]:
+def _source_correlations(
+    records: Sequence[Mapping[str, Any]],
+) -> tuple[dict[str, list[tuple[float, str]]], list[RowProblem]]:
     """Per outcome, the correlation of each arm that reports baseline, final and change SDs."""
     found: dict[str, list[tuple[float, str]]] = defaultdict(list)
     problems: list[RowProblem] = []
@@ -78,8 +79,10 @@ def _source_correlations(records: Sequence[Mapping[str, Any]]) -> tuple[dict[str
                 continue
             r = float(correlation_from_sds(b, f, c))
             if not -1 <= r <= 1:
-                rule = (f"baseline SD {b:g}, final SD {f:g} and change SD {c:g} imply a correlation of {r:.3f}, "
-                        "outside [-1, 1]: one of the three SDs is wrong")
+                rule = (
+                    f"baseline SD {b:g}, final SD {f:g} and change SD {c:g} imply a correlation of {r:.3f}, "
+                    "outside [-1, 1]: one of the three SDs is wrong"
+                )
                 problems.append((rec["line"], f"sd_{arm}", f"{c:g}", rule))
             elif rec["include"]:
                 found[rec["outcome"]].append((r, f"{rec['study']} ({name}, line {rec['line']})"))
@@ -112,16 +115,20 @@ def convert_change_scores(
         elif default is not None:
             r, origin = float(default), "config.yaml effects.change_correlation"
         else:
-            rule = ("no correlation for the change SD: give 'correlation', a trial of this outcome reporting "
-                    "baseline, final and change SDs, or config.yaml effects.change_correlation")
+            rule = (
+                "no correlation for the change SD: give 'correlation', a trial of this outcome reporting "
+                "baseline, final and change SDs, or config.yaml effects.change_correlation"
+            )
             problems.append((rec["line"], "correlation", "", rule))
             continue
         details = []
         for arm, name in arms:
             b, f = rec[f"sd_baseline_{arm}"], rec[f"sd_final_{arm}"]
             rec[f"sd_{arm}"] = float(change_sd(b, f, r))
-            details.append(f"{name} change SD {rec[f'sd_{arm}']:.6g} = sqrt({b:g}² + {f:g}² - 2 x {r:.4g} x {b:g} x "
-                           f"{f:g}), r from {origin} ({CONVERSIONS['change_sd'][1]})")
+            details.append(
+                f"{name} change SD {rec[f'sd_{arm}']:.6g} = sqrt({b:g}² + {f:g}² - 2 x {r:.4g} x {b:g} x "
+                f"{f:g}), r from {origin} ({CONVERSIONS['change_sd'][1]})"
+            )
         ids = [i for i in (rec.get("conversion") or "").split("; ") if i] + ["change_sd"]
         rec["conversion"] = "; ".join(dict.fromkeys(ids))
         rec["conversion_detail"] = "; ".join(d for d in (rec.get("conversion_detail"), *details) if d)
@@ -139,8 +146,10 @@ def _mixed_smd(records: Sequence[Mapping[str, Any]], measures: Mapping[str, str]
         if rec.get("form") in ("counts", "arm", ""):
             continue
         if rec.get("value_type", "final") != seen.get("value_type", "final"):
-            rule = (f"line {seen['line']} of the same SMD analysis (outcome and timepoint window) gives "
-                    f"'{seen.get('value_type', 'final')}' values: an SMD of change scores and one of final values "
-                    "are not comparable (Cochrane Handbook 10.5.2); use a separate outcome, or MD on one scale")
+            rule = (
+                f"line {seen['line']} of the same SMD analysis (outcome and timepoint window) gives "
+                f"'{seen.get('value_type', 'final')}' values: an SMD of change scores and one of final values "
+                "are not comparable (Cochrane Handbook 10.5.2); use a separate outcome, or MD on one scale"
+            )
             problems.append((rec["line"], "value_type", rec.get("value_type", "final"), rule))
     return problems

@@ -28,15 +28,22 @@ def outcome_icc(config: Mapping[str, Any], outcome: str) -> float | None:
     return spec.get("icc")
 
 
-def check_cluster(row: Mapping[str, str], values: Mapping[str, Any], form: str, config: Mapping[str, Any],
-                  bad: Callable[[str, str], None]) -> None:
+def check_cluster(
+    row: Mapping[str, str],
+    values: Mapping[str, Any],
+    form: str,
+    config: Mapping[str, Any],
+    bad: Callable[[str, str], None],
+) -> None:
     """A cluster size of at least 1 and an ICC in [0, 1), from the row or the outcome's config."""
     size, icc = values.get("cluster_size"), values.get("icc")
     if not row.get("cluster_size", "") and not row.get("icc", ""):
         return
     if form == "arm":
-        bad("cluster_size" if row.get("cluster_size", "") else "icc", "not on arm rows: give the design effect's "
-            "inputs on contrast, counts or means rows")
+        bad(
+            "cluster_size" if row.get("cluster_size", "") else "icc",
+            "not on arm rows: give the design effect's inputs on contrast, counts or means rows",
+        )
         return
     if icc is not None and not 0 <= icc < 1:
         bad("icc", "an intracluster correlation must lie in [0, 1)")
@@ -45,8 +52,11 @@ def check_cluster(row: Mapping[str, str], values: Mapping[str, Any], form: str, 
     if row.get("icc", "") and not row.get("cluster_size", ""):
         bad("cluster_size", "must be filled with the mean cluster size when icc is given")
     if row.get("cluster_size", "") and not row.get("icc", "") and outcome_icc(config, row.get("outcome", "")) is None:
-        bad("icc", f"must be filled (or set icc under outcome '{row.get('outcome', '')}' in config.yaml): the design "
-                   "effect needs the intracluster correlation")
+        bad(
+            "icc",
+            f"must be filled (or set icc under outcome '{row.get('outcome', '')}' in config.yaml): the design "
+            "effect needs the intracluster correlation",
+        )
 
 
 def convert_cluster(values: dict[str, Any], config: Mapping[str, Any], outcome: str) -> None:
@@ -62,6 +72,8 @@ def convert_cluster(values: dict[str, Any], config: Mapping[str, Any], outcome: 
     values["design_effect"] = de
     ids = [i for i in (values.get("conversion") or "").split("; ") if i] + ["cluster_design_effect"]
     values["conversion"] = "; ".join(dict.fromkeys(ids))
-    detail = (f"variance x design effect {de:.6g} = 1 + ({size:g} - 1) x ICC {icc:g} (ICC from {origin}; cluster "
-              f"trial analysed as individually randomised; {SOURCE})")
+    detail = (
+        f"variance x design effect {de:.6g} = 1 + ({size:g} - 1) x ICC {icc:g} (ICC from {origin}; cluster "
+        f"trial analysed as individually randomised; {SOURCE})"
+    )
     values["conversion_detail"] = "; ".join(d for d in (values.get("conversion_detail"), detail) if d)

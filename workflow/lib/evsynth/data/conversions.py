@@ -303,8 +303,9 @@ def check_contrast_test(row: Mapping[str, str], values: dict[str, Any], bad: Bad
                     "recovered from it (Cochrane Handbook 6.3.2); give the exact p-value, or the CI or SE",
                 )
             else:
-                bad("p_value", "must be a number, the exact two-sided p-value (e.g. 0.031): 'NS' or a level gives no "
-                               "SE")
+                bad(
+                    "p_value", "must be a number, the exact two-sided p-value (e.g. 0.031): 'NS' or a level gives no SE"
+                )
         elif not 0 < p <= 1:
             bad("p_value", "a p-value must lie in (0, 1]")
         else:
@@ -380,8 +381,10 @@ def convert(form: str, values: dict[str, Any], measure: str | None) -> str:
     elif form == "contrast":
         values.update(convert_contrast_test(values, measure))
     elif form == "counts" and measure == "SMD":
-        detail = (f"log OR from {values['events_treat']:g}/{values['n_treat']:g} vs {values['events_ctrl']:g}/"
-                  f"{values['n_ctrl']:g} x sqrt(3)/pi, variance x 3/pi² ({CONVERSIONS['smd_from_log_or'][1]})")
+        detail = (
+            f"log OR from {values['events_treat']:g}/{values['n_treat']:g} vs {values['events_ctrl']:g}/"
+            f"{values['n_ctrl']:g} x sqrt(3)/pi, variance x 3/pi² ({CONVERSIONS['smd_from_log_or'][1]})"
+        )
         values.update(_label(["smd_from_log_or"], [detail]))
     return form
 

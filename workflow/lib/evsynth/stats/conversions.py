@@ -91,6 +91,7 @@ def _scipy_stats():
     must not pay for scipy.stats (tests/pipeline/test_stats_api.py)."""
     return importlib.import_module("scipy.stats")
 
+
 #: Below this arm size a CI of a mean is read as a t interval (Handbook §6.5.2.3: "say, < 60").
 T_INTERVAL_BELOW_N = 60
 #: Smallest arm a median-based conversion accepts (as metafor's conv.fivenum).
