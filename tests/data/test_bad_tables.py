@@ -1,4 +1,4 @@
-"""The bad-input corpus: 49 study tables and 8 configs a reviewer could plausibly produce.
+"""The bad-input corpus: 62 study tables and 8 configs a reviewer could plausibly produce.
 
 Each table in tests/fixtures/bad_tables/ is one spreadsheet mistake (some several at once);
 tests/fixtures/bad_tables/expected.yaml lists exactly the problems it must report, each with
