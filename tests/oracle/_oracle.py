@@ -45,7 +45,7 @@ TOL = {
     "selmodel_rel": 5e-5,
     "selmodel_ll_abs": 1e-8,
     # The Bayesian posterior against tests/oracle/reference/bayes_reference.R (integrate() at
-    # rel.tol 1e-12, uniroot() at 1e-14): quadrature and root-finding on both sides.
+    # rel.tol 1e-12, uniroot() at 1e-13): quadrature and root-finding on both sides.
     "bayes_abs": 1e-7,
 }
 

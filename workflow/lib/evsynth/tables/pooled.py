@@ -22,6 +22,7 @@ from evsynth.data.vocabulary import comparison_order
 from evsynth.stats.pooling import pool_with
 from evsynth.stats.profiles import PROFILES, MethodSettings
 from evsynth.stats.results import PooledEstimate
+from evsynth.tables.bayes import BAYES_COLUMNS, SHRINKAGE_COLUMNS
 
 STUDY_COLUMNS = (
     "outcome",
@@ -51,6 +52,7 @@ STUDY_COLUMNS = (
     "var_treat_arm",
     "var_ctrl_arm",
     "derivation",
+    *SHRINKAGE_COLUMNS,
 )
 
 POOLED_COLUMNS = (
@@ -102,6 +104,7 @@ POOLED_COLUMNS = (
     "status",
     "studies",
     "note",
+    *BAYES_COLUMNS,
 )
 
 ROBUSTNESS_COLUMNS = (
