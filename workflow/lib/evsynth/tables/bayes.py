@@ -143,10 +143,11 @@ def shrinkage_columns(
         effects[column] = np.nan
     back = outcome.to_reporting
     for (treatment, comparator), fit in fits.items():
-        index = _usable(effects, treatment, comparator).index
-        effects.loc[index, "bayes_shrunken_estimate"] = back(np.array(fit.shrunken_median))
-        effects.loc[index, "bayes_shrunken_lower"] = back(np.array(fit.shrunken_lower))
-        effects.loc[index, "bayes_shrunken_upper"] = back(np.array(fit.shrunken_upper))
+        rows = ((effects["treatment"] == treatment) & (effects["comparator"] == comparator)
+                & effects["estimable"].astype(bool)).to_numpy()  # fmt: skip
+        effects.loc[rows, "bayes_shrunken_estimate"] = back(np.array(fit.shrunken_median))
+        effects.loc[rows, "bayes_shrunken_lower"] = back(np.array(fit.shrunken_lower))
+        effects.loc[rows, "bayes_shrunken_upper"] = back(np.array(fit.shrunken_upper))
     return effects
 
 
