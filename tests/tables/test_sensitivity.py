@@ -17,13 +17,13 @@ from evsynth.figures._base import save_figure
 from evsynth.figures.sensitivity import MAX_ROWS, sensitivity_figures
 from evsynth.stats.influence import influence
 from evsynth.stats.profiles import PROFILES
-from evsynth.tables.small_study_adjusted import ADJUSTED_TESTS
 from evsynth.tables.sensitivity import (
     COLUMNS,
     analyse_sensitivity,
     plotted_comparisons,
     sensitivity_records,
 )
+from evsynth.tables.small_study_adjusted import ADJUSTED_TESTS
 from oracle._oracle import load
 
 OUTCOME = Outcome("teacher_expectancy", "IQ gain (SMD)", "SMD", True)
