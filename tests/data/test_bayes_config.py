@@ -16,7 +16,8 @@ SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 BAD = REPO / "tests" / "fixtures" / "bad_configs"
 
 EXPECTED = {
-    "bayes_scale_not_positive.yaml": "config.yaml: bayes.priors.depression.scale = 0: a prior scale must be a number above 0",
+    "bayes_scale_not_positive.yaml": "config.yaml: bayes.priors.depression.scale = 0: a prior scale must be a number "
+    "above 0",
     "bayes_unknown_prior.yaml": "config.yaml: bayes.default.prior = 'half-student': unknown prior; one of half-normal, "
     "half-cauchy, turner2015, rhodes2015",
     "bayes_prior_for_other_measure.yaml": "config.yaml: bayes.priors.bpi_pain_severity: prior 'rhodes2015' is defined "
