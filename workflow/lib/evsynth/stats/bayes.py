@@ -10,7 +10,7 @@ bayesmeta package does (Röver 2020, J Stat Softw 93(6), doi:10.18637/jss.v093.i
   p(y | tau) ∝ Π(vᵢ + tau²)^(-1/2) (s₀²)^(-1/2) V^(1/2) exp(-½ Σ wᵢ (yᵢ - m)²), the prior
   term included (Röver 2020, eq. 9-11; under a flat prior, the restricted likelihood).
 * p(tau | y) ∝ p(tau) p(y | tau) is integrated by composite Gauss-Legendre quadrature
-  (24 panels of 16 nodes) in u = tau / (c + tau), which maps [0, ∞) onto [0, 1) and leaves
+  (12 panels of 16 nodes) in u = tau / (c + tau), which maps [0, ∞) onto [0, 1) and leaves
   a smooth integrand for every prior here, heavy tails included; c and the panels come
   from a coarse pass on a log grid (c the posterior median, panels at its quantiles). The nodes give the
   posterior of mu (and of a new trial's effect, variance V + tau², and each trial's
@@ -29,13 +29,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
+from scipy import optimize, special
 
 from evsynth.stats.bayes_priors import TauPrior
 
 __all__ = ["BayesFit", "Interval", "MuPrior", "bayes_meta"]
 
-_PANELS = 24
+_PANELS = 12
 _LOCATOR_POINTS = 241
 #: Panel edges at the posterior's Φ(z)-quantiles, z evenly spaced in ±5.5: the tails, where
 #: the 2.5% and 97.5% quantiles lie, get panels as narrow as the body's.
@@ -294,6 +294,17 @@ def _mixture_shortest(level, wts, m, s, central):
         a, b = a - step[0], b - step[1]
         if np.all(np.abs(step) <= 1e-10 * max(abs(a), abs(b), b - a)):
             break
+    F = _ncdf((np.array([a, b])[:, None] - m[None, :]) / s[None, :]) @ wts
+    converged = np.isfinite(a) and a < b and abs(F[1] - F[0] - level) < 1e-9
+    if not (converged and b - a <= (central[1] - central[0]) * (1 + 1e-9)):
+        # not unimodal enough for Newton (rare): minimise the width over the lower tail probability
+        def width(p):
+            lo, hi = _mixture_quantile([p, p + level], wts, m, s)
+            return hi - lo
+
+        p = optimize.minimize_scalar(width, bounds=(1e-12, 1 - level - 1e-12), method="bounded",
+                                     options={"xatol": 1e-12}).x  # fmt: skip
+        a, b = _mixture_quantile([p, p + level], wts, m, s)
     return a, b
 
 
@@ -309,25 +320,38 @@ def _tau_interval(level, rule: _TauRule) -> Interval:
     u = rule.quantile_u([0.5, lo_p, hi_p, level])
     q = rule.tau_of(u)
     mean = float(rule.weights @ rule.tau)
-    # Shortest: [0, Q(level)] when the density at 0 is at least that at Q(level); else the
-    # equal-density pair, by Newton in (u_a, u_b) from the central interval.
-    (f0, fq), _ = rule.density_tau(np.array([0.0, u[3]]))
-    if f0 >= fq:
-        return Interval(float(q[0]), mean, float(q[1]), float(q[2]), 0.0, float(q[3]))
-    ua, ub = u[1], u[2]
-    for _ in range(100):
+    # Shortest: the shorter of [0, Q(level)] and the interior equal-density pair f(a) = f(b)
+    # (Newton in (u_a, u_b) from the central interval), when the latter exists.
+    best = (0.0, float(q[3]))
+    interior = _tau_equal_density(level, rule, u[1], u[2])
+    if interior is not None and interior[1] - interior[0] < best[1] - best[0]:
+        best = interior
+    return Interval(float(q[0]), mean, float(q[1]), float(q[2]), *best)
+
+
+def _tau_equal_density(level, rule: _TauRule, ua: float, ub: float) -> tuple[float, float] | None:
+    """The interval (a, b) with F(b) - F(a) = level and f(a) = f(b), 0 < a, or None."""
+    for _ in range(50):
         uu = np.array([ua, ub])
         F, g, dg = rule.evaluate(uu)
         f = g * (1 - uu) ** 2 / rule.c
         df = (dg * (1 - uu) ** 2 - 2 * g * (1 - uu)) / rule.c
         r0, r1 = F[1] - F[0] - level, f[1] - f[0]
         det = -g[0] * df[1] + g[1] * df[0]
+        if not det:
+            return None
         s0, s1 = (df[1] * r0 - g[1] * r1) / det, (df[0] * r0 - g[0] * r1) / det
         ua, ub = min(max(ua - s0, 0.0), 1.0), min(max(ub - s1, 0.0), 1.0)
         if abs(s0) <= 1e-13 and abs(s1) <= 1e-13:
             break
+    else:
+        return None
+    F, g, _ = rule.evaluate(np.array([ua, ub]))
+    f = g * (1 - np.array([ua, ub])) ** 2 / rule.c
+    if not (0 < ua < ub < 1 and abs(F[1] - F[0] - level) < 1e-10 and abs(f[1] - f[0]) <= 1e-8 * max(f)):
+        return None
     a, b = rule.tau_of(np.array([ua, ub]))
-    return Interval(float(q[0]), mean, float(q[1]), float(q[2]), float(a), float(b))
+    return float(a), float(b)
 
 
 def bayes_meta(
