@@ -18,6 +18,9 @@ Cases (targets for a 2-core machine; ratios hold anywhere):
    ``evsynth.stats.influence.influence``, against PyMARE refits in a Python loop.
 4. Network meta-analysis, 20 treatments, 300 trials (multi-arm ones included), through
    ``evsynth.stats.network`` (common-tau² contrast model, REML).
+6. The Bayesian random-effects posterior (``evsynth.stats.bayes``, half-normal(0.5) prior):
+   one call at k = 10, and 10,000 analyses of k = 10 in one process, each with and without
+   the shrunken trial estimates.
 5. The Snakemake pipeline in a temporary snapshot of the workflow: cold run, no-op
    re-run, re-run after editing one row, on the shipped table and on a synthetic review
    20x larger (``synthetic.write_review``), against ``snakemake --version``.
@@ -61,6 +64,7 @@ FULL = {
     "case2": {"n": 10_000, "k": 10, "reps": 3, "loop_reps": 1},
     "case3": {"k": 1_000, "reps": 7, "loop_reps": 3},
     "case4": {"treatments": 20, "trials": 300, "reps": 3},
+    "case6": {"k": 10, "reps": 7, "n": 10_000, "many_reps": 2},
     "case5": {"version_reps": 5, "cold_reps": 1, "noop_reps": 3, "edit_reps": 2,
               "review": (5, 2, 2), "review_noop_reps": 1, "review_edit_reps": 1, "timeout": 2400},
 }
@@ -72,6 +76,7 @@ SMOKE = {
     "case2": {"n": 100, "k": 10, "reps": 1, "loop_reps": 1, "estimators": ("REML",)},
     "case3": {"k": 30, "reps": 2, "loop_reps": 1},
     "case4": {"treatments": 5, "trials": 20, "reps": 1},
+    "case6": {"k": 10, "reps": 2, "n": 50, "many_reps": 1},
     # Dry run of a small synthetic review: checks the generator still writes a table and
     # config the current workflow accepts.
     "case5": {"version_reps": 1, "dry_run_only": True, "review": (1, 1, 2), "timeout": 300},
@@ -301,6 +306,26 @@ def case4(cfg: dict, log) -> dict:
     c = cfg["case4"]
     log(f"case 4: network, {c['treatments']} treatments, {c['trials']} trials")
     return {**c, "result": worker("network", c)}
+
+
+def case6(cfg: dict, log) -> dict:
+    c = cfg["case6"]
+    out = {**c, "runs": {}}
+    for shrinkage in (True, False):
+        label = "with shrinkage" if shrinkage else "without shrinkage"
+        log(f"case 6: Bayesian posterior, k={c['k']}, {label}")
+        out["runs"][label] = {"one": worker("bayes", {"mode": "one", "k": c["k"], "reps": c["reps"],
+                                                      "shrinkage": shrinkage})}
+        runs = [worker("bayes", {"mode": "many", "n": c["n"], "k": c["k"], "shrinkage": shrinkage})
+                for _ in range(c["many_reps"])]
+        good = [r for r in runs if "error" not in r]
+        entry = {"errors": [r["error"] for r in runs if "error" in r]}
+        if good:
+            entry["process"] = stats([r["process_wall_s"] for r in good], [r["process_cpu_s"] for r in good])
+            entry["fit"] = stats([r["fit_s"] for r in good])
+            entry["max_rss_mb"] = max(r["max_rss_mb"] for r in good)
+        out["runs"][label]["many"] = entry
+    return out
 
 
 def _snapshot(directory: Path, config: Path | None = None, table: Path | None = None) -> None:
@@ -538,6 +563,20 @@ def evaluate(results: dict, smoke: bool) -> list[dict]:
         else:
             ours = c4["evsynth"]
             add(4, target, _fmt_s(ours["median"]), ours["median"] < 2, _fmt_s(_cpu(ours)), (_cpu(ours) or 1e9) < 2)
+    c6 = results.get("case6")
+    if c6:
+        for label, run in c6["runs"].items():
+            one = run["one"].get("evsynth")
+            if one:
+                add(6, f"Bayesian posterior, k={c6['k']}, {label}: under 5 ms", _fmt_s(one["median"]),
+                    one["median"] < 0.005, _fmt_s(_cpu(one)), (_cpu(one) or 1e9) < 0.005)
+            many = run["many"]
+            target = f"{c6['n']:,} Bayesian analyses of k={c6['k']}, {label}, one process: under 10 s"
+            if "process" in many:
+                wall, cpu = many["process"]["median"], _cpu(many["process"])
+                add(6, target, f"{_fmt_s(wall)} (whole process)", wall < 10, _fmt_s(cpu), (cpu or 1e9) < 10)
+            else:
+                add(6, target, "; ".join(many.get("errors", []))[:200], False)
     c5 = results.get("case5")
     if c5 and "shipped" in c5 and "cold" in c5["shipped"]:
         s, version = c5["shipped"], c5["version"]
@@ -695,6 +734,22 @@ def write_report(results: dict, out: Path, smoke: bool, command: str) -> None:
             lines += [f"Skipped: {r.get('skipped') or r.get('error')}", ""]
         else:
             lines += [f"`{r['entry_point']}`: {_spread(r['evsynth'])}, peak memory {r['peak_traced_mb']:.1f} MB.", ""]
+    c6 = results.get("case6")
+    if c6:
+        lines += [f"## 6. Bayesian random-effects posterior, k = {c6['k']}", "",
+                  "`bayes_meta(yi, vi, TauPrior('half-normal', 0.5))`: posterior median, central and shortest "
+                  "95% intervals of mu, tau and a new trial's effect, P(mu > 0), and (with shrinkage) each "
+                  "trial's shrunken median and interval. `many` is a fresh process running "
+                  f"{c6['n']:,} analyses (interpreter, imports, data and fits).", "",
+                  "| | one call | many: whole process | of which fitting | max RSS |", "|---|---|---|---|---|"]
+        for label, run in c6["runs"].items():
+            one, many = run["one"].get("evsynth"), run["many"]
+            if "process" in many and one:
+                lines.append(f"| {label} | {_spread(one)} | {_spread(many['process'])} | {_spread(many['fit'])} | "
+                             f"{many['max_rss_mb']:.0f} MB |")
+            else:
+                lines.append(f"| {label} | error: {str(run)[:150]} | | | |")
+        lines.append("")
     c5 = results.get("case5")
     if c5:
         review = c5.get("review_table", {})
@@ -762,7 +817,7 @@ def _drawing_analysis(c5: dict) -> list[str]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, no targets (CI)")
-    parser.add_argument("--cases", default="1,2,3,4,5", help="comma-separated case numbers")
+    parser.add_argument("--cases", default="1,2,3,4,5,6", help="comma-separated case numbers")
     parser.add_argument("--out", type=Path, default=HERE, help="directory for results.md and results.json")
     parser.add_argument("--no-metafor", action="store_true", help="skip the metafor runs even if R is installed")
     parser.add_argument("--no-review", action="store_true", help="case 5 without the 20x synthetic review")
@@ -792,6 +847,8 @@ def main(argv=None) -> int:
         results["case4"] = case4(cfg, log)
     if 5 in cases:
         results["case5"] = case5(cfg, log)
+    if 6 in cases:
+        results["case6"] = case6(cfg, log)
     info["load_average_end"] = os.getloadavg()
     results["targets"] = evaluate(results, args.smoke)
     results["duration_s"] = time.perf_counter() - started

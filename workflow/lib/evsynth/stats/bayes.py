@@ -361,6 +361,7 @@ def bayes_meta(
     mu_prior: MuPrior = MuPrior(),
     level: float = 0.95,
     thresholds=(0.0,),
+    shrinkage: bool = True,
 ) -> BayesFit:
     """Posterior summaries of the Bayesian normal-normal random-effects model.
 
@@ -376,6 +377,8 @@ def bayes_meta(
         Probability of the central and shortest intervals.
     thresholds : sequence of float
         Values t for P(mu > t | y) and P(new trial > t | y).
+    shrinkage : bool
+        Compute each trial's shrunken effect (empty tuples when False).
 
     Returns
     -------
@@ -413,10 +416,12 @@ def bayes_meta(
     above_new = 1 - _ncdf((thr[:, None] - m[None, :]) / s_new[None, :]) @ wts if thr.size else np.array([])
     # Trial i given tau: N(b yᵢ + (1 - b) m, b vᵢ + (1 - b)² V), b = tau² / (tau² + vᵢ).
     lo_p, hi_p = (1 - level) / 2, (1 + level) / 2
-    b = taus[None, :] ** 2 / (taus[None, :] ** 2 + v[:, None])
-    sm = np.repeat(b * y[:, None] + (1 - b) * m[None, :], 3, axis=0)
-    ss = np.repeat(np.sqrt(b * v[:, None] + (1 - b) ** 2 * var[None, :]), 3, axis=0)
-    shrunk = _mixture_quantile(np.tile([0.5, lo_p, hi_p], y.size), wts, sm, ss).reshape(y.size, 3)
+    shrunk = np.empty((0, 3))
+    if shrinkage:
+        b = taus[None, :] ** 2 / (taus[None, :] ** 2 + v[:, None])
+        sm = np.repeat(b * y[:, None] + (1 - b) * m[None, :], 3, axis=0)
+        ss = np.repeat(np.sqrt(b * v[:, None] + (1 - b) ** 2 * var[None, :]), 3, axis=0)
+        shrunk = _mixture_quantile(np.tile([0.5, lo_p, hi_p], y.size), wts, sm, ss).reshape(y.size, 3)
     return BayesFit(
         k=int(y.size),
         level=float(level),
