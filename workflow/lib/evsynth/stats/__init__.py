@@ -18,6 +18,10 @@ The public API, importable from here (``from evsynth.stats import pool``), by de
   ``meta_regression``.
 * :mod:`~evsynth.stats.subgroups`: ``separate_tau2_test``, ``common_tau2_test``,
   ``overall_estimate``.
+* :mod:`~evsynth.stats.bayes`: ``bayes_meta``, ``MuPrior``, ``BayesFit``;
+  :mod:`~evsynth.stats.bayes_priors`: ``TauPrior``, ``empirical_prior``.
+* :mod:`~evsynth.stats.selection`: ``selection_model``; :mod:`~evsynth.stats.bias_adjusted`:
+  ``pet_peese``, ``limit_meta``, ``waap_wls``.
 
 Names are loaded on first use (PEP 562), so importing one module of the package (the
 workflow does so at parse time) does not import the rest. Code inside this repository
@@ -44,6 +48,10 @@ API = {
     "Cumulative": "cumulative",
     **dict.fromkeys(("egger_test", "rank_test", "trim_and_fill", "meta_regression"), "smallstudy"),
     **dict.fromkeys(("separate_tau2_test", "common_tau2_test", "overall_estimate"), "subgroups"),
+    **dict.fromkeys(("bayes_meta", "MuPrior", "BayesFit"), "bayes"),
+    **dict.fromkeys(("TauPrior", "empirical_prior"), "bayes_priors"),
+    "selection_model": "selection",
+    **dict.fromkeys(("pet_peese", "limit_meta", "waap_wls"), "bias_adjusted"),
 }
 
 __all__ = sorted(API)
