@@ -251,7 +251,7 @@ def _legendre(x, n):
 
 
 def _mixture_quantile(p, wts, m, s):
-    """Quantiles of normal mixtures Σⱼ wⱼ N(mⱼ, sⱼ²) by safeguarded Newton steps.
+    """Quantiles of normal mixtures Σⱼ wⱼ N(mⱼ, sⱼ²) by safeguarded Halley steps.
 
     ``m`` and ``s`` are (nodes,) for one mixture or (targets, nodes) for one each.
     """
@@ -263,11 +263,15 @@ def _mixture_quantile(p, wts, m, s):
     lo, hi = np.full_like(x, -np.inf), np.full_like(x, np.inf)
     for _ in range(100):
         z = (x[:, None] - m) / s
+        dens = _phi(z) / s
         cdf = _ncdf(z) @ wts
-        pdf = (_phi(z) / s) @ wts
+        pdf = dens @ wts
+        dpdf = (-z / s * dens) @ wts
         below = cdf < p
         lo, hi = np.where(below, x, lo), np.where(below, hi, x)
-        x_new = x - (cdf - p) / np.maximum(pdf, 1e-300)
+        # Halley's step (cubic convergence): the cdf's second derivative is the pdf's slope.
+        newton = (cdf - p) / np.maximum(pdf, 1e-300)
+        x_new = x - newton / np.maximum(1 - 0.5 * newton * dpdf / np.maximum(pdf, 1e-300), 0.5)
         bad = ~((x_new >= lo) & (x_new <= hi))
         mid = np.where(np.isfinite(lo) & np.isfinite(hi), 0.5 * (lo + hi), x + np.where(below, sd, -sd))
         x_new = np.where(bad, mid, x_new)
@@ -331,7 +335,7 @@ def _tau_interval(level, rule: _TauRule) -> Interval:
 
 def _tau_equal_density(level, rule: _TauRule, ua: float, ub: float) -> tuple[float, float] | None:
     """The interval (a, b) with F(b) - F(a) = level and f(a) = f(b), 0 < a, or None."""
-    for _ in range(50):
+    for _ in range(30):
         uu = np.array([ua, ub])
         F, g, dg = rule.evaluate(uu)
         f = g * (1 - uu) ** 2 / rule.c
@@ -341,7 +345,9 @@ def _tau_equal_density(level, rule: _TauRule, ua: float, ub: float) -> tuple[flo
         if not det:
             return None
         s0, s1 = (df[1] * r0 - g[1] * r1) / det, (df[0] * r0 - g[0] * r1) / det
-        ua, ub = min(max(ua - s0, 0.0), 1.0), min(max(ub - s1, 0.0), 1.0)
+        ua, ub = ua - s0, ub - s1
+        if not 0 < ua < ub < 1:  # pushed to tau = 0 or beyond: no interior pair (density falls from 0)
+            return None
         if abs(s0) <= 1e-13 and abs(s1) <= 1e-13:
             break
     else:
