@@ -25,6 +25,9 @@ Cases (targets for a 2-core machine; ratios hold anywhere):
    inference on 1,000 effects in 200 trials (``synthetic.dependent_effects``), through
    ``evsynth.stats.multilevel`` + ``evsynth.stats.robust``, against metafor ``vcalc`` +
    ``rma.mv`` + clubSandwich ``coef_test`` (``metafor_dependent_bench.R``; skipped without R).
+7. The Bayesian random-effects posterior (``evsynth.stats.bayes``, half-normal(0.5) prior):
+   one call at k = 10, and 10,000 analyses of k = 10 in one process, each with and without
+   the shrunken trial estimates.
 
 Every case runs in fresh processes; compared timings are taken alternately in one
 process (see ``workers.py``), so a ratio is always measured in the same run.
@@ -67,6 +70,7 @@ FULL = {
     "case4": {"treatments": 20, "trials": 300, "reps": 3},
     # metafor + clubSandwich take ~30 CPU s per fit at this size: one call per round.
     "case6": {"effects": 1000, "trials": 200, "reps": 7, "metafor": (1, 1)},
+    "case7": {"k": 10, "reps": 7, "n": 10_000, "many_reps": 2},
     "case5": {"version_reps": 5, "cold_reps": 1, "noop_reps": 3, "edit_reps": 2,
               "review": (5, 2, 2), "review_noop_reps": 1, "review_edit_reps": 1, "timeout": 2400},
 }
@@ -79,6 +83,7 @@ SMOKE = {
     "case3": {"k": 30, "reps": 2, "loop_reps": 1},
     "case4": {"treatments": 5, "trials": 20, "reps": 1},
     "case6": {"effects": 50, "trials": 10, "reps": 2, "metafor": (1, 1)},
+    "case7": {"k": 10, "reps": 2, "n": 50, "many_reps": 1},
     # Dry run of a small synthetic review: checks the generator still writes a table and
     # config the current workflow accepts.
     "case5": {"version_reps": 1, "dry_run_only": True, "review": (1, 1, 2), "timeout": 300},
@@ -343,6 +348,26 @@ def case6(cfg: dict, info: dict, log) -> dict:
     elif metafor.get("ok"):
         metafor.update(stats(metafor.pop("samples"), metafor.pop("cpu_samples", None)))
     out["python"], out["metafor"] = python, metafor
+    return out
+
+
+def case7(cfg: dict, log) -> dict:
+    c = cfg["case7"]
+    out = {**c, "runs": {}}
+    for shrinkage in (True, False):
+        label = "with shrinkage" if shrinkage else "without shrinkage"
+        log(f"case 7: Bayesian posterior, k={c['k']}, {label}")
+        out["runs"][label] = {"one": worker("bayes", {"mode": "one", "k": c["k"], "reps": c["reps"],
+                                                      "shrinkage": shrinkage})}
+        runs = [worker("bayes", {"mode": "many", "n": c["n"], "k": c["k"], "shrinkage": shrinkage})
+                for _ in range(c["many_reps"])]
+        good = [r for r in runs if "error" not in r]
+        entry = {"errors": [r["error"] for r in runs if "error" in r]}
+        if good:
+            entry["process"] = stats([r["process_wall_s"] for r in good], [r["process_cpu_s"] for r in good])
+            entry["fit"] = stats([r["fit_s"] for r in good])
+            entry["max_rss_mb"] = max(r["max_rss_mb"] for r in good)
+        out["runs"][label]["many"] = entry
     return out
 
 
@@ -615,6 +640,20 @@ def evaluate(results: dict, smoke: bool) -> list[dict]:
                 ratio_check(6, target, mf, ours, 20, "{:,.0f}x", below=False)
             else:
                 add(6, target, "metafor " + (mf.get("skipped") or mf.get("error", ""))[:120], None)
+    c7 = results.get("case7")
+    if c7:
+        for label, run in c7["runs"].items():
+            one = run["one"].get("evsynth")
+            if one:
+                add(7, f"Bayesian posterior, k={c7['k']}, {label}: under 5 ms", _fmt_s(one["median"]),
+                    one["median"] < 0.005, _fmt_s(_cpu(one)), (_cpu(one) or 1e9) < 0.005)
+            many = run["many"]
+            target = f"{c7['n']:,} Bayesian analyses of k={c7['k']}, {label}, one process: under 10 s"
+            if "process" in many:
+                wall, cpu = many["process"]["median"], _cpu(many["process"])
+                add(7, target, f"{_fmt_s(wall)} (whole process)", wall < 10, _fmt_s(cpu), (cpu or 1e9) < 10)
+            else:
+                add(7, target, "; ".join(many.get("errors", []))[:200], False)
     return targets
 
 
@@ -808,6 +847,22 @@ def write_report(results: dict, out: Path, smoke: bool, command: str) -> None:
                       f"Check: sigma² = {py['check']['sigma2']}, estimate {py['check']['beta']:.6f}, CR2 SE "
                       f"{py['check']['se_cr2']:.6f} on {py['check']['df']:.2f} df "
                       f"({py['check']['iterations']} Fisher-scoring steps).", ""]
+    c7 = results.get("case7")
+    if c7:
+        lines += [f"## 7. Bayesian random-effects posterior, k = {c7['k']}", "",
+                  "`bayes_meta(yi, vi, TauPrior('half-normal', 0.5))`: posterior median, central and shortest "
+                  "95% intervals of mu, tau and a new trial's effect, P(mu > 0), and (with shrinkage) each "
+                  "trial's shrunken median and interval. `many` is a fresh process running "
+                  f"{c7['n']:,} analyses (interpreter, imports, data and fits).", "",
+                  "| | one call | many: whole process | of which fitting | max RSS |", "|---|---|---|---|---|"]
+        for label, run in c7["runs"].items():
+            one, many = run["one"].get("evsynth"), run["many"]
+            if "process" in many and one:
+                lines.append(f"| {label} | {_spread(one)} | {_spread(many['process'])} | {_spread(many['fit'])} | "
+                             f"{many['max_rss_mb']:.0f} MB |")
+            else:
+                lines.append(f"| {label} | error: {str(run)[:150]} | | | |")
+        lines.append("")
     if results.get("notes"):
         lines += ["## Notes", ""] + [f"- {n}" for n in results["notes"]] + [""]
     (out / "results.md").write_text("\n".join(lines))
@@ -841,7 +896,7 @@ def _drawing_analysis(c5: dict) -> list[str]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, no targets (CI)")
-    parser.add_argument("--cases", default="1,2,3,4,5,6", help="comma-separated case numbers")
+    parser.add_argument("--cases", default="1,2,3,4,5,6,7", help="comma-separated case numbers")
     parser.add_argument("--out", type=Path, default=HERE, help="directory for results.md and results.json")
     parser.add_argument("--no-metafor", action="store_true", help="skip the metafor runs even if R is installed")
     parser.add_argument("--no-review", action="store_true", help="case 5 without the 20x synthetic review")
@@ -873,6 +928,8 @@ def main(argv=None) -> int:
         results["case5"] = case5(cfg, log)
     if 6 in cases:
         results["case6"] = case6(cfg, info, log)
+    if 7 in cases:
+        results["case7"] = case7(cfg, log)
     info["load_average_end"] = os.getloadavg()
     results["targets"] = evaluate(results, args.smoke)
     results["duration_s"] = time.perf_counter() - started

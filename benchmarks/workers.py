@@ -333,6 +333,33 @@ def task_figure(args: dict) -> dict:
     return out
 
 
+def task_bayes(args: dict) -> dict:
+    """Case 6: the Bayesian posterior (evsynth.stats.bayes.bayes_meta, half-normal(0.5) prior,
+    flat mu): ``mode="one"`` times one call at k; ``mode="many"`` runs n analyses of k in this
+    process (the parent times the whole process)."""
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    from evsynth.stats.bayes import bayes_meta
+    from evsynth.stats.bayes_priors import TauPrior
+
+    prior = TauPrior("half-normal", 0.5)
+    imported = time.perf_counter()
+    shrinkage = args.get("shrinkage", True)
+    if args["mode"] == "one":
+        yi, vi = meta_data(args["k"])
+        result = measure({"evsynth": lambda: bayes_meta(yi, vi, prior, shrinkage=shrinkage)}, args["reps"])
+        fit = bayes_meta(yi, vi, prior)
+        result["check"] = {"mu_median": fit.mu.median, "tau_median": fit.tau.median}
+        return result
+    yis, vis = many_meta_data(args["n"], args["k"])
+    generated = time.perf_counter()
+    fits = [bayes_meta(y, v, prior, shrinkage=shrinkage) for y, v in zip(yis, vis)]
+    done = time.perf_counter()
+    assert len(fits) == args["n"]
+    return {"import_s": imported - t0, "generate_s": generated - imported, "fit_s": done - generated,
+            "in_process_s": done - t0, "in_process_cpu_s": time.process_time() - cpu0, "max_rss_mb": max_rss_mb(),
+            "mean_mu_median": float(np.mean([f.mu.median for f in fits]))}
+
+
 TASKS = {
     "pool": task_pool,
     "batch": task_batch,
@@ -341,6 +368,7 @@ TASKS = {
     "dependent": task_dependent,
     "imports": task_imports,
     "figure": task_figure,
+    "bayes": task_bayes,
 }
 
 if __name__ == "__main__":

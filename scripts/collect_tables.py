@@ -1,5 +1,6 @@
 """Rule collect_tables: stack every analysis's rows into results/pooled.tsv,
-results/robustness.tsv and results/subgroup_tests.tsv (analyses in config order)."""
+results/robustness.tsv, results/subgroup_tests.tsv and results/bayes_priors.tsv (analyses in
+config order)."""
 
 from typing import TYPE_CHECKING
 
@@ -10,7 +11,7 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 with log_to(snakemake.log[0]) as log:
-    for table in ("pooled", "robustness", "subgroups"):
+    for table in ("pooled", "robustness", "subgroups", "bayes_priors"):
         paths = list(snakemake.input[table])
         rows = concat_tsv(paths, snakemake.output[table])
         log.info("%s: %d rows from %d analyses", table, rows, len(paths))

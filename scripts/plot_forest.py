@@ -24,5 +24,6 @@ with log_to(snakemake.log[0]):
         params.method,
         extra_footer=(params.provenance,),
         rob=comparison_judgements(getattr(params, "rob", [])),
+        bayes_row=params.bayes_row,
     )
     save_figure(draw_forest(data), dict(snakemake.output))

@@ -5,7 +5,9 @@ Outputs
 pooled : one row per comparison (columns ``evsynth.tables.pooled.POOLED_COLUMNS``): random-
     and common-effect estimates, heterogeneity with CIs, prediction interval, profile.
 studies : one row per study (``STUDY_COLUMNS``): effect size, CI and weight.
-robustness : each pooled comparison under every method profile (``ROBUSTNESS_COLUMNS``).
+robustness : each pooled comparison under every method profile (``ROBUSTNESS_COLUMNS``), and
+    under the Bayesian model (profile ``bayes (...)``, evsynth.tables.bayes).
+bayes_priors : each comparison's posterior under every prior of ``bayes.sensitivity_priors``.
 subgroups : tests for subgroup differences between delivery modes (``SUBGROUP_COLUMNS``);
     the across-modes estimate is appended to ``pooled`` as treatment ``any_remote_cbt``.
 """
@@ -16,6 +18,13 @@ from evsynth.data.config import Outcome
 from evsynth.data.io import write_tsv
 from evsynth.pipeline.logs import log_to
 from evsynth.stats.profiles import settings_from_dict
+from evsynth.tables.bayes import (
+    PRIOR_SENSITIVITY_COLUMNS,
+    bayes_columns,
+    bayes_robustness_records,
+    prior_sensitivity_records,
+    shrinkage_columns,
+)
 from evsynth.tables.pooled import (
     POOLED_COLUMNS,
     ROBUSTNESS_COLUMNS,
@@ -37,13 +46,19 @@ with log_to(snakemake.log[0]) as log:
     settings = settings_from_dict(params.method)
     cc = params.continuity_correction
     effects, comparisons = analyse(params.rows, outcome, params.modes, settings, cc)
-    write_tsv(study_records(effects, timepoint), STUDY_COLUMNS, snakemake.output.studies)
     pooled = pooled_records(effects, comparisons, outcome, timepoint, settings)
     tests, overall = subgroup_records(effects, outcome, params.modes, settings, timepoint)
-    write_tsv(pooled + overall, POOLED_COLUMNS, snakemake.output.pooled)
+    pooled, fits = bayes_columns(pooled + overall, effects, outcome, params.bayes)
+    effects = shrinkage_columns(effects, fits, outcome)
+    write_tsv(study_records(effects, timepoint), STUDY_COLUMNS, snakemake.output.studies)
+    write_tsv(pooled, POOLED_COLUMNS, snakemake.output.pooled)
     write_tsv(tests, SUBGROUP_COLUMNS, snakemake.output.subgroups)
     robustness = robustness_records(params.rows, outcome, params.modes, settings, cc, timepoint)
+    chosen = {(r["treatment"], r["comparator"]): r["ci_excludes_no_effect"] for r in robustness if r["chosen"]}
+    robustness += bayes_robustness_records(pooled, chosen)
     write_tsv(robustness, ROBUSTNESS_COLUMNS, snakemake.output.robustness)
+    priors = prior_sensitivity_records(pooled, effects, outcome, params.bayes)
+    write_tsv(priors, PRIOR_SENSITIVITY_COLUMNS, snakemake.output.bayes_priors)
     log.info("profile %s; versions: %s", settings.label, params.versions)
     for comparison in comparisons:
         log.info("%s vs %s: %s %s", comparison.treatment, comparison.comparator, comparison.status, comparison.note)

@@ -292,3 +292,15 @@ def test_save_rejects_unknown_format_and_leaves_rcparams_alone(tmp_path, ratio_f
     forest.draw_forest(md_data())
     save_figure(ratio_fig, [str(tmp_path / "f.svg")])
     assert dict(matplotlib.rcParams) == before
+
+
+def test_bayesian_summary_line_is_optional():
+    from evsynth.data.config import Outcome
+    from evsynth.figures.forest_data import bayes_line
+
+    outcome = Outcome("r", "Response", "RR", higher_is_better=True)
+    rec = {"bayes_estimate": 1.5385, "bayes_ci_lower": 0.3636, "bayes_ci_upper": 6.509, "bayes_prob_benefit": 0.8515,
+           "bayes_tau_prior": "half-normal(0.5)"}
+    assert bayes_line(rec, outcome) == ("Bayesian random effects, tau ~ half-normal(0.5): RR 1.54 [0.36, 6.51] "
+                                        "(95% CrI); P(favours treatment) = 85%")
+    assert bayes_line({"bayes_status": "not run: x"}, outcome) == ""

@@ -44,6 +44,17 @@ TOL = {
     # fixed G, aggregation (metafor_dependent.json; measured <= 3e-10, the worst being dat.bcg's
     # rma() tau² from metafor's Fisher scoring at threshold 1e-12).
     "dependent_rel": 1e-8,
+    # selmodel(): metafor maximises with optim() (and numDeriv's Hessian), good to ~2e-5 relative
+    # in the estimates and SEs; the maximised log-likelihood and the LRT agree to ~1e-11.
+    "selmodel_rel": 5e-5,
+    "selmodel_ll_abs": 1e-8,
+    # The Bayesian posterior against tests/oracle/reference/bayes_reference.R (integrate() at
+    # rel.tol 1e-12, uniroot() at 1e-13), absolute on the analysis scale: measured <= 3e-14 for
+    # medians, central intervals, means, probabilities and shrunken effects.
+    "bayes_abs": 1e-10,
+    # Shortest intervals: R finds them with optimize() over the lower tail probability (tol
+    # 1e-10), which leaves its endpoints ~5e-8 off (ours solve f(a) = f(b) by Newton).
+    "bayes_shortest_abs": 2e-7,
 }
 
 #: metafor test= -> our ci_method.

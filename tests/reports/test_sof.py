@@ -229,3 +229,15 @@ def test_all_rows_have_only_known_columns_and_finite_numbers():
         assert key in SOF_COLUMNS
         if isinstance(value, float):
             assert math.isfinite(value)
+
+
+def test_bayesian_columns_come_from_pooled_or_say_why_not():
+    bayes = {"bayes_estimate": 1.538, "bayes_ci_lower": 0.3636, "bayes_ci_upper": 6.509, "bayes_prob_benefit": 0.85,
+             "bayes_prob_mid": 0.73, "bayes_tau_prior": "turner2015 pain, nonpharma-control: log-normal on tau²",
+             "bayes_status": "posterior from 1 trial"}
+    row = sof_row({**RESOLVE_ROW, **bayes}, RESPONSE, MODES, SETTINGS, {}, [], {})
+    assert set(row) <= set(SOF_COLUMNS)
+    assert row["bayes_effect"] == "RR 1.54 [0.36, 6.51] (95% CrI)"
+    assert (row["bayes_prob_benefit"], row["bayes_prob_mid"]) == (0.85, 0.73)
+    row = sof_row({**RESOLVE_ROW, "bayes_status": "not run: across modes"}, RESPONSE, MODES, SETTINGS, {}, [], {})
+    assert row["bayes_effect"] == "not run: across modes"

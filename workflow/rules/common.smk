@@ -44,6 +44,7 @@ MODE_LABELS = PLAN.config.modes
 OUTCOMES = {oid: outcome.as_dict() for oid, outcome in PLAN.config.outcomes.items()}
 WINDOWS = PLAN.config.window_ids
 ANALYSES = PLAN.analyses
+BAYES_FOREST_ROW = bool((PLAN.config.raw.get("bayes") or {}).get("forest_row", True))
 
 LIBRARY = Path(workflow.basedir) / "workflow" / "lib"
 SCRIPTS = Path(workflow.basedir) / "scripts"

@@ -32,5 +32,6 @@ rule plot_forest:
         matplotlib=MATPLOTLIB_VERSION,
         rob=JOB.rob_rows,
         provenance=JOB.forest_provenance,
+        bayes_row=BAYES_FOREST_ROW,
     script:
         "../../scripts/plot_forest.py"

@@ -6,6 +6,7 @@ rule pool_analysis:
         studies="results/analyses/{outcome}/{timepoint}/studies.tsv",
         robustness="results/analyses/{outcome}/{timepoint}/robustness.tsv",
         subgroups="results/analyses/{outcome}/{timepoint}/subgroups.tsv",
+        bayes_priors="results/analyses/{outcome}/{timepoint}/bayes_priors.tsv",
     log:
         "results/logs/pool_analysis/{outcome}_{timepoint}.log",
     group:
@@ -22,6 +23,7 @@ rule pool_analysis:
         modes=MODES,
         method=METHOD,
         continuity_correction=PLAN.config.continuity_correction,
+        bayes=JOB.bayes,
         versions=VERSIONS,
     script:
         "../../scripts/pool_analysis.py"
@@ -35,6 +37,9 @@ rule collect_tables:
         ),
         subgroups=analysis_outputs(
             "results/analyses/{outcome}/{timepoint}/subgroups.tsv"
+        ),
+        bayes_priors=analysis_outputs(
+            "results/analyses/{outcome}/{timepoint}/bayes_priors.tsv"
         ),
         code=code("collect_tables"),
     output:
@@ -51,6 +56,11 @@ rule collect_tables:
         subgroups=report(
             "results/subgroup_tests.tsv",
             caption="../report/subgroups.rst",
+            category="Tables",
+        ),
+        bayes_priors=report(
+            "results/bayes_priors.tsv",
+            caption="../report/bayes_priors.rst",
             category="Tables",
         ),
     log:

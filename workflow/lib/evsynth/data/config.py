@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from evsynth.data.bayes_config import bayes_problems
 from evsynth.stats.escalc import RATIO_MEASURES
 from evsynth.stats.profiles import PROFILES, SETTING_KEYS, MethodSettings
 
@@ -135,6 +136,9 @@ class SensitivityConfig:
     exclude_if: tuple[tuple[str, tuple[Any, ...]], ...] = ()
     cumulative_order_by: tuple[str, ...] = ()
     small_study_min_k: int = DEFAULT_SMALL_STUDY_MIN_K
+    #: One-sided p cut points of the user's step-function selection model (the 3PSM at 0.025
+    #: always runs); empty for none.
+    selection_cut_points: tuple[float, ...] = ()
 
     @property
     def columns(self) -> list[str]:
@@ -148,6 +152,7 @@ class SensitivityConfig:
             "exclude_if": {col: list(values) for col, values in self.exclude_if},
             "cumulative_order_by": list(self.cumulative_order_by),
             "small_study_min_k": self.small_study_min_k,
+            "selection_cut_points": list(self.selection_cut_points),
         }
 
 
@@ -158,7 +163,18 @@ def sensitivity_config(section: Mapping[str, Any] | None) -> SensitivityConfig:
         exclude_if=tuple((str(col), tuple(values)) for col, values in (section.get("exclude_if") or {}).items()),
         cumulative_order_by=tuple(section.get("cumulative_order_by") or ()),
         small_study_min_k=int(section.get("small_study_min_k", DEFAULT_SMALL_STUDY_MIN_K)),
+        selection_cut_points=tuple(float(c) for c in section.get("selection_cut_points") or ()),
     )
+
+
+def _cut_point_problems(section: Mapping[str, Any]) -> list[str]:
+    cuts = list(section.get("selection_cut_points") or [])
+    key = "config.yaml: sensitivity.selection_cut_points"
+    if any(isinstance(c, bool) or not isinstance(c, int | float) or not 0 < c < 1 for c in cuts):
+        return [f"{key} = {cuts}: every cut point is a one-sided p-value strictly between 0 and 1"]
+    if any(b <= a for a, b in zip(cuts, cuts[1:])):
+        return [f"{key} = {cuts}: give the cut points in increasing order, each once, e.g. [0.025, 0.5]"]
+    return []
 
 
 @dataclass(frozen=True)
@@ -308,6 +324,8 @@ def load_config(raw: Mapping[str, Any]) -> ReviewConfig:
             "'studies:' table by line, so they cannot be used with dual extraction yet; leave them "
             "empty while config.yaml: extraction is set"
         )
+    problems += _cut_point_problems(section)
+    problems += bayes_problems(raw.get("bayes"), outcomes)
     sof = raw.get("summary_of_findings", {})
     problems += check_sof_settings(sof, outcomes)
     changes = {"baseline": "", "i2_bands": [25, 50, 75], **raw.get("changes", {})}

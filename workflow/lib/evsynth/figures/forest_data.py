@@ -168,8 +168,12 @@ def build_forest_data(
     timepoint: str,
     footer: Sequence[str] = (),
     rob: Mapping[tuple[str, str, str], tuple[str, ...]] | None = None,
+    bayes_row: bool = False,
 ) -> ForestData:
     """Assemble the forest plot of one analysis from its study and pooled tables.
+
+    ``bayes_row`` adds each comparison's Bayesian posterior (pooled.tsv's ``bayes_*``
+    columns, ``config.yaml: bayes.forest_row``) as a summary line under its block.
 
     ``rob`` maps ``(study, treatment, comparator)`` to RoB 2 judgements (D1-D5, overall;
     :func:`evsynth.tables.rob.comparison_judgements`); when any row of the plot has one, RoB columns
@@ -219,6 +223,8 @@ def build_forest_data(
             lines = (HETEROGENEITY_ONE_STUDY,)
         else:
             pooled_note = "Not estimable"
+        if bayes_row and bayes_line(rec, outcome):
+            lines = (*lines, bayes_line(rec, outcome))
         title = f"{modes[rec['treatment']]} vs {modes[rec['comparator']]}"
         subgroups.append(
             ForestSubgroup(
@@ -284,6 +290,15 @@ def conversion_lines(studies: pd.DataFrame, markers: Mapping[str, str]) -> list[
         lines.append(f"{marker} Converted by the pipeline from data as reported: {what} ({source}): "
                      f"{', '.join(dict.fromkeys(map(str, trials)))}.")
     return lines
+def bayes_line(rec: Mapping[str, Any], outcome: Outcome) -> str:
+    """The Bayesian summary line of one pooled.tsv row ('' when there is no posterior)."""
+    est, lo, hi = (optional_float(rec.get(c)) for c in ("bayes_estimate", "bayes_ci_lower", "bayes_ci_upper"))
+    if est is None or lo is None or hi is None:
+        return ""
+    benefit = optional_float(rec.get("bayes_prob_benefit"))
+    prob = "" if benefit is None else f"; P(favours treatment) = {100 * benefit:.0f}%"
+    return (f"Bayesian random effects, tau ~ {rec.get('bayes_tau_prior')}: {outcome.measure} {_num(est, '{:.2f}')} "
+            f"[{_num(lo, '{:.2f}')}, {_num(hi, '{:.2f}')}] (95% CrI){prob}")
 
 
 def _row_rob(rob: Mapping[tuple[str, str, str], tuple[str, ...]], row: Mapping[str, Any]) -> tuple[str, ...]:
@@ -304,6 +319,7 @@ def analysis_forest_data(
     settings: Mapping[str, Any],
     extra_footer: Sequence[str] = (),
     rob: Mapping[tuple[str, str, str], tuple[str, ...]] | None = None,
+    bayes_row: bool = False,
 ) -> ForestData:
     """The forest plot of one analysis from the tables rule pool_analysis writes
     (``pooled``, ``studies``, ``robustness``, ``subgroups``): :func:`build_forest_data` with
@@ -312,7 +328,8 @@ def analysis_forest_data(
         settings, outcome, tables["pooled"], tables["robustness"], tables["subgroups"], modes, tables["studies"]
     )
     return build_forest_data(
-        tables["studies"], tables["pooled"], outcome, modes, timepoint, footer=footer + tuple(extra_footer), rob=rob
+        tables["studies"], tables["pooled"], outcome, modes, timepoint, footer=footer + tuple(extra_footer), rob=rob,
+        bayes_row=bayes_row,
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from evsynth.data.bayes_config import bayes_settings
 from evsynth.data.config import ConfigError
 from evsynth.data.judgements import JudgementsError
 from evsynth.data.reconcile import Reconciliation
@@ -47,6 +48,11 @@ class JobFunctions:
     def outcome(self, wildcards) -> dict[str, Any]:
         """The analysis's outcome as a plain dict (``Outcome(**d)`` reads it back)."""
         return self._outcomes[wildcards.outcome]
+
+    def bayes(self, wildcards) -> dict[str, Any]:
+        """The outcome's Bayesian settings (``config.yaml: bayes``): prior, mu prior, MID."""
+        outcome = self._outcomes[wildcards.outcome]
+        return bayes_settings(self.plan.config.raw, wildcards.outcome, outcome["measure"]).as_dict()
 
     def rob_rows(self, wildcards) -> list[dict[str, Any]]:
         """One analysis's RoB 2 judgements ([] when its rows have none)."""

@@ -101,6 +101,11 @@ SOF_COLUMNS = (
     "certainty_reasons",
     "comments",
     "profile",
+    # Bayesian random-effects model (docs/bayes.md), from pooled.tsv's bayes_* columns.
+    "bayes_effect",
+    "bayes_prob_benefit",
+    "bayes_prob_mid",
+    "bayes_tau_prior",
 )
 
 
@@ -199,6 +204,7 @@ def sof_row(
         "ci_upper": hi,
         "profile": pooled.get("profile") or "",
     }
+    row.update(_bayes(pooled, measure))
     if est is None or lo is None or hi is None:
         row.update(effect="", absolute_effect="no estimate", risk_of_bias="", inconsistency="", imprecision="")
         return _with_judgement(row, judgement)
@@ -211,6 +217,19 @@ def sof_row(
         _continuous_effect(row, outcome, settings)
     _certainty_inputs(row, pooled, outcome, settings, study_weights, overall_rob)
     return _with_judgement(row, judgement)
+
+
+def _bayes(pooled: Mapping[str, Any], measure: str) -> dict[str, Any]:
+    """The Bayesian columns: posterior median [central 95% credible interval] and probabilities."""
+    est, lo, hi = (optional_float(pooled.get(c)) for c in ("bayes_estimate", "bayes_ci_lower", "bayes_ci_upper"))
+    if est is None or lo is None or hi is None:
+        return {"bayes_effect": pooled.get("bayes_status") or ""}
+    return {
+        "bayes_effect": f"{measure} {number(est)} [{number(lo)}, {number(hi)}] (95% CrI)",
+        "bayes_prob_benefit": optional_float(pooled.get("bayes_prob_benefit")),
+        "bayes_prob_mid": optional_float(pooled.get("bayes_prob_mid")),
+        "bayes_tau_prior": pooled.get("bayes_tau_prior") or "",
+    }
 
 
 def _participants(pooled: Mapping[str, Any], treatment: str, k: int, n: float | None) -> str:

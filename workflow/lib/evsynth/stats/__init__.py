@@ -23,6 +23,10 @@ The public API, importable from here (``from evsynth.stats import pool``), by de
   ``fit_multilevel``, ``MultilevelFit``; :mod:`~evsynth.stats.robust`: ``cr2``, ``RobustFit``;
   :mod:`~evsynth.stats.timepoints`: ``fit_timepoints``, ``TimepointFit``;
   :mod:`~evsynth.stats.metaregression`: ``moderator_design``, ``permutation_test``, ``r2``.
+* :mod:`~evsynth.stats.bayes`: ``bayes_meta``, ``MuPrior``, ``BayesFit``;
+  :mod:`~evsynth.stats.bayes_priors`: ``TauPrior``, ``empirical_prior``.
+* :mod:`~evsynth.stats.selection`: ``selection_model``; :mod:`~evsynth.stats.bias_adjusted`:
+  ``pet_peese``, ``limit_meta``, ``waap_wls``.
 
 Names are loaded on first use (PEP 562), so importing one module of the package (the
 workflow does so at parse time) does not import the rest. Code inside this repository
@@ -54,6 +58,10 @@ API = {
     **dict.fromkeys(("cr2", "RobustFit"), "robust"),
     **dict.fromkeys(("fit_timepoints", "TimepointFit"), "timepoints"),
     **dict.fromkeys(("moderator_design", "permutation_test", "r2"), "metaregression"),
+    **dict.fromkeys(("bayes_meta", "MuPrior", "BayesFit"), "bayes"),
+    **dict.fromkeys(("TauPrior", "empirical_prior"), "bayes_priors"),
+    "selection_model": "selection",
+    **dict.fromkeys(("pet_peese", "limit_meta", "waap_wls"), "bias_adjusted"),
 }
 
 __all__ = sorted(API)

@@ -23,6 +23,7 @@ from evsynth.data.vocabulary import comparison_order
 from evsynth.stats.pooling import pool_with
 from evsynth.stats.profiles import PROFILES, MethodSettings
 from evsynth.stats.results import PooledEstimate
+from evsynth.tables.bayes import BAYES_COLUMNS, SHRINKAGE_COLUMNS
 
 STUDY_COLUMNS = (
     "outcome",
@@ -53,6 +54,7 @@ STUDY_COLUMNS = (
     "var_ctrl_arm",
     "derivation",
     "conversion",
+    *SHRINKAGE_COLUMNS,
 )
 
 POOLED_COLUMNS = (
@@ -104,6 +106,7 @@ POOLED_COLUMNS = (
     "status",
     "studies",
     "note",
+    *BAYES_COLUMNS,
 )
 
 ROBUSTNESS_COLUMNS = (

@@ -49,6 +49,7 @@ from evsynth.stats.pooling import pool
 from evsynth.stats.profiles import MethodSettings
 from evsynth.stats.refit import SubsetFits
 from evsynth.stats.smallstudy import TrimFill, egger_test, rank_test, trim_and_fill
+from evsynth.tables.small_study_adjusted import adjusted_records
 
 __all__ = [
     "COLUMNS",
@@ -239,7 +240,8 @@ def analyse_sensitivity(
             ("leave_one_out", _leave_one_out(comp, infl, settings, outcome)),
             ("influence", _influence(comp, infl)),
             ("cumulative", _cumulative(comp, settings, outcome, config, cells)),
-            ("small_study", _small_study(comp, filled, settings, outcome, config)),
+            ("small_study", _small_study(comp, filled, settings, outcome, config)
+             + adjusted_records(comp.yi, comp.vi, settings, outcome, config)),
             ("subsets", _subsets(comp, settings, outcome, config, cells)),
         ):
             tables[name] += [_clean({**comp.base, **stamp, **rec}) for rec in records]

@@ -1,0 +1,71 @@
+"""The Bayesian random-effects posterior pinned to an independent R computation
+(tests/oracle/data/bayes_reference.json, written by tests/oracle/reference/bayes_reference.R).
+
+The R script integrates the posterior of tau with base R's integrate() at rel.tol 1e-12, finds
+every quantile with uniroot() (tol 1e-13) and every shortest interval with optimize() over
+the lower tail probability; it computes the marginal likelihood and the conditional posterior
+of mu with matrices (GLS, or the multivariate normal density of y under a normal prior on
+mu), not with the sums evsynth.stats.bayes uses. Datasets: dat.bcg (log RR, k = 13, and its
+first 1 and 2 trials), dat.normand1999 (SMD, k = 9) and Crins et al. 2014 (log OR, k = 6, the
+example data of Röver 2020, J Stat Softw 93(6)); priors half-normal(0.5), half-Cauchy(0.5),
+Turner 2015's and Rhodes 2015's marginal predictive priors, flat or normal prior on mu.
+Tolerances TOL["bayes_abs"] (1e-10, absolute, analysis scale; measured <= 3e-14) and
+TOL["bayes_shortest_abs"] for shortest intervals (R's optimize() is the limit; measured 5e-8).
+
+"joint_check" computes P(mu > -0.5) for dat.bcg once more by a double integral of the joint
+density over (mu, tau), without integrating mu out analytically.
+"""
+
+import numpy as np
+import pytest
+
+from evsynth.stats.bayes import MuPrior, bayes_meta
+from evsynth.stats.bayes_priors import TauPrior
+from oracle._oracle import TOL, load
+
+CASES = load("bayes_reference")
+IDS = sorted(CASES)
+FIELDS = ("median", "central_lower", "central_upper", "shortest_lower", "shortest_upper")
+
+
+def _tau_prior(spec: dict) -> TauPrior:
+    return TauPrior(spec["family"], scale=spec["scale"], location=spec.get("location", 0.0), df=spec.get("df", 5.0))
+
+
+def _fit(case: dict):
+    mu = case["mu_prior"]
+    mu_prior = MuPrior() if mu == "flat" else MuPrior(mu["mean"], mu["sd"])
+    return bayes_meta(case["inputs"]["yi"], case["inputs"]["vi"], _tau_prior(case["tau_prior"]), mu_prior,
+                      level=case["level"], thresholds=case["thresholds"])
+
+
+@pytest.fixture(scope="module")
+def fits():
+    return {case_id: _fit(CASES[case_id]) for case_id in IDS}
+
+
+@pytest.mark.parametrize("case_id", IDS)
+def test_posterior_summaries_match_integrate(case_id, fits):
+    ours, r = fits[case_id], CASES[case_id]
+    for part in ("mu", "tau", "prediction"):
+        for field in FIELDS:
+            tol = TOL["bayes_shortest_abs"] if field.startswith("shortest") else TOL["bayes_abs"]
+            assert getattr(getattr(ours, part), field) == pytest.approx(r[part][field], abs=tol), (part, field)
+    assert ours.mu.mean == pytest.approx(r["mu"]["mean"], abs=TOL["bayes_abs"])
+    assert ours.tau.mean == pytest.approx(r["tau"]["mean"], abs=TOL["bayes_abs"])
+    np.testing.assert_allclose(ours.prob_above, r["prob_above"], atol=TOL["bayes_abs"], rtol=0)
+    np.testing.assert_allclose(ours.prob_above_prediction, r["prob_above_prediction"], atol=TOL["bayes_abs"], rtol=0)
+
+
+@pytest.mark.parametrize("case_id", IDS)
+def test_shrunken_trial_effects_match_integrate(case_id, fits):
+    ours, r = fits[case_id], CASES[case_id]
+    for field in ("shrunken_median", "shrunken_lower", "shrunken_upper"):
+        np.testing.assert_allclose(getattr(ours, field), r[field], atol=TOL["bayes_abs"], rtol=0, err_msg=field)
+
+
+def test_mu_integrated_out_analytically_matches_the_double_integral(fits):
+    check = load("bayes_reference", "joint_check")["bcg_halfnormal"]
+    case = CASES["bcg_halfnormal"]
+    assert case["thresholds"][1] == check["threshold"]
+    assert fits["bcg_halfnormal"].prob_above[1] == pytest.approx(check["prob_above"], abs=TOL["bayes_abs"])

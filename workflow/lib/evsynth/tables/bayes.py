@@ -1,0 +1,205 @@
+"""Bayesian random-effects rows: pooled.tsv's ``bayes_*`` columns, robustness.tsv's ``bayes`` row,
+each trial's shrunken estimate (studies.tsv) and the prior-sensitivity table.
+
+Every comparison with at least one estimable trial gets the posterior of
+:func:`evsynth.stats.bayes.bayes_meta` under the outcome's prior (``config.yaml: bayes``), k = 1
+and k = 2 included: with few trials the prior on tau carries the heterogeneity that the data
+cannot estimate, which is the point (Röver et al. 2021; Bender et al. 2018). Estimates and
+intervals are on the reporting scale (RR and OR, not their logs); tau on the analysis scale.
+
+"Benefit" follows ``higher_is_better``: P(mu > 0) when larger is better, else P(mu < 0); the
+MID probability is P(mu beyond the MID in the beneficial direction), with the MID of
+``summary_of_findings.mid`` (a ratio for RR and OR, compared on the log scale).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evsynth.data.bayes_config import tau_prior_from
+from evsynth.data.config import Outcome
+from evsynth.stats.bayes import BayesFit, MuPrior, bayes_meta
+
+__all__ = [
+    "BAYES_COLUMNS",
+    "PRIOR_SENSITIVITY_COLUMNS",
+    "SHRINKAGE_COLUMNS",
+    "bayes_columns",
+    "bayes_robustness_records",
+    "prior_sensitivity_records",
+    "shrinkage_columns",
+]
+
+#: Appended to pooled.tsv's columns (evsynth.tables.pooled.POOLED_COLUMNS).
+BAYES_COLUMNS = (
+    "bayes_tau_prior",
+    "bayes_mu_prior",
+    "bayes_estimate",
+    "bayes_ci_lower",
+    "bayes_ci_upper",
+    "bayes_shortest_lower",
+    "bayes_shortest_upper",
+    "bayes_tau",
+    "bayes_tau_lower",
+    "bayes_tau_upper",
+    "bayes_pi_lower",
+    "bayes_pi_upper",
+    "bayes_prob_benefit",
+    "bayes_mid",
+    "bayes_prob_mid",
+    "bayes_status",
+)
+#: Appended to studies.tsv's columns: each trial's posterior (shrunken) effect.
+SHRINKAGE_COLUMNS = ("bayes_shrunken_estimate", "bayes_shrunken_lower", "bayes_shrunken_upper")
+PRIOR_SENSITIVITY_COLUMNS = (
+    "outcome", "timepoint", "treatment", "comparator", "measure", "k", "tau_prior", "configured",
+    *BAYES_COLUMNS[1:-1], "status",
+)  # fmt: skip
+
+
+def _thresholds(outcome: Outcome, mid: float | None) -> tuple[float, ...]:
+    """Analysis-scale thresholds: no effect, then the MID in the beneficial direction."""
+    sign = 1.0 if outcome.higher_is_better else -1.0
+    if mid is None:
+        return (0.0,)
+    return (0.0, sign * (math.log(mid) if outcome.ratio else mid))
+
+
+def _fit(yi, vi, prior_fields, mu_sd, outcome, mid) -> BayesFit:
+    mu_prior = MuPrior() if mu_sd is None else MuPrior(0.0, mu_sd)
+    return bayes_meta(yi, vi, tau_prior_from(prior_fields), mu_prior, thresholds=_thresholds(outcome, mid))
+
+
+def _summary(fit: BayesFit, outcome: Outcome, mid: float | None) -> dict[str, Any]:
+    back = outcome.to_reporting
+
+    def toward_benefit(p_above: float) -> float:
+        return p_above if outcome.higher_is_better else 1.0 - p_above
+
+    return {
+        "bayes_tau_prior": fit.tau_prior,
+        "bayes_mu_prior": fit.mu_prior,
+        "bayes_estimate": float(back(fit.mu.median)),
+        "bayes_ci_lower": float(back(fit.mu.central_lower)),
+        "bayes_ci_upper": float(back(fit.mu.central_upper)),
+        "bayes_shortest_lower": float(back(fit.mu.shortest_lower)),
+        "bayes_shortest_upper": float(back(fit.mu.shortest_upper)),
+        "bayes_tau": fit.tau.median,
+        "bayes_tau_lower": fit.tau.central_lower,
+        "bayes_tau_upper": fit.tau.central_upper,
+        "bayes_pi_lower": float(back(fit.prediction.central_lower)),
+        "bayes_pi_upper": float(back(fit.prediction.central_upper)),
+        "bayes_prob_benefit": toward_benefit(fit.prob_above[0]),
+        "bayes_mid": mid,
+        "bayes_prob_mid": toward_benefit(fit.prob_above[1]) if mid is not None else None,
+    }
+
+
+def _usable(effects: pd.DataFrame, treatment: str, comparator: str) -> pd.DataFrame:
+    block = effects[(effects["treatment"] == treatment) & (effects["comparator"] == comparator)]
+    return block[block["estimable"].astype(bool)]
+
+
+def bayes_columns(
+    pooled: Sequence[dict[str, Any]], effects: pd.DataFrame, outcome: Outcome, bayes: Mapping[str, Any]
+) -> tuple[list[dict[str, Any]], dict[tuple[str, str], BayesFit]]:
+    """``pooled`` rows with the ``bayes_*`` columns filled in, and the fits by comparison.
+
+    ``bayes`` is :meth:`evsynth.data.bayes_config.BayesSettings.as_dict`. Rows of the
+    across-modes estimate are left with a status saying why.
+    """
+    out, fits = [], {}
+    for row in pooled:
+        row = dict(row)
+        usable = _usable(effects, row["treatment"], row["comparator"])
+        if row["status"] == "pooled across delivery modes":
+            row["bayes_status"] = ("not run: the across-modes estimate uses the shared-arm covariance "
+                                   "(rma.mv); the Bayesian model here assumes independent trials")  # fmt: skip
+        elif usable.empty:
+            row["bayes_status"] = "not run: no estimable trial"
+        elif bayes["prior"] is None:
+            row["bayes_status"] = f"not run: {bayes['reason']}"
+        else:
+            fit = _fit(usable["yi"].to_numpy(float), usable["vi"].to_numpy(float), bayes["prior"],
+                       bayes["mu_prior_sd"], outcome, bayes["mid"])  # fmt: skip
+            fits[(row["treatment"], row["comparator"])] = fit
+            row.update(_summary(fit, outcome, bayes["mid"]))
+            row["bayes_status"] = f"posterior from {len(usable)} trial{'s' if len(usable) != 1 else ''}"
+        out.append(row)
+    return out, fits
+
+
+def shrinkage_columns(
+    effects: pd.DataFrame, fits: Mapping[tuple[str, str], BayesFit], outcome: Outcome
+) -> pd.DataFrame:
+    """studies.tsv with each estimable trial's posterior median and central interval."""
+    effects = effects.copy()
+    for column in SHRINKAGE_COLUMNS:
+        effects[column] = np.nan
+    back = outcome.to_reporting
+    for (treatment, comparator), fit in fits.items():
+        rows = ((effects["treatment"] == treatment) & (effects["comparator"] == comparator)
+                & effects["estimable"].astype(bool)).to_numpy()  # fmt: skip
+        effects.loc[rows, "bayes_shrunken_estimate"] = back(np.array(fit.shrunken_median))
+        effects.loc[rows, "bayes_shrunken_lower"] = back(np.array(fit.shrunken_lower))
+        effects.loc[rows, "bayes_shrunken_upper"] = back(np.array(fit.shrunken_upper))
+    return effects
+
+
+def bayes_robustness_records(
+    pooled: Sequence[dict[str, Any]], chosen_excludes: Mapping[tuple[str, str], bool]
+) -> list[dict[str, Any]]:
+    """One robustness.tsv row per comparison with a posterior, profile ``bayes (<prior>)``.
+
+    Its conclusion is whether the central 95% credible interval excludes no effect, compared
+    with the chosen profile's confidence interval (``chosen_excludes``, by comparison).
+    """
+    records = []
+    for row in pooled:
+        if row.get("bayes_estimate") is None or (row["treatment"], row["comparator"]) not in chosen_excludes:
+            continue
+        null = 1.0 if row["measure"] in ("RR", "OR") else 0.0
+        excludes = bool(row["bayes_ci_lower"] > null or row["bayes_ci_upper"] < null)
+        records.append({
+            "outcome": row["outcome"], "timepoint": row["timepoint"], "treatment": row["treatment"],
+            "comparator": row["comparator"], "measure": row["measure"], "k": row["k"],
+            "profile": f"bayes ({row['bayes_tau_prior']}, mu {row['bayes_mu_prior']})", "chosen": False,
+            "estimate": row["bayes_estimate"], "ci_lower": row["bayes_ci_lower"], "ci_upper": row["bayes_ci_upper"],
+            "pi_lower": row["bayes_pi_lower"], "pi_upper": row["bayes_pi_upper"], "p_value": None,
+            "tau2": row["bayes_tau"] ** 2, "i2": None, "ci_excludes_no_effect": excludes,
+            "conclusion_differs_from_chosen": excludes != chosen_excludes[(row["treatment"], row["comparator"])],
+        })  # fmt: skip
+    return records
+
+
+def prior_sensitivity_records(
+    pooled: Sequence[dict[str, Any]], effects: pd.DataFrame, outcome: Outcome, bayes: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Each comparison under the configured prior and every ``bayes.sensitivity_priors`` entry."""
+    records = []
+    candidates = [("configured", bayes["prior"], bayes["reason"])] + [tuple(s) for s in bayes["sensitivity"]]
+    for row in pooled:
+        if row["status"] == "pooled across delivery modes":
+            continue
+        usable = _usable(effects, row["treatment"], row["comparator"])
+        if usable.empty:
+            continue
+        for i, (label, fields, reason) in enumerate(candidates):
+            rec = {key: row[key] for key in ("outcome", "timepoint", "treatment", "comparator", "measure")}
+            rec.update(k=len(usable), configured=i == 0, tau_prior=label)
+            if fields is None:
+                rec["status"] = f"not run: {reason}"
+            else:
+                fit = _fit(usable["yi"].to_numpy(float), usable["vi"].to_numpy(float), fields,
+                           bayes["mu_prior_sd"], outcome, bayes["mid"])  # fmt: skip
+                summary = _summary(fit, outcome, bayes["mid"])
+                rec.update({key: summary[key] for key in BAYES_COLUMNS[1:-1]})
+                rec["tau_prior"] = summary["bayes_tau_prior"]
+                rec["status"] = "computed"
+            records.append(rec)
+    return records
