@@ -39,7 +39,7 @@ with log_to(snakemake.log[0]) as log:
     effects, comparisons = analyse(params.rows, outcome, params.modes, settings, cc)
     write_tsv(study_records(effects, timepoint), STUDY_COLUMNS, snakemake.output.studies)
     pooled = pooled_records(effects, comparisons, outcome, timepoint, settings)
-    tests, overall = subgroup_records(effects, outcome, params.modes, settings, timepoint)
+    tests, overall = subgroup_records(effects, outcome, params.modes, settings, timepoint, cc)
     write_tsv(pooled + overall, POOLED_COLUMNS, snakemake.output.pooled)
     write_tsv(tests, SUBGROUP_COLUMNS, snakemake.output.subgroups)
     robustness = robustness_records(params.rows, outcome, params.modes, settings, cc, timepoint)
