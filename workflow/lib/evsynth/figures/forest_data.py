@@ -303,8 +303,7 @@ def method_footer(
         f"random effects, inverse variance, {settings['estimator']} tau², {CI_METHOD_LABELS[settings['ci_method']]}, "
         f"{PI_LABELS[settings['prediction_interval']]}, {I2_LABELS[settings['i2']]}.",
         "Weights and subtotals are within each comparison; comparisons share trial arms, so they are combined "
-        "only in the across-modes estimate, which uses the shared-arm covariance (or, from one trial, combines "
-        "its arms).",
+        "only in the across-modes estimate, which uses the shared-arm covariance.",
     ]
     if studies is not None and "derivation" in studies:
         derived = studies.loc[studies["derivation"].astype(str).str.startswith("derived from arm-level"), "study"]

@@ -296,7 +296,7 @@ def network_tables(
                 "separate_indirect_ci_upper": si_hi, "separate_difference_theta": s.separate_difference,
                 "separate_difference_se": s.separate_difference_se, "separate_z": s.separate_z,
                 "separate_p_value": s.separate_p_value, "tau2": model.tau2, "estimator": est_name,
-                "ci_method": ci_method_name(fit.random) if fit.fitted else network_method_name(settings),
+                "ci_method": ci_method_name(fit.random) if fit.fitted else None,  # no network, no intervals
         "alpha": settings.alpha, "method": SPLIT_METHOD, "note": s.note,
             })
         order = sorted(range(len(fit.treatments)), key=lambda i: (-model.pscores[i], i))
@@ -342,7 +342,7 @@ def _summary(fit: NetworkFit, outcome: Outcome, key: dict[str, str], settings: M
         **key, "measure": outcome.measure, "status": fit.status, "message": fit.message,
         "plotted": fit.status == "fitted", "treatments": "; ".join(fit.treatments), "reference": fit.reference,
         "modes_without_data": "; ".join(fit.missing), "k_trials": fit.k_studies, "estimator": method,
-        "ci_method": ci_method_name(fit.random) if fit.fitted else network_method_name(settings),
+        "ci_method": ci_method_name(fit.random) if fit.fitted else None,  # no network, no intervals
         "alpha": settings.alpha, "profile": settings.label, "studies": "; ".join(fit.studies),
     }
     if fit.fitted:
@@ -366,11 +366,6 @@ def _summary(fit: NetworkFit, outcome: Outcome, key: dict[str, str], settings: M
     return {k: _none(v) for k, v in {**rec, "note": "; ".join(dict.fromkeys(n for n in notes if n))}.items()}
 
 
-def network_method_name(settings: MethodSettings) -> str:
-    """``ci_method`` of a network not fitted: what it would have used."""
-    return "t" if network_test(settings) == "t" else "wald"
-
-
 def ci_note(fit: NetworkFit, settings: MethodSettings) -> str:
     """The summary's sentence on the network's intervals under the profile's CI method."""
     profile = f"the {settings.label} profile's {settings.ci_method}"
@@ -381,4 +376,4 @@ def ci_note(fit: NetworkFit, settings: MethodSettings) -> str:
         return (f"random-effects network CIs and p-values use t on k - p = {fit.random.stat_df:g} df (metafor "
                 f"rma.mv test='t', dfs='residual'), for {profile}: same SEs, no Knapp-Hartung rescaling, which "
                 "rma.mv does not define; common effect, node splitting and P-scores Wald (z)")
-    return f"{profile} asks for t intervals on k - p df, but there are none here: Wald (z) used"
+    return ""  # no network fitted, or no residual df: the model's own note says Wald was used
