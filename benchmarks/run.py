@@ -21,6 +21,10 @@ Cases (targets for a 2-core machine; ratios hold anywhere):
 5. The Snakemake pipeline in a temporary snapshot of the workflow: cold run, no-op
    re-run, re-run after editing one row, on the shipped table and on a synthetic review
    20x larger (``synthetic.write_review``), against ``snakemake --version``.
+6. Several effects per trial: the CHE working model (rho = 0.6, REML) with CR2 / Satterthwaite
+   inference on 1,000 effects in 200 trials (``synthetic.dependent_effects``), through
+   ``evsynth.stats.multilevel`` + ``evsynth.stats.robust``, against metafor ``vcalc`` +
+   ``rma.mv`` + clubSandwich ``coef_test`` (``metafor_dependent_bench.R``; skipped without R).
 
 Every case runs in fresh processes; compared timings are taken alternately in one
 process (see ``workers.py``), so a ratio is always measured in the same run.
@@ -61,6 +65,8 @@ FULL = {
     "case2": {"n": 10_000, "k": 10, "reps": 3, "loop_reps": 1},
     "case3": {"k": 1_000, "reps": 7, "loop_reps": 3},
     "case4": {"treatments": 20, "trials": 300, "reps": 3},
+    # metafor + clubSandwich take ~30 CPU s per fit at this size: one call per round.
+    "case6": {"effects": 1000, "trials": 200, "reps": 7, "metafor": (1, 1)},
     "case5": {"version_reps": 5, "cold_reps": 1, "noop_reps": 3, "edit_reps": 2,
               "review": (5, 2, 2), "review_noop_reps": 1, "review_edit_reps": 1, "timeout": 2400},
 }
@@ -72,6 +78,7 @@ SMOKE = {
     "case2": {"n": 100, "k": 10, "reps": 1, "loop_reps": 1, "estimators": ("REML",)},
     "case3": {"k": 30, "reps": 2, "loop_reps": 1},
     "case4": {"treatments": 5, "trials": 20, "reps": 1},
+    "case6": {"effects": 50, "trials": 10, "reps": 2, "metafor": (1, 1)},
     # Dry run of a small synthetic review: checks the generator still writes a table and
     # config the current workflow accepts.
     "case5": {"version_reps": 1, "dry_run_only": True, "review": (1, 1, 2), "timeout": 300},
@@ -301,6 +308,42 @@ def case4(cfg: dict, log) -> dict:
     c = cfg["case4"]
     log(f"case 4: network, {c['treatments']} treatments, {c['trials']} trials")
     return {**c, "result": worker("network", c)}
+
+
+def case6(cfg: dict, info: dict, log) -> dict:
+    """evsynth and metafor alternate in two rounds, as in case 1, so both see the same load."""
+    c = cfg["case6"]
+    out: dict = {"effects": c["effects"], "trials": c["trials"]}
+    use_r = metafor_available(info)
+    python, metafor = None, None
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "dependent.bin"
+        for round_ in range(2 if use_r else 1):
+            log(f"case 6: CHE + CR2, {c['effects']} effects in {c['trials']} trials (round {round_ + 1})")
+            result = worker("dependent", {"effects": c["effects"], "trials": c["trials"], "reps": c["reps"],
+                                          "write_data": str(data)})
+            if python is None or "error" in python:
+                python = result
+            elif "error" not in result:
+                python["evsynth"] = _merge(python["evsynth"], result["evsynth"])
+            if use_r:
+                reps, calls = c["metafor"]
+                log("case 6: metafor rma.mv + clubSandwich coef_test")
+                run = run_process([info["rscript"], str(HERE / "metafor_dependent_bench.R"), str(data),
+                                   str(c["effects"]), str(reps), str(calls)], timeout=1800)
+                lines = [line for line in run["output"].splitlines() if line.startswith("{")]
+                result = json.loads(lines[-1]) if lines else {"ok": False, "error": run["output"][-500:]}
+                if metafor is None or not metafor.get("ok"):
+                    metafor = result
+                elif result.get("ok"):
+                    metafor["samples"] += result["samples"]
+                    metafor["cpu_samples"] += result["cpu_samples"]
+    if metafor is None:
+        metafor = {"skipped": "Rscript or metafor not installed"}
+    elif metafor.get("ok"):
+        metafor.update(stats(metafor.pop("samples"), metafor.pop("cpu_samples", None)))
+    out["python"], out["metafor"] = python, metafor
+    return out
 
 
 def _snapshot(directory: Path, config: Path | None = None, table: Path | None = None) -> None:
@@ -557,6 +600,21 @@ def evaluate(results: dict, smoke: bool) -> list[dict]:
                 None if "--no-review" in error else False)
     elif c5 and not smoke:
         add(5, "pipeline", (c5.get("shipped") or {}).get("error", "not run")[:300], False)
+    c6 = results.get("case6")
+    if c6:
+        size = f"{c6['effects']:,} effects in {c6['trials']} trials"
+        py, mf = c6["python"], c6["metafor"]
+        if "error" in py:
+            add(6, f"CHE + CR2, {size}", py["error"][:200], False)
+        else:
+            ours = py["evsynth"]
+            add(6, f"CHE + CR2, {size}: under 50 ms", _fmt_s(ours["median"]), ours["median"] < 0.05,
+                _fmt_s(_cpu(ours)), (_cpu(ours) or 1e9) < 0.05)
+            target = "≥20x faster than metafor rma.mv + clubSandwich coef_test"
+            if mf.get("ok"):
+                ratio_check(6, target, mf, ours, 20, "{:,.0f}x", below=False)
+            else:
+                add(6, target, "metafor " + (mf.get("skipped") or mf.get("error", ""))[:120], None)
     return targets
 
 
@@ -729,6 +787,27 @@ def write_report(results: dict, out: Path, smoke: bool, command: str) -> None:
                              f"{r['cold_max_rss_mb']:.0f} MB |")
             lines.append("")
             lines += _drawing_analysis(c5)
+    c6 = results.get("case6")
+    if c6:
+        py, mf = c6["python"], c6["metafor"]
+        lines += [f"## 6. Several effects per trial: CHE + CR2, {c6['effects']:,} effects in {c6['trials']} trials",
+                  "",
+                  "`fit_multilevel(yi, ClusteredCovariance.constant_correlation(vi, trial, 0.6), test='t')` + "
+                  "`cr2(fit)` against metafor `vcalc(rho=0.6)` + `rma.mv(yi, V, random=~1|trial/obs, test='t')` + "
+                  "clubSandwich `coef_test(vcov='CR2', test='Satterthwaite')` on the same data "
+                  "(`synthetic.dependent_effects`), alternating in two rounds.",
+                  ""]
+        if "error" in py:
+            lines += [f"evsynth failed: {py['error'][:300]}", ""]
+        else:
+            mf_text = _spread(mf) if mf.get("ok") else (mf.get("skipped") or mf.get("error", ""))[:200]
+            ratio = _ratio_text(mf, py["evsynth"], "{:,.0f}x") if mf.get("ok") else "—"
+            lines += ["| evsynth | metafor + clubSandwich | metafor / evsynth | peak memory of the call |",
+                      "|---|---|---|---|",
+                      f"| {_spread(py['evsynth'])} | {mf_text} | {ratio} | {py['peak_traced_mb']:.1f} MB |", "",
+                      f"Check: sigma² = {py['check']['sigma2']}, estimate {py['check']['beta']:.6f}, CR2 SE "
+                      f"{py['check']['se_cr2']:.6f} on {py['check']['df']:.2f} df "
+                      f"({py['check']['iterations']} Fisher-scoring steps).", ""]
     if results.get("notes"):
         lines += ["## Notes", ""] + [f"- {n}" for n in results["notes"]] + [""]
     (out / "results.md").write_text("\n".join(lines))
@@ -762,7 +841,7 @@ def _drawing_analysis(c5: dict) -> list[str]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, no targets (CI)")
-    parser.add_argument("--cases", default="1,2,3,4,5", help="comma-separated case numbers")
+    parser.add_argument("--cases", default="1,2,3,4,5,6", help="comma-separated case numbers")
     parser.add_argument("--out", type=Path, default=HERE, help="directory for results.md and results.json")
     parser.add_argument("--no-metafor", action="store_true", help="skip the metafor runs even if R is installed")
     parser.add_argument("--no-review", action="store_true", help="case 5 without the 20x synthetic review")
@@ -792,6 +871,8 @@ def main(argv=None) -> int:
         results["case4"] = case4(cfg, log)
     if 5 in cases:
         results["case5"] = case5(cfg, log)
+    if 6 in cases:
+        results["case6"] = case6(cfg, info, log)
     info["load_average_end"] = os.getloadavg()
     results["targets"] = evaluate(results, args.smoke)
     results["duration_s"] = time.perf_counter() - started

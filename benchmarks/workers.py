@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic import many_meta_data, meta_data, network  # noqa: E402
+from synthetic import dependent_effects, many_meta_data, meta_data, network  # noqa: E402
 
 COCHRANE = dict(ci_method="hksj", alpha=0.05, prediction_interval="t_k-1", i2="tau2", tau2_ci="qprofile")
 
@@ -261,6 +261,32 @@ def task_network(args: dict) -> dict:
     return result
 
 
+def task_dependent(args: dict) -> dict:
+    """Case 6: CHE working model (rho = 0.6) + CR2 / Satterthwaite inference, from the effects:
+    the within-trial covariance, the REML fit and the robust tests (what metafor's
+    ``vcalc`` + ``rma.mv`` + clubSandwich's ``coef_test`` do)."""
+    from evsynth.stats.dependent import ClusteredCovariance
+    from evsynth.stats.multilevel import fit_multilevel
+    from evsynth.stats.robust import cr2
+
+    data = dependent_effects(args["effects"], args["trials"])
+    yi, vi, trial = data["yi"], data["vi"], data["trial"]
+    if args.get("write_data"):
+        np.concatenate([yi, vi, trial.astype(float)]).astype("<f8").tofile(args["write_data"])
+
+    def call():
+        fit = fit_multilevel(yi, ClusteredCovariance.constant_correlation(vi, trial, 0.6), method="REML", test="t")
+        return fit, cr2(fit)
+
+    result = measure({"evsynth": call}, args["reps"], min_batch=args.get("min_batch", 0.05))
+    fit, robust = call()
+    result["check"] = {"sigma2": list(fit.sigma2), "beta": fit.beta[0], "se_cr2": robust.se[0], "df": robust.df[0],
+                       "iterations": fit.iterations}
+    result["peak_traced_mb"] = peak_traced_mb(call)
+    result["max_rss_mb"] = max_rss_mb()
+    return result
+
+
 def task_imports(args: dict) -> dict:
     """Import cost of the modules a pooling job needs (fresh process)."""
     out = {}
@@ -312,6 +338,7 @@ TASKS = {
     "batch": task_batch,
     "influence": task_influence,
     "network": task_network,
+    "dependent": task_dependent,
     "imports": task_imports,
     "figure": task_figure,
 }

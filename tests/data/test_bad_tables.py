@@ -1,4 +1,4 @@
-"""The bad-input corpus: 49 study tables and 8 configs a reviewer could plausibly produce.
+"""The bad-input corpus: 62 study tables and 8 configs a reviewer could plausibly produce.
 
 Each table in tests/fixtures/bad_tables/ is one spreadsheet mistake (some several at once);
 tests/fixtures/bad_tables/expected.yaml lists exactly the problems it must report, each with
@@ -75,6 +75,8 @@ CONFIG_RULES = {
     "lowercase_estimator.yaml": "reml",
     "unknown_measure.yaml": "HR",
     "negative_correction.yaml": "-0.5",
+    "rho_out_of_range.yaml": "1.0",
+    "unknown_moderator_kind.yaml": "ordinal",
 }
 
 

@@ -141,16 +141,17 @@ def test_small_study_rows(tables):
 def test_subsets_exclude_flagged_trials(tables):
     subsets = frame(tables["subsets"], "subsets")
     coach = subsets[(subsets["treatment"] == "coach") & (subsets["comparator"] == "usual_care")]
-    assert list(coach["subset"]) == ["all trials", "excluding extra_flag in {yes}", "excluding extra_size in {12345}"]
+    assert list(coach["subset"]) == ["all trials", "excluding extra_flag in {yes}", "excluding extra_size in {12345}",
+                                     "directly reported data only"]
     first = CASES["raudenbush_smd_reml_z"]["inputs"]["study"][:3]
     assert coach["excluded"].iloc[1] == "; ".join(first)
-    assert list(coach["k"]) == [19, 16, 19]
-    assert coach["note"].iloc[2] == "no trial matched: same as all trials"
+    assert list(coach["k"]) == [19, 16, 19, 19]
+    assert coach["note"].iloc[2] == coach["note"].iloc[3] == "no trial matched: same as all trials"
     assert coach["theta"].iloc[0] == pytest.approx(CASES["raudenbush_smd_reml_z"]["outputs"]["model"]["beta"], rel=1e-9)
     assert coach["theta"].iloc[2] == coach["theta"].iloc[0]
     single = subsets[subsets["comparator"] == "online"]  # coach vs online: one (flagged) trial
     assert list(single["status"]) == ["single study: shown, not pooled", "no trial left",
-                                      "single study: shown, not pooled"]
+                                      "single study: shown, not pooled", "single study: shown, not pooled"]
 
 
 def test_tables_write_without_nan(tables, tmp_path):

@@ -2,7 +2,8 @@
 
 ``--smoke`` runs every case at toy sizes with no targets: one analysis at k = 10 (and
 metafor at k = 10 when R is installed, skipped otherwise), 100 analyses in a batch,
-influence at k = 30, a 5-treatment network, and a dry run of a small synthetic review
+influence at k = 30, a 5-treatment network, CHE + CR2 on 50 effects in 10 trials (and
+metafor + clubSandwich on them when R is installed), and a dry run of a small synthetic review
 through the current workflow (the generator must still satisfy the table and config
 checks). It writes results.md and results.json to a temporary directory.
 """
@@ -39,4 +40,7 @@ def test_benchmark_runner_smoke(tmp_path):
     assert "evsynth" in results["case4"]["result"] or "skipped" in results["case4"]["result"]
     dry_run = results["case5"]["review_run"]["dry_run"]
     assert dry_run["returncode"] == 0, dry_run
+    assert "## 6. Several effects per trial" in report
+    assert results["case6"]["python"]["evsynth"]["median"] > 0, results["case6"]
+    assert "ok" in results["case6"]["metafor"] or "skipped" in results["case6"]["metafor"]
     assert all(t["met"] is None for t in results["targets"])  # a smoke run judges nothing

@@ -8,7 +8,10 @@ read (Cochrane Handbook §5.5, checking data for errors); these checks look for 
 * one control arm (the same events and n, or the same mean, SD and n) in two trials,
   a classic copy-paste error across rows;
 * an arm that grows between timepoints, or shrinks by more than half (more than
-  attrition usually allows).
+  attrition usually allows);
+* a median with quartiles and/or range whose skewness test (Shi et al. 2023) suggests skewed
+  data: the row is converted to a mean and SD as if normal (evsynth.data.conversions), and
+  listed here rather than converted silently.
 """
 
 from __future__ import annotations
@@ -95,6 +98,18 @@ def _attrition_checks(rows) -> list[dict[str, Any]]:
     return found
 
 
+def _skew_checks(rows) -> list[dict[str, Any]]:
+    return [
+        {
+            "check": "skewed summary", "study": r["study"], "outcome": r["outcome"], "timepoint": r["timepoint"],
+            "column": "median_treat" if r["skew_check"].startswith("treatment") else "median_ctrl",
+            "value": r.get("conversion", ""), "message": r["skew_check"],
+        }
+        for r in rows
+        if r.get("skew_check")
+    ]
+
+
 def plausibility_checks(rows: Sequence[Mapping[str, Any]], outcomes: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every warning for the typed study rows, in the rows' (already fixed) order, by check."""
-    return _smd_checks(rows, outcomes) + _shared_control_checks(rows) + _attrition_checks(rows)
+    return _smd_checks(rows, outcomes) + _shared_control_checks(rows) + _attrition_checks(rows) + _skew_checks(rows)

@@ -12,6 +12,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from evsynth.data.change_scores import CHANGE_COLUMNS
+from evsynth.data.clusters import CLUSTER_COLUMNS
+from evsynth.data.conversions import CONTRAST_TEST_COLUMNS, FIVENUM_COLUMNS, MEAN_CI_COLUMNS, SEM_COLUMNS
 from evsynth.stats.escalc import BINARY_MEASURES
 
 REQUIRED_COLUMNS = ("study", "year", "treatment", "comparator", "outcome", "timepoint", "source")
@@ -46,6 +49,16 @@ OPTIONAL_COLUMNS = (
     "sd_ctrl",
     *ARM_COLUMNS,
     *ROB_COLUMNS,
+    # Data as trials report it (evsynth.data.conversions): converted, and labelled as such.
+    *SEM_COLUMNS,
+    *MEAN_CI_COLUMNS,
+    *FIVENUM_COLUMNS,
+    *CONTRAST_TEST_COLUMNS,
+    "value_type",
+    *CHANGE_COLUMNS,
+    *CLUSTER_COLUMNS,
+    # Rows of one trial's arms of one mode, combined before pooling (evsynth.data.arm_groups).
+    "arm_group",
     "notes",
 )
 KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
@@ -69,6 +82,13 @@ NUMERIC_COLUMNS = (
     "arm_ci_upper",
     "arm_se",
     "n_arm",
+    # p_value is read by evsynth.data.conversions, which explains an inequality such as "< 0.05".
+    *SEM_COLUMNS,
+    *MEAN_CI_COLUMNS,
+    *FIVENUM_COLUMNS,
+    "t_stat",
+    *CHANGE_COLUMNS,
+    *CLUSTER_COLUMNS,
 )
 WHOLE_NUMBER_COLUMNS = ("year", "events_treat", "n_treat", "events_ctrl", "n_ctrl", "n_arm")
 EFFECT_DIRECTIONS = ("treatment_minus_control", "benefit_positive")
@@ -130,6 +150,11 @@ ROW_FIELDS = (
     "arm_ci_upper",
     "arm_se",
     "n_arm",
+    # What evsynth.data.conversions did to the row ('' = data used as reported).
+    "conversion",
+    "conversion_detail",
+    "skew_check",
+    "design_effect",
 )
 
 

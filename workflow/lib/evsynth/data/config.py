@@ -162,6 +162,52 @@ def sensitivity_config(section: Mapping[str, Any] | None) -> SensitivityConfig:
 
 
 @dataclass(frozen=True)
+class Moderator:
+    """A study-table column meta-regressed on (``config.yaml: dependent_effects.moderators``)."""
+
+    column: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class DependentConfig:
+    """``config.yaml: dependent_effects``: the within-trial working correlation, the moderators
+    and the permutation test's size and seed."""
+
+    rho: float = 0.6
+    moderators: tuple[Moderator, ...] = ()
+    permutations: int = 1000
+    seed: int = 20240101
+
+    def as_dict(self) -> dict[str, Any]:
+        """The section as written in config.yaml (params); :func:`dependent_config` reads it back."""
+        return {
+            "rho": self.rho,
+            "moderators": [{"column": m.column, "kind": m.kind} for m in self.moderators],
+            "permutations": self.permutations,
+            "seed": self.seed,
+        }
+
+
+def dependent_config(section: Mapping[str, Any] | None) -> tuple[DependentConfig | None, list[str]]:
+    """Read ``config.yaml: dependent_effects`` (None when absent) and the problems the schema
+    cannot see (a moderator listed twice, rho outside [0, 1) in a config not yet validated)."""
+    if section is None:
+        return None, []
+    problems = []
+    rho = float(section.get("rho", 0.6))
+    if not 0 <= rho < 1:
+        problems.append(f"config.yaml: dependent_effects.rho = {rho}: the within-trial correlation must lie in [0, 1)")
+    moderators = tuple(Moderator(str(m["column"]), str(m["kind"])) for m in section.get("moderators") or ())
+    seen = [m.column for m in moderators]
+    for column in sorted({c for c in seen if seen.count(c) > 1}):
+        problems.append(f"config.yaml: dependent_effects.moderators: column '{column}' is listed more than once")
+    permutations, seed = int(section.get("permutations", 1000)), int(section.get("seed", 20240101))
+    config = DependentConfig(rho, moderators, permutations, seed)
+    return config, problems
+
+
+@dataclass(frozen=True)
 class ChangesConfig:
     """``config.yaml: changes``: the baseline snapshot ("" for none) and the I² band cut points."""
 
@@ -189,6 +235,8 @@ class ReviewConfig:
     changes: ChangesConfig
     extraction: dict[str, Any]
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    #: ``config.yaml: dependent_effects``; None (the default) runs none of those analyses.
+    dependent: DependentConfig | None = None
 
     @property
     def mode_ids(self) -> list[str]:
@@ -259,6 +307,8 @@ def load_config(raw: Mapping[str, Any]) -> ReviewConfig:
     changes = {"baseline": "", "i2_bands": [25, 50, 75], **raw.get("changes", {})}
     changes = ChangesConfig(changes["baseline"], tuple(changes["i2_bands"]))
     problems += _changes_problems(changes)
+    dependent, dependent_problems = dependent_config(raw.get("dependent_effects"))
+    problems += dependent_problems
     if problems:
         raise ConfigError("\n".join(problems))
     return ReviewConfig(
@@ -273,4 +323,5 @@ def load_config(raw: Mapping[str, Any]) -> ReviewConfig:
         changes=changes,
         extraction=extraction,
         raw=raw,
+        dependent=dependent,
     )

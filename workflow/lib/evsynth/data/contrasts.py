@@ -47,6 +47,7 @@ import pandas as pd
 
 from evsynth.data.config import Outcome
 from evsynth.data.vocabulary import sort_rows
+from evsynth.stats.conversions import smd_from_log_odds_ratio
 from evsynth.stats.escalc import RATIO_MEASURES, from_counts, from_means, smd_sampling_variance, z_for_level
 from evsynth.stats.multivariate import BlockCovariance
 from evsynth.stats.profiles import MethodSettings
@@ -79,6 +80,9 @@ _OPTIONAL_DEFAULTS = {
     "arm_se": None,
     "n_arm": None,
 }
+#: What evsynth.data.conversions did to a row ('' = used as reported); contrasts formed from arm
+#: rows are computations of their own, labelled in ``derivation``.
+CONVERSION_DEFAULTS = {"conversion": "", "conversion_detail": "", "skew_check": ""}
 _SCALE_NAMES = {"RR": "log proportion", "OR": "logit proportion", "RD": "proportion", "MD": "mean"}
 
 
@@ -258,6 +262,7 @@ def _contrast_record(a: pd.Series, b: pd.Series, outcome: Outcome, kind: str, gr
         "se": float(np.sqrt(vi)),
         "estimable": bool(np.isfinite(yi) and np.isfinite(vi) and vi > 0),
         "derivation": _derivation(a, b, measure, kind),
+        **CONVERSION_DEFAULTS,
     }
 
 
@@ -382,16 +387,23 @@ def compute_effects(
         outcome = outcomes[row["outcome"]]
         measure = measures[i]
         if row["form"] == "counts":
+            chinn = measure == "SMD"  # binary results in an SMD outcome: log OR x sqrt(3)/pi (Chinn 2000)
             y, v, corrected = from_counts(
-                measure, [row["events_treat"]], [row["n_treat"]], [row["events_ctrl"]], [row["n_ctrl"]], add
+                "OR" if chinn else measure,
+                [row["events_treat"]], [row["n_treat"]], [row["events_ctrl"]], [row["n_ctrl"]], add,
             )
             yi[i], vi[i] = y[0], v[0]
-            name = f"log {measure}" if measure in RATIO_MEASURES else measure
+            name = "log OR" if chinn else f"log {measure}" if measure in RATIO_MEASURES else measure
             if np.isnan(yi[i]):
                 derivation[i] = "not estimable: no events (or only events) in both arms"
             else:
                 extra = f"; {add:g} added to each cell (zero cell)" if corrected[0] else ""
                 derivation[i] = f"{name} from counts{extra}"
+            if chinn:
+                yi[i], vi[i] = smd_from_log_odds_ratio(yi[i], vi[i])
+                if row.get("effect_direction") == "benefit_positive" and not outcome.higher_is_better:
+                    yi[i] = -yi[i]
+                    derivation[i] += "; sign reversed (events are good; lower is better here)"
         elif row["form"] == "means":
             y, v = from_means(
                 measure,
@@ -402,6 +414,14 @@ def compute_effects(
             derivation[i] = "MD from arm means and SDs" if measure == "MD" else SMD_DERIVATION[smd_variance]
         else:
             yi[i], vi[i], derivation[i] = _from_contrast(row, outcome, smd_variance)
+    for column, default in CONVERSION_DEFAULTS.items():  # rows from before conversions, or hand-made
+        frame[column] = frame[column].fillna(default) if column in frame else default
+    # A cluster trial analysed as individually randomised: variance x design effect (Handbook 23.1.4).
+    if "design_effect" in frame:
+        de = pd.to_numeric(frame["design_effect"], errors="coerce").to_numpy(dtype=float)
+        vi = np.where(np.isfinite(de), vi * de, vi)
+    # A converted row's derivation says how: which arm, which numbers, which formula and source.
+    derivation = [f"{d}; {c}" if c else d for d, c in zip(derivation, frame["conversion_detail"])]
     frame["measure"] = measures
     frame["yi"], frame["vi"] = yi, vi
     frame["se"] = np.sqrt(vi)

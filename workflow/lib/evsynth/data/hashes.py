@@ -34,9 +34,17 @@ def table_hash(raw: pd.DataFrame) -> str:
     return short_hash({"columns": columns, "rows": rows})
 
 
+#: Row fields that say what evsynth.data.conversions did: left out of the rows hash when empty,
+#: so that a row used as reported hashes as it did before conversions existed (as table_hash
+#: ignores empty columns).
+CONVERSION_FIELDS = ("conversion", "conversion_detail", "skew_check", "design_effect")
+
+
 def rows_hash(rows: Sequence[Mapping[str, Any]]) -> str:
     """Hash of one analysis's rows as its pooling job receives them (already sorted)."""
-    return short_hash([dict(r) for r in rows])
+    return short_hash([
+        {k: v for k, v in r.items() if not (k in CONVERSION_FIELDS and (v is None or v == ""))} for r in rows
+    ])
 
 
 def method_hash(settings: Mapping[str, Any], continuity_correction: float) -> str:

@@ -14,6 +14,9 @@ from typing import Any
 
 import pandas as pd
 
+from evsynth.data.arm_groups import combine_arm_groups
+from evsynth.data.borrowed_sd import borrow_missing_sds
+from evsynth.data.change_scores import convert_change_scores
 from evsynth.data.config import outcomes_from_config, window_of, windows_from_config
 from evsynth.data.validate import Problem, StudyTableError, check_columns, check_records, check_row
 
@@ -98,6 +101,17 @@ def load_studies(path: str | Path, config: Mapping[str, Any]) -> pd.DataFrame:
             values["window"] = window_of(values["timepoint_months"], windows)
         records.append(values)
     problems += check_records(records, name, list(config["modes"]))
+    # Change scores need the other rows (a trial reporting all three SDs gives the correlation).
+    measures = {o.id: o.measure for o in outcomes.values()}
+    failed = {p.line for p in problems}
+    for line, column, value, rule in convert_change_scores(records, config, measures, failed):
+        problems.append(Problem(name, line, column, value, rule))
+    for line, column, value, rule in borrow_missing_sds(records, config, failed):  # optional, off by default
+        problems.append(Problem(name, line, column, value, rule))
+    if problems:
+        raise StudyTableError(problems)
+    records, grouped = combine_arm_groups(records)  # several arms of one mode in one trial
+    problems += [Problem(name, line, column, value, rule) for line, column, value, rule in grouped]
     if problems:
         raise StudyTableError(problems)
     return pd.DataFrame.from_records(records)

@@ -18,6 +18,8 @@ from typing import Any
 
 import pandas as pd
 
+from evsynth.data import change_scores, clusters, conversions
+from evsynth.data.borrowed_sd import borrowing
 from evsynth.data.columns import (
     ARM_BOUNDS,
     ARM_MEASURES,
@@ -189,7 +191,16 @@ def check_row(
     if direction not in EFFECT_DIRECTIONS:
         bad("effect_direction", f"must be one of {', '.join(EFFECT_DIRECTIONS)}")
 
+    values["borrow_sd"] = borrowing(config)  # read by conversions.check_arm_spread
     form = _check_data_form(row, values, outcome, direction, bad, modes)
+    del values["borrow_sd"]
+    values["value_type"] = change_scores.check_change(row, values, form, bad)
+    clusters.check_cluster(row, values, form, config, bad)
+    if not problems:  # data as reported -> the columns of an ordinary row, labelled (evsynth.data.conversions)
+        form = conversions.convert(form, values, outcome.measure if outcome else None)
+        clusters.convert_cluster(values, config, row.get("outcome", ""))
+    else:
+        values.update(conversions.NO_CONVERSION, design_effect=None)
     values.update(_check_rob(row, bad))
     problems += _check_text(row, line, name)
     values.update(
@@ -209,6 +220,7 @@ def check_row(
         form=form,
         source=row.get("source", ""),
         line=line,
+        arm_group=row.get("arm_group", ""),
     )
     return problems, values
 
@@ -271,9 +283,10 @@ def _check_data_form(row, values, outcome: Outcome | None, direction: str, bad, 
     """Decide counts / means / contrast / arm and check that form's cells; returns the form."""
     given = lambda cols: [c for c in cols if row.get(c, "") != ""]  # noqa: E731
     has_counts = bool(given(("events_treat", "events_ctrl")))
-    has_means = bool(given(("mean_treat", "mean_ctrl", "sd_treat", "sd_ctrl")))
+    has_means = bool(given(("mean_treat", "mean_ctrl", "sd_treat", "sd_ctrl"))) or conversions.has_arm_spread(row)
     has_contrast = bool(given(("effect", "effect_measure")))
-    present = (("counts", has_counts), ("means", has_means), ("contrast", has_contrast), ("arm", is_arm_row(row)))
+    present = (("counts", has_counts), ("means", has_means), ("contrast", has_contrast), ("arm", is_arm_row(row)),
+               ("medians", conversions.has_fivenum(row)))
     forms = [f for f, filled in present if filled]
     if row.get("n_arm", "") and "arm" not in forms:
         bad("n_arm", "only for arm rows; give the arm sizes of a comparison in n_treat and n_ctrl")
@@ -289,8 +302,11 @@ def _check_data_form(row, values, outcome: Outcome | None, direction: str, bad, 
         return ""
     form = forms[0]
     measure = outcome.measure if outcome else None
-    if direction == "benefit_positive" and form != "contrast":
-        bad("effect_direction", "benefit_positive applies to reported effects only")
+    for column in conversions.CONTRAST_TEST_COLUMNS:
+        if row.get(column, "") and form != "contrast":
+            bad(column, "only for a reported contrast (effect_measure, effect): it gives the contrast's SE")
+    if direction == "benefit_positive" and form != "contrast" and not (form == "counts" and measure == "SMD"):
+        bad("effect_direction", "benefit_positive applies to reported effects (and to counts in an SMD outcome) only")
 
     def need(columns):
         for column in columns:
@@ -305,7 +321,7 @@ def _check_data_form(row, values, outcome: Outcome | None, direction: str, bad, 
         _check_arm(row, values, outcome, modes, need, bad)
     elif form == "counts":
         need(COUNT_COLUMNS)
-        if measure and measure not in BINARY_MEASURES:
+        if measure and measure not in (*BINARY_MEASURES, "SMD"):  # SMD: Chinn 2000 (evsynth.data.conversions)
             bad("events_treat", f"counts given, but outcome '{outcome.id}' is analysed as {measure}")
         for arm in ("treat", "ctrl"):
             events, n = values[f"events_{arm}"], values[f"n_{arm}"]
@@ -314,8 +330,13 @@ def _check_data_form(row, values, outcome: Outcome | None, direction: str, bad, 
                 bad(f"events_{arm}", "must not be negative")
             elif events is not None and n is not None and n >= 1 and events > n:
                 bad(f"events_{arm}", f"must not exceed n_{arm} ({n:g})")
+    elif form == "medians":
+        conversions.check_fivenum(row, values, measure, bad)
+        for arm in ("treat", "ctrl"):
+            positive_n(f"n_{arm}")
     elif form == "means":
-        need(MEAN_COLUMNS)
+        need(c for c in MEAN_COLUMNS if not c.startswith("sd_"))
+        conversions.check_arm_spread(row, values, bad)
         if measure and measure not in CONTINUOUS_MEASURES:
             bad("mean_treat", f"arm means given, but outcome '{outcome.id}' is analysed as {measure}")
         for arm in ("treat", "ctrl"):
@@ -353,6 +374,8 @@ def _check_contrast(row, values, outcome: Outcome | None, need, positive_n, bad)
             bad("ci_upper", "CI has zero width")
     if se is not None and se <= 0:
         bad("se", "must be greater than 0")
+    conversions.check_contrast_test(row, values, bad)
+    conversions.check_se_agrees_with_ci(values, reported, bad)
     level = values["ci_level"]
     if level is not None and not 50 <= level < 100:
         bad("ci_level", "must be a percentage between 50 and 100, e.g. 95")
@@ -500,7 +523,7 @@ def _check_arm_sizes(records: list[dict[str, Any]], name: str) -> list[Problem]:
             continue
         for arm, column in ((rec["treatment"], "n_treat"), (rec["comparator"], "n_ctrl")):
             n = rec.get(column)
-            if n is None:
+            if n is None or (column == "n_treat" and rec.get("arm_group")):  # one of several arms of its mode
                 continue
             key = (rec["study"], arm, rec["timepoint"])
             if key not in seen:
@@ -518,11 +541,16 @@ def _check_arm_sizes(records: list[dict[str, Any]], name: str) -> list[Problem]:
 def _check_duplicates(records: list[dict[str, Any]], name: str) -> list[Problem]:
     """One included row per study x outcome x window x comparison, or pooling double-counts."""
     seen: dict[tuple, int] = {}
+    groups: dict[tuple, str] = {}
     problems = []
     for rec in records:
         if not rec["include"] or rec["window"] is None or rec["form"] == "arm":
             continue
         key = (rec["study"], rec["outcome"], rec["window"], rec["treatment"], rec["comparator"])
+        # Rows of one arm_group are combined into one (evsynth.data.arm_groups).
+        if key in groups and rec.get("arm_group") == groups[key] != "":
+            continue
+        groups.setdefault(key, rec.get("arm_group", ""))
         if key in seen:
             rule = (
                 f"same study, outcome, timepoint window '{rec['window']}' and comparison as line "

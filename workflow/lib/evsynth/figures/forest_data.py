@@ -17,6 +17,7 @@ import pandas as pd
 
 from evsynth._values import is_na, optional_float
 from evsynth.data.config import MEASURE_NAMES, Outcome
+from evsynth.data.conversions import CONVERSIONS, conversion_ids
 from evsynth.data.vocabulary import OVERALL_TREATMENT
 from evsynth.stats.results import PooledEstimate
 from evsynth.tables.rob import ROB_HEADERS, legend_line
@@ -175,6 +176,7 @@ def build_forest_data(
     are drawn right of the graph (unassessed rows grey) and the legend is added to the footer.
     """
     rob = rob or {}
+    markers = conversion_markers(studies)
     shown = [(str(s["study"]), str(s["treatment"]), str(s["comparator"])) for s in studies.to_dict("records")]
     with_rob = any(any(rob.get(key, ())) for key in shown)
     headers = _arm_headers(outcome, studies)
@@ -185,7 +187,7 @@ def build_forest_data(
         block = studies[(studies["treatment"] == rec["treatment"]) & (studies["comparator"] == rec["comparator"])]
         rows = tuple(
             ForestRow(
-                label=str(s["study"]),
+                label=_marked(str(s["study"]), s.get("conversion"), markers),
                 cells_treat=_arm_cells(s, "treat", headers),
                 cells_ctrl=_arm_cells(s, "ctrl", headers),
                 weight_pct=None if pd.isna(s["weight_pct"]) else float(s["weight_pct"]),
@@ -251,9 +253,37 @@ def build_forest_data(
         favours_left=left,
         favours_right=right,
         subgroups=tuple(subgroups),
-        footer=(*footer, legend_line()) if with_rob else tuple(footer),
+        footer=(*footer, *conversion_lines(studies, markers), *((legend_line(),) if with_rob else ())),
         rob_headers=ROB_HEADERS if with_rob else (),
     )
+
+
+#: Footnote markers of converted rows, one per conversion, in order of first appearance.
+CONVERSION_MARKERS = ("†", "‡", "§", "¶", "‖", "#", "**")
+
+
+def conversion_markers(studies: pd.DataFrame) -> dict[str, str]:
+    """Marker of each conversion used by a row of the plot (:mod:`evsynth.data.conversions`)."""
+    if "conversion" not in studies:
+        return {}
+    used = dict.fromkeys(i for cell in studies["conversion"] for i in conversion_ids(cell))
+    return dict(zip(used, CONVERSION_MARKERS))
+
+
+def _marked(label: str, conversion: Any, markers: Mapping[str, str]) -> str:
+    tags = "".join(markers[i] for i in conversion_ids(conversion))
+    return f"{label} {tags}" if tags else label
+
+
+def conversion_lines(studies: pd.DataFrame, markers: Mapping[str, str]) -> list[str]:
+    """One footnote per marker: the conversion, its source and the trials it was applied to."""
+    lines = []
+    for conversion, marker in markers.items():
+        trials = studies.loc[[conversion in conversion_ids(c) for c in studies["conversion"]], "study"]
+        what, source = CONVERSIONS[conversion]
+        lines.append(f"{marker} Converted by the pipeline from data as reported: {what} ({source}): "
+                     f"{', '.join(dict.fromkeys(map(str, trials)))}.")
+    return lines
 
 
 def _row_rob(rob: Mapping[tuple[str, str, str], tuple[str, ...]], row: Mapping[str, Any]) -> tuple[str, ...]:

@@ -60,6 +60,10 @@ class JobFunctions:
         """Study-table cells config.yaml: sensitivity names, for one analysis's rows."""
         return self._checked(self.plan.sensitivity_rows, wildcards.outcome, wildcards.timepoint)
 
+    def moderator_rows(self, wildcards) -> list[dict[str, str]]:
+        """Study-table cells config.yaml: dependent_effects.moderators names, for one analysis."""
+        return self._checked(self.plan.moderator_rows, wildcards.outcome, wildcards.timepoint)
+
     # ---------------------------------------------------------------- whole table
 
     def all_rows(self, wildcards) -> list[dict[str, Any]]:
@@ -117,3 +121,6 @@ class JobFunctions:
 
     def extraction_outputs(self, wildcards) -> list[str]:
         return self.plan.extraction_outputs()
+
+    def dependent_outputs(self, wildcards) -> list[str]:
+        return self.plan.dependent_outputs()

@@ -29,6 +29,7 @@ from evsynth.data.config import ConfigError, ReviewConfig, load_config
 from evsynth.data.contrasts import analysis_effects
 from evsynth.data.hashes import footer_line, method_hash, rows_hash, table_hash
 from evsynth.data.judgements import load_judgements
+from evsynth.data.moderators import moderator_records
 from evsynth.data.network import network_status
 from evsynth.data.reconcile import Reconciliation, reconcile_extractions, typed_row_key
 from evsynth.data.sensitivity_cells import PLOT_KINDS, plotted_comparisons, sensitivity_records
@@ -185,6 +186,34 @@ class Plan:
         if reconciliation is None:
             return self.config.studies
         return reconciliation.names["a"] if reconciliation.raw is None else reconciliation.raw
+
+    def moderator_rows(self, outcome: str, timepoint: str) -> list[dict[str, str]]:
+        """Study-table cells config.yaml: dependent_effects.moderators names, for one analysis's rows
+        ([] when the section is absent or lists no moderator).
+
+        Raises
+        ------
+        ConfigError
+            When a moderator column is not in the study table.
+        """
+        if self.config.dependent is None:
+            return []
+        cache = self.__dict__.setdefault("_moderator_rows", {})  # asked once per job per invocation
+        if (outcome, timepoint) not in cache:
+            try:
+                cache[outcome, timepoint] = moderator_records(
+                    self._included, self.config.studies, self.config.dependent, outcome, timepoint
+                )
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
+        return cache[outcome, timepoint]
+
+    def dependent_outputs(self) -> list[str]:
+        """results/dependent/ and results/metaregression/ tables of every analysis, when
+        config.yaml: dependent_effects is set (none otherwise: the shipped outputs are unchanged)."""
+        if self.config.dependent is None:
+            return []
+        return [f"results/{kind}/{o}_{t}.tsv" for o, t in self.analyses for kind in ("dependent", "metaregression")]
 
     def sensitivity_plots(self) -> list[str]:
         """Sensitivity plots (4 kinds x 3 formats) of each comparison with >= 3 estimable trials,

@@ -18,6 +18,11 @@ The public API, importable from here (``from evsynth.stats import pool``), by de
   ``meta_regression``.
 * :mod:`~evsynth.stats.subgroups`: ``separate_tau2_test``, ``common_tau2_test``,
   ``overall_estimate``.
+* Several effects per trial: :mod:`~evsynth.stats.dependent`: ``ClusteredCovariance``,
+  ``aggregate_within``, ``extreme_per_trial``; :mod:`~evsynth.stats.multilevel`:
+  ``fit_multilevel``, ``MultilevelFit``; :mod:`~evsynth.stats.robust`: ``cr2``, ``RobustFit``;
+  :mod:`~evsynth.stats.timepoints`: ``fit_timepoints``, ``TimepointFit``;
+  :mod:`~evsynth.stats.metaregression`: ``moderator_design``, ``permutation_test``, ``r2``.
 
 Names are loaded on first use (PEP 562), so importing one module of the package (the
 workflow does so at parse time) does not import the rest. Code inside this repository
@@ -44,6 +49,11 @@ API = {
     "Cumulative": "cumulative",
     **dict.fromkeys(("egger_test", "rank_test", "trim_and_fill", "meta_regression"), "smallstudy"),
     **dict.fromkeys(("separate_tau2_test", "common_tau2_test", "overall_estimate"), "subgroups"),
+    **dict.fromkeys(("ClusteredCovariance", "aggregate_within", "extreme_per_trial"), "dependent"),
+    **dict.fromkeys(("fit_multilevel", "MultilevelFit"), "multilevel"),
+    **dict.fromkeys(("cr2", "RobustFit"), "robust"),
+    **dict.fromkeys(("fit_timepoints", "TimepointFit"), "timepoints"),
+    **dict.fromkeys(("moderator_design", "permutation_test", "r2"), "metaregression"),
 }
 
 __all__ = sorted(API)

@@ -9,6 +9,7 @@ from scipy import stats
 
 from evsynth.data.config import Outcome
 from evsynth.data.contrasts import compute_all_effects
+from evsynth.data.conversions import conversion_sources
 
 EFFECTS_COLUMNS = (
     "study",
@@ -31,6 +32,8 @@ EFFECTS_COLUMNS = (
     "status",
     "derivation",
     "source",
+    "conversion",
+    "conversion_source",
 )
 
 
@@ -43,7 +46,9 @@ def effects_records(
     modes: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """Effect size, CI on the reporting scale, and status of every row (order kept); arm-level
-    rows appear as the contrasts formed from them, each naming its arms' lines."""
+    rows appear as the contrasts formed from them, each naming its arms' lines. ``conversion``
+    names the conversions that produced ``yi``/``vi`` from data as the trial reported it ('' =
+    used as reported) and ``conversion_source`` their citations (:mod:`evsynth.data.conversions`)."""
     frame = compute_all_effects(rows, outcomes, modes, add=continuity_correction, smd_variance=smd_variance)
     z = stats.norm.ppf(1 - alpha / 2)
     records = []
@@ -62,6 +67,7 @@ def effects_records(
             status = "not estimable: shown on the forest plot, not pooled"
         else:
             status = "in analysis"
-        rec.update(estimable=estimable, pooled=status == "in analysis", status=status)
+        rec.update(estimable=estimable, pooled=status == "in analysis", status=status,
+                   conversion_source=conversion_sources(rec["conversion"]))
         records.append(rec)
     return records

@@ -18,6 +18,7 @@ from scipy import stats
 from evsynth._values import is_na
 from evsynth.data.config import Outcome
 from evsynth.data.contrasts import analysis_effects
+from evsynth.data.conversions import REPORTED_ONLY, conversion_ids
 from evsynth.data.vocabulary import comparison_order
 from evsynth.stats.pooling import pool_with
 from evsynth.stats.profiles import PROFILES, MethodSettings
@@ -51,6 +52,7 @@ STUDY_COLUMNS = (
     "var_treat_arm",
     "var_ctrl_arm",
     "derivation",
+    "conversion",
 )
 
 POOLED_COLUMNS = (
@@ -289,18 +291,27 @@ def robustness_records(
     """Each pooled comparison re-run under every profile, flagging flipped conclusions.
 
     The conclusion compared is whether the CI excludes no effect; a profile whose
-    conclusion differs from the chosen settings' is flagged.
+    conclusion differs from the chosen settings' is flagged. A comparison with rows converted
+    from data as reported (:mod:`evsynth.data.conversions`) gets one more row, profile
+    "<chosen>, directly reported data only": the chosen settings without those rows (when at
+    least two trials are left to pool).
     """
     candidates = {chosen.label: chosen}
     for name, profile in PROFILES.items():
         candidates.setdefault(name, MethodSettings(**{**profile.as_dict(), "alpha": chosen.alpha}))
     back = outcome.to_reporting
     by_comparison: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for label, settings in candidates.items():
-        _, comparisons = analyse(rows, outcome, modes, settings, continuity_correction)
+    fits = [(label, settings, rows, None) for label, settings in candidates.items()]
+    # Comparisons with rows the pipeline converted are re-run on directly reported data only.
+    converted = {(r.get("treatment"), r.get("comparator")) for r in rows if conversion_ids(r.get("conversion"))}
+    reported = [r for r in rows if not conversion_ids(r.get("conversion"))]
+    if converted and reported:
+        fits.append((f"{chosen.label}, {REPORTED_ONLY}", chosen, reported, converted))
+    for label, settings, fit_rows, only in fits:
+        _, comparisons = analyse(fit_rows, outcome, modes, settings, continuity_correction)
         for comp in comparisons:
             p = comp.pooled
-            if p is None:
+            if p is None or (only is not None and (comp.treatment, comp.comparator) not in only):
                 continue
             by_comparison.setdefault((comp.treatment, comp.comparator), []).append({
                 "outcome": outcome.id,

@@ -12,7 +12,8 @@ it (as in ``pooled.tsv``) gets, from its estimable trials:
   10, Cochrane Handbook v6.5 §13.3.5.4); the funnel plot is drawn from 3 trials, with
   the caveat in its caption below 10;
 * one re-run per ``sensitivity.exclude_if`` entry without the trials whose study-table
-  cell holds one of the listed values, after a first row with all trials.
+  cell holds one of the listed values, after a first row with all trials, and a last re-run
+  on directly reported data only (without the rows :mod:`evsynth.data.conversions` converted).
 
 Every comparison gets rows in every table: results, or one row whose ``status`` says why
 the analysis was skipped. The pooling settings (tau² estimator, CI method, alpha, I²
@@ -31,6 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from evsynth.data.config import Outcome, SensitivityConfig
+from evsynth.data.conversions import REPORTED_ONLY, conversion_ids
 from evsynth.data.sensitivity_cells import (
     MIN_K_CUMULATIVE,
     MIN_K_FUNNEL,
@@ -169,6 +171,7 @@ class _Comparison:
     years: list[Any]
     yi: np.ndarray
     vi: np.ndarray
+    converted: tuple[str, ...] = ()
 
 
 def analyse_sensitivity(
@@ -220,6 +223,7 @@ def analyse_sensitivity(
             years=[None if pd.isna(y) else int(y) for y in usable["year"]],
             yi=usable["yi"].to_numpy(dtype=float),
             vi=usable["vi"].to_numpy(dtype=float),
+            converted=tuple(str(st) for st, c in zip(usable["study"], _conversions(usable)) if conversion_ids(c)),
         )
         stamp = {
             "profile": settings.label,
@@ -434,6 +438,8 @@ def _subsets(
         excluded = [s for s in comp.studies if cells.matches(s, t, c, column, values)]
         shown = ", ".join(_show(v) for v in values)
         subsets.append((f"excluding {column} in {{{shown}}}", column, shown, excluded))
+    # Every comparison is re-run without the rows the pipeline converted (evsynth.data.conversions).
+    subsets.append((REPORTED_ONLY, "conversion", "any conversion", list(comp.converted)))
     records = []
     for label, column, shown, excluded in subsets:
         keep = [i for i, s in enumerate(comp.studies) if s not in excluded]
@@ -468,6 +474,11 @@ def _subsets(
         record["note"] = note
         records.append(record)
     return records
+
+
+def _conversions(block: pd.DataFrame) -> list[Any]:
+    """The ``conversion`` cell of each row (none before conversions existed)."""
+    return block["conversion"].tolist() if "conversion" in block else [""] * len(block)
 
 
 def _show(value: Any) -> str:

@@ -1,0 +1,60 @@
+"""Rule analyse_dependent end to end (issue 15), on the shipped pain-interference SMD rows
+(real, cited; one effect per trial, as the study table holds today) with a meta-regression on
+publication year; and a moderator column the table lacks, which stops the run naming it
+before any job runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, run_workflow
+from evsynth.tables.dependent import DEPENDENT_COLUMNS, METAREGRESSION_COLUMNS, MODELS
+
+pytestmark = pytest.mark.workflow
+
+TARGETS = ("results/dependent/pain_interference_post.tsv", "results/metaregression/pain_interference_post.tsv")
+
+
+def prepare(path: Path, moderators: list[dict]) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["dependent_effects"] = {"rho": 0.6, "moderators": moderators, "permutations": 200}
+    (path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    table = pd.read_csv(REPO / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)
+    table[table["outcome"] == "pain_interference"].to_csv(
+        path / "studies.tsv", sep="\t", index=False, lineterminator="\n"
+    )
+    return path
+
+
+def test_dependent_and_metaregression_tables(tmp_path):
+    work = prepare(tmp_path / "run", [{"column": "year", "kind": "continuous"}])
+    run_workflow(work, *TARGETS)
+    dependent = pd.read_csv(work / TARGETS[0], sep="\t", keep_default_na=False)
+    assert tuple(dependent.columns) == DEPENDENT_COLUMNS
+    coach = dependent[dependent["treatment"] == "coach"]
+    assert coach["model"].tolist() == list(MODELS)
+    # One effect per trial: no within-trial level, and the aggregated row is the trials' own REML + HK.
+    assert coach.set_index("model").loc["che", "status"].startswith("one effect per trial")
+    assert coach.set_index("model").loc["aggregated", "k_trials"] == 7
+    regression = pd.read_csv(work / TARGETS[1], sep="\t", keep_default_na=False)
+    assert tuple(regression.columns) == METAREGRESSION_COLUMNS
+    slope = regression[(regression["treatment"] == "coach") & (regression["coefficient"] == "year")]
+    assert len(slope) == 1 and slope["model"].item() == "trial-level"
+    assert 0 < float(slope["permutation_p"].item()) <= 1 and "seed 20240101" in slope["note"].item()
+    first = (work / TARGETS[1]).read_bytes()
+    (work / TARGETS[1]).unlink()
+    run_workflow(work, *TARGETS)
+    assert (work / TARGETS[1]).read_bytes() == first  # same input, same bytes (seeded permutations)
+
+
+def test_missing_moderator_column_stops_the_run(tmp_path):
+    work = prepare(tmp_path / "bad", [{"column": "sessions", "kind": "continuous"}])
+    result = run_workflow(work, *TARGETS, check=False)
+    assert result.returncode != 0
+    assert "dependent_effects.moderators names column(s) sessions" in result.stdout + result.stderr
+    assert not (work / "results" / "dependent").exists()

@@ -1,0 +1,30 @@
+# Several effects per trial and meta-regression (issue 15): only when config.yaml:
+# dependent_effects is set (rule all: JOB.dependent_outputs is empty otherwise).
+DEPENDENT = PLAN.config.dependent.as_dict() if PLAN.config.dependent is not None else {}
+
+
+rule analyse_dependent:
+    input:
+        studies="results/analyses/{outcome}/{timepoint}/studies.tsv",
+        code=code("analyse_dependent"),
+    output:
+        dependent="results/dependent/{outcome}_{timepoint}.tsv",
+        metaregression="results/metaregression/{outcome}_{timepoint}.tsv",
+    log:
+        "results/logs/analyse_dependent/{outcome}_{timepoint}.log",
+    group:
+        "analysis"
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        rows=JOB.moderator_rows,
+        outcome=JOB.outcome,
+        alpha=METHOD["alpha"],
+        dependent=DEPENDENT,
+        versions=VERSIONS,
+    script:
+        "../../scripts/analyse_dependent.py"
