@@ -47,7 +47,7 @@ with log_to(snakemake.log[0]) as log:
     cc = params.continuity_correction
     effects, comparisons = analyse(params.rows, outcome, params.modes, settings, cc)
     pooled = pooled_records(effects, comparisons, outcome, timepoint, settings)
-    tests, overall = subgroup_records(effects, outcome, params.modes, settings, timepoint)
+    tests, overall = subgroup_records(effects, outcome, params.modes, settings, timepoint, cc)
     pooled, fits = bayes_columns(pooled + overall, effects, outcome, params.bayes)
     effects = shrinkage_columns(effects, fits, outcome)
     write_tsv(study_records(effects, timepoint), STUDY_COLUMNS, snakemake.output.studies)

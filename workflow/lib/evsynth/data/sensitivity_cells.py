@@ -61,7 +61,7 @@ def _raw_table(path: str, mtime_ns: int) -> pd.DataFrame:
 
 
 def sensitivity_records(
-    studies: pd.DataFrame, path: str, config: SensitivityConfig, outcome: str, window: str
+    studies: pd.DataFrame, table: str | pd.DataFrame, config: SensitivityConfig, outcome: str, window: str
 ) -> list[dict[str, str]]:
     """The study-table cells the sensitivity analyses of one analysis read.
 
@@ -69,9 +69,12 @@ def sensitivity_records(
     ----------
     studies : pandas.DataFrame
         The checked study table (:func:`evsynth.data.studies.load_studies`), restricted to
-        included rows; its ``line`` column locates each row in the file.
-    path : str
-        The study table's path, re-read as text for the configured columns.
+        included rows; its ``line`` column locates each row in ``table``.
+    table : str or pandas.DataFrame
+        The study table's path, re-read as text for the configured columns, or the table as
+        text cells already read: under dual extraction, the reconciled (adjudicated) table
+        (:attr:`evsynth.data.reconcile.Reconciliation.raw`), whose row ``i`` is line ``i + 2``
+        of the typed table it was checked as.
     config : SensitivityConfig
         ``config.yaml: sensitivity``.
     outcome, window : str
@@ -91,11 +94,14 @@ def sensitivity_records(
     columns = config.columns
     if not columns:
         return []
-    raw = _raw_table(str(path), os.stat(path).st_mtime_ns)
+    if isinstance(table, pd.DataFrame):
+        raw, name = table.reset_index(drop=True), "the reconciled study table"
+    else:
+        raw, name = _raw_table(str(table), os.stat(table).st_mtime_ns), str(table)
     missing = [col for col in columns if col not in raw.columns]
     if missing:
         raise ValueError(
-            f"config.yaml: sensitivity names column(s) {', '.join(missing)} that {path} does not have; "
+            f"config.yaml: sensitivity names column(s) {', '.join(missing)} that {name} does not have; "
             f"its columns are: {', '.join(raw.columns)}"
         )
     rows = studies[(studies["outcome"] == outcome) & (studies["window"] == window)]

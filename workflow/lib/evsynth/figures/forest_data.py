@@ -389,10 +389,18 @@ def subgroup_lines(
         overall = pooled[(pooled["treatment"] == OVERALL_TREATMENT) & (pooled["comparator"] == comparator)]
         for rec in overall.to_dict("records"):
             est = f"{rec['estimate']:.2f} [{rec['ci_lower']:.2f}, {rec['ci_upper']:.2f}]"
-            lines.append(
-                f"Any remote CBT vs {name}: {MEASURE_NAMES[outcome.measure]} {est} from {rec['k']:.0f} comparisons "
-                f"(multivariate model with shared-arm covariance, Gleser & Olkin 2009)."
-            )
+            head = f"Any remote CBT vs {name}: {MEASURE_NAMES[outcome.measure]} {est}"
+            if str(rec.get("status") or "").startswith("single"):
+                lines.append(
+                    f"{head} from a single trial ({rec['studies']}): its CBT arms combined into one group (Cochrane "
+                    "Handbook 23.3.4), Wald CI, not pooled; heterogeneity between trials cannot be estimated from "
+                    "one trial (two or more trials: multivariate model)."
+                )
+            else:
+                lines.append(
+                    f"{head} from {rec['k']:.0f} comparisons (multivariate model with shared-arm covariance, Gleser "
+                    "& Olkin 2009; used when two or more trials contribute, a single trial's CBT arms are combined)."
+                )
     return lines
 
 

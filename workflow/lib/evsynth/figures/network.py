@@ -211,7 +211,7 @@ def draw_network_forest(
         text_w = width - 2 * MARGIN
         title_lines = wrap_lines(measure, title, text_w, TITLE)
         sub = (f"Each delivery mode against {labels.get(reference, reference)}, from direct and indirect evidence "
-               f"(network meta-analysis; {level}% CIs, Wald)")
+               f"(network meta-analysis; {level}% CIs: {ci_wording(summary)})")
         sub_lines = wrap_lines(measure, sub, text_w, FONT)
         body = []
         for t in modes:
@@ -344,6 +344,14 @@ def _forest_footer(summary: Mapping[str, Any], level: int, est_name: str) -> lis
     if s.get("note"):
         lines.append(f"Note: {s['note']}")
     return lines
+
+
+def ci_wording(summary: Mapping[str, Any]) -> str:
+    """How the plotted CIs were formed, from the summary's ``ci_method`` and ``ci_df``."""
+    df = summary.get("ci_df")
+    if summary.get("ci_method") == "t" and finite(df):
+        return f"random effects t on {int(df)} df (k - p, metafor rma.mv test = \"t\"), common effect Wald (z)"
+    return "Wald (z), both models"
 
 
 def _int(x: Any) -> str:

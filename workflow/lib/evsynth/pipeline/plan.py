@@ -171,11 +171,21 @@ class Plan:
         if (outcome, timepoint) not in self._sensitivity:
             try:
                 self._sensitivity[outcome, timepoint] = sensitivity_records(
-                    self._included, self.config.studies, self.config.sensitivity, outcome, timepoint
+                    self._included, self._cells_table, self.config.sensitivity, outcome, timepoint
                 )
             except ValueError as err:
                 raise ConfigError(str(err)) from None
         return self._sensitivity[outcome, timepoint]
+
+    @property
+    def _cells_table(self) -> str | pd.DataFrame:
+        """Where the sensitivity cells are read: the study table, or under dual extraction the
+        adjudicated table the pooled rows come from (reviewer A's while it is still blocked, as
+        :attr:`studies` is; nothing is pooled then)."""
+        reconciliation = self.reconciliation
+        if reconciliation is None:
+            return self.config.studies
+        return reconciliation.names["a"] if reconciliation.raw is None else reconciliation.raw
 
     def moderator_rows(self, outcome: str, timepoint: str) -> list[dict[str, str]]:
         """Study-table cells config.yaml: dependent_effects.moderators names, for one analysis's rows

@@ -236,7 +236,7 @@ def _participants(pooled: Mapping[str, Any], treatment: str, k: int, n: float | 
     """'1,234 (3 RCTs)'; for the across-modes estimate, comparisons and trials."""
     trials = len(dict.fromkeys(s for s in str(pooled.get("studies") or "").split("; ") if s))
     rct = "RCT" if trials == 1 else "RCTs"
-    if treatment == OVERALL_TREATMENT:
+    if treatment == OVERALL_TREATMENT and not str(pooled.get("status") or "").startswith("single"):
         return f"{k} comparisons from {trials} {rct}"
     return f"{int(n):,} ({trials} {rct})" if n is not None else f"not known ({trials} {rct})"
 

@@ -24,8 +24,10 @@ usual-care arm, so the subgroup estimates are correlated (Gleser & Olkin 2009).
 
 The "overall" estimate across subgroups (any remote CBT vs usual care) is the
 intercept-only multivariate model with the shared-arm V, not a naive pool that counts the
-shared arm twice. :func:`split_shared_group` is the Cochrane Handbook §23.3.4 alternative
-(split the shared group's sample size), for reviewers who want to compare.
+shared arm twice, where two or more trials contribute; from one trial the workflow shows its
+combined-arms contrast instead (:mod:`evsynth.stats.multiarm`). :func:`split_shared_group` is
+the Cochrane Handbook §23.3.4 alternative (split the shared group's sample size), for reviewers
+who want to compare.
 
 References
 ----------

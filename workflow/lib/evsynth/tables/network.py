@@ -19,11 +19,13 @@ files of ``results/network/``:
 
 Settings (``evsynth.stats.profiles.MethodSettings``): the estimator is used when it is REML, ML
 or DL (others fall back to REML, as the multivariate models of ``evsynth.stats.subgroups`` do,
-and ``note`` says so); intervals are always Wald (z), as in netmeta and the Cochrane
-Handbook ch. 11, whatever ``ci_method`` (the profile's HKSJ applies to the pairwise
-analyses); the prediction interval follows ``prediction_interval`` with the network's Q
-df in place of k - 1 (``t_k-1``: t on k_contrasts - (n - 1) df; ``t_k-2``: one fewer, as
-netmeta).
+and ``note`` says so). The profile's CI method carries over (:func:`network_test`): under
+``hksj`` or ``hksj-adhoc`` the random-effects league uses t on the network's residual df
+k - p (metafor ``rma.mv(test = "t")``), under ``wald`` the normal distribution; every table
+says which in ``ci_method`` (and ``ci_df``), and node splitting, P-scores and the
+common-effect model stay Wald (netmeta's). The prediction interval follows
+``prediction_interval`` with the network's Q df in place of k - 1 (``t_k-1``: t on
+k_contrasts - (n - 1) df; ``t_k-2``: one fewer, as netmeta).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import pandas as pd
 
 from evsynth.data.config import Outcome
 from evsynth.data.network import fit_network
-from evsynth.stats.network import METHODS, PSCORE_CAVEAT, NetworkFit
+from evsynth.stats.network import METHODS, PSCORE_CAVEAT, NetworkFit, NetworkModel
 from evsynth.stats.profiles import MethodSettings
 
 __all__ = [
@@ -46,6 +48,8 @@ __all__ = [
     "RANKING_COLUMNS",
     "SUMMARY_COLUMNS",
     "network_method",
+    "network_test",
+    "ci_note",
     "analyse_network",
     "network_tables",
     "format_cell",
@@ -65,12 +69,14 @@ LEAGUE_COLUMNS = (
     "ci_upper",
     "pi_lower",
     "pi_upper",
-    "z",
+    "stat",
     "p_value",
     "k_direct",
     "cell",
     "tau2",
     "estimator",
+    "ci_method",
+    "ci_df",
     "pi_method",
     "pi_df",
     "alpha",
@@ -122,6 +128,7 @@ INCONSISTENCY_COLUMNS = (
     "separate_p_value",
     "tau2",
     "estimator",
+    "ci_method",
     "alpha",
     "method",
     "note",
@@ -138,6 +145,7 @@ RANKING_COLUMNS = (
     "n_treatments",
     "direction",
     "estimator",
+    "ci_method",
     "caveat",
 )
 
@@ -175,6 +183,7 @@ SUMMARY_COLUMNS = (
     "n_nodesplit",
     "min_nodesplit_p",
     "ci_method",
+    "ci_df",
     "pi_method",
     "pi_df",
     "alpha",
@@ -185,8 +194,11 @@ SUMMARY_COLUMNS = (
 
 SPLIT_METHOD = (
     "back-calculation (netmeta netsplit; Dias et al. 2010): indirect = (network - w direct)/(1 - w), "
-    "w = se_network²/se_direct²; separate indirect = network without the direct trials, same tau²"
+    "w = se_network²/se_direct²; separate indirect = network without the direct trials, same tau²; "
+    "Wald (z) CIs and tests, as netmeta's, whatever the profile's CI method"
 )
+#: The profile's CI method (evsynth.stats.profiles) -> the network's test (evsynth.stats.network).
+NETWORK_TESTS = {"wald": "z", "hksj": "t", "hksj-adhoc": "t"}
 
 
 def network_method(settings: MethodSettings) -> tuple[str, str]:
@@ -194,6 +206,17 @@ def network_method(settings: MethodSettings) -> tuple[str, str]:
     if settings.estimator in METHODS:
         return settings.estimator, ""
     return "REML", f"{settings.estimator} is not available for the network model; REML used"
+
+
+def network_test(settings: MethodSettings) -> str:
+    """The random-effects network's test under these settings: "t" for the HKSJ methods (t on
+    k - p df, metafor ``rma.mv(test = "t")``; rma.mv has no Knapp-Hartung rescaling), else "z"."""
+    return NETWORK_TESTS[settings.ci_method]
+
+
+def ci_method_name(model: NetworkModel) -> str:
+    """What a model's intervals are, as the ``ci_method`` column says it: "wald" or "t"."""
+    return "t" if model.test == "t" else "wald"
 
 
 def analyse_network(
@@ -208,6 +231,7 @@ def analyse_network(
         alpha=settings.alpha,
         prediction=settings.prediction_interval,
         higher_is_better=outcome.higher_is_better,
+        test=network_test(settings),
     )
 
 
@@ -238,9 +262,10 @@ def network_tables(
                 "ci_lower": back(e.ci_lower), "ci_upper": back(e.ci_upper),
                 "pi_lower": None if e.pi_lower is None else back(e.pi_lower),
                 "pi_upper": None if e.pi_upper is None else back(e.pi_upper),
-                "z": e.z, "p_value": e.p_value, "k_direct": e.k_direct,
+                "stat": e.stat, "p_value": e.p_value, "k_direct": e.k_direct,
                 "cell": format_cell(e.theta, e.ci_lower, e.ci_upper, outcome.ratio),
-                "tau2": model.tau2, "estimator": est_name, "pi_method": model.pi_method, "pi_df": model.pi_df,
+                "tau2": model.tau2, "estimator": est_name, "ci_method": ci_method_name(model),
+                "ci_df": model.stat_df, "pi_method": model.pi_method, "pi_df": model.pi_df,
                 "alpha": settings.alpha,
             })
         for s in model.nodesplit:
@@ -271,7 +296,8 @@ def network_tables(
                 "separate_indirect_ci_upper": si_hi, "separate_difference_theta": s.separate_difference,
                 "separate_difference_se": s.separate_difference_se, "separate_z": s.separate_z,
                 "separate_p_value": s.separate_p_value, "tau2": model.tau2, "estimator": est_name,
-                "alpha": settings.alpha, "method": SPLIT_METHOD, "note": s.note,
+                "ci_method": ci_method_name(fit.random) if fit.fitted else None,  # no network, no intervals
+        "alpha": settings.alpha, "method": SPLIT_METHOD, "note": s.note,
             })
         order = sorted(range(len(fit.treatments)), key=lambda i: (-model.pscores[i], i))
         for rank, i in enumerate(order, start=1):
@@ -280,7 +306,7 @@ def network_tables(
                 **key, "model": model.model, "rank": rank, "treatment": t, "label": labels.get(t, t),
                 "p_score": model.pscores[i], "n_treatments": len(fit.treatments),
                 "direction": "higher is better" if outcome.higher_is_better else "lower is better",
-                "estimator": est_name, "caveat": PSCORE_CAVEAT,
+                "estimator": est_name, "ci_method": ci_method_name(model), "caveat": PSCORE_CAVEAT,
             })
     return {
         "league": league,
@@ -310,15 +336,14 @@ def _z(alpha: float) -> float:
 def _summary(fit: NetworkFit, outcome: Outcome, key: dict[str, str], settings: MethodSettings) -> dict[str, Any]:
     method, substituted = network_method(settings)
     notes = [substituted] if substituted else []
-    if settings.ci_method != "wald":
-        notes.append(f"network CIs are Wald (z), as in netmeta; the profile's {settings.ci_method} applies to the "
-                     "pairwise analyses only")
+    notes.append(ci_note(fit, settings))
     notes += list(fit.notes)
     rec: dict[str, Any] = {
         **key, "measure": outcome.measure, "status": fit.status, "message": fit.message,
         "plotted": fit.status == "fitted", "treatments": "; ".join(fit.treatments), "reference": fit.reference,
         "modes_without_data": "; ".join(fit.missing), "k_trials": fit.k_studies, "estimator": method,
-        "ci_method": "wald", "alpha": settings.alpha, "profile": settings.label, "studies": "; ".join(fit.studies),
+        "ci_method": ci_method_name(fit.random) if fit.fitted else None,  # no network, no intervals
+        "alpha": settings.alpha, "profile": settings.label, "studies": "; ".join(fit.studies),
     }
     if fit.fitted:
         r, d = fit.random, fit.decomposition
@@ -334,8 +359,21 @@ def _summary(fit: NetworkFit, outcome: Outcome, key: dict[str, str], settings: M
             "tau2_within": d.tau2_within, "q_between_random": d.q_between_random,
             "q_between_random_p": d.p_between_random, "n_nodesplit": len(splits),
             "min_nodesplit_p": min((s.p_value for s in splits if s.p_value is not None), default=None),
-            "pi_method": r.pi_method, "pi_df": r.pi_df,
+            "pi_method": r.pi_method, "pi_df": r.pi_df, "ci_df": r.stat_df,
         })
         if not all(n is not None for n in known):
             notes.append("participants unknown for some arms (arm sizes not reported)")
     return {k: _none(v) for k, v in {**rec, "note": "; ".join(dict.fromkeys(n for n in notes if n))}.items()}
+
+
+def ci_note(fit: NetworkFit, settings: MethodSettings) -> str:
+    """The summary's sentence on the network's intervals under the profile's CI method."""
+    profile = f"the {settings.label} profile's {settings.ci_method}"
+    if network_test(settings) == "z":
+        return (f"network CIs are Wald (z), as {profile} for the pairwise analyses (and netmeta); "
+                "node splitting and P-scores on the normal distribution")
+    if fit.fitted and fit.random.test == "t":
+        return (f"random-effects network CIs and p-values use t on k - p = {fit.random.stat_df:g} df (metafor "
+                f"rma.mv test='t', dfs='residual'), for {profile}: same SEs, no Knapp-Hartung rescaling, which "
+                "rma.mv does not define; common effect, node splitting and P-scores Wald (z)")
+    return ""  # no network fitted, or no residual df: the model's own note says Wald was used

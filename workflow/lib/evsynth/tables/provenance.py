@@ -120,7 +120,7 @@ def trace_analysis(
             if not bool(effect["estimable"]):
                 used = "not estimable"
             elif treatment == OVERALL_TREATMENT:
-                used = "pooled across modes"
+                used = "arms combined (single trial)" if status.startswith("single") else "pooled across modes"
             elif status == "pooled":
                 used = "pooled"
             else:

@@ -1,6 +1,9 @@
 """Tests for subgroup differences between delivery modes, as rows of
 ``results/subgroup_tests.tsv``: the study-table side (shared-arm covariance rebuilt from the
-rows, one comparator at a time) of :mod:`evsynth.stats.subgroups`."""
+rows, one comparator at a time) of :mod:`evsynth.stats.subgroups`; and the across-modes
+estimate ("any remote CBT") appended to ``pooled.tsv``: the multivariate model where two or
+more trials contribute, a single trial's combined-arms contrast (:mod:`evsynth.stats.multiarm`)
+where one does."""
 
 from __future__ import annotations
 
@@ -8,11 +11,22 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 from evsynth.data.config import Outcome
-from evsynth.data.contrasts import covariance_blocks
+from evsynth.data.contrasts import arm_scale, covariance_blocks
 from evsynth.data.vocabulary import OVERALL_TREATMENT
+from evsynth.stats.multiarm import (
+    RULE,
+    CombinedArms,
+    NotCombinable,
+    combined_arm_estimates,
+    combined_contrasts,
+    combined_counts,
+    combined_means,
+)
 from evsynth.stats.profiles import MethodSettings
 from evsynth.stats.subgroups import (
     MULTIVARIATE_METHODS,
@@ -102,9 +116,15 @@ def subgroup_records(
     modes: Sequence[str],
     settings: MethodSettings,
     timepoint: str,
+    continuity_correction: float = 0.5,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Tests for subgroup differences between delivery modes sharing a comparator, and the
     overall (any mode) estimate, with shared-arm covariance (``evsynth.stats.subgroups``).
+
+    The overall estimate is the multivariate model when two or more trials contribute. From a
+    single trial, heterogeneity between trials cannot be estimated, so it is that trial's
+    combined-arms contrast (:func:`single_trial_overall`), labelled as a single study; when its
+    arms cannot be combined there is no overall row and the test rows' ``note`` says why.
 
     Returns ``(subgroup_test_rows, overall_pooled_rows)``; empty where fewer than two modes
     have an estimable comparison against the same comparator.
@@ -121,6 +141,13 @@ def subgroup_records(
             block, by="treatment", levels=levels, estimator=settings.estimator,
             ci_method=settings.ci_method, alpha=settings.alpha,
         )
+        single, not_combined = None, ""
+        if block["study"].nunique() == 1:
+            trial = usable[usable["study"] == block["study"].iloc[0]]
+            try:
+                single = single_trial_overall(trial, comparator, levels, outcome, settings, continuity_correction)
+            except NotCombinable as err:
+                not_combined = f"no across-modes estimate from this single trial: {err}"
         for convention, test in (("separate_tau2", result.separate), ("common_tau2", result.common),
                                  ("common_tau2_hksj", result.common_hksj)):
             if test is None:
@@ -134,8 +161,14 @@ def subgroup_records(
                 "distribution": test.distribution, "stat": test.stat, "df1": test.df[0],
                 "df2": test.df[1] if len(test.df) > 1 else None, "p_value": test.p_value, "i2": test.i2,
                 "covariance_used": test.covariance_used, "estimator": test.estimator, "test": test.test,
-                "method": test.method, "revman_line": test.revman_line(), "note": test.note,
+                "method": test.method, "revman_line": test.revman_line(),
+                "note": "; ".join(n for n in (test.note, not_combined) if n),
             })
+        if not_combined:
+            continue
+        if single is not None:
+            overall_rows.append(_single_row(single, block, outcome, comparator, settings, timepoint))
+            continue
         o = result.overall
         overall_rows.append({
             "outcome": outcome.id, "timepoint": timepoint, "treatment": OVERALL_TREATMENT, "comparator": comparator,
@@ -148,3 +181,93 @@ def subgroup_records(
             "note": "; ".join(n for n in (o.method, o.note) if n),
         })
     return tests, overall_rows
+
+
+SINGLE_TRIAL_STATUS = "single study: CBT arms combined, not pooled"
+
+
+def single_trial_overall(
+    trial: pd.DataFrame,
+    comparator: str,
+    modes: Sequence[str],
+    outcome: Outcome,
+    settings: MethodSettings,
+    continuity_correction: float = 0.5,
+) -> CombinedArms:
+    """One trial's CBT arms (``modes``, each compared with ``comparator``) combined into one group
+    against ``comparator`` (:mod:`evsynth.stats.multiarm`), from whichever form its rows take.
+
+    Parameters
+    ----------
+    trial
+        The trial's estimable effect rows of this analysis (every comparison: a reported contrast
+        between the CBT arms is used to back-calculate the arm variances).
+
+    Raises
+    ------
+    NotCombinable
+        When the rows do not allow it (mixed forms, different control arms, ratio or SMD contrasts).
+    """
+    measure = outcome.measure
+    rows = trial[(trial["comparator"] == comparator) & trial["treatment"].isin(list(modes))]
+    rows = rows.set_index("treatment").loc[[m for m in modes if m in set(rows["treatment"])]]
+    forms = set(rows["form"])
+    if len(forms) != 1:
+        raise NotCombinable(f"its rows mix data forms ({', '.join(sorted(map(str, forms)))})")
+    form = forms.pop()
+    num = lambda column: rows[column].to_numpy(dtype=float)  # noqa: E731
+
+    def one_control(*columns: str) -> list[float]:
+        values = rows[list(columns)].drop_duplicates()
+        if len(values) != 1:
+            raise NotCombinable(f"its rows give different {comparator} arms ({', '.join(columns)})")
+        return [float(v) for v in values.iloc[0]]
+
+    if form == "counts":
+        events_ctrl, n_ctrl = one_control("events_ctrl", "n_ctrl")
+        return combined_counts(measure, num("events_treat"), num("n_treat"), events_ctrl, n_ctrl,
+                               add=continuity_correction)
+    if form == "means":
+        n_ctrl, mean_ctrl, sd_ctrl = one_control("n_ctrl", "mean_ctrl", "sd_ctrl")
+        return combined_means(measure, num("n_treat"), num("mean_treat"), num("sd_treat"), n_ctrl, mean_ctrl,
+                              sd_ctrl, smd_variance=settings.smd_variance)
+    if form == "arm":
+        estimate_ctrl, var_ctrl = one_control("arm_estimate_ctrl", "var_ctrl_arm")
+        kind = str(rows["arm_measure"].iloc[0])
+        f_treat, _ = arm_scale(measure, kind, num("arm_estimate_treat"))
+        f_ctrl, _ = arm_scale(measure, kind, [estimate_ctrl])
+        n_ctrl = rows["n_ctrl"].iloc[0]
+        return combined_arm_estimates(measure, num("n_treat"), f_treat, num("var_treat_arm"), float(f_ctrl[0]),
+                                      var_ctrl, None if pd.isna(n_ctrl) else float(n_ctrl))
+    if len(rows) == 2:
+        a, b = rows.index
+        between = trial[((trial["treatment"] == a) & (trial["comparator"] == b))
+                        | ((trial["treatment"] == b) & (trial["comparator"] == a))]
+        if len(between) != 1:
+            raise NotCombinable(f"its reported contrasts do not include {a} vs {b}, from which the arm "
+                                "variances would be back-calculated")
+        combined = combined_contrasts(measure, num("n_treat"), num("yi"), num("vi"), float(between["vi"].iloc[0]))
+        n_ctrl = rows["n_ctrl"].dropna()
+        return CombinedArms(combined.yi, combined.vi, combined.n_treat,
+                            float(n_ctrl.iloc[0]) if len(n_ctrl) else None, combined.method)
+    return combined_contrasts(measure, num("n_treat"), num("yi"), num("vi"), float("nan"))
+
+
+def _single_row(c: CombinedArms, block: pd.DataFrame, outcome: Outcome, comparator: str,
+                settings: MethodSettings, timepoint: str) -> dict[str, Any]:
+    """The pooled.tsv row of a single trial's combined-arms contrast: its Wald CI, as for any
+    single study shown, not pooled."""
+    back = outcome.to_reporting
+    se = float(np.sqrt(c.vi))
+    z = float(stats.norm.ppf(1 - settings.alpha / 2))
+    stat = c.yi / se
+    n = None if c.n_treat is None or c.n_ctrl is None else int(round(c.n_treat + c.n_ctrl))
+    study = str(block["study"].iloc[0])
+    return {
+        "outcome": outcome.id, "timepoint": timepoint, "treatment": OVERALL_TREATMENT, "comparator": comparator,
+        "measure": outcome.measure, "k": 1, "n_participants": n, "theta": c.yi, "se": se,
+        "estimate": float(back(c.yi)), "ci_lower": float(back(c.yi - z * se)), "ci_upper": float(back(c.yi + z * se)),
+        "stat": stat, "p_value": float(2 * stats.norm.sf(abs(stat))), "profile": settings.label,
+        "alpha": settings.alpha, "status": SINGLE_TRIAL_STATUS, "studies": study,
+        "note": f"{RULE}: {c.method}",
+    }

@@ -16,7 +16,14 @@ Whitehead 1996), which is metafor's ``rma.mv(yi, V, mods = ~ 0 + <treatments>, r
 :mod:`evsynth.stats.network.rotation` turns it, study by study, into a univariate
 meta-regression, so ``rma_mv`` fits the rotated data exactly (``random = ~ 1 | id``), at
 O(sum b³ + k p²) cost. DL is the moment estimator, REML and ML are rma_mv's Fisher scoring.
-Intervals are Wald (z), as in netmeta and the Cochrane Handbook ch. 11. Agreement with
+Intervals of the random-effects model are Wald (z), as in netmeta and the Cochrane Handbook
+ch. 11 (``test="z"``), or t-based (``test="t"``: metafor's ``rma.mv(..., test = "t")`` with its
+default ``dfs = "residual"``): the same SEs with t quantiles and p-values on ``k - p`` df, k
+the contrasts (each trial's spanning tree) and p = treatments - 1, the network's Q df. This is
+the small-sample adjustment metafor offers for ``rma.mv``; it does not rescale the variance
+as Knapp & Hartung's factor does for ``rma()``. With no residual df (a single trial) the
+t interval does not exist and Wald is used, with a note. The common-effect model, the
+P-scores and node splitting stay on the normal distribution (netmeta's). Agreement with
 metafor 3.8's ``rma.mv`` on dat.senn2013 and dat.hasselblad1998 (both with multi-arm trials)
 and RESOLVE is pinned in ``tests/data/metafor_network.json``
 (``tests/reference/metafor_network.R``).
@@ -59,6 +66,7 @@ from evsynth.stats.network.results import (
     STATUS_EMPTY,
     STATUS_FAILED,
     STATUS_FITTED,
+    TESTS,
     NetworkFit,
     NetworkModel,
     PairwiseEffect,
@@ -86,6 +94,7 @@ def fit_network(
     higher_is_better: bool = True,
     covariance: np.ndarray | BlockCovariance | None = None,
     nodesplit: bool = True,
+    test: str = "z",
 ) -> NetworkFit:
     """Fit the random- and common-effect network models (module docstring).
 
@@ -117,6 +126,9 @@ def fit_network(
         arm columns.
     nodesplit
         Compute the inconsistency (node-splitting) table.
+    test
+        Intervals and p-values of the random-effects model: "z" (Wald) or "t" (t on the
+        network's residual df k - p, metafor ``rma.mv(test = "t")``; module docstring).
 
     Returns
     -------
@@ -135,6 +147,8 @@ def fit_network(
         raise ValueError(f"network tau² estimator must be one of {', '.join(METHODS)}, not {method!r}")
     if prediction not in PREDICTIONS:
         raise ValueError(f"prediction must be one of {', '.join(PREDICTIONS)}, not {prediction!r}")
+    if test not in TESTS:
+        raise ValueError(f"network test must be one of {', '.join(TESTS)}, not {test!r}")
     if not isinstance(contrasts, Contrasts):
         raise TypeError("fit_network takes Contrasts; evsynth.data.network reads them from a table of rows")
     ok = contrasts.usable
@@ -155,7 +169,7 @@ def fit_network(
     studies, prep_notes = _prepare(contrasts, ok, order, covariance)
     notes += prep_notes
     try:
-        result = _fit(studies, order, reference, method, alpha, prediction, higher_is_better, nodesplit)
+        result = _fit(studies, order, reference, method, alpha, prediction, higher_is_better, nodesplit, test)
     except (ValueError, np.linalg.LinAlgError) as err:
         return _unfitted(STATUS_FAILED, f"the network model could not be fitted: {err}", notes, **base)
     random, common, q, q_df, decomposition = result
@@ -201,7 +215,7 @@ def _unfitted(status: str, message: str, notes: list[str], **base) -> NetworkFit
 
 
 
-def _fit(studies, order, reference, method, alpha, prediction, higher_is_better, nodesplit):
+def _fit(studies, order, reference, method, alpha, prediction, higher_is_better, nodesplit, test):
     n = len(order)
     ref = order.index(reference)
     keep = [j for j in range(n) if j != ref]
@@ -225,13 +239,13 @@ def _fit(studies, order, reference, method, alpha, prediction, higher_is_better,
     for name, fit, est in (("random", random_fit, method), ("common", common_fit, "common effect")):
         models.append(
             _model(name, est, fit, rot, studies, order, keep, alpha, prediction if name == "random" else "none",
-                   q_df, higher_is_better, plan, note if name == "random" else "")
+                   q_df, higher_is_better, plan, note if name == "random" else "", test if name == "random" else "z")
         )
     return models[0], models[1], q, q_df, decomposition
 
 
 
-def _model(name, method, fit, rot, studies, order, keep, alpha, prediction, q_df, higher_is_better, plan, note):
+def _model(name, method, fit, rot, studies, order, keep, alpha, prediction, q_df, higher_is_better, plan, note, test):
     n = len(order)
     beta = np.zeros(n)
     beta[keep] = fit.beta
@@ -242,6 +256,20 @@ def _model(name, method, fit, rot, studies, order, keep, alpha, prediction, q_df
     var = np.diag(vcov)[:, None] + np.diag(vcov)[None, :] - 2 * vcov
     se = np.sqrt(np.maximum(var, 0.0))
     z_crit = float(special.ndtri(1 - alpha / 2))
+    stat_df: float | None = None
+    ci_crit, test_note = z_crit, ""
+    if test == "t" and q_df >= 1:
+        stat_df = float(q_df)
+        ci_crit = float(special.stdtrit(stat_df, 1 - alpha / 2))
+    elif test == "t":
+        test = "z"
+        test_note = "t intervals need residual df (k - p = 0, e.g. a single trial): Wald (z) intervals used"
+
+    def p_value(stat: float) -> float:
+        if stat_df is None:
+            return float(2 * special.ndtr(-abs(stat)))
+        return float(2 * special.stdtr(stat_df, -abs(stat)))
+
     pi_df: float | None = None
     pi_crit: float | None = None
     pi_note = ""
@@ -267,12 +295,12 @@ def _model(name, method, fit, rot, studies, order, keep, alpha, prediction, q_df
             if i == j:
                 continue
             theta, s_ij = float(diff[i, j]) + 0.0, float(se[i, j])  # + 0.0: no "-0" in tables
-            zval = theta / s_ij
+            stat = theta / s_ij
             half = None if pi_crit is None else pi_crit * float(np.sqrt(s_ij**2 + tau2))
             league.append(PairwiseEffect(
                 treatment=order[i], comparator=order[j], theta=theta, se=s_ij,
-                ci_lower=theta - z_crit * s_ij, ci_upper=theta + z_crit * s_ij, z=zval,
-                p_value=float(2 * special.ndtr(-abs(zval))),
+                ci_lower=theta - ci_crit * s_ij, ci_upper=theta + ci_crit * s_ij, stat=stat,
+                p_value=p_value(stat),
                 pi_lower=None if half is None else theta - half, pi_upper=None if half is None else theta + half,
                 k_direct=k_direct.get((min(i, j), max(i, j)), 0),
             ))
@@ -286,5 +314,6 @@ def _model(name, method, fit, rot, studies, order, keep, alpha, prediction, q_df
         model=name, method=method, tau2=float(tau2), beta=tuple(float(b) for b in beta),
         vcov=tuple(tuple(float(v) for v in row) for row in vcov), league=tuple(league), pscores=pscores,
         nodesplit=splits, pi_method=prediction if pi_crit is not None else "none", pi_df=pi_df,
-        converged=fit.converged, note="; ".join(x for x in (note, pi_note) if x),
+        test=test, stat_df=stat_df, converged=fit.converged,
+        note="; ".join(x for x in (note, test_note, pi_note) if x),
     )

@@ -8,11 +8,14 @@ from dataclasses import dataclass
 from evsynth.stats.profiles import PREDICTION_INTERVALS
 
 METHODS = ("REML", "ML", "DL")
+#: Intervals of the random-effects network model: Wald z, or t on k - p df (metafor rma.mv test="t").
+TESTS = ("z", "t")
 PREDICTIONS = PREDICTION_INTERVALS  # the pairwise analyses' choices, with the network's Q df for k - 1
 PSCORE_CAVEAT = (
     "P-scores (Rücker & Schwarzer 2015) are the mean certainty that a mode is better than each other mode; "
     "they are not probabilities of being best, ignore the uncertainty in tau², and do not say whether "
-    "differences are large enough to matter"
+    "differences are large enough to matter; computed on the normal distribution (netmeta), whatever the "
+    "interval method (ci_method)"
 )
 STATUS_FITTED = "fitted"
 STATUS_SINGLE = "single trial"
@@ -46,6 +49,7 @@ class NetworkStatus:
 class PairwiseEffect:
     """``treatment`` vs ``comparator`` from the network (analysis scale; log for ratios).
 
+    ``stat`` = theta / se, a z or a t statistic (the model's ``test`` and ``stat_df``).
     ``pi_lower``/``pi_upper`` are None without a prediction interval. ``k_direct`` is the
     number of trials with both arms.
     """
@@ -56,7 +60,7 @@ class PairwiseEffect:
     se: float
     ci_lower: float
     ci_upper: float
-    z: float
+    stat: float
     p_value: float
     pi_lower: float | None
     pi_upper: float | None
@@ -129,7 +133,8 @@ class NetworkModel:
 
     ``beta`` are the effects of ``NetworkFit.treatments`` against the reference (0 for
     it), ``vcov`` their covariance (reference row and column 0). ``league`` holds every
-    ordered pair, ``pscores`` follow ``NetworkFit.treatments``.
+    ordered pair, ``pscores`` follow ``NetworkFit.treatments``. ``test`` is how the league's
+    CIs and p-values were formed: "z" (Wald) or "t" on ``stat_df`` = k - p df.
     """
 
     model: str
@@ -142,6 +147,8 @@ class NetworkModel:
     nodesplit: tuple[NodeSplit, ...]
     pi_method: str
     pi_df: float | None
+    test: str = "z"
+    stat_df: float | None = None
     converged: bool = True
     note: str = ""
 
