@@ -20,6 +20,7 @@ include: "workflow/rules/sensitivity.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/living.smk"
 include: "workflow/rules/network.smk"
+include: "workflow/rules/filing.smk"
 
 
 wildcard_constraints:
@@ -57,4 +58,5 @@ rule all:
         JOB.extraction_outputs,
         "results/network/networks.tsv",
         JOB.network_plots,
+        FILING_OUTPUTS,
     localrule: True
