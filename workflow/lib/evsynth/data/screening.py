@@ -263,6 +263,15 @@ def read_log(path: str | Path, reasons: Sequence[str]) -> tuple[PrismaCounts, di
     ScreeningError
         Listing every problem.
     """
+    counts, lines, problems = _checked_log(path, reasons)
+    if problems:
+        raise ScreeningError(problems)
+    return counts, lines
+
+
+def _checked_log(path: str | Path, reasons: Sequence[str]) -> tuple[PrismaCounts, dict[str, int], list[Problem]]:
+    """The log's counts, its included studies' lines and every problem it has (counts are only
+    meaningful when there is none)."""
     name = str(path)
     try:
         table = read_table(path)
@@ -286,9 +295,8 @@ def read_log(path: str | Path, reasons: Sequence[str]) -> tuple[PrismaCounts, di
         if rid and rid in seen:
             problems.append(Problem(name, line, "record_id", rid, f"the same record id as line {seen[rid]}"))
         seen.setdefault(rid, line)
-    if problems:
-        raise ScreeningError(problems)
-    return _log_counts(rows, reasons)
+    counts, lines = _log_counts(rows, reasons)
+    return counts, lines, problems
 
 
 # ---------------------------------------------------------------------------------------
@@ -442,7 +450,7 @@ def _minus(a: Count, b: Count) -> Count:
 def load_screening(
     path: str | Path,
     reasons: Sequence[str],
-    table_studies: Iterable[str],
+    table_studies: Iterable[str] | Mapping[str, int],
     table_name: str,
     previous_studies: Iterable[str] | None = None,
 ) -> PrismaCounts:
@@ -456,7 +464,8 @@ def load_screening(
         ``config.yaml: screening.exclusion_reasons``, in the order the diagram lists them.
     table_studies
         Study labels of the study table (every row, included or not: a trial kept for
-        sensitivity analyses was still included in the review).
+        sensitivity analyses was still included in the review), or label -> line of its
+        first row, for messages.
     table_name
         The study table's file, for messages.
     previous_studies
@@ -469,6 +478,7 @@ def load_screening(
         Listing every problem.
     """
     previous = None if previous_studies is None else sorted(set(previous_studies))
+    table_lines = dict(table_studies) if isinstance(table_studies, Mapping) else {}
     table = sorted(set(table_studies))
     if Path(path).suffix.lower() in (".yaml", ".yml"):
         counts = read_counts(path, reasons)
@@ -479,16 +489,16 @@ def load_screening(
                 ("included", "studies"), 0), "included.studies", str(counts.studies),
                 f"{table_name} has {expected} {where}; the counts must match the table")])
     else:
-        counts, lines = read_log(path, reasons)
-        problems = [
+        counts, lines, problems = _checked_log(path, reasons)
+        problems += [
             Problem(str(path), line, "study", study, f"included here but not a study of {table_name}"
                     f"{_did_you_mean(study, table)}")
-            for study, line in lines.items() if study not in table
+            for study, line in lines.items() if study and study not in table
         ]
         covered = set(lines) | set(previous or ())
         problems += [
-            Problem(table_name, 0, "study", study, f"in the study table but no report of it is included in "
-                    f"{path}{' or in the previous version' if previous else ''}")
+            Problem(table_name, table_lines.get(study, 0), "study", study, "in the study table but no report of "
+                    f"it is included in {path}{' or in the previous version' if previous else ''}")
             for study in table if study not in covered
         ]
         if problems:

@@ -52,11 +52,19 @@ class Filing:
             return None
         try:
             return load_screening(
-                self.log, self.reasons, self.plan.studies["study"].astype(str), self.plan.config.studies,
+                self.log, self.reasons, self._table_lines(), self.plan.config.studies,
                 previous_studies(self.plan.config.changes.baseline),
             )
         except ScreeningError as err:
             raise self.error(str(err)) from None
+
+    def _table_lines(self) -> dict[str, int]:
+        """Study label -> line of its first row in the study table."""
+        studies = self.plan.studies
+        if "line" not in studies:  # a reconciled table (dual extraction) has no single file line
+            return dict.fromkeys(studies["study"].astype(str), 0)
+        firsts = studies.groupby(studies["study"].astype(str))["line"].min()
+        return {study: int(line) for study, line in firsts.items()}
 
     def outputs(self) -> list[str]:
         """Everything the filing rules make, for rule all."""

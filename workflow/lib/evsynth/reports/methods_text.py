@@ -289,13 +289,15 @@ def _selection_result(counts: PrismaCounts) -> str:
 
 
 _MD_SPECIAL = re.compile(r"([\\*_`\[\]#|<>])")
+#: An "&" that would start an HTML entity ("&lt;"); any other "&" reads as itself.
+_ENTITY = re.compile(r"&(?=#?\w+;)")
 
 
 def to_markdown(blocks: Sequence[Block]) -> str:
     """Markdown, every text escaped (labels are data) and formula-safe for spreadsheets."""
     out = []
     for kind, text in blocks:
-        safe = _MD_SPECIAL.sub(r"\\\1", neutralise_formula(text)).replace("&", "&amp;")
+        safe = _ENTITY.sub("&amp;", _MD_SPECIAL.sub(r"\\\1", neutralise_formula(text)))
         prefix = {"h1": "# ", "h2": "## ", "li": "- ", "p": ""}[kind]
         out.append(prefix + safe)
     return "\n\n".join(out) + "\n"
