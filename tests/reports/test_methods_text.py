@@ -38,7 +38,7 @@ def test_every_setting_has_words_and_a_reference():
     assert set(ESTIMATORS) == set(PROFILE_ESTIMATORS)
     assert set(CI_METHODS) == set(PROFILE_CI_METHODS)
     assert set(PREDICTION) | {"none"} == set(PREDICTION_INTERVALS)
-    for words, cite in (*ESTIMATORS.values(), *CI_METHODS.values(), *PREDICTION.values()):
+    for _words, cite in (*ESTIMATORS.values(), *CI_METHODS.values(), *PREDICTION.values()):
         assert all(key in REFERENCES for key in cite.split("; "))
 
 

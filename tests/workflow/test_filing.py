@@ -115,7 +115,7 @@ def _fingerprint(root: Path) -> dict[str, str]:
     ("09_many_problems.tsv", ["line 5, column 'retrieval' = 'lost': unknown decision",
                               "line 6, column 'exclusion_reason' = 'wrong population': unknown reason",
                               "line 2, column 'study' = 'Allen 2020': included here but not a study of studies.tsv",
-                              "studies.tsv, line 9, column 'study' = 'Buhrman 2004': in the study table but no "
+                              "studies.tsv, line 8, column 'study' = 'Buhrman 2004': in the study table but no "
                               "report of it is included"]),
     ("13_counts_do_not_add_up.yaml", ["column 'databases_and_registers.screened' = '6': does not add up"]),
 ])
