@@ -2,7 +2,12 @@
 # log (config.yaml: screening), the methods and results text, and a metafor script per analysis.
 # The screening log is read and checked here, at parse time: a bad log stops the run before
 # any job, listing every problem (evsynth.pipeline.filing).
+import mimetypes
+
 from evsynth.pipeline.filing import Filing
+
+# The report embeds the R scripts as text; Python's mimetypes does not know ".R".
+mimetypes.add_type("text/plain", ".R")
 
 FILING = Filing(PLAN, error=WorkflowError)
 FILING_OUTPUTS = FILING.outputs()

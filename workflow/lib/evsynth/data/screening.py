@@ -17,17 +17,28 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-import yaml
-
+from evsynth.data.prisma_counts import (
+    UNKNOWN,
+    Count,
+    PrismaCounts,
+    Route,
+    ScreeningError,
+    counts_as_dict,
+    counts_from_dict,
+    sum_counts,
+)
+from evsynth.data.screening_counts import read_counts, yaml_lines
 from evsynth.data.studies import read_table
 from evsynth.data.validate import Problem, StudyTableError, _did_you_mean
 
-#: A count nobody recorded: drawn as "n unknown", skipped by the arithmetic checks.
-UNKNOWN = "unknown"
+__all__ = [
+    "UNKNOWN", "Count", "PrismaCounts", "Route", "ScreeningError", "counts_as_dict", "counts_from_dict",
+    "load_screening", "read_counts", "read_log", "sum_counts",
+]
+
 SOURCE_TYPES = ("database", "register", "other")
 REMOVED = ("duplicate", "automation", "other")
 DECISIONS = ("include", "exclude")
@@ -35,91 +46,6 @@ RETRIEVAL = ("retrieved", "not retrieved")
 REQUIRED_COLUMNS = ("record_id", "source", "source_type")
 LOG_COLUMNS = (*REQUIRED_COLUMNS, "removed", "screening", "retrieval", "eligibility", "exclusion_reason", "study",
                "notes")
-#: Keys of the counts form (docs/screening.md), per path of the diagram.
-DATABASE_KEYS = ("databases", "registers", "duplicates_removed", "automation_removed", "other_removed", "screened",
-                 "screening_excluded", "sought", "not_retrieved", "assessed", "excluded")
-OTHER_KEYS = ("identified", "sought", "not_retrieved", "assessed", "excluded")
-TOP_KEYS = ("databases_and_registers", "other_methods", "included", "notes")
-INCLUDED_KEYS = ("studies", "reports")
-#: Boxes a counts file may annotate (``notes``), as drawn.
-NOTE_BOXES = ("databases_and_registers", "other_methods", "included")
-
-Count = int | str  # a count, or UNKNOWN
-
-
-class ScreeningError(ValueError):
-    """The screening log breaks one or more rules; ``problems`` lists every one."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        header = f"The screening log has {len(problems)} problem(s); no flow diagram was drawn:"
-        super().__init__("\n".join([header, *(f"  - {p}" for p in problems)]))
-
-
-@dataclass(frozen=True)
-class Route:
-    """One column of the diagram: databases and registers, or other methods.
-
-    Counts are ints or ``UNKNOWN``; ``identified`` maps each source to its records;
-    ``excluded`` maps each exclusion reason to its reports, in the configured order.
-    ``searched`` is False when this route was not used at all (the column is then drawn
-    as "not searched" rather than with zeros).
-    """
-
-    searched: bool
-    identified: tuple[tuple[str, Count], ...] = ()
-    registers: tuple[tuple[str, Count], ...] = ()
-    duplicates_removed: Count = 0
-    automation_removed: Count = 0
-    other_removed: Count = 0
-    screened: Count = 0
-    screening_excluded: Count = 0
-    sought: Count = 0
-    not_retrieved: Count = 0
-    assessed: Count = 0
-    excluded: tuple[tuple[str, Count], ...] = ()
-
-
-@dataclass(frozen=True)
-class PrismaCounts:
-    """Every number of a PRISMA 2020 flow diagram.
-
-    ``studies``/``reports``: new studies included and their reports; ``previous_*``: from the
-    frozen baseline of a living review (None for a new review); ``notes``: free text per box
-    (counts form only), e.g. why a count is unknown.
-    """
-
-    form: str
-    databases: Route
-    other: Route
-    studies: Count
-    reports: Count
-    included_studies: tuple[str, ...] = ()
-    previous_studies: int | None = None
-    previous_reports: Count | None = None
-    notes: tuple[tuple[str, str], ...] = field(default_factory=tuple)
-
-    @property
-    def updated(self) -> bool:
-        return self.previous_studies is not None
-
-    @property
-    def total_studies(self) -> Count:
-        return _add(self.studies, self.previous_studies or 0)
-
-    @property
-    def total_reports(self) -> Count:
-        return _add(self.reports, self.previous_reports if self.previous_reports is not None else 0)
-
-
-def _add(*counts: Count | None) -> Count:
-    if any(c == UNKNOWN or c is None for c in counts):
-        return UNKNOWN
-    return sum(int(c) for c in counts)  # type: ignore[arg-type]
-
-
-def sum_counts(pairs: Iterable[tuple[str, Count]]) -> Count:
-    return _add(*(n for _, n in pairs)) if pairs else 0
 
 
 # ---------------------------------------------------------------------------------------
@@ -300,146 +226,6 @@ def _checked_log(path: str | Path, reasons: Sequence[str]) -> tuple[PrismaCounts
 
 
 # ---------------------------------------------------------------------------------------
-# The counts form.
-# ---------------------------------------------------------------------------------------
-
-
-def _yaml_lines(text: str) -> dict[tuple[str, ...], int]:
-    """Line of every mapping key, by its path of keys (for messages)."""
-    lines: dict[tuple[str, ...], int] = {}
-
-    def walk(node: Any, path: tuple[str, ...]) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                here = (*path, str(key.value))
-                lines[here] = key.start_mark.line + 1
-                walk(value, here)
-
-    walk(yaml.compose(text), ())
-    return lines
-
-
-def read_counts(path: str | Path, reasons: Sequence[str]) -> PrismaCounts:
-    """Read and check a counts file (the YAML form of docs/screening.md).
-
-    Raises
-    ------
-    ScreeningError
-        Listing every problem: unknown keys and reasons, counts that are not whole numbers
-        or ``unknown``, and each identity of the diagram that does not add up.
-    """
-    name, path = str(path), Path(path)
-    if not path.is_file():
-        raise ScreeningError([Problem(name, 0, "", "", "file not found")])
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text) or {}
-        lines = _yaml_lines(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = (mark.line + 1) if mark else 0
-        raise ScreeningError([Problem(name, line, "", "", f"not valid YAML: {err}")]) from None
-    problems: list[Problem] = []
-
-    def bad(keys: tuple[str, ...], value: Any, rule: str) -> None:
-        problems.append(Problem(name, lines.get(keys, 0), ".".join(keys), "" if value is None else str(value), rule))
-
-    if not isinstance(data, dict):
-        raise ScreeningError([Problem(name, 1, "", "", "a counts file is a mapping (docs/screening.md)")])
-
-    def known_keys(section: Mapping[str, Any], allowed: Sequence[str], where: tuple[str, ...]) -> None:
-        for key in section:
-            if key not in allowed:
-                bad((*where, str(key)), None, f"unknown key; allowed: {', '.join(allowed)}"
-                    f"{_did_you_mean(str(key), allowed)}")
-
-    def number(value: Any, keys: tuple[str, ...]) -> Count:
-        if value == UNKNOWN:
-            return UNKNOWN
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            bad(keys, value, f"a count is a whole number >= 0 or '{UNKNOWN}'")
-            return UNKNOWN
-        return value
-
-    def mapping(value: Any, keys: tuple[str, ...], reason_keys: bool = False) -> tuple[tuple[str, Count], ...]:
-        if value is None:
-            return ()
-        if not isinstance(value, dict):
-            bad(keys, value, "give a mapping: name -> count")
-            return ()
-        out = []
-        for key, n in value.items():
-            if reason_keys and key not in reasons:
-                bad((*keys, str(key)), n, "unknown reason; config.yaml: screening.exclusion_reasons lists "
-                    f"{', '.join(reasons) or 'none'}{_did_you_mean(str(key), reasons)}")
-            out.append((str(key), number(n, (*keys, str(key)))))
-        if reason_keys:
-            out.sort(key=lambda pair: reasons.index(pair[0]) if pair[0] in reasons else len(reasons))
-        return tuple(out)
-
-    known_keys(data, TOP_KEYS, ())
-
-    def read_path(key: str, allowed: Sequence[str]) -> Route:
-        section = data.get(key)
-        if section is None:
-            return Route(searched=False)
-        if not isinstance(section, dict):
-            bad((key,), section, "give a mapping of counts, or leave the key out when this route was not used")
-            return Route(searched=False)
-        known_keys(section, allowed, (key,))
-        values: dict[str, Any] = {}
-        for item in allowed:
-            where = (key, item)
-            if item in ("databases", "registers", "identified"):
-                values[item] = mapping(section.get(item), where)
-            elif item == "excluded":
-                values[item] = mapping(section.get(item), where, reason_keys=True)
-            else:
-                values[item] = number(section.get(item, 0), where)
-        if key == "other_methods":
-            values["identified"] = values.pop("identified")
-        else:
-            values["identified"] = values.pop("databases")
-        return Route(searched=True, **values)
-
-    databases = read_path("databases_and_registers", DATABASE_KEYS)
-    other = read_path("other_methods", OTHER_KEYS)
-    included = data.get("included") or {}
-    known_keys(included, INCLUDED_KEYS, ("included",))
-    studies = number(included.get("studies", UNKNOWN), ("included", "studies"))
-    reports = number(included.get("reports", UNKNOWN), ("included", "reports"))
-    notes = data.get("notes") or {}
-    known_keys(notes, NOTE_BOXES, ("notes",))
-
-    def check(keys: tuple[str, ...], left: Count, right: Count, words: str) -> None:
-        if UNKNOWN not in (left, right) and left != right:
-            bad(keys, left, f"does not add up: {words} = {right}")
-
-    for key, p in (("databases_and_registers", databases), ("other_methods", other)):
-        if not p.searched:
-            continue
-        if key == "databases_and_registers":
-            identified = _add(sum_counts(p.identified), sum_counts(p.registers))
-            removed = _add(p.duplicates_removed, p.automation_removed, p.other_removed)
-            check((key, "screened"), p.screened, _minus(identified, removed),
-                  "records identified minus records removed before screening")
-            check((key, "sought"), p.sought, _minus(p.screened, p.screening_excluded),
-                  "records screened minus records excluded")
-        check((key, "assessed"), p.assessed, _minus(p.sought, p.not_retrieved),
-              "reports sought minus reports not retrieved")
-    included_reports = _add(*(_minus(p.assessed, sum_counts(p.excluded)) for p in (databases, other) if p.searched))
-    check(("included", "reports"), reports, included_reports,
-          "reports assessed minus reports excluded, over both routes")
-    if problems:
-        raise ScreeningError(problems)
-    return PrismaCounts(
-        form="counts", databases=databases, other=other, studies=studies, reports=reports,
-        notes=tuple((box, str(notes[box])) for box in NOTE_BOXES if box in notes),
-    )
-
-
-def _minus(a: Count, b: Count) -> Count:
-    return UNKNOWN if UNKNOWN in (a, b) else int(a) - int(b)
 
 
 # ---------------------------------------------------------------------------------------
@@ -485,7 +271,7 @@ def load_screening(
         expected = len(table) - len(set(table) & set(previous or ()))
         if counts.studies != UNKNOWN and counts.studies != expected:
             where = "new studies in the study table (not in the previous version)" if previous else "studies"
-            raise ScreeningError([Problem(str(path), _yaml_lines(Path(path).read_text(encoding="utf-8")).get(
+            raise ScreeningError([Problem(str(path), yaml_lines(Path(path).read_text(encoding="utf-8")).get(
                 ("included", "studies"), 0), "included.studies", str(counts.studies),
                 f"{table_name} has {expected} {where}; the counts must match the table")])
     else:
@@ -509,22 +295,3 @@ def load_screening(
     if previous is not None:
         counts = replace(counts, previous_studies=len(previous), previous_reports=UNKNOWN)
     return counts
-
-
-def counts_as_dict(counts: PrismaCounts) -> dict[str, Any]:
-    """Plain values (params of a job); :func:`counts_from_dict` reads them back."""
-    return asdict(counts)
-
-
-def counts_from_dict(values: Mapping[str, Any]) -> PrismaCounts:
-    def pairs(items: Any) -> tuple[tuple[str, Count], ...]:
-        return tuple((str(a), b) for a, b in items)
-
-    def route(r: Mapping[str, Any]) -> Route:
-        fields = {k: (pairs(v) if k in ("identified", "registers", "excluded") else v) for k, v in r.items()}
-        return Route(**fields)
-
-    return PrismaCounts(**{
-        **values, "databases": route(values["databases"]), "other": route(values["other"]),
-        "included_studies": tuple(values.get("included_studies", ())), "notes": pairs(values.get("notes", ())),
-    })

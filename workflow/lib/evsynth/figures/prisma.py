@@ -35,7 +35,7 @@ def _n(count: Count | None) -> str:
 def _list(title: str, pairs: Sequence[tuple[str, Count]], empty: str = "") -> str:
     if not pairs:
         return f"{title}{' ' + empty if empty else ''}"
-    return "\n".join([title, *(f"    {name} ({_n(n)})" for name, n in pairs)])
+    return "\n".join([title, *(f"• {name} ({_n(n)})" for name, n in pairs)])
 
 
 def prisma_box_texts(counts: PrismaCounts) -> dict[str, str]:
@@ -48,14 +48,14 @@ def prisma_box_texts(counts: PrismaCounts) -> dict[str, str]:
     if db.searched:
         texts["db_identified"] = "\n".join([
             "Records identified from:",
-            _list("  Databases", db.identified, "(none)").replace("\n", "\n"),
-            _list("  Registers", db.registers, "(none)"),
+            _list("Databases:", db.identified, "none"),
+            _list("Registers:", db.registers, "none"),
         ])
         texts["db_removed"] = "\n".join([
             "Records removed before screening:",
-            f"    Duplicate records removed ({_n(db.duplicates_removed)})",
-            f"    Records marked as ineligible by automation tools ({_n(db.automation_removed)})",
-            f"    Records removed for other reasons ({_n(db.other_removed)})",
+            f"• Duplicate records removed ({_n(db.duplicates_removed)})",
+            f"• Records marked as ineligible by automation tools ({_n(db.automation_removed)})",
+            f"• Records removed for other reasons ({_n(db.other_removed)})",
         ])
         texts["db_screened"] = f"Records screened\n({_n(db.screened)})"
         texts["db_screen_excluded"] = f"Records excluded\n({_n(db.screening_excluded)})"
@@ -83,7 +83,7 @@ def _retrieval(texts: dict[str, str], key: str, route: Route) -> None:
     texts[f"{key}_sought"] = f"Reports sought for retrieval\n({_n(route.sought)})"
     texts[f"{key}_not_retrieved"] = f"Reports not retrieved\n({_n(route.not_retrieved)})"
     texts[f"{key}_assessed"] = f"Reports assessed for eligibility\n({_n(route.assessed)})"
-    texts[f"{key}_excluded"] = _list("Reports excluded:", route.excluded, "(none)")
+    texts[f"{key}_excluded"] = _list("Reports excluded:", route.excluded, "none")
 
 
 def _wrapped(measure, text: str, width: float) -> str:

@@ -46,7 +46,18 @@ REFERENCES = {
                             "publication bias. Biometrics 1994;50:1088-1101.",
     "DerSimonian & Laird 1986": "DerSimonian R, Laird N. Meta-analysis in clinical trials. Control Clin Trials "
                                 "1986;7:177-188.",
-    "Duval & Tweedie 2000": "Duval S, Tweedie R. Trim and fill. Biometrics 2000;56:455-463.",
+    "Borenstein & Higgins 2013": "Borenstein M, Higgins JPT. Meta-analysis and subgroups. Prev Sci "
+                                 "2013;14:134-143.",
+    "Dias et al. 2010": "Dias S, Welton NJ, Caldwell DM, Ades AE. Checking consistency in mixed treatment "
+                        "comparison meta-analysis. Stat Med 2010;29:932-944.",
+    "Duval & Tweedie 2000": "Duval S, Tweedie R. Trim and fill: a simple funnel-plot-based method of testing and "
+                            "adjusting for publication bias in meta-analysis. Biometrics 2000;56:455-463.",
+    "Krahn, Binder & König 2013": "Krahn U, Binder H, König J. A graphical tool for locating inconsistency in "
+                                  "network meta-analyses. BMC Med Res Methodol 2013;13:35.",
+    "Rücker & Schwarzer 2015": "Rücker G, Schwarzer G. Ranking treatments in frequentist network meta-analysis "
+                               "works without resampling methods. BMC Med Res Methodol 2015;15:58.",
+    "Salanti et al. 2008": "Salanti G, Higgins JPT, Ades AE, Ioannidis JPA. Evaluation of networks of randomized "
+                           "trials. Stat Methods Med Res 2008;17:279-301.",
     "Egger et al. 1997": "Egger M, Davey Smith G, Schneider M, Minder C. Bias in meta-analysis detected by a "
                          "simple, graphical test. BMJ 1997;315:629-634.",
     "Gleser & Olkin 2009": "Gleser LJ, Olkin I. Stochastically dependent effect sizes. In: The Handbook of "
@@ -130,8 +141,9 @@ def methods_blocks(
             "Page et al. 2021", used=used) + _selection_method(counts, reasons))]
     measures = sorted({o["measure"] for o in outcomes.values()}, key=list(MEASURE_WORDS).index)
     smd = method["smd_variance"]
-    effect = ("Effects were expressed as " + ", ".join(MEASURE_WORDS[m] for m in measures)
-              + " and analysed on the log scale for ratios.")
+    effect = "Effects were expressed as " + ", ".join(MEASURE_WORDS[m] for m in measures) + "."
+    if any(m in ("RR", "OR") for m in measures):
+        effect += " Ratios were analysed on the log scale."
     if "SMD" in measures:
         effect += " " + _cite("Hedges' g used the exact small-sample correction and the large-sample variance"
                               if smd == "metafor" else "Hedges' g used RevMan 5's approximate correction and "
@@ -167,7 +179,15 @@ def methods_blocks(
     pooling += (f" These settings are evsynth's method profile {label}; every pooled comparison was re-run "
                 "under the cochrane-2025, revman5 and metafor profiles to show whether a conclusion depends "
                 "on them.")
-    blocks += [("h2", "Data synthesis"), ("p", pooling)]
+    subgroups = (_cite("Differences between delivery modes were tested with Q between subgroups (separate tau², "
+                       "with the covariance of subgroup estimates sharing an arm) and by meta-regression on mode "
+                       "(common tau²)", "Borenstein & Higgins 2013", used=used) + ". "
+                 + _cite("The modes were also analysed as one network (frequentist contrast-based consistency "
+                         "model, one tau²)", "Salanti et al. 2008", used=used) + ", "
+                 + _cite("ranked by P-scores", "Rücker & Schwarzer 2015", used=used) + ", "
+                 + _cite("with the design-by-treatment decomposition of Q", "Krahn, Binder & König 2013", used=used)
+                 + " and " + _cite("node splitting", "Dias et al. 2010", used=used) + "; network CIs are Wald.")
+    blocks += [("h2", "Data synthesis"), ("p", pooling), ("p", subgroups)]
     min_k = int(sensitivity.get("small_study_min_k", 10))
     sens = ("Sensitivity analyses: leave-one-out, "
             + _cite("influence diagnostics", "Viechtbauer & Cheung 2010", used=used)
@@ -188,8 +208,8 @@ def methods_blocks(
     software = ("Analyses were run with evsynth " + versions.get("evsynth", "?") + " (Python; PyMARE "
                 + versions.get("pymare", "?") + ", NumPy " + versions.get("numpy", "?") + ", SciPy "
                 + versions.get("scipy", "?") + "). "
-                + _cite("Every pooled estimate is reproduced by a metafor script per analysis "
-                        "(results/reproduce/)", "Viechtbauer 2010", used=used) + ".")
+                + _cite("Every pooled estimate is reproduced by a script per analysis for the R package metafor",
+                        "Viechtbauer 2010", used=used) + ", in results/reproduce/.")
     blocks += [("h2", "Software"), ("p", software), ("h2", "References")]
     blocks += [("li", REFERENCES[key]) for key in sorted(used)]
     return blocks
