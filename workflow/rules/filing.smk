@@ -89,11 +89,11 @@ rule write_methods:
         "../../scripts/write_methods.py"
 
 
-rule write_reproduce_script:
+rule reproduce_in_r:
     input:
         pooled="results/analyses/{outcome}/{timepoint}/pooled.tsv",
         studies="results/analyses/{outcome}/{timepoint}/studies.tsv",
-        code=code("write_reproduce_script"),
+        code=code("reproduce_in_r"),
     output:
         script=report(
             "results/reproduce/{outcome}_{timepoint}.R",
@@ -103,7 +103,7 @@ rule write_reproduce_script:
             labels={"outcome": "{outcome}", "timepoint": "{timepoint}"},
         ),
     log:
-        "results/logs/write_reproduce_script/{outcome}_{timepoint}.log",
+        "results/logs/reproduce_in_r/{outcome}_{timepoint}.log",
     group:
         "analysis"
     conda:
@@ -117,4 +117,4 @@ rule write_reproduce_script:
         versions=VERSIONS,
         profile=PROFILE,
     script:
-        "../../scripts/write_reproduce_script.py"
+        "../../scripts/reproduce_in_r.py"

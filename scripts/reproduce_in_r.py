@@ -1,4 +1,4 @@
-"""Rule write_reproduce_script: a metafor script that recomputes one analysis's pooled.tsv.
+"""Rule reproduce_in_r: a metafor script that recomputes one analysis's pooled.tsv.
 
 It holds the analysis's yi/vi (and shared-arm covariances), the rma()/rma.mv() calls with the
 settings of each pooled.tsv row, and evsynth's numbers, compared at 1e-6 when it runs
