@@ -21,6 +21,7 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/living.smk"
 include: "workflow/rules/network.smk"
 include: "workflow/rules/dependent.smk"
+include: "workflow/rules/filing.smk"
 
 
 wildcard_constraints:
@@ -59,4 +60,5 @@ rule all:
         "results/network/networks.tsv",
         JOB.network_plots,
         JOB.dependent_outputs,
+        FILING_OUTPUTS,
     localrule: True

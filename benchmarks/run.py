@@ -379,6 +379,8 @@ def _snapshot(directory: Path, config: Path | None = None, table: Path | None = 
         shutil.copytree(REPO / sub, directory / sub, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     shutil.copy(config or REPO / "config.yaml", directory / "config.yaml")
     shutil.copy(table or REPO / "studies.tsv", directory / "studies.tsv")
+    if (REPO / "screening.yaml").is_file():  # the shipped config's screening log (docs/screening.md)
+        shutil.copy(REPO / "screening.yaml", directory / "screening.yaml")
 
 
 def _env(directory: Path) -> dict:

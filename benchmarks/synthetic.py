@@ -215,6 +215,8 @@ def write_review(directory: Path, trials: int = 5, outcomes: int = 2, timepoints
     config = yaml.safe_load(config_path.read_text())
     rows, new_config = review_rows(table, config, trials, outcomes, timepoints)
     new_config["studies"] = "studies.tsv"
+    # The shipped screening log describes the shipped trials, not synthetic ones.
+    new_config["screening"] = {**new_config.get("screening", {}), "log": ""}
     directory.mkdir(parents=True, exist_ok=True)
     rows.to_csv(directory / "studies.tsv", sep="\t", index=False, lineterminator="\n")
     (directory / "config.yaml").write_text(yaml.safe_dump(new_config, sort_keys=False, allow_unicode=True))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from oracle._oracle import load
 
@@ -31,6 +32,50 @@ def as_array(values) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
+def review_config() -> dict:
+    """config.yaml for a review of another table than the shipped one (most workflow tests run
+    on a subset): its screening log describes the shipped table, so it is left out."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["screening"] = {**config.get("screening", {}), "log": ""}
+    return config
+
+
+def copy_config(path: Path) -> None:
+    """Write :func:`review_config` as ``path`` (a config.yaml)."""
+    path.write_text(yaml.safe_dump(review_config(), sort_keys=False, allow_unicode=True))
+
+
+#: Sources each generated metafor script (results/reproduce/*.R) in its own environment in one R
+#: process (metafor loads once); a script's quit() on a difference becomes an error here.
+R_DRIVER = """
+bad <- 0
+for (f in commandArgs(TRUE)) {
+  env <- new.env()
+  env$quit <- function(...) stop("numbers differ from evsynth")
+  ok <- tryCatch({ source(f, local = env); TRUE },
+                 error = function(e) { cat("ERROR in", f, ":", conditionMessage(e), "\\n"); FALSE })
+  cat(sprintf("SCRIPT %s: %d checked, %d differ\\n", basename(f), env$checked, length(env$failures)))
+  if (!ok) bad <- bad + 1
+}
+quit(status = if (bad > 0) 1 else 0)
+"""
+
+
+def rscript_with_metafor() -> str | None:
+    """Path of Rscript when it and metafor are installed (CI has no R), else None."""
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        return None
+    probe = subprocess.run([rscript, "-e", "library(metafor)"], capture_output=True, text=True)
+    return rscript if probe.returncode == 0 else None
+
+
+def run_r_scripts(rscript: str, paths: list[Path], workdir: Path) -> subprocess.CompletedProcess:
+    driver = workdir / "run_reproduce.R"
+    driver.write_text(R_DRIVER)
+    return subprocess.run([rscript, str(driver), *map(str, paths)], capture_output=True, text=True, timeout=900)
+
+
 def run_workflow(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run Snakemake on the repo's Snakefile with ``workdir`` as working directory."""
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
@@ -44,5 +89,5 @@ def run_workflow(workdir: Path, *args: str, check: bool = True) -> subprocess.Co
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     """A working directory holding a copy of config.yaml (the study table is added per test)."""
-    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    copy_config(tmp_path / "config.yaml")
     return tmp_path

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO, run_workflow
+from conftest import REPO, copy_config, run_workflow
 
 pytestmark = pytest.mark.workflow
 CORPUS = REPO / "tests" / "fixtures"
@@ -27,7 +27,7 @@ def _fingerprint(root: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def good_run(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("good")
-    shutil.copy(REPO / "config.yaml", workdir / "config.yaml")
+    copy_config(workdir / "config.yaml")
     table = pd.read_csv(REPO / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)
     table[table["outcome"] == "pain_interference"].to_csv(workdir / "studies.tsv", sep="\t", index=False)
     run_workflow(workdir)

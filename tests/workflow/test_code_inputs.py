@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from test_workflow import small_table, write_table
 
-from conftest import REPO
+from conftest import REPO, copy_config
 
 pytestmark = pytest.mark.workflow
 
@@ -110,7 +110,7 @@ def review(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("review") / "a"
     root.mkdir()
     shutil.copy(REPO / "Snakefile", root / "Snakefile")
-    shutil.copy(REPO / "config.yaml", root / "config.yaml")
+    copy_config(root / "config.yaml")
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
     shutil.copytree(REPO / "workflow", root / "workflow", ignore=ignore)
     shutil.copytree(REPO / "scripts", root / "scripts", ignore=ignore)

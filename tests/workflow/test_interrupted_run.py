@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import filecmp
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO, run_workflow
+from conftest import REPO, copy_config, run_workflow
 
 pytestmark = pytest.mark.workflow
 
@@ -35,7 +34,7 @@ def _prepare(path: Path) -> Path:
     """config.yaml and a real subset of studies.tsv: every SMD interference row and RESOLVE's
     3 binary outcomes at arm level (12 analyses: enough jobs to kill a run in the middle)."""
     path.mkdir()
-    shutil.copy(REPO / "config.yaml", path / "config.yaml")
+    copy_config(path / "config.yaml")
     table = pd.read_csv(REPO / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)
     keep = table["outcome"].isin(["pain_interference", "pain_severity_response", "pain_intensity_response",
                                   "pain_interference_response"])

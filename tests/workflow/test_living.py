@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, review_config
 
 pytestmark = pytest.mark.workflow
 
@@ -68,7 +68,7 @@ def write(table: pd.DataFrame, path: Path) -> None:
 
 
 def configure(workdir: Path, **sections) -> None:
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config = review_config()
     config.update(sections)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
 

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, run_workflow
+from conftest import REPO, review_config, run_workflow
 
 pytestmark = pytest.mark.workflow
 
@@ -76,7 +76,7 @@ def chromium_command(binary: str, profile: Path, *args: str) -> list[str]:
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("report")
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config = review_config()
     config["outcomes"]["pain_interference_response"]["label"] = HOSTILE_OUTCOME_LABEL
     config["summary_of_findings"]["reference_sd"] = {"pain_interference": 2.0}
     config["summary_of_findings"]["judgements"] = "grade.tsv"
@@ -323,8 +323,7 @@ def test_one_step_report_after_run(finished):
 
 
 def test_bad_judgements_file_stops_the_run(tmp_path):
-    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
-    config = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    config = review_config()
     config["summary_of_findings"]["judgements"] = "grade.tsv"
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     (tmp_path / "grade.tsv").write_text("outcome\ttimepoint\ttreatment\tcomparator\tcertainty\n"

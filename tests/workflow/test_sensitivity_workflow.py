@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, run_workflow
+from conftest import REPO, review_config, run_workflow
 
 pytestmark = pytest.mark.workflow
 
@@ -28,7 +28,7 @@ EXCLUDED = ("Buhrman 2004", "Buhrman 2011")
 
 def prepare(path: Path, sensitivity: dict) -> Path:
     path.mkdir(parents=True, exist_ok=True)
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config = review_config()
     config["sensitivity"] = sensitivity
     (path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     table = pd.read_csv(REPO / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO, run_workflow
+from conftest import REPO, copy_config, run_workflow
 from oracle._oracle import load
 
 pytestmark = pytest.mark.workflow
@@ -38,7 +38,7 @@ def write_table(table: pd.DataFrame, path: Path) -> None:
 
 def prepare(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "config.yaml", path / "config.yaml")
+    copy_config(path / "config.yaml")
     write_table(small_table(), path / "studies.tsv")
     return path
 
