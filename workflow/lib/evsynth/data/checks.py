@@ -67,6 +67,8 @@ def _shared_control_checks(rows) -> list[dict[str, Any]]:
 
 
 def _attrition_checks(rows) -> list[dict[str, Any]]:
+    # An arm's size at a time is the largest n any outcome reports then (ties: first outcome by
+    # name), so that the warnings do not depend on the order of the rows.
     sizes: dict[tuple, dict[float, tuple[float, Mapping[str, Any]]]] = defaultdict(dict)
     for r in rows:
         months = r.get("timepoint_months")
@@ -74,7 +76,9 @@ def _attrition_checks(rows) -> list[dict[str, Any]]:
             continue
         for arm, column in ((r["treatment"], "n_treat"), (r["comparator"], "n_ctrl")):
             if r.get(column) is not None:
-                sizes[(r["study"], arm)].setdefault(months, (r[column], r))
+                kept = sizes[(r["study"], arm)].get(months)
+                if kept is None or _size_rank(r[column], r) < _size_rank(*kept):
+                    sizes[(r["study"], arm)][months] = (r[column], r)
     found = []
     for (study, arm), by_time in sizes.items():
         times = sorted(by_time)
@@ -93,6 +97,10 @@ def _attrition_checks(rows) -> list[dict[str, Any]]:
                 "value": n_late, "message": message,
             })
     return found
+
+
+def _size_rank(n: float, r: Mapping[str, Any]) -> tuple:
+    return (-n, str(r["outcome"]), str(r["timepoint"]))
 
 
 def plausibility_checks(rows: Sequence[Mapping[str, Any]], outcomes: Mapping[str, Any]) -> list[dict[str, Any]]:
