@@ -27,6 +27,7 @@ from evsynth.wording import (
     PI_LABELS,
     chi2_test,
     heterogeneity_line,
+    number,
     overall_effect_line,
     prediction_line,
 )
@@ -341,7 +342,7 @@ def subgroup_lines(
         lines.append(line)
         overall = pooled[(pooled["treatment"] == OVERALL_TREATMENT) & (pooled["comparator"] == comparator)]
         for rec in overall.to_dict("records"):
-            est = f"{rec['estimate']:.2f} [{rec['ci_lower']:.2f}, {rec['ci_upper']:.2f}]"
+            est = f"{number(rec['estimate'])} [{number(rec['ci_lower'])}, {number(rec['ci_upper'])}]"
             lines.append(
                 f"Any remote CBT vs {name}: {MEASURE_NAMES[outcome.measure]} {est} from {rec['k']:.0f} comparisons "
                 f"(multivariate model with shared-arm covariance, Gleser & Olkin 2009)."
