@@ -10,14 +10,17 @@ other strings, annotations and ``__all__`` are left alone.
 For each mutant the module is rewritten in a temporary copy of the package (the working tree is
 never touched; ``PYTHONPATH`` points the tests at the copy) and only the fast tests that import it,
 directly or through other evsynth modules, run (``tests/workflow`` never), nearest importers first,
-stopping at the first failure (``-x``) or after ``--timeout`` seconds (a timeout counts as killed).
-A mutant that passes every test survives; ``mutation/equivalent.tsv`` explains those that cannot
-change any output (equivalent mutants). Mutant ids (``module:line:col:n``) and the sample drawn by
-``--sample N --seed S`` are deterministic.
+stopping at the first failure (``-x``) or after ``--timeout`` seconds (a timeout is reported apart,
+neither killed nor survived). A mutant that passes every test survives; ``mutation/equivalent.tsv``
+explains those that cannot change any output (equivalent mutants). Mutant ids
+(``module:line:col:n``) and the sample drawn by ``--sample N --seed S`` are deterministic.
 
     python mutation/run.py                          # every mutant: hours on 2 cores
     python mutation/run.py --sample 150 --seed 21   # a reproducible sample; writes mutation/report.md
     python mutation/run.py --modules stats/escalc.py data/checks.py --list
+    python mutation/run.py --rerun                  # re-run the survivors of mutation/results.json
+
+Results go to ``mutation/results.json`` (one record per mutant run) and ``mutation/report.md``.
 
 References: DeMillo, Lipton & Sayward (1978), Hints on test data selection, Computer 11(4);
 Offutt et al. (1996), An experimental determination of sufficient mutant operators, TOSEM 5(2).
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import json
 import os
 import random
 import re
@@ -45,6 +49,7 @@ PACKAGE = REPO / "workflow" / "lib" / "evsynth"
 TESTS = REPO / "tests"
 LAYERS = ("stats", "data")
 EQUIVALENT = REPO / "mutation" / "equivalent.tsv"
+RESULTS = REPO / "mutation" / "results.json"
 
 BINARY = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.Pow: ast.Mult,
           ast.FloorDiv: ast.Div, ast.Mod: ast.FloorDiv}
@@ -150,8 +155,8 @@ def mutants_of(module: str) -> list[tuple[Mutant, tuple]]:
     return found
 
 
-def mutated_source(mutant: Mutant, how: tuple) -> str:
-    tree = ast.parse((PACKAGE / mutant.module).read_text())
+def mutated_source(source: str, mutant: Mutant, how: tuple) -> str:
+    tree = ast.parse(source)
     nodes = list(ast.walk(tree))
     target = nodes[mutant.n]
     replacement = _apply(target, how)
@@ -248,10 +253,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modules", nargs="*", help="paths under workflow/lib/evsynth (default: stats/ and data/)")
     parser.add_argument("--sample", type=int, help="run a random sample of this many mutants")
     parser.add_argument("--seed", type=int, default=21, help="seed of the sample (default 21)")
-    parser.add_argument("--timeout", type=float, default=180.0, help="seconds per mutant (default 180)")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per mutant (default 600)")
     parser.add_argument("--report", default=str(REPO / "mutation" / "report.md"))
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument("--rerun", action="store_true",
+                        help="re-run the survivors and timeouts of mutation/results.json (after adding tests)")
     args = parser.parse_args(argv)
+    previous = json.loads(RESULTS.read_text()) if args.rerun else None
+    if previous:
+        for key in ("modules", "sample", "seed"):
+            setattr(args, key, previous["settings"][key])
 
     modules = args.modules or sorted(
         str(p.relative_to(PACKAGE)) for layer in LAYERS for p in (PACKAGE / layer).rglob("*.py"))
@@ -260,13 +271,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.sample is not None and args.sample < len(everything):
         picked = sorted(random.Random(args.seed).sample(range(len(everything)), args.sample))
         chosen = [everything[i] for i in picked]
+    if previous:
+        again = {r["id"] for r in previous["mutants"] if r["status"] not in ("killed",)}
+        chosen = [(m, how) for m, how in chosen if m.id in again]
     if args.list:
         for mutant, _ in chosen:
             print(f"{mutant.id}\t{mutant.description}")
         print(f"{len(chosen)} of {len(everything)} mutants", file=sys.stderr)
         return 0
 
-    notes = equivalent_notes()
     results = []
     started = time.monotonic()
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -278,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
             target = copy_root / "evsynth" / mutant.module
             original = target.read_text()
             tests = tests_of.setdefault(mutant.module, covering_tests(mutant.module))
-            target.write_text(mutated_source(mutant, how))
+            target.write_text(mutated_source(original, mutant, how))
             try:
                 status, seconds = run_tests(copy_root, tests, args.timeout) if tests else ("no tests", 0.0)
             finally:
@@ -287,75 +300,86 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{i}/{len(chosen)}] {status:9s} {seconds:5.1f}s {mutant.id} {mutant.description}", flush=True)
     cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_seconds = (cpu.ru_utime - cpu_before.ru_utime) + (cpu.ru_stime - cpu_before.ru_stime)
-    Path(args.report).write_text(render(results, len(everything), args, modules, notes,
-                                        time.monotonic() - started, cpu_seconds))
-    print(f"wrote {args.report}")
+    records = [{"id": m.id, "module": m.module, "line": m.line, "description": m.description, "status": s,
+                "seconds": round(t, 1)} for m, s, t in results]
+    runs = [{"mutants": len(records), "wall_s": round(time.monotonic() - started), "cpu_s": round(cpu_seconds)}]
+    if previous:  # the survivors' new verdicts replace the old ones
+        new = {r["id"]: r for r in records}
+        records = [new.get(r["id"], r) for r in previous["mutants"]]
+        runs = previous["runs"] + runs
+    document = {"settings": {"modules": args.modules, "sample": args.sample, "seed": args.seed,
+                             "timeout": args.timeout, "generated": len(everything), "n_modules": len(modules)},
+                "runs": runs, "mutants": records}
+    RESULTS.write_text(json.dumps(document, indent=1) + "\n")
+    Path(args.report).write_text(render(document, equivalent_notes()))
+    print(f"wrote {RESULTS.relative_to(REPO)} and {args.report}")
     return 0
 
 
-def _source_line(mutant: Mutant) -> str:
-    line = (PACKAGE / mutant.module).read_text().splitlines()[mutant.line - 1].strip()
-    return re.sub(r"\|", r"\\|", line)[:90]
+def _source_line(module: str, line: int) -> str:
+    text = (PACKAGE / module).read_text().splitlines()[line - 1].strip()
+    return re.sub(r"\|", r"\\|", text)[:90]
 
 
-def render(results, total, args, modules, notes, wall, cpu) -> str:
-    by_layer: dict[str, list] = {}
-    for mutant, status, _ in results:
-        by_layer.setdefault(mutant.module.split("/")[0], []).append(status)
-    by_module: dict[str, list] = {}
-    for mutant, status, _ in results:
-        by_module.setdefault(mutant.module, []).append(status)
-
-    survivors = [(m, s) for m, s, _ in results if s not in ("killed", "timeout")]
-    equivalent = {m.id for m, _ in survivors if m.id in notes}
+def render(document: dict, notes: dict[str, str]) -> str:
+    settings, mutants = document["settings"], document["mutants"]
     command = "python mutation/run.py"
-    if args.modules:
-        command += " --modules " + " ".join(args.modules)
-    if args.sample is not None:
-        command += f" --sample {args.sample} --seed {args.seed}"
+    if settings["modules"]:
+        command += " --modules " + " ".join(settings["modules"])
+    if settings["sample"] is not None:
+        command += f" --sample {settings['sample']} --seed {settings['seed']}"
+    wall = sum(r["wall_s"] for r in document["runs"]) / 60
+    cpu = sum(r["cpu_s"] for r in document["runs"]) / 60
+    runs = "; ".join(f"{r['mutants']} mutants in {r['wall_s'] / 60:.0f} min" for r in document["runs"])
+    sampled = len(mutants) < settings["generated"]
     lines = [
         "# Mutation score of the statistics and data layers",
         "",
-        "Written by `mutation/run.py` (how it works: its docstring; README, \"Tests\"). Re-run with:",
+        "Written by `mutation/run.py` (how it works: its docstring and the README, \"Mutation score\"). Re-run with:",
         "",
         "```bash",
-        f"PYTHONPATH=workflow/lib nice -n 10 {command}",
+        f"PYTHONPATH=workflow/lib nice -n 10 .venv/bin/python {command}",
+        "PYTHONPATH=workflow/lib nice -n 10 .venv/bin/python mutation/run.py --rerun  # survivors, after new tests",
         "```",
         "",
-        f"- Mutants: {len(results)} run of {total} generated over {len(modules)} modules "
-        f"({'a deterministic sample, seed ' + str(args.seed) if len(results) < total else 'all'}).",
-        f"- Time: {wall / 60:.1f} min wall, {cpu / 60:.1f} min CPU (tests of each mutant only; 2 shared cores).",
-        "- Killed: a covering test failed (or the run timed out); equivalent: cannot change any output "
-        "(reason below, from `mutation/equivalent.tsv`).",
+        f"- Mutants: {len(mutants)} run of {settings['generated']} generated over {settings['n_modules']} modules "
+        f"of `evsynth/stats` and `evsynth/data`"
+        f"{' (a deterministic sample, seed ' + str(settings['seed']) + ')' if sampled else ''}.",
+        f"- Time: {wall:.0f} min wall, {cpu:.0f} min CPU ({runs}; 2 cores shared with other jobs), "
+        f"per-mutant timeout {settings['timeout']:.0f} s.",
+        "- Killed: a covering unit test failed. Equivalent: the mutant cannot change any output (why: "
+        "`mutation/equivalent.tsv`). Timed out: the covering tests did not finish in time (not counted).",
         "",
-        "| layer / module | mutants | killed | equivalent | survived | score (killed / non-equivalent) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| layer / module | mutants | killed | equivalent | survived | timed out | score (killed / decided) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
 
-    def row(name, statuses, ids):
-        killed = sum(s in ("killed", "timeout") for s in statuses)
-        eq = sum(1 for i in ids if i in equivalent)
-        survived = len(statuses) - killed - eq
-        denominator = len(statuses) - eq
-        pct = f"{100 * killed / denominator:.1f}%" if denominator else "-"
-        return f"| {name} | {len(statuses)} | {killed} | {eq} | {survived} | {pct} |"
+    def row(name, group):
+        killed = sum(r["status"] == "killed" for r in group)
+        eq = sum(r["status"] == "survived" and r["id"] in notes for r in group)
+        timeout = sum(r["status"] == "timeout" for r in group)
+        survived = len(group) - killed - eq - timeout
+        decided = killed + survived
+        pct = f"{100 * killed / decided:.1f}%" if decided else "-"
+        return f"| {name} | {len(group)} | {killed} | {eq} | {survived} | {timeout} | {pct} |"
 
     for layer in LAYERS:
-        ids = [m.id for m, _, _ in results if m.module.startswith(layer + "/")]
-        lines.append(row(f"**{layer}**", by_layer.get(layer, []), ids))
-    all_ids = [m.id for m, _, _ in results]
-    lines.append(row("**stats + data**", [s for _, s, _ in results], all_ids))
-    for module, statuses in sorted(by_module.items()):
-        ids = [m.id for m, _, _ in results if m.module == module]
-        lines.append(row(module, statuses, ids))
-    lines += ["", "## Surviving mutants", ""]
-    if not survivors:
+        lines.append(row(f"**{layer}**", [r for r in mutants if r["module"].startswith(layer + "/")]))
+    lines.append(row("**stats + data**", mutants))
+    for module in sorted({r["module"] for r in mutants}):
+        lines.append(row(module, [r for r in mutants if r["module"] == module]))
+    open_ = [r for r in mutants if r["status"] not in ("killed",)]
+    lines += ["", "## Surviving and timed-out mutants", ""]
+    if not open_:
         lines.append("None.")
     else:
         lines += ["| mutant (module:line:col:node) | mutation | line | verdict |", "|---|---|---|---|"]
-        for mutant, status in survivors:
-            verdict = f"equivalent: {notes[mutant.id]}" if mutant.id in notes else f"**{status}**: needs a test"
-            lines.append(f"| `{mutant.id}` | {mutant.description} | `{_source_line(mutant)}` | {verdict} |")
+        for r in open_:
+            if r["status"] == "survived" and r["id"] in notes:
+                verdict = f"equivalent: {notes[r['id']]}"
+            else:
+                verdict = f"**{r['status']}**"
+            lines.append(f"| `{r['id']}` | {r['description']} | `{_source_line(r['module'], r['line'])}` | {verdict} |")
     lines.append("")
     return "\n".join(lines)
 

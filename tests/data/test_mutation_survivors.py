@@ -1,0 +1,40 @@
+"""Small rules of the data layer that mutants of mutation/run.py slipped past (mutation/report.md):
+each test names the rule it pins."""
+
+from __future__ import annotations
+
+import pytest
+
+from evsynth.data.config import Outcome, Window
+from evsynth.data.contrasts import arm_contrasts
+
+MODES = ["coach", "online", "usual_care"]
+SCORE = {"score": Outcome("score", "Score", "MD", False)}
+
+
+@pytest.mark.parametrize("window,months,inside", [
+    (Window("baseline", 0, 0), 0, True),  # a window starting at 0 includes 0
+    (Window("early", 0, 3), 0, True), (Window("early", 0, 3), 3, True), (Window("early", 0, 3), 3.5, False),
+    (Window("post", 1, 3), 0, False),  # only a window starting at 0 takes month 0
+    (Window("post", 1, 3), 1, False), (Window("post", 1, 3), 1.5, True), (Window("post", 1, 3), 3, True),
+])
+def test_window_is_open_left_closed_right_except_at_zero(window, months, inside):
+    assert window.contains(months) is inside
+
+
+def arm(name, mean, se=None, lower=None, upper=None):
+    return {"study": "T 2020", "year": 2020, "outcome": "score", "timepoint": "3", "timepoint_months": 3.0,
+            "form": "arm", "arm": name, "arm_measure": "mean", "arm_estimate": mean, "arm_se": se,
+            "arm_ci_lower": lower, "arm_ci_upper": upper, "ci_level": None, "n_arm": 40}
+
+
+@pytest.mark.parametrize("ses,says", [
+    ((0.5, 0.4), "arm SEs as reported, converted to the mean scale (delta method)"),
+    ((0.5, None), "arm SEs from each arm's 95% CI on the mean scale (or its reported SE)"),
+    ((None, None), "arm SEs from each arm's 95% CI on the mean scale;"),
+])
+def test_derivation_says_where_the_arm_ses_came_from(ses, says):
+    rows = [arm("coach", 2.0, ses[0], 1.0, 3.0), arm("usual_care", 3.0, ses[1], 2.2, 3.8)]
+    (contrast,) = arm_contrasts(rows, SCORE, MODES).effects.to_dict("records")
+    assert says in contrast["derivation"]
+    assert contrast["derivation"].startswith("derived from arm-level estimates: MD = 2 - 3;")
