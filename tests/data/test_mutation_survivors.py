@@ -4,11 +4,16 @@ each test names the rule it pins."""
 from __future__ import annotations
 
 import pytest
+import yaml
 
+from conftest import REPO
 from evsynth.data.config import Outcome, Window
 from evsynth.data.contrasts import arm_contrasts
+from evsynth.data.studies import StudyTableError, load_studies, read_table
+from evsynth.data.validate import check_columns
 
 MODES = ["coach", "online", "usual_care"]
+CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 SCORE = {"score": Outcome("score", "Score", "MD", False)}
 
 
@@ -38,3 +43,37 @@ def test_derivation_says_where_the_arm_ses_came_from(ses, says):
     (contrast,) = arm_contrasts(rows, SCORE, MODES).effects.to_dict("records")
     assert says in contrast["derivation"]
     assert contrast["derivation"].startswith("derived from arm-level estimates: MD = 2 - 3;")
+
+
+def _table_rows():
+    """A contrast row (Dear 2013's reported SMD) and RESOLVE's 3-month coach arm of the shipped table."""
+    table = read_table(REPO / "studies.tsv")
+    contrast = table[(table["study"] == "Dear 2013") & (table["outcome"] == "pain_interference")].iloc[[0]]
+    arms = table[(table["study"] == "DeBar 2025") & (table["arm"] == "coach")].iloc[[0]]
+    return contrast, arms
+
+
+def _problems(tmp_path, frame):
+    path = tmp_path / "studies.tsv"
+    frame.to_csv(path, sep="\t", index=False)
+    try:
+        load_studies(path, CONFIG)
+    except StudyTableError as err:
+        return [(p.column, p.rule) for p in err.problems]
+    return []
+
+
+@pytest.mark.parametrize("level,ok", [("50", True), ("49.9", False), ("99.9", True), ("100", False), ("95", True)])
+@pytest.mark.parametrize("form", ["contrast", "arm"])
+def test_ci_level_from_50_up_to_but_not_including_100(tmp_path, form, level, ok):
+    contrast, arms = _table_rows()
+    row = (contrast if form == "contrast" else arms).copy()
+    row["ci_level"] = level
+    found = [p for p in _problems(tmp_path, row) if p[0] == "ci_level"]
+    assert (found == []) is ok, found
+
+
+def test_a_table_of_one_arm_row_needs_no_treatment_columns():
+    _, arms = _table_rows()
+    assert check_columns(arms.drop(columns=["treatment", "comparator"]), "t.tsv") == []
+    assert [p.column for p in check_columns(arms.iloc[:0].drop(columns=["treatment"]), "t.tsv")] == ["treatment"]
