@@ -208,11 +208,16 @@ def covering_tests(module: str) -> list[Path]:
                 distance[m] = distance[frontier[0]] + 1
                 nxt.append(m)
         frontier = nxt
+    # A test importing a layer's package itself (``import evsynth.stats``) may walk all its modules.
+    packages = {m for m, p in modules.items() if p.name == "__init__.py" and target.startswith(m + ".")}
     tests = []
     for path in sorted(TESTS.rglob("test_*.py")):
         if "workflow" in path.relative_to(TESTS).parts:
             continue
-        hits = [distance[i] for i in _imports(path) if i in distance]
+        imported = _imports(path)
+        hits = [distance[i] for i in imported if i in distance]
+        if any(f"import {p}\n" in path.read_text() for p in packages):
+            hits.append(1)
         if hits:
             tests.append((min(hits), str(path.relative_to(REPO)), path))
     return [p for _, _, p in sorted(tests)]

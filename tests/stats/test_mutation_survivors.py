@@ -3,9 +3,40 @@
 
 from __future__ import annotations
 
-import numpy as np
+import dataclasses
+import importlib
+import pkgutil
 
+import numpy as np
+import pytest
+
+import evsynth.data
+import evsynth.stats
 from evsynth.stats.multivariate import BlockCovariance
+
+
+def _public_dataclasses():
+    for package in (evsynth.stats, evsynth.data):
+        for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+            module = importlib.import_module(info.name)
+            for name, obj in sorted(vars(module).items()):
+                if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == module.__name__:
+                    if not name.startswith("_"):
+                        yield f"{info.name}.{name}", obj
+
+
+DATACLASSES = list(_public_dataclasses())
+
+
+def test_there_are_result_types_to_check():
+    assert len(DATACLASSES) >= 30
+
+
+@pytest.mark.parametrize("name,cls", DATACLASSES, ids=[n for n, _ in DATACLASSES])
+def test_results_and_settings_are_frozen_dataclasses(name, cls):
+    """The project's rule (results as frozen dataclasses): a result can be shared between
+    tables and plots without one of them changing what the other shows."""
+    assert cls.__dataclass_params__.frozen, name
 
 
 def test_block_covariance_of_variances_alone_is_diagonal_and_may_be_empty():
