@@ -1,5 +1,6 @@
 """Edge cases pinned to metafor (issue 21): an arm with all events, both arms with none,
-k = 1 and 2, tau² on the boundary, a contrast whose CI touches the null.
+k = 1 and 2, tau² on the boundary, a contrast whose CI touches the null, and ranktest() with
+ties of three in both variables (a mutant of the tie correction survived the other cases).
 
 Expected values: tests/oracle/data/metafor_edges.json, written by
 tests/oracle/reference/metafor_edges.R (metafor 3.8-1, R 4.2.2); each case stores its
@@ -19,6 +20,7 @@ from conftest import as_array
 from evsynth.data.config import Outcome, resolve_settings
 from evsynth.stats.escalc import from_counts
 from evsynth.stats.pooling import pool
+from evsynth.stats.smallstudy import rank_test
 from evsynth.tables.changes import _excludes
 from evsynth.tables.pooled import analyse
 from evsynth.wording import format_p
@@ -133,3 +135,13 @@ def test_tau2_on_the_boundary(case_id):
         assert ours == pytest.approx(theirs, rel=TOL["rel"], abs=TOL["abs"])
     assert p.theta == pytest.approx(p.common_theta, rel=1e-12)
     assert p.stat_df == (None if out["df"] is None else out["df"])
+
+
+def test_rank_test_with_ties_of_three_in_both_variables():
+    """ranktest(): Kendall's tau-b and R's tie-corrected normal approximation, including the term
+    for ties of size 3 or more in both the standardised deviates and the variances."""
+    case = CASES["ranktest_ties3"]
+    ours = rank_test(case["inputs"]["yi"], case["inputs"]["vi"])
+    assert not ours.exact
+    assert ours.tau == pytest.approx(case["outputs"]["tau"], rel=TOL["rel"])
+    assert ours.p_value == pytest.approx(case["outputs"]["pval"], rel=TOL["rel"])

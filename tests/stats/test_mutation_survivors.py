@@ -13,6 +13,10 @@ import pytest
 import evsynth.data
 import evsynth.stats
 from evsynth.stats.multivariate import BlockCovariance
+from evsynth.stats.smallstudy import trim_and_fill
+from oracle._oracle import load
+
+SENSITIVITY = load("metafor_sensitivity")
 
 
 def _public_dataclasses():
@@ -46,3 +50,16 @@ def test_block_covariance_of_variances_alone_is_diagonal_and_may_be_empty():
     assert three.k == 3
     np.testing.assert_array_equal(three.to_dense(), np.diag([0.1, 0.2, 0.3]))
     np.testing.assert_array_equal(BlockCovariance.from_dense(np.array([0.1, 0.2])).to_dense(), np.diag([0.1, 0.2]))
+
+
+@pytest.mark.parametrize("case_id,k0,iterations", [("bcg3_rr_reml_z", 0, 1), ("bcg_rr_dl_z", 1, 2)])
+def test_trim_and_fill_counts_its_l0_iterations(case_id, k0, iterations):
+    """One pass per L0 estimate until k0 repeats (0 at once: 1 pass; 0 then 1 then 1: 2 passes,
+    the first estimate starting from k0 = 0); ``max_iter`` allows exactly that many."""
+    case = SENSITIVITY[case_id]
+    yi, vi, method = case["inputs"]["yi"], case["inputs"]["vi"], case["method"]
+    fit = trim_and_fill(yi, vi, estimator=method, max_iter=iterations)
+    assert (fit.k0, fit.iterations) == (k0, iterations) and fit.k0 == case["outputs"]["trimfill"]["k0"]
+    if iterations > 1:
+        with pytest.raises(ArithmeticError, match="did not converge"):
+            trim_and_fill(yi, vi, estimator=method, max_iter=iterations - 1)

@@ -18,6 +18,9 @@
 #                           CI of tau2 is [0, 0] (confint's "null set" case)
 #   ci_touches_null_z       a reported RR 1.5 [1.00, 2.25] (CI symmetric on the log scale): a
 #                           contrast whose lower limit is exactly no effect (p = 0.05)
+#   ranktest_ties3          ranktest(rma(yi, vi, method="EE")) with two groups of three identical
+#                           studies: ties of size 3 in both the deviates and the variances, the
+#                           last tie-correction term of Kendall's variance (R's cor.test)
 # Per case: r_setup, r_call, inputs (yi, vi and the raw data) and outputs as
 # metafor_reference.R (beta, se, ci, pval, tau2, I2, QE, QEp, Q-profile CIs when k >= 2).
 
@@ -78,6 +81,19 @@ for (m in c("REML", "DL", "PM"))
 cases$ci_touches_null_z <- run_case(
   "dat <- data.frame(yi=log(1.5), vi=((log(2.25)-log(1))/(2*qnorm(.975)))^2)", "REML", "z",
   list(ratio = 1.5, ratio_ci_lb = 1, ratio_ci_ub = 2.25))
+
+ties_setup <- paste0('dat <- data.frame(yi=c(.1,.1,.1,.5,.5,.5,.3,.8,-.2,.05), ',
+                     'vi=c(.04,.04,.04,.09,.09,.09,.02,.1,.05,.03))')
+rank_case <- function(setup) {
+  env <- new.env(parent = globalenv())
+  eval(parse(text = setup), envir = env)
+  call <- sprintf('ranktest(rma(yi, vi, data=dat, method="EE", %s))', CTRL)
+  rt <- suppressWarnings(eval(parse(text = call), envir = env))
+  list(r_setup = setup, r_call = call,
+       inputs = list(yi = arr(env$dat$yi), vi = arr(env$dat$vi)),
+       outputs = list(tau = num(rt$tau), pval = num(rt$pval)))
+}
+cases$ranktest_ties3 <- rank_case(ties_setup)
 
 doc <- list(
   generator = "tests/oracle/reference/metafor_edges.R",
