@@ -262,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", default=str(REPO / "mutation" / "report.md"))
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("--rerun", action="store_true",
-                        help="re-run the survivors and timeouts of mutation/results.json (after adding tests)")
+                        help="re-run the survivors (not explained as equivalent) and timeouts of "
+                        "mutation/results.json, after adding tests")
     args = parser.parse_args(argv)
     previous = json.loads(RESULTS.read_text()) if args.rerun else None
     if previous:
@@ -277,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         picked = sorted(random.Random(args.seed).sample(range(len(everything)), args.sample))
         chosen = [everything[i] for i in picked]
     if previous:
-        again = {r["id"] for r in previous["mutants"] if r["status"] not in ("killed",)}
+        known = equivalent_notes()  # explained as equivalent: they survive by definition
+        again = {r["id"] for r in previous["mutants"] if r["status"] != "killed" and r["id"] not in known}
         chosen = [(m, how) for m, how in chosen if m.id in again]
     if args.list:
         for mutant, _ in chosen:

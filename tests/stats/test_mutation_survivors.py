@@ -13,6 +13,7 @@ import pytest
 import evsynth.data
 import evsynth.stats
 from evsynth.stats.multivariate import BlockCovariance
+from evsynth.stats.qprofile import _halley_one
 from evsynth.stats.smallstudy import trim_and_fill
 from oracle._oracle import load
 
@@ -63,3 +64,10 @@ def test_trim_and_fill_counts_its_l0_iterations(case_id, k0, iterations):
     if iterations > 1:
         with pytest.raises(ArithmeticError, match="did not converge"):
             trim_and_fill(yi, vi, estimator=method, max_iter=iterations - 1)
+
+
+def test_q_profile_root_search_stops_converged_on_an_exact_hit():
+    """Q(τ²) equal to its target in floating point is the root itself: converged, no step taken."""
+    sums = {"q": 2.0, "s2": 1.0, "w3r2": 1.0, "w2r": 1.0, "sw": 1.0}
+    assert _halley_one(lambda tau2: sums, 2.0, 0.5) == (0.5, True)
+    assert _halley_one(lambda tau2: sums, 2.0, 0.0, at_start=sums) == (0.0, True)
