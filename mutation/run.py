@@ -330,7 +330,7 @@ def _source_line(module: str, line: int) -> str:
 
 def render(document: dict, notes: dict[str, str]) -> str:
     settings, mutants = document["settings"], document["mutants"]
-    command = "python mutation/run.py"
+    command = "mutation/run.py"
     if settings["modules"]:
         command += " --modules " + " ".join(settings["modules"])
     if settings["sample"] is not None:

@@ -15,9 +15,11 @@ import evsynth.stats
 from evsynth.stats.multivariate import BlockCovariance
 from evsynth.stats.qprofile import _halley_one
 from evsynth.stats.smallstudy import trim_and_fill
-from oracle._oracle import load
+from evsynth.stats.tau2 import own_tau2_rows
+from oracle._oracle import TOL, load
 
 SENSITIVITY = load("metafor_sensitivity")
+REFERENCE = load("metafor_reference")
 
 
 def _public_dataclasses():
@@ -71,3 +73,15 @@ def test_q_profile_root_search_stops_converged_on_an_exact_hit():
     sums = {"q": 2.0, "s2": 1.0, "w3r2": 1.0, "w2r": 1.0, "sw": 1.0}
     assert _halley_one(lambda tau2: sums, 2.0, 0.5) == (0.5, True)
     assert _halley_one(lambda tau2: sums, 2.0, 0.0, at_start=sums) == (0.0, True)
+
+
+@pytest.mark.parametrize("case_id", ["bcg_rr_he_z", "bcg_rr_sj_z", "bcg_rr_pm_z", "bcg_rr_eb_z", "bcg_rr_reml_z",
+                                     "bcg_rr_ml_z", "k2_reml_z"])
+def test_own_tau2_rows_match_metafor(case_id):
+    """evsynth.stats.tau2.own_tau2_rows, every estimator it implements (HE is not on the pooling
+    path, which uses PyMARE's), on dat.bcg: rma(yi, vi, method=) of metafor_reference.json."""
+    case = REFERENCE[case_id]
+    yi, vi = np.array([case["inputs"]["yi"]], float), np.array([case["inputs"]["vi"]], float)
+    tau2, converged = own_tau2_rows(np.vstack([yi, yi]), np.vstack([vi, vi]), case["method"])
+    assert converged.all()
+    np.testing.assert_allclose(tau2, case["outputs"]["tau2"], rtol=TOL["rel"])
