@@ -236,9 +236,9 @@ def run_tests(copy_root: Path, tests: list[Path], timeout: float) -> tuple[str, 
         result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return "timeout", time.monotonic() - start
-    status = {0: "survived", 1: "killed"}.get(result.returncode, f"error {result.returncode}")
-    if status.startswith("error") and "Error" in result.stdout + result.stderr:
-        status = "killed"  # the mutant broke collection (e.g. an import-time constant): a test failed to run
+    status = {0: "survived", 1: "killed"}.get(result.returncode, "error")
+    if status == "error" and str(copy_root) in result.stdout + result.stderr:
+        status = "killed"  # the mutated module fails at import: every test of it fails
     return status, time.monotonic() - start
 
 
