@@ -260,12 +260,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=21, help="seed of the sample (default 21)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per mutant (default 600)")
     parser.add_argument("--report", default=str(REPO / "mutation" / "report.md"))
+    parser.add_argument("--results", default=str(RESULTS), help="JSON record of the run (mutation/results.json)")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("--rerun", action="store_true",
                         help="re-run the survivors (not explained as equivalent) and timeouts of "
                         "mutation/results.json, after adding tests")
     args = parser.parse_args(argv)
-    previous = json.loads(RESULTS.read_text()) if args.rerun else None
+    results_path = Path(args.results)
+    previous = json.loads(results_path.read_text()) if args.rerun else None
     if previous:
         for key in ("modules", "sample", "seed"):
             setattr(args, key, previous["settings"][key])
@@ -317,9 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     document = {"settings": {"modules": args.modules, "sample": args.sample, "seed": args.seed,
                              "timeout": args.timeout, "generated": len(everything), "n_modules": len(modules)},
                 "runs": runs, "mutants": records}
-    RESULTS.write_text(json.dumps(document, indent=1) + "\n")
+    results_path.write_text(json.dumps(document, indent=1) + "\n")
     Path(args.report).write_text(render(document, equivalent_notes()))
-    print(f"wrote {RESULTS.relative_to(REPO)} and {args.report}")
+    print(f"wrote {results_path} and {args.report}")
     return 0
 
 
@@ -383,7 +385,7 @@ def render(document: dict, notes: dict[str, str]) -> str:
         lines += ["| mutant (module:line:col:node) | mutation | line | verdict |", "|---|---|---|---|"]
         for r in open_:
             if r["status"] == "survived" and r["id"] in notes:
-                verdict = f"equivalent: {notes[r['id']]}"
+                verdict = notes[r["id"]]
             else:
                 verdict = f"**{r['status']}**"
             lines.append(f"| `{r['id']}` | {r['description']} | `{_source_line(r['module'], r['line'])}` | {verdict} |")
