@@ -77,3 +77,12 @@ def test_a_table_of_one_arm_row_needs_no_treatment_columns():
     _, arms = _table_rows()
     assert check_columns(arms.drop(columns=["treatment", "comparator"]), "t.tsv") == []
     assert [p.column for p in check_columns(arms.iloc[:0].drop(columns=["treatment"]), "t.tsv")] == ["treatment"]
+
+
+def test_arms_are_matched_on_months_and_the_ci_level_is_named():
+    """Arms at "3" and "3.0" months are one timepoint (matched on timepoint_months); a 90% CI is
+    read and named as such."""
+    rows = [arm("coach", 2.0, None, 1.0, 3.0), {**arm("usual_care", 3.0, None, 2.2, 3.8), "timepoint": "3.0"}]
+    rows = [{**r, "ci_level": 90.0} for r in rows]
+    (contrast,) = arm_contrasts(rows, SCORE, MODES).effects.to_dict("records")
+    assert "arm SEs from each arm's 90% CI on the mean scale;" in contrast["derivation"]
