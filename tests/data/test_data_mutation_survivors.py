@@ -3,17 +3,20 @@ each test names the rule it pins."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import yaml
 
 from conftest import REPO
 from evsynth.data.config import Outcome, Window
 from evsynth.data.contrasts import arm_contrasts
+from evsynth.data.reconcile import ReconcileError, reconcile_tables
 from evsynth.data.studies import StudyTableError, load_studies, read_table
 from evsynth.data.validate import check_columns
 
 MODES = ["coach", "online", "usual_care"]
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
+NAMES = {"a": "a.tsv", "b": "b.tsv", "adjudication": "adjudication.tsv"}
 SCORE = {"score": Outcome("score", "Score", "MD", False)}
 
 
@@ -86,3 +89,41 @@ def test_arms_are_matched_on_months_and_the_ci_level_is_named():
     rows = [{**r, "ci_level": 90.0} for r in rows]
     (contrast,) = arm_contrasts(rows, SCORE, MODES).effects.to_dict("records")
     assert "arm SEs from each arm's 90% CI on the mean scale;" in contrast["derivation"]
+
+
+def _problem_values(tmp_path, frame):
+    path = tmp_path / "studies.tsv"
+    frame.to_csv(path, sep="\t", index=False)
+    with pytest.raises(StudyTableError) as err:
+        load_studies(path, CONFIG)
+    return [(p.column, p.value, p.rule) for p in err.value.problems]
+
+
+def test_a_ratio_outside_its_own_ci_is_refused_below_1_too(tmp_path):
+    contrast, _ = _table_rows()
+    row = contrast.copy()
+    row[["effect_measure", "effect", "ci_lower", "ci_upper", "se"]] = ["RR", "0.5", "0.6", "0.9", ""]
+    outcome = next(o for o, spec in CONFIG["outcomes"].items() if spec["measure"] == "RR")
+    row["outcome"] = outcome
+    assert ("effect", "0.5", "lies outside its own CI [0.6, 0.9]") in _problem_values(tmp_path, row)
+
+
+def test_a_long_study_label_is_shown_cut_at_40_characters(tmp_path):
+    contrast, _ = _table_rows()
+    row = contrast.copy()
+    label = "Abcdefghij" * 10 + " 2013"
+    row["study"] = label
+    (found,) = [p for p in _problem_values(tmp_path, row) if p[0] == "study"]
+    assert found[1] == label[:40] + "..."
+
+
+def test_two_adjudication_lines_for_one_cell_name_the_first_line():
+    table = read_table(REPO / "studies.tsv")
+    a = table[table["outcome"] == "pain_interference"].head(3).reset_index(drop=True)
+    b = a.copy()
+    b.loc[0, "effect"] = "-0.91"
+    line = {"study": a.loc[0, "study"], "outcome": "pain_interference", "timepoint": a.loc[0, "timepoint"],
+            "column": "effect", "agreed_value": "-0.91", "who": "JD", "why": "Table 2"}
+    with pytest.raises(ReconcileError) as err:
+        reconcile_tables(a, b, pd.DataFrame([line, line]), NAMES, CONFIG)
+    assert "adjudication.tsv, line 3: settles the same cell as line 2" in str(err.value)
