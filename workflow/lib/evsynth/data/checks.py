@@ -66,6 +66,10 @@ def _shared_control_checks(rows) -> list[dict[str, Any]]:
     return found
 
 
+def _size_rank(n: float, r: Mapping[str, Any]) -> tuple:
+    return (-n, str(r["outcome"]), str(r["timepoint"]))
+
+
 def _attrition_checks(rows) -> list[dict[str, Any]]:
     # An arm's size at a time is the largest n any outcome reports then (ties: first outcome by
     # name), so that the warnings do not depend on the order of the rows.
@@ -97,10 +101,6 @@ def _attrition_checks(rows) -> list[dict[str, Any]]:
                 "value": n_late, "message": message,
             })
     return found
-
-
-def _size_rank(n: float, r: Mapping[str, Any]) -> tuple:
-    return (-n, str(r["outcome"]), str(r["timepoint"]))
 
 
 def plausibility_checks(rows: Sequence[Mapping[str, Any]], outcomes: Mapping[str, Any]) -> list[dict[str, Any]]:
