@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import pkgutil
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ import evsynth.stats
 from evsynth.stats.multivariate import BlockCovariance
 from evsynth.stats.qprofile import _halley_one
 from evsynth.stats.smallstudy import trim_and_fill
+from evsynth.stats.subgroups import separate_tau2_test
 from evsynth.stats.tau2 import own_tau2_rows
 from oracle._oracle import TOL, load
 
@@ -85,3 +87,21 @@ def test_own_tau2_rows_match_metafor(case_id):
     tau2, converged = own_tau2_rows(np.vstack([yi, yi]), np.vstack([vi, vi]), case["method"])
     assert converged.all()
     np.testing.assert_allclose(tau2, case["outputs"]["tau2"], rtol=TOL["rel"])
+
+
+def test_block_covariance_refuses_an_asymmetric_or_non_square_matrix():
+    with pytest.raises(ValueError, match="symmetric square"):
+        BlockCovariance.from_dense(np.array([[1.0, 0.2], [0.1, 1.0]]))
+    with pytest.raises(ValueError, match="symmetric square"):
+        BlockCovariance.from_dense(np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.1])
+def test_each_subgroup_has_its_wald_interval(alpha):
+    """Per-subgroup estimates carry theta ± z(1 - alpha/2) se (the across-modes lines print them)."""
+    yi, vi = [0.1, 0.3, 0.2, 0.6, 0.5], [0.04, 0.05, 0.03, 0.06, 0.05]
+    test = separate_tau2_test(yi, vi, ["a", "a", "a", "b", "b"], alpha=alpha)
+    z = NormalDist().inv_cdf(1 - alpha / 2)
+    for s in test.subgroups:
+        assert s.ci_lower == pytest.approx(s.theta - z * s.se, rel=1e-12)
+        assert s.ci_upper == pytest.approx(s.theta + z * s.se, rel=1e-12)
