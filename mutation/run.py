@@ -263,8 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", default=str(RESULTS), help="JSON record of the run (mutation/results.json)")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("--rerun", action="store_true",
-                        help="re-run the survivors (not explained as equivalent) and timeouts of "
-                        "mutation/results.json, after adding tests")
+                        help="re-run the survivors of mutation/results.json not explained as equivalent "
+                        "(after adding tests; timeouts are not re-run)")
     args = parser.parse_args(argv)
     results_path = Path(args.results)
     previous = json.loads(results_path.read_text()) if args.rerun else None
@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         chosen = [everything[i] for i in picked]
     if previous:
         known = equivalent_notes()  # explained as equivalent: they survive by definition
-        again = {r["id"] for r in previous["mutants"] if r["status"] != "killed" and r["id"] not in known}
+        again = {r["id"] for r in previous["mutants"] if r["status"] == "survived" and r["id"] not in known}
         chosen = [(m, how) for m, how in chosen if m.id in again]
     if args.list:
         for mutant, _ in chosen:
