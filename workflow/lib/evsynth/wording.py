@@ -93,7 +93,7 @@ def prediction_line(p: Any, ratio: bool) -> str | None:
         return None
     back = np.exp if ratio else (lambda x: x)
     df = "normal" if p.pi_df is None else f"t, {p.pi_df:.0f} df"
-    return f"Prediction interval: [{back(p.pi_lower):.2f}, {back(p.pi_upper):.2f}] ({df})"
+    return f"Prediction interval: [{number(back(p.pi_lower))}, {number(back(p.pi_upper))}] ({df})"
 
 
 def overall_effect_line(p: Any) -> str:

@@ -69,7 +69,13 @@ def _shared_control_checks(rows) -> list[dict[str, Any]]:
     return found
 
 
+def _size_rank(n: float, r: Mapping[str, Any]) -> tuple:
+    return (-n, str(r["outcome"]), str(r["timepoint"]))
+
+
 def _attrition_checks(rows) -> list[dict[str, Any]]:
+    # An arm's size at a time is the largest n any outcome reports then (ties: first outcome by
+    # name), so that the warnings do not depend on the order of the rows.
     sizes: dict[tuple, dict[float, tuple[float, Mapping[str, Any]]]] = defaultdict(dict)
     for r in rows:
         months = r.get("timepoint_months")
@@ -77,7 +83,9 @@ def _attrition_checks(rows) -> list[dict[str, Any]]:
             continue
         for arm, column in ((r["treatment"], "n_treat"), (r["comparator"], "n_ctrl")):
             if r.get(column) is not None:
-                sizes[(r["study"], arm)].setdefault(months, (r[column], r))
+                kept = sizes[(r["study"], arm)].get(months)
+                if kept is None or _size_rank(r[column], r) < _size_rank(*kept):
+                    sizes[(r["study"], arm)][months] = (r[column], r)
     found = []
     for (study, arm), by_time in sizes.items():
         times = sorted(by_time)

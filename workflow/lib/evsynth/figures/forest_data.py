@@ -28,6 +28,7 @@ from evsynth.wording import (
     PI_LABELS,
     chi2_test,
     heterogeneity_line,
+    number,
     overall_effect_line,
     prediction_line,
 )
@@ -388,7 +389,7 @@ def subgroup_lines(
         lines.append(line)
         overall = pooled[(pooled["treatment"] == OVERALL_TREATMENT) & (pooled["comparator"] == comparator)]
         for rec in overall.to_dict("records"):
-            est = f"{rec['estimate']:.2f} [{rec['ci_lower']:.2f}, {rec['ci_upper']:.2f}]"
+            est = f"{number(rec['estimate'])} [{number(rec['ci_lower'])}, {number(rec['ci_upper'])}]"
             head = f"Any remote CBT vs {name}: {MEASURE_NAMES[outcome.measure]} {est}"
             if str(rec.get("status") or "").startswith("single"):
                 lines.append(
