@@ -22,7 +22,7 @@ from typing import Any
 
 from evsynth.data.columns import ROB_COLUMNS, WEEKS_PER_MONTH
 from evsynth.data.io import write_text_atomic
-from evsynth.data.metapsy import MetapsyMap, Rule
+from evsynth.data.metapsy_map import MetapsyMap, Rule
 
 __all__ = ["EXPORT_COLUMNS", "export_rows", "write_metapsy"]
 
