@@ -3,7 +3,7 @@
 Everything is seeded, so a rerun on another machine times the same data.
 
 * :func:`meta_data`: k estimates with vᵢ ~ U(0.01, 1) and yᵢ ~ N(0.2, vᵢ + 0.05), the
-  data of ``../shared/design/pymare.md`` §4 (tau² = 0.05).
+  simulation design used to measure PyMARE 0.0.13 against metafor (tau² = 0.05).
 * :func:`network`: a connected network of T treatments and N trials, some multi-arm,
   as one row per arm (continuous outcome: mean, sd, n) and as contrasts against each
   trial's first arm with their covariance (shared-arm variance).

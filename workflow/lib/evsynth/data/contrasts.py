@@ -24,8 +24,8 @@ MD        ``m``           ``(U - L) / (2 z)``                    ``se``
 ========  =============  =====================================  ==========================
 
 An adjusted percentage's CI is typically symmetric on the log (or logit) scale, so the
-SE is read on the scale the contrast is formed on (``../shared/evidence/NOTES.md``,
-addendum "RESOLVE at the arm level"). A derived contrast is a computation, never a
+SE is read on the scale the contrast is formed on (docs/methods.md, entering a trial at the
+arm level). A derived contrast is a computation, never a
 published number; its ``derivation`` says so.
 
 References

@@ -7,7 +7,7 @@ All formulas are metafor's ``rma.uni`` for the intercept-only model (Viechtbauer
   (score) / (information)`` with step halving at the boundary (:mod:`evsynth.stats._iterate`),
   written for the intercept-only model where ``P = W - w wᵀ / Σw`` so every trace is a sum
   over studies. Used to check PyMARE's bounded search, which silently returns tau² = 0 when
-  one sampling variance is huge (``../shared/design/pymare.md`` §3.5).
+  one sampling variance is huge (docs/methods.md, guards for PyMARE 0.0.13).
 * PM, Paule & Mandel (1982): the tau² solving the generalised Q(tau²) = k - 1, 0 if
   Q(0) < k - 1 (DerSimonian & Kacker 2007); solved by :mod:`evsynth.stats.qprofile`.
 * SJ, Sidik & Jonkman (2005): tau²₀ = Σ(yᵢ - ȳ)²/k, then tau²₀ · Q_w(tau²₀) / (k - 1).
