@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, run_workflow
+from conftest import REPO, review_config, run_workflow
 from evsynth.tables.dependent import DEPENDENT_COLUMNS, METAREGRESSION_COLUMNS, MODELS
 
 pytestmark = pytest.mark.workflow
@@ -21,7 +21,7 @@ TARGETS = ("results/dependent/pain_interference_post.tsv", "results/metaregressi
 
 def prepare(path: Path, moderators: list[dict]) -> Path:
     path.mkdir(parents=True, exist_ok=True)
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config = review_config()
     config["dependent_effects"] = {"rho": 0.6, "moderators": moderators, "permutations": 200}
     (path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     table = pd.read_csv(REPO / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)

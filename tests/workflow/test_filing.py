@@ -103,7 +103,9 @@ def test_r_scripts_reproduce_pooled_tsv_to_1e6(filed, tmp_path):
     checked = {name: int(n) for name, n in re.findall(r"SCRIPT (\S+): (\d+) checked, 0 differ", result.stdout)}
     assert sorted(checked) == [p.name for p in scripts]
     pooled = pd.read_csv(filed / "results" / "pooled.tsv", sep="\t")
-    assert sum(checked.values()) > 8 * (pooled["status"] != "no estimable study").sum()
+    # Each row with an estimate checks at least its estimate, CI, P-value and statistic (a single
+    # trial's combined CBT arms: those 5; pooled rows many more).
+    assert sum(checked.values()) >= 5 * (pooled["status"] != "no estimable study").sum()
 
 
 def _fingerprint(root: Path) -> dict[str, str]:

@@ -5,12 +5,10 @@ checks.tsv, and the reported-only rows of subsets.tsv and robustness.tsv."""
 
 from __future__ import annotations
 
-import shutil
-
 import pandas as pd
 import pytest
 
-from conftest import REPO, run_workflow
+from conftest import copy_config, run_workflow
 from data.test_reported_forms import BASE, ROWS
 
 pytestmark = pytest.mark.workflow
@@ -58,7 +56,7 @@ def _read(path):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("reported_forms")
-    shutil.copy(REPO / "config.yaml", workdir / "config.yaml")
+    copy_config(workdir / "config.yaml")
     table = pd.DataFrame([{**BASE, **r} for r in (*ROWS, *EXTRA)]).fillna("")
     table.to_csv(workdir / "studies.tsv", sep="\t", index=False)
     run_workflow(workdir)
