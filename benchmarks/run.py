@@ -26,8 +26,9 @@ Cases (targets for a 2-core machine; ratios hold anywhere):
    ``evsynth.stats.multilevel`` + ``evsynth.stats.robust``, against metafor ``vcalc`` +
    ``rma.mv`` + clubSandwich ``coef_test`` (``metafor_dependent_bench.R``; skipped without R).
 7. The Bayesian random-effects posterior (``evsynth.stats.bayes``, half-normal(0.5) prior):
-   one call at k = 10, and 10,000 analyses of k = 10 in one process, each with and without
-   the shrunken trial estimates.
+   one call at k = 10 (``bayes_meta``), and 10,000 analyses of k = 10 in one process
+   (``bayes_many``, vectorised over analyses), each with and without the shrunken trial
+   estimates.
 
 Every case runs in fresh processes; compared timings are taken alternately in one
 process (see ``workers.py``), so a ratio is always measured in the same run.
@@ -855,7 +856,8 @@ def write_report(results: dict, out: Path, smoke: bool, command: str) -> None:
                   "`bayes_meta(yi, vi, TauPrior('half-normal', 0.5))`: posterior median, central and shortest "
                   "95% intervals of mu, tau and a new trial's effect, P(mu > 0), and (with shrinkage) each "
                   "trial's shrunken median and interval. `many` is a fresh process running "
-                  f"{c7['n']:,} analyses (interpreter, imports, data and fits).", "",
+                  f"{c7['n']:,} analyses through `bayes_many` (`evsynth.stats.bayes_batch`, the same "
+                  "computation vectorised over analyses) (interpreter, imports, data and fits).", "",
                   "| | one call | many: whole process | of which fitting | max RSS |", "|---|---|---|---|---|"]
         for label, run in c7["runs"].items():
             one, many = run["one"].get("evsynth"), run["many"]

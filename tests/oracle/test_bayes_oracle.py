@@ -12,6 +12,9 @@ Turner 2015's and Rhodes 2015's marginal predictive priors, flat or normal prior
 Tolerances TOL["bayes_abs"] (1e-10, absolute, analysis scale; measured <= 3e-14) and
 TOL["bayes_shortest_abs"] for shortest intervals (R's optimize() is the limit; measured 5e-8).
 
+The same cases go through the batched path (evsynth.stats.bayes_batch.bayes_many), the
+cases sharing a prior, level and thresholds in one call, at the same tolerances.
+
 "joint_check" computes P(mu > -0.5) for dat.bcg once more by a double integral of the joint
 density over (mu, tau), without integrating mu out analytically.
 """
@@ -20,6 +23,7 @@ import numpy as np
 import pytest
 
 from evsynth.stats.bayes import MuPrior, bayes_meta
+from evsynth.stats.bayes_batch import bayes_many
 from evsynth.stats.bayes_priors import TauPrior
 from oracle._oracle import TOL, load
 
@@ -32,15 +36,36 @@ def _tau_prior(spec: dict) -> TauPrior:
     return TauPrior(spec["family"], scale=spec["scale"], location=spec.get("location", 0.0), df=spec.get("df", 5.0))
 
 
-def _fit(case: dict):
+def _mu_prior(case: dict) -> MuPrior:
     mu = case["mu_prior"]
-    mu_prior = MuPrior() if mu == "flat" else MuPrior(mu["mean"], mu["sd"])
-    return bayes_meta(case["inputs"]["yi"], case["inputs"]["vi"], _tau_prior(case["tau_prior"]), mu_prior,
+    return MuPrior() if mu == "flat" else MuPrior(mu["mean"], mu["sd"])
+
+
+def _fit(case: dict):
+    return bayes_meta(case["inputs"]["yi"], case["inputs"]["vi"], _tau_prior(case["tau_prior"]), _mu_prior(case),
                       level=case["level"], thresholds=case["thresholds"])
 
 
-@pytest.fixture(scope="module")
-def fits():
+def _batch_fits() -> dict:
+    """Every case through bayes_many, one call per (priors, level, thresholds)."""
+    groups: dict = {}
+    for case_id in IDS:
+        case = CASES[case_id]
+        key = (_tau_prior(case["tau_prior"]), _mu_prior(case), case["level"], tuple(case["thresholds"]))
+        groups.setdefault(key, []).append(case_id)
+    out = {}
+    for (tau_prior, mu_prior, level, thresholds), ids in groups.items():
+        inputs = [CASES[i]["inputs"] for i in ids]
+        fitted = bayes_many([x["yi"] for x in inputs], [x["vi"] for x in inputs], tau_prior, mu_prior, level=level,
+                            thresholds=thresholds)  # fmt: skip
+        out.update(zip(ids, fitted))
+    return out
+
+
+@pytest.fixture(scope="module", params=["bayes_meta", "bayes_many"])
+def fits(request):
+    if request.param == "bayes_many":
+        return _batch_fits()
     return {case_id: _fit(CASES[case_id]) for case_id in IDS}
 
 

@@ -24,7 +24,8 @@ The public API, importable from here (``from evsynth.stats import pool``), by de
   :mod:`~evsynth.stats.timepoints`: ``fit_timepoints``, ``TimepointFit``;
   :mod:`~evsynth.stats.metaregression`: ``moderator_design``, ``permutation_test``, ``r2``.
 * :mod:`~evsynth.stats.bayes`: ``bayes_meta``, ``MuPrior``, ``BayesFit``;
-  :mod:`~evsynth.stats.bayes_priors`: ``TauPrior``, ``empirical_prior``.
+  :mod:`~evsynth.stats.bayes_batch`: ``bayes_many``; :mod:`~evsynth.stats.bayes_priors`:
+  ``TauPrior``, ``empirical_prior``.
 * :mod:`~evsynth.stats.selection`: ``selection_model``; :mod:`~evsynth.stats.bias_adjusted`:
   ``pet_peese``, ``limit_meta``, ``waap_wls``.
 
@@ -59,6 +60,7 @@ API = {
     **dict.fromkeys(("fit_timepoints", "TimepointFit"), "timepoints"),
     **dict.fromkeys(("moderator_design", "permutation_test", "r2"), "metaregression"),
     **dict.fromkeys(("bayes_meta", "MuPrior", "BayesFit"), "bayes"),
+    "bayes_many": "bayes_batch",
     **dict.fromkeys(("TauPrior", "empirical_prior"), "bayes_priors"),
     "selection_model": "selection",
     **dict.fromkeys(("pet_peese", "limit_meta", "waap_wls"), "bias_adjusted"),
