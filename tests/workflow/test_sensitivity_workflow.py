@@ -89,7 +89,7 @@ def test_results_agree_with_the_main_analysis(finished):
     # all trials, the exclude_if subset, then the directly reported data (no row was converted)
     assert list(coach["k"]) == [7, 5, 7]
     assert coach["excluded"].iloc[1] == "; ".join(EXCLUDED)
-    assert coach["subset"].iloc[2] == "directly reported data only" and coach["excluded"].iloc[2] == ""
+    assert coach["subset"].iloc[2] == "directly reported data only" and pd.isna(coach["excluded"].iloc[2])
     for column in ("estimate", "ci_lower", "ci_upper", "tau2", "p_value"):
         assert coach[column].iloc[0] == pytest.approx(main[column], rel=1e-9), column
     loo = read(finished / "results" / "sensitivity" / "leave_one_out.tsv")
