@@ -40,6 +40,7 @@ import numpy as np
 
 from evsynth.stats._iterate import MAX_ITER, THRESHOLD
 from evsynth.stats.dependent import ClusteredCovariance
+from evsynth.stats.multivariate import coefficient_tests
 
 __all__ = ["MultilevelFit", "WorkingModel", "fit_multilevel", "i2_by_level"]
 
@@ -268,22 +269,7 @@ def summarise(groups, Ms, Ws, W0, vb, beta, X, method, test, alpha, btt, total_v
         qe += float(np.einsum("ns,nst,nt->", r0, W_0, r0))
         logdet += float(np.linalg.slogdet(M)[1].sum())
     df_resid = k - p
-    se = np.sqrt(np.diag(vb))
-    stat = beta / se
-    if test == "z":
-        stat_df, crit, pval = None, stats.norm.ppf(1 - alpha / 2), 2 * stats.norm.sf(np.abs(stat))
-    else:
-        stat_df, crit = float(df_resid), stats.t.ppf(1 - alpha / 2, df_resid)
-        pval = 2 * stats.t.sf(np.abs(stat), df_resid)
-    intercept = [j for j in range(p) if np.all(X[:, j] == 1)]
-    btt = tuple(int(b) for b in (btt if btt is not None else [j for j in range(p) if j not in intercept[:1]] or [0]))
-    b = beta[list(btt)]
-    qm_chi2 = float(b @ np.linalg.solve(vb[np.ix_(btt, btt)], b))
-    m = len(btt)
-    if test == "z":
-        qm, qm_df, qm_p = qm_chi2, (m,), float(stats.chi2.sf(qm_chi2, m))
-    else:
-        qm, qm_df, qm_p = qm_chi2 / m, (m, df_resid), float(stats.f.sf(qm_chi2 / m, m, df_resid))
+    se, stat, stat_df, crit, pval, btt, qm, qm_df, qm_p = coefficient_tests(beta, vb, X, df_resid, test, alpha, btt)
     if method == "REML":
         loglik = -0.5 * (
             df_resid * np.log(2 * np.pi) - np.linalg.slogdet(X.T @ X)[1] + logdet - np.linalg.slogdet(vb)[1] + rss
@@ -291,7 +277,7 @@ def summarise(groups, Ms, Ws, W0, vb, beta, X, method, test, alpha, btt, total_v
     else:
         loglik = -0.5 * (k * np.log(2 * np.pi) + logdet + rss)
     pi_lower = pi_upper = None
-    if p == 1 and intercept:
+    if p == 1 and np.all(X[:, 0] == 1):
         half = crit * np.sqrt(se[0] ** 2 + total_var)
         pi_lower, pi_upper = float(beta[0] - half), float(beta[0] + half)
     as_tuple = lambda a: tuple(float(v) for v in a)  # noqa: E731

@@ -302,25 +302,7 @@ def rma_mv(
     if test == "adhoc":
         s2 = max(1.0, s2)
     vb = vb * s2
-    se = np.sqrt(np.diag(vb))
-    stat = beta / se
-    if test == "z":
-        stat_df, crit = None, stats.norm.ppf(1 - alpha / 2)
-        pval = 2 * stats.norm.sf(np.abs(stat))
-    else:
-        stat_df, crit = float(df_resid), stats.t.ppf(1 - alpha / 2, df_resid)
-        pval = 2 * stats.t.sf(np.abs(stat), df_resid)
-
-    intercept = [j for j in range(p) if np.all(X[:, j] == 1)]
-    btt = tuple(int(b) for b in (btt if btt is not None else [j for j in range(p) if j not in intercept[:1]] or [0]))
-    b = beta[list(btt)]
-    qm_chi2 = float(b @ np.linalg.solve(vb[np.ix_(btt, btt)], b))
-    m = len(btt)
-    if test == "z":
-        qm, qm_df, qm_p = qm_chi2, (m,), float(stats.chi2.sf(qm_chi2, m))
-    else:
-        qm, qm_df = qm_chi2 / m, (m, df_resid)
-        qm_p = float(stats.f.sf(qm, m, df_resid))
+    se, stat, stat_df, crit, pval, btt, qm, qm_df, qm_p = coefficient_tests(beta, vb, X, df_resid, test, alpha, btt)
 
     logdet = float(np.log(lam + tau2_hat).sum())
     if method == "REML":
@@ -377,3 +359,32 @@ def dummies(
     if not intercept:
         return onehot, tuple(levels)
     return np.column_stack([np.ones(len(labels)), onehot[:, 1:]]), ("intrcpt", *levels[1:])
+
+
+def coefficient_tests(beta, vb, X, df_resid: int, test: str, alpha: float, btt):
+    """Wald-type tests of each coefficient and the omnibus test of ``btt`` (default: every
+    coefficient but the intercept), as metafor's ``rma.mv``: z and chi² for ``test="z"``, else
+    t and F on ``df_resid`` (= k - p) df. Returns ``(se, stat, stat_df, crit, pval, btt, qm,
+    qm_df, qm_p)``."""
+    from scipy import stats  # lazy: ~0.35 s to import, and the workflow parses this module
+
+    p = X.shape[1]
+    se = np.sqrt(np.diag(vb))
+    stat = beta / se
+    if test == "z":
+        stat_df, crit = None, stats.norm.ppf(1 - alpha / 2)
+        pval = 2 * stats.norm.sf(np.abs(stat))
+    else:
+        stat_df, crit = float(df_resid), stats.t.ppf(1 - alpha / 2, df_resid)
+        pval = 2 * stats.t.sf(np.abs(stat), df_resid)
+    intercept = [j for j in range(p) if np.all(X[:, j] == 1)]
+    btt = tuple(int(b) for b in (btt if btt is not None else [j for j in range(p) if j not in intercept[:1]] or [0]))
+    b = beta[list(btt)]
+    qm_chi2 = float(b @ np.linalg.solve(vb[np.ix_(btt, btt)], b))
+    m = len(btt)
+    if test == "z":
+        qm, qm_df, qm_p = qm_chi2, (m,), float(stats.chi2.sf(qm_chi2, m))
+    else:
+        qm, qm_df = qm_chi2 / m, (m, df_resid)
+        qm_p = float(stats.f.sf(qm, m, df_resid))
+    return se, stat, stat_df, crit, pval, btt, qm, qm_df, qm_p
