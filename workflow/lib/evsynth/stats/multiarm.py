@@ -45,6 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evsynth.stats.conversions import combine_groups as combine_two_groups
 from evsynth.stats.escalc import from_counts, from_means
 
 RULE = (
@@ -80,12 +81,7 @@ def combine_groups(n: Sequence[float], mean: Sequence[float], sd: Sequence[float
     the formula applied to the first two groups, then to that result and the third, and so on."""
     n_c, m_c, sd_c = float(n[0]), float(mean[0]), float(sd[0])
     for n2, m2, sd2 in zip(n[1:], mean[1:], sd[1:]):
-        n2, m2, sd2 = float(n2), float(m2), float(sd2)
-        total = n_c + n2
-        var = ((n_c - 1) * sd_c**2 + (n2 - 1) * sd2**2 + n_c * n2 / total * (m_c**2 + m2**2 - 2 * m_c * m2)) / (
-            total - 1
-        )
-        n_c, m_c, sd_c = total, (n_c * m_c + n2 * m2) / total, float(np.sqrt(var))
+        n_c, m_c, sd_c = (float(x) for x in combine_two_groups(n_c, m_c, sd_c, n2, m2, sd2))
     return n_c, m_c, sd_c
 
 
