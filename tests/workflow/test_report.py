@@ -80,6 +80,7 @@ def finished(tmp_path_factory) -> Path:
     config["outcomes"]["pain_interference_response"]["label"] = HOSTILE_OUTCOME_LABEL
     config["summary_of_findings"]["reference_sd"] = {"pain_interference": 2.0}
     config["summary_of_findings"]["judgements"] = "grade.tsv"
+    config["changes"]["baseline"] = ""
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     (workdir / "grade.tsv").write_text(
         "outcome\ttimepoint\ttreatment\tcomparator\tcertainty\treasons\n"
@@ -324,6 +325,7 @@ def test_one_step_report_after_run(finished):
 
 def test_bad_judgements_file_stops_the_run(tmp_path):
     config = review_config()
+    config["changes"]["baseline"] = ""  # a synthetic table: nothing to compare with
     config["summary_of_findings"]["judgements"] = "grade.tsv"
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     (tmp_path / "grade.tsv").write_text("outcome\ttimepoint\ttreatment\tcomparator\tcertainty\n"
