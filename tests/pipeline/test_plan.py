@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, TABLE_BEFORE_METAPSY
 from evsynth.data.columns import ROW_FIELDS
 from evsynth.data.config import ConfigError
 from evsynth.data.reconcile import DISCREPANCY_COLUMNS
@@ -19,8 +19,6 @@ from evsynth.pipeline.jobs import JobFunctions
 from evsynth.pipeline.plan import POOLING_GATE_FILE, Plan
 
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
-#: exclude_if cannot be combined with dual extraction (yet).
-NO_SUBSETS = {**CONFIG["sensitivity"], "exclude_if": {}}
 
 
 def shipped_config(**sections) -> dict:
@@ -141,37 +139,37 @@ def test_a_bad_config_lists_every_problem():
 
 @pytest.fixture
 def dual(tmp_path, monkeypatch):
-    """A review extracted twice: B differs from A in two cells and misses one trial."""
+    """A review extracted twice: B differs from A in two cells and misses one trial (rows of the
+    table before the Metapsy import, whose pain interference trials these tests name)."""
     monkeypatch.chdir(tmp_path)
-    table = shipped_table()
-    post = ~table["timepoint"].isin(["6", "20w"])  # the post-treatment window only
-    a = table[(table["outcome"] == "pain_interference") & post].reset_index(drop=True)
+    table = pd.read_csv(TABLE_BEFORE_METAPSY, sep="\t", dtype=str, keep_default_na=False)
+    a = table[table["outcome"] == "pain_interference"].reset_index(drop=True)
     b = a.copy()
     b.loc[b["study"] == "Dear 2013", "effect"] = "0.61"
     b.loc[b["study"] == "Buhrman 2011", "n_treat"] = "33"
-    b = b[b["study"] != "Carpenter 2012"]
+    b = b[b["study"] != "Menga 2014"]
     write(a, "extraction_a.tsv")
     write(b, "extraction_b.tsv")
     return {"reviewer_a": "extraction_a.tsv", "reviewer_b": "extraction_b.tsv"}
 
 
 def test_unresolved_discrepancies_gate_every_result(dual):
-    plan = Plan.load(shipped_config(extraction=dual, sensitivity=NO_SUBSETS))
+    plan = Plan.load(shipped_config(extraction=dual))
     assert plan.blocked and plan.gate == [POOLING_GATE_FILE]
     assert plan.extraction_outputs() == ["results/extraction_discrepancies.tsv", "results/reconciliation.tsv"]
-    assert [d["study"] for d in plan.extraction().unresolved] == ["Buhrman 2011", "Carpenter 2012", "Dear 2013"]
+    assert [d["study"] for d in plan.extraction().unresolved] == ["Buhrman 2011", "Dear 2013", "Menga 2014"]
     assert plan.provenance["table_hash"] == ""  # nothing reconciled yet
     assert plan.provenance["table"] == "extraction_a.tsv + extraction_b.tsv"
 
 
 def test_an_adjudication_opens_the_gate(dual):
-    discrepancies = Plan.load(shipped_config(extraction=dual, sensitivity=NO_SUBSETS)).extraction().discrepancies
+    discrepancies = Plan.load(shipped_config(extraction=dual)).extraction().discrepancies
     report = pd.DataFrame(discrepancies, columns=list(DISCREPANCY_COLUMNS))
-    report["agreed_value"] = ["", "present", "0.578"]
+    report["agreed_value"] = ["", "0.578", "present"]
     report["who"] = "JD"
-    report["why"] = ["n not reported", "B overlooked it", "Table 2"]
+    report["why"] = ["n not reported", "Table 2", "B overlooked it"]
     write(report, "adjudication.tsv")
-    plan = Plan.load(shipped_config(extraction={**dual, "adjudication": "adjudication.tsv"}, sensitivity=NO_SUBSETS))
+    plan = Plan.load(shipped_config(extraction={**dual, "adjudication": "adjudication.tsv"}))
     assert not plan.blocked and plan.gate == []
     assert plan.analyses == [("pain_interference", "post")]
     settled = {r["study"]: r["settled"] for r in plan.trace_rows}

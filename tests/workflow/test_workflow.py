@@ -247,10 +247,11 @@ def test_rerun_scope_after_editing_the_table(tmp_path):
     edited.loc[edited["study"] == "Menga 2014", "effect"] = "0.300"
     write_table(edited, workdir / "studies.tsv")
     # Per-analysis rules run once (the edited analysis only); the rest are table-wide summaries.
-    per_analysis = ("pool_analysis", "plot_forest", "analyse_sensitivity", "analyse_network", "plot_network")
+    per_analysis = ("pool_analysis", "plot_forest", "analyse_sensitivity", "analyse_network", "plot_network",
+                    "reproduce_in_r")
     summaries = ("all", "check_table", "collect_tables", "tabulate_effects", "tabulate_study_table",
                  "collect_sensitivity", "collect_network", "summarise_findings", "trace_provenance",
-                 "report_changes")
+                 "report_changes", "write_methods")
     # plot_sensitivity runs per comparison: the edited analysis (pain interference, post) has two
     # with >= 3 trials. Known before the run, since every plot is declared at parse time.
     expected = {**dict.fromkeys(per_analysis + summaries, 1), "plot_sensitivity": 2}
