@@ -90,3 +90,24 @@ def test_the_two_extractions_reconcile_to_the_shipped_rows():
     dropped = {(r["study"], r["outcome"], r["timepoint"]) for r in first.to_dict("records")} - keys
     assert dropped == {("Friesen 2017", "pain_interference", "post"), ("Menga 2014", "pain_interference", "post")}
     assert not any((r["study"], r["outcome"], r["timepoint"]) in dropped for r in table.to_dict("records"))
+
+
+def test_screening_log_counts_each_database_s_rows_and_the_selected_trials():
+    """screening.yaml (the update's PRISMA counts, docs/screening.md) names each database version's
+    DOI with its number of data rows; the maps' select keeps the 12 trials the table imports."""
+    log = yaml.safe_load((REPO / "screening.yaml").read_text(encoding="utf-8"))["databases_and_registers"]
+    sources = log["databases"]
+    assert len(sources) == len(MAPS)
+    imported = {r["study"] for r in shipped_metapsy_rows()}
+    assert log["assessed"] == len(imported) == 12
+    for database, map_name in MAPS.items():
+        (name, rows), = [(k, v) for k, v in sources.items() if f"doi:{DOIS[database]} " in k]
+        mapping = yaml.safe_load((REPO / "examples" / "metapsy" / map_name).read_text(encoding="utf-8"))
+        assert f"v{mapping['database']['version']}," in name
+        data = SHARED / f"data-{database}" / "data.csv"
+        if data.is_file():  # without the databases, the counts are checked where they are read
+            records = [cells for _, cells in read_metapsy(data)]
+            assert rows == len(records), name
+            chosen = [c for c in records if all(c.get(k, "") in v for k, v in mapping["select"].items())]
+            trials = {r["study"] for r in shipped_metapsy_rows() if database_of(r) == database}
+            assert len({c["study"] for c in chosen}) == len(trials), name

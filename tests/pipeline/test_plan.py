@@ -203,3 +203,18 @@ def test_the_adjudicated_table_feeds_the_sensitivity_exclusions(dual):
     flagged = {r["study"] for r in rows if r["extra_high_risk_of_bias"] == "yes"}
     assert flagged == {"Buhrman 2004"}  # A's flag, as adjudicated; not B's flag on Dear 2013
     assert {r["extra_included_on"] for r in rows} == {"2026-01-05"} and len(rows) == 12
+
+
+def test_the_shipped_extraction_pair_plans_with_the_shipped_subsets():
+    """The two extractions of Friesen 2017 and Menga 2014 (extraction/metapsy, docs/shipped_studies.md)
+    as a configured dual extraction, with the shipped sensitivity.exclude_if (issue 20): the
+    adjudicated table plans, and the CBT-only and low-risk-of-bias subsets read its cells."""
+    pair = {"reviewer_a": str(REPO / "extraction" / "metapsy" / "extraction_a.tsv"),
+            "reviewer_b": str(REPO / "extraction" / "metapsy" / "extraction_b.tsv")}
+    assert Plan.load(shipped_config(extraction=pair)).blocked  # 22 cells disagree until adjudicated
+    plan = Plan.load(shipped_config(extraction={**pair, "adjudication": str(
+        REPO / "extraction" / "metapsy" / "adjudication.tsv")}))
+    assert not plan.blocked
+    assert CONFIG["sensitivity"]["exclude_if"].keys() == {"extra_therapy", "rob_overall"}
+    rows = plan.sensitivity_rows("pain_interference", "post")
+    assert {(r["study"], r["rob_overall"]) for r in rows} == {("Friesen 2017", "high"), ("Menga 2014", "high")}
