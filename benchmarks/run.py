@@ -379,6 +379,7 @@ def _snapshot(directory: Path, config: Path | None = None, table: Path | None = 
     for sub in ("workflow", "scripts"):
         shutil.copytree(REPO / sub, directory / sub, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     shutil.copy(config or REPO / "config.yaml", directory / "config.yaml")
+    shutil.copytree(REPO / "baselines", directory / "baselines", dirs_exist_ok=True)  # changes: baseline
     shutil.copy(table or REPO / "studies.tsv", directory / "studies.tsv")
     if (REPO / "screening.yaml").is_file():  # the shipped config's screening log (docs/screening.md)
         shutil.copy(REPO / "screening.yaml", directory / "screening.yaml")

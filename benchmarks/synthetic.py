@@ -217,6 +217,7 @@ def write_review(directory: Path, trials: int = 5, outcomes: int = 2, timepoints
     new_config["studies"] = "studies.tsv"
     # The shipped screening log describes the shipped trials, not synthetic ones.
     new_config["screening"] = {**new_config.get("screening", {}), "log": ""}
+    new_config["changes"] = {**new_config.get("changes", {}), "baseline": ""}  # no frozen results to compare
     directory.mkdir(parents=True, exist_ok=True)
     rows.to_csv(directory / "studies.tsv", sep="\t", index=False, lineterminator="\n")
     (directory / "config.yaml").write_text(yaml.safe_dump(new_config, sort_keys=False, allow_unicode=True))

@@ -14,6 +14,10 @@ import yaml
 from oracle._oracle import load
 
 REPO = Path(__file__).resolve().parents[1]
+#: The shipped table as it was before the Metapsy import (issue 17), with the columns added since
+#: left empty: the workflow tests that pin numbers of the shipped analyses run on it, so that
+#: growing the shipped evidence base does not move what they check.
+TABLE_BEFORE_METAPSY = REPO / "tests" / "fixtures" / "studies_before_metapsy.tsv"
 
 
 @pytest.fixture(scope="session")
@@ -40,9 +44,12 @@ def review_config() -> dict:
     return config
 
 
-def copy_config(path: Path) -> None:
-    """Write :func:`review_config` as ``path`` (a config.yaml)."""
-    path.write_text(yaml.safe_dump(review_config(), sort_keys=False, allow_unicode=True))
+def copy_config(directory: Path, config: dict | None = None) -> None:
+    """Write ``config`` (default :func:`review_config`) as ``directory``/config.yaml, with the
+    frozen baselines it may name (``changes: baseline``) beside it."""
+    config = review_config() if config is None else config
+    (directory / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    shutil.copytree(REPO / "baselines", directory / "baselines", dirs_exist_ok=True)
 
 
 #: Sources each generated metafor script (results/reproduce/*.R) in its own environment in one R
@@ -89,5 +96,5 @@ def run_workflow(workdir: Path, *args: str, check: bool = True) -> subprocess.Co
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     """A working directory holding a copy of config.yaml (the study table is added per test)."""
-    copy_config(tmp_path / "config.yaml")
+    copy_config(tmp_path)
     return tmp_path

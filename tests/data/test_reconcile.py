@@ -75,7 +75,7 @@ def test_each_disagreeing_cell_and_missing_row_is_a_discrepancy():
     a = shipped()
     b = edit(a, "Dear 2013", "effect", "-0.91")
     b = edit(b, "DeBar 2025", "arm_estimate", "23.0", arm="coach")
-    b = b[b["study"] != "Menga 2014"]
+    b = b[b["study"] != "Carpenter 2012"]
     result = reconcile_tables(a, b, None, NAMES, CONFIG)
     assert result.blocked
     found = {(d["study"], d["outcome"], d["timepoint"], d["comparison"], d["column"], d["value_a"], d["value_b"])
@@ -84,7 +84,7 @@ def test_each_disagreeing_cell_and_missing_row_is_a_discrepancy():
     assert found == {
         ("Dear 2013", "pain_interference", "post", "coach_vs_usual_care", "effect", dear_a, "-0.91"),
         ("DeBar 2025", "pain_severity_response", "3", "arm:coach", "arm_estimate", "32.0", "23.0"),
-        ("Menga 2014", "pain_interference", "post", "online_vs_usual_care", "row", "present", "absent"),
+        ("Carpenter 2012", "pain_interference", "post", "online_vs_usual_care", "row", "present", "absent"),
     }
     assert all(set(d) == set(DISCREPANCY_COLUMNS) for d in result.discrepancies)
     message = unresolved_message(result.unresolved, NAMES)
@@ -100,11 +100,11 @@ def test_each_disagreeing_cell_and_missing_row_is_a_discrepancy():
 def test_adjudication_settles_each_cell_and_is_kept():
     a = shipped()
     b = edit(a, "Dear 2013", "effect", "0.61")
-    b = b[b["study"] != "Menga 2014"]
+    b = b[b["study"] != "Carpenter 2012"]
     settle = adjudication(
         {"study": "Dear 2013", "outcome": "pain_interference", "timepoint": "post", "column": "effect",
          "agreed_value": "0.61", "who": "JD", "why": "Table 2 of the paper, not the abstract"},
-        {"study": "Menga 2014", "outcome": "pain_interference", "timepoint": "post", "column": "row",
+        {"study": "Carpenter 2012", "outcome": "pain_interference", "timepoint": "post", "column": "row",
          "agreed_value": "absent", "who": "JD", "why": "not randomised"},
     )
     result = reconcile_tables(a, b, settle, NAMES, CONFIG)
@@ -112,22 +112,22 @@ def test_adjudication_settles_each_cell_and_is_kept():
     assert {d["status"] for d in result.discrepancies} == {"adjudicated"}
     dear = result.studies[result.studies["study"] == "Dear 2013"].iloc[0]
     assert dear["effect"] == pytest.approx(0.61)
-    assert "Menga 2014" not in set(result.studies["study"])
+    assert "Carpenter 2012" not in set(result.studies["study"])
     cell = next(c for c in result.cells if c["study"] == "Dear 2013" and c["column"] == "effect")
     assert (cell["value"], cell["settled"], cell["who"], cell["why"]) == (
         "0.61", "adjudicated", "JD", "Table 2 of the paper, not the abstract")
     assert result.row_settled[typed_row_key(dear)] == "adjudicated: effect (JD)"
-    menga = next(c for c in result.cells if c["study"] == "Menga 2014")
-    assert (menga["column"], menga["value"], menga["settled"]) == ("row", "absent", "adjudicated")
+    carpenter = next(c for c in result.cells if c["study"] == "Carpenter 2012")
+    assert (carpenter["column"], carpenter["value"], carpenter["settled"]) == ("row", "absent", "adjudicated")
 
 
 def test_a_row_only_one_reviewer_extracted_can_be_kept():
     a = shipped()
-    b = a[a["study"] != "Menga 2014"]
-    settle = adjudication({"study": "Menga 2014", "outcome": "pain_interference", "timepoint": "post",
+    b = a[a["study"] != "Carpenter 2012"]
+    settle = adjudication({"study": "Carpenter 2012", "outcome": "pain_interference", "timepoint": "post",
                            "column": "row", "agreed_value": "present", "who": "JD", "why": "B missed it"})
     result = reconcile_tables(a, b, settle, NAMES, CONFIG)
-    assert "Menga 2014" in set(result.studies["study"])
+    assert "Carpenter 2012" in set(result.studies["study"])
 
 
 def test_adjudication_problems_are_each_reported():

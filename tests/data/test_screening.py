@@ -79,11 +79,15 @@ def test_shipped_screening_log_matches_the_shipped_table():
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     table = pd.read_csv(REPO / config["studies"], sep="\t", dtype=str, keep_default_na=False)
     section = config["screening"]
-    counts = load_screening(REPO / section["log"], section["exclusion_reasons"], table["study"], "studies.tsv")
-    assert counts.studies == table["study"].nunique() == 20
-    assert not counts.databases.searched  # no database search: stated, never drawn as zeros
-    assert counts.other.assessed == 22 and counts.other.sought == UNKNOWN
-    assert [n for _, n in counts.other.identified] == [UNKNOWN, UNKNOWN]
+    previous = previous_studies(str(REPO / config["changes"]["baseline"]))
+    counts = load_screening(REPO / section["log"], section["exclusion_reasons"], table["study"], "studies.tsv",
+                            previous)
+    # An update (issue 17): the 20 trials of the frozen baseline, 9 new ones from the Metapsy databases.
+    assert (counts.previous_studies, counts.studies, table["study"].nunique()) == (20, 9, 29)
+    assert not counts.other.searched  # the update used no other method: stated, never drawn as zeros
+    # Identification counts each database's data rows; the screening counts were not recorded.
+    assert [n for _, n in counts.databases.identified] == [449, 900, 361]
+    assert counts.databases.screened == UNKNOWN and counts.databases.assessed == counts.reports == 12
 
 
 def test_living_review_counts_the_previous_version_from_the_baseline(tmp_path):

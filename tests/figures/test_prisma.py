@@ -15,6 +15,7 @@ from conftest import REPO
 from evsynth.data.screening import UNKNOWN, load_screening
 from evsynth.figures._base import save_figure
 from evsynth.figures.prisma import draw_prisma, prisma_box_texts
+from evsynth.pipeline.filing import previous_studies
 
 FIXTURES = REPO / "tests" / "fixtures" / "screening"
 REASONS = ["wrong comparator", "not randomised"]
@@ -60,12 +61,15 @@ def test_updated_review_adds_previous_and_total():
 
 
 def test_unused_route_and_unknown_counts_are_said_not_drawn_as_zeros():
-    counts = load_screening(REPO / "screening.yaml", yaml_reasons(), shipped_studies(), "studies.tsv")
+    baseline = yaml.safe_load((REPO / "config.yaml").read_text())["changes"]["baseline"]
+    counts = load_screening(REPO / "screening.yaml", yaml_reasons(), shipped_studies(), "studies.tsv",
+                            previous_studies(str(REPO / baseline)))
     texts = prisma_box_texts(counts)
-    assert texts["db_none"].startswith("No database or register was searched")
-    assert "db_screened" not in texts
-    assert texts["other_sought"] == "Reports sought for retrieval\n(n unknown)"
-    assert texts["other_assessed"] == "Reports assessed for eligibility\n(n = 22)"
+    assert texts["other_none"].startswith("No other methods")
+    assert "other_sought" not in texts
+    assert texts["db_screened"] == "Records screened\n(n unknown)"
+    assert texts["db_assessed"] == "Reports assessed for eligibility\n(n = 12)"
+    assert "Studies included in previous version of review\n(n = 20)" in texts["previous"]
 
 
 def test_files_are_byte_identical_across_runs(tmp_path):

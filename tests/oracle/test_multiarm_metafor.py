@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, TABLE_BEFORE_METAPSY
 from evsynth.data.config import outcomes_from_config, resolve_settings
 from evsynth.data.contrasts import arm_scale
 from evsynth.data.studies import load_studies
@@ -88,7 +88,7 @@ def test_resolve_reported_mds_combined():
 
 
 def across_modes(outcome: str, window: str, profile: str = "cochrane-2025") -> dict:
-    table = load_studies(REPO / "studies.tsv", CONFIG)
+    table = load_studies(TABLE_BEFORE_METAPSY, CONFIG)
     rows = table[(table["outcome"] == outcome) & (table["window"] == window) & table["include"]]
     settings = resolve_settings({"profile": profile})
     effects, _ = analyse(rows.to_dict("records"), OUTCOMES[outcome], MODES, settings, 0.5)

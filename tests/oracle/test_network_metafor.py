@@ -360,9 +360,10 @@ def test_shipped_table_plots_only_connected_networks_of_several_trials():
         effects = analysis_effects(rows.to_dict("records"), OUTCOMES[outcome], MODES, settings, 0.5)
         return network_status(effects, MODES).plotted
 
-    assert plotted("pain_interference", "post")  # 10 trials: coach and online vs usual care
+    assert plotted("pain_interference", "post")  # coach and online vs usual care
     assert not plotted("pain_severity_response", "post")  # RESOLVE alone
-    assert not plotted("depression", "post")  # no estimable row
+    assert plotted("depression", "post")  # Metapsy arm means: coach and online vs usual care
+    assert not plotted("disability", "post")  # Dear 2013 alone, no estimable row
 
 
 def test_structure_counts_trials_and_participants():

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, TABLE_BEFORE_METAPSY
 from evsynth.data.config import outcomes_from_config, resolve_settings
 from evsynth.data.contrasts import analysis_effects
 from evsynth.data.network import fit_network
@@ -76,7 +76,7 @@ def test_t_league_matches_metafor(case_id):
 
 
 def shipped_network(profile: str, **overrides):
-    table = load_studies(REPO / "studies.tsv", CONFIG)
+    table = load_studies(TABLE_BEFORE_METAPSY, CONFIG)
     rows = table[(table["outcome"] == "pain_interference") & (table["window"] == "post") & table["include"]]
     settings = resolve_settings({"profile": profile, **overrides})
     outcome = OUTCOMES["pain_interference"]

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, TABLE_BEFORE_METAPSY
 from evsynth.data.columns import ROW_FIELDS
 from evsynth.data.config import ConfigError
 from evsynth.data.reconcile import DISCREPANCY_COLUMNS
@@ -24,6 +24,8 @@ CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 def shipped_config(**sections) -> dict:
     config = copy.deepcopy(CONFIG)
     config["studies"] = str(REPO / "studies.tsv")
+    if config["changes"]["baseline"]:  # relative to the repository, whatever the working directory
+        config["changes"]["baseline"] = str(REPO / config["changes"]["baseline"])
     config.update(sections)
     return config
 
@@ -41,10 +43,10 @@ def plan() -> Plan:
     return Plan.load(shipped_config())
 
 
-def test_shipped_review_has_31_analyses_in_config_order(plan):
-    assert len(plan.analyses) == 31
+def test_shipped_review_has_34_analyses_in_config_order(plan):
+    assert len(plan.analyses) == 34
     assert plan.analyses[0] == ("pain_severity_response", "post")
-    assert plan.analyses[-1] == ("depression", "post")
+    assert plan.analyses[-2:] == [("depression", "post"), ("depression", "6m")]
     assert plan.analysis_outputs("{outcome}/{timepoint}")[:2] == ["pain_severity_response/post",
                                                                   "pain_severity_response/6m"]
     assert not plan.blocked and plan.gate == [] and plan.extraction_outputs() == []
@@ -52,12 +54,12 @@ def test_shipped_review_has_31_analyses_in_config_order(plan):
 
 def test_one_analysis_receives_its_rows_only_as_plain_sorted_records(plan):
     rows = plan.analysis_rows("pain_interference", "post")
-    assert len(rows) == 12
+    assert len(rows) == 17
     assert all(tuple(r) == ROW_FIELDS for r in rows)
     assert {r["outcome"] for r in rows} == {"pain_interference"} and {r["window"] for r in rows} == {"post"}
     # Coach comparisons first (config order of modes), then by study.
     assert [(r["treatment"], r["study"]) for r in rows][:2] == [("coach", "Buhrman 2004"), ("coach", "Buhrman 2011")]
-    assert [r["treatment"] for r in rows] == ["coach"] * 8 + ["online"] * 4
+    assert [r["treatment"] for r in rows] == ["coach"] * 12 + ["online"] * 5
     plain = (str, int, float, bool, type(None))
     assert all(type(v) in plain for r in rows for v in r.values())
     assert plan.analysis_rows("pain_interference", "12m") == []  # no such analysis
@@ -65,14 +67,18 @@ def test_one_analysis_receives_its_rows_only_as_plain_sorted_records(plan):
 
 def test_declared_sensitivity_and_network_plots(plan):
     sensitivity = plan.sensitivity_plots()
-    assert len(sensitivity) == 2 * 4 * 3  # two comparisons with >= 3 estimable trials, 4 plots, 3 formats
-    assert {p.rsplit("/", 1)[0] for p in sensitivity} == {"results/sensitivity/pain_interference_post"}
+    assert len(sensitivity) == 5 * 4 * 3  # five comparisons with >= 3 estimable trials, 4 plots, 3 formats
+    assert {p.rsplit("/", 1)[0] for p in sensitivity} == {
+        f"results/sensitivity/{a}" for a in ("pain_interference_post", "pain_intensity_post", "depression_post",
+                                             "depression_6m")}
     assert "results/sensitivity/pain_interference_post/funnel_online_vs_usual_care.pdf" in sensitivity
+    analyses = [f"{o}_{t}" for o in ("pain_intensity", "pain_interference", "depression") for t in ("post", "6m")]
     assert plan.network_plots() == [
-        f"results/network/pain_interference_post_{kind}.{ext}" for kind in ("graph", "forest")
+        f"results/network/{a}_{kind}.{ext}" for a in analyses for kind in ("graph", "forest")
         for ext in ("svg", "png", "pdf")
     ]
-    assert plan.rob_outputs("{outcome}_{timepoint}") == []  # the shipped rows carry no RoB 2 judgements
+    # RoB 2 judgements come with the rows imported from the Metapsy databases.
+    assert plan.rob_outputs("{outcome}_{timepoint}") == analyses
 
 
 def test_provenance_line_names_the_analysis_rows(plan):
@@ -133,9 +139,10 @@ def test_a_bad_config_lists_every_problem():
 
 @pytest.fixture
 def dual(tmp_path, monkeypatch):
-    """A review extracted twice: B differs from A in two cells and misses one trial."""
+    """A review extracted twice: B differs from A in two cells and misses one trial (rows of the
+    table before the Metapsy import, whose pain interference trials these tests name)."""
     monkeypatch.chdir(tmp_path)
-    table = shipped_table()
+    table = pd.read_csv(TABLE_BEFORE_METAPSY, sep="\t", dtype=str, keep_default_na=False)
     a = table[table["outcome"] == "pain_interference"].reset_index(drop=True)
     b = a.copy()
     b.loc[b["study"] == "Dear 2013", "effect"] = "0.61"
@@ -196,3 +203,18 @@ def test_the_adjudicated_table_feeds_the_sensitivity_exclusions(dual):
     flagged = {r["study"] for r in rows if r["extra_high_risk_of_bias"] == "yes"}
     assert flagged == {"Buhrman 2004"}  # A's flag, as adjudicated; not B's flag on Dear 2013
     assert {r["extra_included_on"] for r in rows} == {"2026-01-05"} and len(rows) == 12
+
+
+def test_the_shipped_extraction_pair_plans_with_the_shipped_subsets():
+    """The two extractions of Friesen 2017 and Menga 2014 (extraction/metapsy, docs/shipped_studies.md)
+    as a configured dual extraction, with the shipped sensitivity.exclude_if (issue 20): the
+    adjudicated table plans, and the CBT-only and low-risk-of-bias subsets read its cells."""
+    pair = {"reviewer_a": str(REPO / "extraction" / "metapsy" / "extraction_a.tsv"),
+            "reviewer_b": str(REPO / "extraction" / "metapsy" / "extraction_b.tsv")}
+    assert Plan.load(shipped_config(extraction=pair)).blocked  # 22 cells disagree until adjudicated
+    plan = Plan.load(shipped_config(extraction={**pair, "adjudication": str(
+        REPO / "extraction" / "metapsy" / "adjudication.tsv")}))
+    assert not plan.blocked
+    assert CONFIG["sensitivity"]["exclude_if"].keys() == {"extra_therapy", "rob_overall"}
+    rows = plan.sensitivity_rows("pain_interference", "post")
+    assert {(r["study"], r["rob_overall"]) for r in rows} == {("Friesen 2017", "high"), ("Menga 2014", "high")}

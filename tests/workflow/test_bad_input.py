@@ -27,7 +27,7 @@ def _fingerprint(root: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def good_run(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("good")
-    copy_config(workdir / "config.yaml")
+    copy_config(workdir)
     table = pd.read_csv(REPO / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)
     table[table["outcome"] == "pain_interference"].to_csv(workdir / "studies.tsv", sep="\t", index=False)
     run_workflow(workdir)

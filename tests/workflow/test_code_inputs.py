@@ -124,7 +124,7 @@ def review(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("review") / "a"
     root.mkdir()
     shutil.copy(REPO / "Snakefile", root / "Snakefile")
-    copy_config(root / "config.yaml")
+    copy_config(root)
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
     shutil.copytree(REPO / "workflow", root / "workflow", ignore=ignore)
     shutil.copytree(REPO / "scripts", root / "scripts", ignore=ignore)

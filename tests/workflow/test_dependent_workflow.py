@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
-from conftest import REPO, review_config, run_workflow
+from conftest import REPO, copy_config, review_config, run_workflow
 from evsynth.tables.dependent import DEPENDENT_COLUMNS, METAREGRESSION_COLUMNS, MODELS
 
 pytestmark = pytest.mark.workflow
@@ -23,7 +22,7 @@ def prepare(path: Path, moderators: list[dict]) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     config = review_config()
     config["dependent_effects"] = {"rho": 0.6, "moderators": moderators, "permutations": 200}
-    (path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    copy_config(path, config)
     table = pd.read_csv(REPO / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)
     table[table["outcome"] == "pain_interference"].to_csv(
         path / "studies.tsv", sep="\t", index=False, lineterminator="\n"

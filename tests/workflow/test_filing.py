@@ -38,6 +38,7 @@ def filed(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("filed")
     for name in ("config.yaml", "studies.tsv", "screening.yaml"):
         shutil.copy(REPO / name, workdir / name)
+    shutil.copytree(REPO / "baselines", workdir / "baselines")  # the shipped review is an update (issue 17)
     run_workflow(workdir, *TARGETS, *_reproduce_targets())
     return workdir
 
@@ -70,7 +71,7 @@ def test_every_comparison_sentence_carries_its_pooled_numbers(filed):
     # The primary outcome as the paper reports it (DeBar et al., JAMA 2025, Table 2).
     assert ("One trial (n = 1,393), DeBar 2025, compared Health-coach-led remote CBT with Usual care: "
             "RR 1.54, 95% CI 1.30 to 1.82 (single trial, not pooled).") in sentences
-    assert "20 studies (20 reports) were included" in text
+    assert "9 new studies (12 reports) were included, 29 in total with the 20 of the previous version" in text
 
 
 def test_methods_state_the_configured_choices_with_citations(filed):
@@ -80,7 +81,8 @@ def test_methods_state_the_configured_choices_with_citations(filed):
                   "(Hartung & Knapp 2001; Sidik & Jonkman 2002)",
                   "prediction intervals were computed on a t distribution with k - 1 degrees of freedom",
                   "I² was computed from tau² (Higgins & Thompson 2002)", "Q-profile", "(Page et al. 2021)",
-                  "no bibliographic database or trial register was searched",
+                  "databases and registers (Metapsy bodily distress v25.0.1, doi:10.5281/zenodo.17405019 "
+                  "(data rows);",
                   f"evsynth {version('evsynth')} (Python; PyMARE {version('pymare')}",
                   "derived from arm-level estimates", "at least 10 trials"):
         assert words in text, words
@@ -89,7 +91,9 @@ def test_methods_state_the_configured_choices_with_citations(filed):
 def test_prisma_diagram_in_three_formats_and_in_the_report_caption(filed):
     for ext in ("svg", "png", "pdf"):
         assert (filed / "results" / f"prisma.{ext}").stat().st_size > 1000
-    assert 'id="box-db_none"' in (filed / "results" / "prisma.svg").read_text()
+    svg = (filed / "results" / "prisma.svg").read_text()
+    # An update: the previous version's 20 trials, the Metapsy databases, no other method.
+    assert 'id="box-previous"' in svg and 'id="box-other_none"' in svg and 'id="box-db_none"' not in svg
 
 
 def test_r_scripts_reproduce_pooled_tsv_to_1e6(filed, tmp_path):
@@ -117,7 +121,7 @@ def _fingerprint(root: Path) -> dict[str, str]:
     ("09_many_problems.tsv", ["line 5, column 'retrieval' = 'lost': unknown decision",
                               "line 6, column 'exclusion_reason' = 'wrong population': unknown reason",
                               "line 2, column 'study' = 'Allen 2020': included here but not a study of studies.tsv",
-                              "studies.tsv, line 8, column 'study' = 'Buhrman 2004': in the study table but no "
+                              "studies.tsv, line 9, column 'study' = 'Buhrman 2004': in the study table but no "
                               "report of it is included"]),
     ("13_counts_do_not_add_up.yaml", ["column 'databases_and_registers.screened' = '6': does not add up"]),
 ])
@@ -126,8 +130,10 @@ def test_bad_screening_log_stops_the_run_and_changes_nothing(filed, bad, message
     source = REPO / "tests" / "fixtures" / "bad_screening" / bad
     shutil.copy(source, filed / source.name)
     override = filed / "bad_screening.yaml"
+    # A new review's log (no baseline): every study of the table must then be included by it.
     override.write_text(yaml.safe_dump({"screening": {"log": source.name,
-                                                      "exclusion_reasons": ["wrong comparator", "not randomised"]}}))
+                                                      "exclusion_reasons": ["wrong comparator", "not randomised"]},
+                                        "changes": {"baseline": ""}}))
     result = run_workflow(filed, *TARGETS, "--configfile", str(override), check=False)
     assert result.returncode != 0
     output = result.stdout + result.stderr
@@ -147,5 +153,5 @@ def test_living_review_diagram_counts_the_previous_version(filed):
     override.write_text(yaml.safe_dump({"screening": {"log": "update.yaml"}, "changes": {"baseline": "baselines/v1"}}))
     run_workflow(filed, "results/results.md", "results/prisma.svg", "--configfile", str(override))
     text = (filed / "results" / "results.md").read_text()
-    assert "0 new studies (0 reports) were included, 20 in total with the 20 of the previous version" in text
+    assert "0 new studies (0 reports) were included, 29 in total with the 29 of the previous version" in text
     assert 'id="box-previous"' in (filed / "results" / "prisma.svg").read_text()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, copy_config, run_workflow
+from conftest import REPO, copy_config, review_config, run_workflow
 
 pytestmark = pytest.mark.workflow
 TABLE = REPO / "tests" / "fixtures" / "bad_tables" / "49_hostile_but_valid.tsv"
@@ -52,7 +52,11 @@ def _cells(line: str, suffix: str) -> list[str]:
 def hostile_run(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("hostile") / "review"
     workdir.mkdir()
-    copy_config(workdir / "config.yaml")
+    config = review_config()
+    # The hand-made table has no extra_therapy or RoB columns, and no baseline is needed here.
+    config["sensitivity"]["exclude_if"] = {}
+    config["changes"]["baseline"] = ""
+    copy_config(workdir, config)
     shutil.copy(TABLE, workdir / "studies.tsv")
     run_workflow(workdir)
     return workdir

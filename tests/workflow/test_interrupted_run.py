@@ -34,7 +34,7 @@ def _prepare(path: Path) -> Path:
     """config.yaml and a real subset of studies.tsv: every SMD interference row and RESOLVE's
     3 binary outcomes at arm level (12 analyses: enough jobs to kill a run in the middle)."""
     path.mkdir()
-    copy_config(path / "config.yaml")
+    copy_config(path)
     table = pd.read_csv(REPO / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)
     keep = table["outcome"].isin(["pain_interference", "pain_severity_response", "pain_intensity_response",
                                   "pain_interference_response"])

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, review_config
+from conftest import REPO, TABLE_BEFORE_METAPSY, copy_config, review_config
 
 pytestmark = pytest.mark.workflow
 
@@ -60,7 +60,7 @@ def planned(code: Path, workdir: Path, *targets: str, env: dict | None = None) -
 
 
 def shipped() -> pd.DataFrame:
-    return pd.read_csv(REPO / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)
+    return pd.read_csv(TABLE_BEFORE_METAPSY, sep="\t", dtype=str, keep_default_na=False)
 
 
 def write(table: pd.DataFrame, path: Path) -> None:
@@ -69,8 +69,9 @@ def write(table: pd.DataFrame, path: Path) -> None:
 
 def configure(workdir: Path, **sections) -> None:
     config = review_config()
+    config["changes"]["baseline"] = ""  # each test freezes its own baseline where it needs one
     config.update(sections)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    copy_config(workdir, config)
 
 
 def new_trial() -> pd.Series:

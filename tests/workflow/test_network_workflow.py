@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO, copy_config, run_workflow
+from conftest import TABLE_BEFORE_METAPSY, copy_config, run_workflow
 from evsynth.data.io import read_tsv
 from evsynth.tables.network import INCONSISTENCY_COLUMNS, LEAGUE_COLUMNS, RANKING_COLUMNS, SUMMARY_COLUMNS
 
@@ -31,8 +31,8 @@ PLOTS = [f"results/network/{PLOTTED}_{kind}.{ext}" for kind in ("graph", "forest
 
 def prepare(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
-    copy_config(path / "config.yaml")
-    table = pd.read_csv(REPO / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)
+    copy_config(path)
+    table = pd.read_csv(TABLE_BEFORE_METAPSY, sep="\t", dtype=str, keep_default_na=False)
     keep = ((table["study"] == "DeBar 2025") & (table["outcome"] == "pain_severity_response")) | (
         table["outcome"] == "pain_interference"
     )

@@ -20,9 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
-from conftest import REPO, review_config, run_workflow
+from conftest import REPO, copy_config, review_config, run_workflow
 
 pytestmark = pytest.mark.workflow
 
@@ -80,7 +79,8 @@ def finished(tmp_path_factory) -> Path:
     config["outcomes"]["pain_interference_response"]["label"] = HOSTILE_OUTCOME_LABEL
     config["summary_of_findings"]["reference_sd"] = {"pain_interference": 2.0}
     config["summary_of_findings"]["judgements"] = "grade.tsv"
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    config["changes"]["baseline"] = ""
+    copy_config(workdir, config)
     (workdir / "grade.tsv").write_text(
         "outcome\ttimepoint\ttreatment\tcomparator\tcertainty\treasons\n"
         "pain_interference_response\tpost\tcoach\tusual_care\tlow\tsynthetic test rating\n")
@@ -324,8 +324,9 @@ def test_one_step_report_after_run(finished):
 
 def test_bad_judgements_file_stops_the_run(tmp_path):
     config = review_config()
+    config["changes"]["baseline"] = ""  # a synthetic table: nothing to compare with
     config["summary_of_findings"]["judgements"] = "grade.tsv"
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    copy_config(tmp_path, config)
     (tmp_path / "grade.tsv").write_text("outcome\ttimepoint\ttreatment\tcomparator\tcertainty\n"
                                         "pain_severity_response\tpost\tcoach\tusual_care\tsort of\n")
     study_table().to_csv(tmp_path / "studies.tsv", sep="\t", index=False, lineterminator="\n")

@@ -56,7 +56,7 @@ def _read(path):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("reported_forms")
-    copy_config(workdir / "config.yaml")
+    copy_config(workdir)
     table = pd.DataFrame([{**BASE, **r} for r in (*ROWS, *EXTRA)]).fillna("")
     table.to_csv(workdir / "studies.tsv", sep="\t", index=False)
     run_workflow(workdir)

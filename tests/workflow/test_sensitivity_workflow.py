@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
-from conftest import REPO, review_config, run_workflow
+from conftest import TABLE_BEFORE_METAPSY, copy_config, review_config, run_workflow
 
 pytestmark = pytest.mark.workflow
 
@@ -30,8 +29,9 @@ def prepare(path: Path, sensitivity: dict) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     config = review_config()
     config["sensitivity"] = sensitivity
-    (path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
-    table = pd.read_csv(REPO / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)
+    config["changes"]["baseline"] = ""
+    copy_config(path, config)
+    table = pd.read_csv(TABLE_BEFORE_METAPSY, sep="\t", dtype=str, keep_default_na=False)
     keep = ((table["study"] == "DeBar 2025") & (table["outcome"] == "pain_severity_response")) | (
         table["outcome"] == "pain_interference"
     )

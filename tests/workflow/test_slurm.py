@@ -115,7 +115,7 @@ def runs(slurm, tmp_path_factory):
     for name in ("on_slurm", "local"):
         workdir = directories[name] = root / name
         workdir.mkdir()
-        copy_config(workdir / "config.yaml")
+        copy_config(workdir)
         small_table().to_csv(workdir / "studies.tsv", sep="\t", index=False, lineterminator="\n")
     on_slurm = snakemake(code, directories["on_slurm"], "--workflow-profile",
                          str(code / "workflow" / "profiles" / "slurm"), *LOCALHOST)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO, copy_config, run_workflow
+from conftest import REPO, TABLE_BEFORE_METAPSY, copy_config, run_workflow
 from oracle._oracle import load
 
 pytestmark = pytest.mark.workflow
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.workflow
 
 def small_table() -> pd.DataFrame:
     """RESOLVE's primary outcome (3 contrasts x 3 timepoints) and every interference SMD row."""
-    table = pd.read_csv(REPO / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)
+    table = pd.read_csv(TABLE_BEFORE_METAPSY, sep="\t", dtype=str, keep_default_na=False)
     keep = ((table["study"] == "DeBar 2025") & (table["outcome"] == "pain_severity_response")) | (
         table["outcome"] == "pain_interference"
     )
@@ -38,7 +38,7 @@ def write_table(table: pd.DataFrame, path: Path) -> None:
 
 def prepare(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
-    copy_config(path / "config.yaml")
+    copy_config(path)
     write_table(small_table(), path / "studies.tsv")
     return path
 

@@ -218,7 +218,9 @@ def methods_blocks(
 def _selection_method(counts: PrismaCounts, reasons: Sequence[str]) -> str:
     routes = []
     if counts.databases.searched:
-        routes.append("bibliographic databases and trial registers")
+        # Named as the log names them: a trial database (Metapsy) is not a bibliographic one.
+        names = [name for name, _ in counts.databases.identified + counts.databases.registers]
+        routes.append("databases and registers (" + "; ".join(names) + ")")
     if counts.other.searched:
         routes.append("other methods (" + "; ".join(name for name, _ in counts.other.identified) + ")")
     text = ". Studies were identified through " + (" and ".join(routes) or "no recorded route")
