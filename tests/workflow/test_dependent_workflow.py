@@ -1,5 +1,6 @@
-"""Rule analyse_dependent end to end (issue 15), on the shipped pain-interference SMD rows
-(real, cited; one effect per trial, as the study table holds today) with a meta-regression on
+"""Rule analyse_dependent end to end (issue 15), on the pain-interference SMD rows of the table
+as shipped before the Metapsy import (real, cited; one effect per trial; frozen so the trial
+counts stay pinned) with a meta-regression on
 publication year; and a moderator column the table lacks, which stops the run naming it
 before any job runs."""
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO, copy_config, review_config, run_workflow
+from conftest import TABLE_BEFORE_METAPSY, copy_config, review_config, run_workflow
 from evsynth.tables.dependent import DEPENDENT_COLUMNS, METAREGRESSION_COLUMNS, MODELS
 
 pytestmark = pytest.mark.workflow
@@ -23,7 +24,7 @@ def prepare(path: Path, moderators: list[dict]) -> Path:
     config = review_config()
     config["dependent_effects"] = {"rho": 0.6, "moderators": moderators, "permutations": 200}
     copy_config(path, config)
-    table = pd.read_csv(REPO / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)
+    table = pd.read_csv(TABLE_BEFORE_METAPSY, sep="\t", dtype=str, keep_default_na=False)
     table[table["outcome"] == "pain_interference"].to_csv(
         path / "studies.tsv", sep="\t", index=False, lineterminator="\n"
     )
