@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from evsynth.figures._base import (
     DARK,
@@ -53,6 +54,7 @@ __all__ = ["GRID_POINTS", "BubbleData", "bubble_data", "bubble_figure", "message
 GRID_POINTS = 101
 _LINE_H = 0.16  # inches per footnote line
 _MAX_AREA = 400.0  # pt², the heaviest bubble
+_FINE_TICKS = (0.3, 0.4, 0.6, 0.7, 0.8, 0.9, 1.25, 1.5, 3, 4)
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,9 @@ def bubble_figure(data: BubbleData, *, title: str, comparison: str, measure: str
         if k_trials is None:
             heading += f" in {data.model.upper()} model"
         ax = _layout(fig, title, [comparison, heading, summary] if summary else [comparison, heading], footer)
-        area = np.maximum(_MAX_AREA * data.weight / data.weight.max(), 4.0)
+        # Fewer, smaller bubbles as k grows, so dozens of effects stay legible.
+        largest = _MAX_AREA * min(1.0, math.sqrt(20 / len(data.y)))
+        area = np.maximum(largest * data.weight / data.weight.max(), 4.0)
         fit = data.fitted
         if data.kind == "continuous":
             xs = np.asarray(data.x, dtype=float)
@@ -194,6 +198,9 @@ def bubble_figure(data: BubbleData, *, title: str, comparison: str, measure: str
                             zorder=1)
             ax.plot(at, back(fit.estimate), color=DARK, lw=1.0, zorder=2)
             ax.set_xlabel(data.moderator, fontsize=SMALL)
+            # Years, session counts: whole-number ticks, never "2012.5" or an offset.
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=bool(np.all(xs == np.round(xs)))))
+            ax.ticklabel_format(axis="x", style="plain", useOffset=False)
         else:
             position = {level: i for i, level in enumerate(data.at)}
             xs = np.array([position[value] for value in data.x], dtype=float)
@@ -223,21 +230,25 @@ def _ratio_axis(ax, values: np.ndarray) -> None:
     lo, hi = float(values.min()), float(values.max())
     ax.set_yscale("log")
     ax.set_ylim(lo / 1.15, hi * 1.15)
-    ticks = [t for t in RATIO_TICKS if lo / 1.15 <= t <= hi * 1.15] or [1.0]
+    ticks = [t for t in RATIO_TICKS if lo / 1.15 <= t <= hi * 1.15]
+    if len(ticks) < 3:  # a narrow range: finer steps
+        ticks = [t for t in sorted({*RATIO_TICKS, *_FINE_TICKS}) if lo / 1.15 <= t <= hi * 1.15] or [1.0]
     ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
     ax.minorticks_off()
 
 
 def message_figure(title: str, comparison: str, message: str) -> Figure:
-    """A small figure saying why there is no bubble plot (the table row's status)."""
+    """A small figure saying why there is no bubble plot (the table row's status, in full)."""
     with figure_context():
         fig = new_figure((6.0, 1.3))
         measure = measurer(fig)
-        fig.text(0.03, 0.8, shorten(measure, title, 5.7, TITLE), fontsize=TITLE, fontweight="bold")
-        fig.text(0.03, 0.58, shorten(measure, comparison, 5.7, FONT), fontsize=FONT)
-        lines = wrap_lines(measure, message, 5.7, FONT)[:2]
+        lines = wrap_lines(measure, message, 5.7, FONT)
+        height = 0.95 + 0.2 * len(lines)
+        fig.set_size_inches(6.0, height)
+        fig.text(0.03, 1 - 0.3 / height, shorten(measure, title, 5.7, TITLE), fontsize=TITLE, fontweight="bold")
+        fig.text(0.03, 1 - 0.58 / height, shorten(measure, comparison, 5.7, FONT), fontsize=FONT)
         for i, line in enumerate(lines):
-            fig.text(0.03, 0.3 - 0.16 * i, line, fontsize=FONT, color="0.25")
+            fig.text(0.03, 1 - (0.85 + 0.2 * i) / height, line, fontsize=FONT, color="0.25")
     return fig
 
 
