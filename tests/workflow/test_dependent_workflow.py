@@ -61,7 +61,7 @@ def test_dependent_and_metaregression_tables(tmp_path):
     assert therapy["status"].item().startswith("not fitted: extra_therapy: study ")
     # The bubble plot of year is a full figure; extra_therapy's a short one saying why there is none.
     heights = {m: imread(work / PLOTS.format(m)).shape[0] for m in ("year", "extra_therapy")}
-    assert heights["year"] > 800 and heights["extra_therapy"] < 300
+    assert heights["year"] > 800 and heights["extra_therapy"] < heights["year"] / 2
     assert (work / PLOTS.format("year").replace(".png", ".svg")).stat().st_size > 10_000
     first = {t: (work / t).read_bytes() for t in TARGETS[1:]}
     (work / TARGETS[1]).unlink()
@@ -72,7 +72,7 @@ def test_dependent_and_metaregression_tables(tmp_path):
 
 def test_missing_moderator_column_stops_the_run(tmp_path):
     work = prepare(tmp_path / "bad", [{"column": "sessions", "kind": "continuous"}])
-    result = run_workflow(work, *TARGETS, check=False)
+    result = run_workflow(work, *TARGETS[:2], check=False)  # the tables: plots of year are not planned here
     assert result.returncode != 0
     assert "dependent_effects.moderators names column(s) sessions" in result.stdout + result.stderr
     assert not (work / "results" / "dependent").exists()
