@@ -1,8 +1,8 @@
-"""Rule analyse_dependent end to end (issue 15), on the pain-interference SMD rows of the table
-as shipped before the Metapsy import (real, cited; one effect per trial; frozen so the trial
-counts stay pinned) with a meta-regression on
-publication year; and a moderator column the table lacks, which stops the run naming it
-before any job runs."""
+"""Rules analyse_dependent and plot_metaregression end to end (issue 15), on the shipped
+pain-interference SMD rows (real, cited; one effect per trial, as the study table holds today)
+with a meta-regression on publication year (fitted: a bubble plot) and on extra_therapy (empty
+for some trials: the table row and the plot say why it is not fitted); and a moderator column the
+table lacks, which stops the run naming it before any job runs."""
 
 from __future__ import annotations
 
@@ -10,13 +10,20 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from matplotlib.image import imread
 
-from conftest import TABLE_BEFORE_METAPSY, copy_config, review_config, run_workflow
+from conftest import REPO, copy_config, review_config, run_workflow
 from evsynth.tables.dependent import DEPENDENT_COLUMNS, METAREGRESSION_COLUMNS, MODELS
 
 pytestmark = pytest.mark.workflow
 
-TARGETS = ("results/dependent/pain_interference_post.tsv", "results/metaregression/pain_interference_post.tsv")
+PLOTS = "results/metaregression/pain_interference_post/{}_coach_vs_usual_care.png"
+TARGETS = (
+    "results/dependent/pain_interference_post.tsv",
+    "results/metaregression/pain_interference_post.tsv",
+    PLOTS.format("year"),
+    PLOTS.format("extra_therapy"),
+)
 
 
 def prepare(path: Path, moderators: list[dict]) -> Path:
@@ -24,7 +31,7 @@ def prepare(path: Path, moderators: list[dict]) -> Path:
     config = review_config()
     config["dependent_effects"] = {"rho": 0.6, "moderators": moderators, "permutations": 200}
     copy_config(path, config)
-    table = pd.read_csv(TABLE_BEFORE_METAPSY, sep="\t", dtype=str, keep_default_na=False)
+    table = pd.read_csv(REPO / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)
     table[table["outcome"] == "pain_interference"].to_csv(
         path / "studies.tsv", sep="\t", index=False, lineterminator="\n"
     )
@@ -32,7 +39,8 @@ def prepare(path: Path, moderators: list[dict]) -> Path:
 
 
 def test_dependent_and_metaregression_tables(tmp_path):
-    work = prepare(tmp_path / "run", [{"column": "year", "kind": "continuous"}])
+    work = prepare(tmp_path / "run", [{"column": "year", "kind": "continuous"},
+                                      {"column": "extra_therapy", "kind": "categorical"}])
     run_workflow(work, *TARGETS)
     dependent = pd.read_csv(work / TARGETS[0], sep="\t", keep_default_na=False)
     assert tuple(dependent.columns) == DEPENDENT_COLUMNS
@@ -40,21 +48,31 @@ def test_dependent_and_metaregression_tables(tmp_path):
     assert coach["model"].tolist() == list(MODELS)
     # One effect per trial: no within-trial level, and the aggregated row is the trials' own REML + HK.
     assert coach.set_index("model").loc["che", "status"].startswith("one effect per trial")
-    assert coach.set_index("model").loc["aggregated", "k_trials"] == 7
+    studies = pd.read_csv(work / "results/analyses/pain_interference/post/studies.tsv", sep="\t")
+    trials = studies[(studies["treatment"] == "coach") & (studies["comparator"] == "usual_care")
+                     & (studies["estimable"] == "yes")]
+    assert coach.set_index("model").loc["aggregated", "k_trials"] == trials["study"].nunique() >= 7
     regression = pd.read_csv(work / TARGETS[1], sep="\t", keep_default_na=False)
     assert tuple(regression.columns) == METAREGRESSION_COLUMNS
     slope = regression[(regression["treatment"] == "coach") & (regression["coefficient"] == "year")]
     assert len(slope) == 1 and slope["model"].item() == "trial-level"
     assert 0 < float(slope["permutation_p"].item()) <= 1 and "seed 20240101" in slope["note"].item()
-    first = (work / TARGETS[1]).read_bytes()
+    therapy = regression[(regression["treatment"] == "coach") & (regression["moderator"] == "extra_therapy")]
+    assert therapy["status"].item().startswith("not fitted: extra_therapy: study ")
+    # The bubble plot of year is a full figure; extra_therapy's a short one saying why there is none.
+    heights = {m: imread(work / PLOTS.format(m)).shape[0] for m in ("year", "extra_therapy")}
+    assert heights["year"] > 800 and heights["extra_therapy"] < heights["year"] / 2
+    assert (work / PLOTS.format("year").replace(".png", ".svg")).stat().st_size > 10_000
+    first = {t: (work / t).read_bytes() for t in TARGETS[1:]}
     (work / TARGETS[1]).unlink()
     run_workflow(work, *TARGETS)
-    assert (work / TARGETS[1]).read_bytes() == first  # same input, same bytes (seeded permutations)
+    for target, content in first.items():  # same input, same bytes (seeded permutations)
+        assert (work / target).read_bytes() == content, target
 
 
 def test_missing_moderator_column_stops_the_run(tmp_path):
     work = prepare(tmp_path / "bad", [{"column": "sessions", "kind": "continuous"}])
-    result = run_workflow(work, *TARGETS, check=False)
+    result = run_workflow(work, *TARGETS[:2], check=False)  # the tables: plots of year are not planned here
     assert result.returncode != 0
     assert "dependent_effects.moderators names column(s) sessions" in result.stdout + result.stderr
     assert not (work / "results" / "dependent").exists()

@@ -64,6 +64,8 @@ REFERENCES = {
                            "Research Synthesis and Meta-Analysis, 2nd ed. Russell Sage; 2009:357-376.",
     "Hardy & Thompson 1996": "Hardy RJ, Thompson SG. A likelihood approach to meta-analysis with random effects. "
                              "Stat Med 1996;15:619-629.",
+    "Harrer et al. 2021": "Harrer M, Cuijpers P, Furukawa TA, Ebert DD. Doing Meta-Analysis with R: A Hands-On "
+                          "Guide. Boca Raton: Chapman & Hall/CRC; 2021. doi:10.1201/9781003107347.",
     "Hartung & Knapp 2001": "Hartung J, Knapp G. A refined method for the meta-analysis of controlled clinical "
                             "trials with binary outcome. Stat Med 2001;20:3875-3889.",
     "Hedges 1981": "Hedges LV. Distribution theory for Glass's estimator of effect size and related "
@@ -199,6 +201,9 @@ def methods_blocks(
     if subsets:
         sens += "; re-analyses excluding trials by " + "; ".join(
             f"{col} in {{{', '.join(map(str, vals))}}}" for col, vals in subsets.items())
+    sens += ("; re-analyses without "
+             + _cite("outlying trials (a trial's CI not overlapping the pooled CI)", "Harrer et al. 2021", used=used)
+             + " and without the trials the influence diagnostics flag, from 3 trials")
     sens += (". Small-study effects were assessed with funnel plots, "
              + _cite("Egger's regression test", "Egger et al. 1997", used=used) + ", "
              + _cite("the rank correlation test", "Begg & Mazumdar 1994", used=used) + " and "
