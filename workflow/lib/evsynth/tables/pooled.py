@@ -21,7 +21,7 @@ from evsynth.data.contrasts import analysis_effects
 from evsynth.data.conversions import REPORTED_ONLY, conversion_ids
 from evsynth.data.vocabulary import comparison_order
 from evsynth.stats.pooling import pool_with
-from evsynth.stats.profiles import PROFILES, MethodSettings
+from evsynth.stats.profiles import PROFILES, ROBUSTNESS_PROFILES, MethodSettings
 from evsynth.stats.results import PooledEstimate
 from evsynth.tables.bayes import BAYES_COLUMNS, SHRINKAGE_COLUMNS
 
@@ -300,7 +300,8 @@ def robustness_records(
     least two trials are left to pool).
     """
     candidates = {chosen.label: chosen}
-    for name, profile in PROFILES.items():
+    for name in ROBUSTNESS_PROFILES:
+        profile = PROFILES[name]
         candidates.setdefault(name, MethodSettings(**{**profile.as_dict(), "alpha": chosen.alpha}))
     back = outcome.to_reporting
     by_comparison: dict[tuple[str, str], list[dict[str, Any]]] = {}
