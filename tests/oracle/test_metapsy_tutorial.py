@@ -167,7 +167,8 @@ def test_three_level_and_che_equal_rma_mv_and_clubsandwich(effects, name, rho):
              "robust_df": (robust.df[0], case["robust_df"]), "robust_ci_lb": (robust.ci_lower[0], case["robust_ci_lb"]),
              "robust_ci_ub": (robust.ci_upper[0], case["robust_ci_ub"]),
              "robust_pval": (robust.p_value[0], case["robust_pval"]),
-             "pi_lb_robust": (robust.pi_lower, case["pi_lb_robust"]), "pi_ub_robust": (robust.pi_upper, case["pi_ub_robust"]),
+             "pi_lb_robust": (robust.pi_lower, case["pi_lb_robust"]),
+             "pi_ub_robust": (robust.pi_upper, case["pi_ub_robust"]),
              "pi_lb_t": (fit.pi_lower, case["pi_lb_t"]), "pi_ub_t": (fit.pi_upper, case["pi_ub_t"])}
     # rma.mv's sigma² is nlminb's optimum (rel.tol 1e-10), ours the exact REML root, so every
     # number that depends on sigma² agrees to TOL["nlminb_rel"] (measured: <= 6e-8 relative); the
