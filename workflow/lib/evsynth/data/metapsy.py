@@ -51,7 +51,7 @@ __all__ = [
 
 #: Study-table columns the importer writes, in this order.
 IMPORT_COLUMNS = (
-    "study", "year", "treatment", "comparator", "outcome", "timepoint", "include", "exclusion_reason",
+    "study", "year", "treatment", "comparator", "outcome", "timepoint", "include", "exclusion_reason", "primary",
     "n_treat", "mean_treat", "sd_treat", "n_ctrl", "mean_ctrl", "sd_ctrl", *ROB_COLUMNS, "source", "notes",
     "extra_therapy", "extra_metapsy_instrument", "extra_metapsy_scores",
 )
@@ -155,12 +155,15 @@ def _fmt(value: float) -> str:
 
 
 def import_rows(records: Sequence[tuple[int, Mapping[str, str]]], mapping: MetapsyMap,
-                outcomes: Mapping[str, bool], windows: Sequence[Window] = ()) -> MetapsyImport:
+                outcomes: Mapping[str, bool], windows: Sequence[Window] = (), secondary: bool = False) -> MetapsyImport:
     """Map Metapsy records to study-table rows.
 
     ``outcomes``: id -> higher_is_better (config.yaml); ``windows``: the review's timepoint
     windows, so that a second row of one trial in one window is kept with ``include = no``
     (the earliest measurement in the window is pooled; the study-table check refuses two).
+    With ``secondary``, the trial's other instruments of an outcome (later in the map's order)
+    and its later measurements in a window are imported as secondary effects (``primary = no``,
+    docs/study_table.md#several-effects-per-trial) instead of being listed or excluded.
     """
     candidates, skipped = [], []
 
@@ -189,11 +192,16 @@ def import_rows(records: Sequence[tuple[int, Mapping[str, str]]], mapping: Metap
     rows, checks, seen = [], [], {}
     for _, line, cells, row, g_check in sorted(candidates, key=lambda c: (c[0], c[1])):
         key = (row["study"], row["outcome"], row["timepoint"], row["treatment"], row["comparator"])
-        if key in seen:
+        if key in seen and not secondary:
             skip(line, cells, f"{row['outcome']} at {row['timepoint']} for this comparison is already imported from "
                               f"line {seen[key][0]} (instrument {seen[key][1]}, earlier in the map's order)")
             continue
-        seen[key] = (line, row["extra_metapsy_instrument"])
+        if key in seen:
+            row["primary"] = "no"
+            row["notes"] += (f" Secondary effect: the primary one is instrument {seen[key][1]} (line {seen[key][0]}), "
+                             "earlier in the map's order.")
+        else:
+            seen[key] = (line, row["extra_metapsy_instrument"])
         judged = trial_rob.get(cells.get("study", ""), set())
         if mapping.rob.get("fallback") == "trial" and not row["rob_overall"] and len(judged) == 1:
             row.update(zip(ROB_COLUMNS, next(iter(judged))))
@@ -201,7 +209,7 @@ def import_rows(records: Sequence[tuple[int, Mapping[str, str]]], mapping: Metap
                              " every other judged result of the trial (all identical).")
         rows.append(row)
         checks.append(g_check)
-    _later_in_window(rows, windows)
+    _later_in_window(rows, windows, secondary)
     order = sorted(range(len(rows)), key=lambda i: (rows[i]["study"], rows[i]["outcome"], _weeks_of(rows[i])))
     skipped.sort(key=lambda s: int(s["line"]))
     return MetapsyImport([rows[i] for i in order], skipped, [checks[i] for i in order])
@@ -212,16 +220,21 @@ def _weeks_of(row: Mapping[str, str]) -> float:
     return float(text[:-1]) if text.endswith("w") else -1.0
 
 
-def _later_in_window(rows: list[dict[str, str]], windows: Sequence[Window]) -> None:
-    """``include = no`` on every included row after the first of one trial x outcome x window x comparison."""
+def _later_in_window(rows: list[dict[str, str]], windows: Sequence[Window], secondary: bool = False) -> None:
+    """``include = no`` (with ``secondary``: ``primary = no``) on every included primary row after
+    the first of one trial x outcome x window x comparison."""
     first: dict[tuple[str, ...], dict[str, str]] = {}
     for row in sorted(rows, key=_weeks_of):
         weeks = _weeks_of(row)
         window = window_of(weeks / WEEKS_PER_MONTH, list(windows)) if weeks >= 0 else row["timepoint"]
-        if window is None or row["include"] != "yes":
+        if window is None or row["include"] != "yes" or row["primary"] == "no":
             continue
         key = (row["study"], row["outcome"], window, row["treatment"], row["comparator"])
-        if key in first:
+        if key in first and secondary:
+            row["primary"] = "no"
+            row["notes"] += (f" Secondary effect: a later measurement in the {window} window; the first "
+                             f"({first[key]['timepoint']}) is the primary one.")
+        elif key in first:
             row["include"] = "no"
             row["exclusion_reason"] = (f"second measurement in the {window} window; the first "
                                        f"({first[key]['timepoint']}) is pooled")
@@ -305,6 +318,7 @@ def _map_one(line: int, cells: Mapping[str, str], mapping: MetapsyMap,
         "study": study, "year": year, "treatment": picks["treatment"]["mode"],
         "comparator": picks["comparator"]["mode"], "outcome": outcome, "timepoint": timepoint,
         "include": "yes" if include else "no", "exclusion_reason": "" if include else str(therapy.get("reason", "")),
+        "primary": "",
         "n_treat": _fmt(n1), "mean_treat": _fmt(sign * m1 + 0.0), "sd_treat": _fmt(sd1),
         "n_ctrl": _fmt(n2), "mean_ctrl": _fmt(sign * m2 + 0.0), "sd_ctrl": _fmt(sd2), **rob,
         "source": f"{mapping.citation}, data.csv row {cells.get('row', '')} (trial: {cells.get('study', '')}"
