@@ -25,8 +25,10 @@ def shipped_config(**sections) -> dict:
     return config
 
 
-def test_shipped_config_plans_no_dependent_outputs():
-    plan = Plan.load(shipped_config())
+def test_without_the_section_no_dependent_outputs_are_planned():
+    config = shipped_config()
+    del config["dependent_effects"]
+    plan = Plan.load(config)
     assert plan.config.dependent is None
     assert plan.dependent_outputs() == [] and plan.moderator_rows("pain_interference", "post") == []
 
@@ -79,7 +81,7 @@ def with_secondary(directory, reverse=False, **changes) -> Plan:
     instrument; a test row, not a real number) and an excluded one."""
     directory.mkdir(parents=True, exist_ok=True)
     table = pd.read_csv(REPO / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)
-    table = table[table["outcome"] == "pain_interference"].assign(primary="", instrument="")
+    table = table[table["outcome"] == "pain_interference"].assign(instrument="")
     second = table[table["study"] == "Dear 2013"].iloc[0].copy()
     second.update({"primary": "no", "instrument": "test scale", "effect": "0.100", "ci_lower": "-0.300",
                    "ci_upper": "0.500", "se": "", **changes})
@@ -95,7 +97,9 @@ def with_secondary(directory, reverse=False, **changes) -> Plan:
 def test_secondary_effects_reach_the_dependent_job_only(tmp_path):
     plan = with_secondary(tmp_path)
     primary, every = plan.analysis_rows(*KEY), plan.dependent_rows(*KEY)
-    assert len(every) == len(primary) + 1  # the excluded secondary row is in neither
+    secondary = [r["instrument"] for r in every if r["primary"] is False]
+    assert len(every) == len(primary) + len(secondary) and "test scale" in secondary
+    assert "other scale" not in secondary  # excluded: in no analysis
     dear = [(r["primary"], r["instrument"], r["effect"]) for r in every if r["study"] == "Dear 2013"]
     assert sorted(dear, key=str) == sorted([(True, "", dear[0][2]), (False, "test scale", 0.1)], key=str)
     assert [r["effect"] for r in primary if r["study"] == "Dear 2013"] == [dear[0][2]] != [0.1]
@@ -115,8 +119,26 @@ def test_editing_a_secondary_row_changes_the_dependent_params_only(tmp_path):
 
 
 def test_dependent_rows_do_not_depend_on_the_table_order(tmp_path):
-    assert with_secondary(tmp_path / "a").dependent_rows(*KEY) == with_secondary(tmp_path / "b", True).dependent_rows(*KEY)
+    forward, backward = with_secondary(tmp_path / "a"), with_secondary(tmp_path / "b", reverse=True)
+    assert forward.dependent_rows(*KEY) == backward.dependent_rows(*KEY)
 
 
 def test_dependent_rows_are_empty_when_the_section_is_off():
-    assert Plan.load(shipped_config()).dependent_rows(*KEY) == []
+    config = shipped_config()
+    del config["dependent_effects"]
+    assert Plan.load(config).dependent_rows(*KEY) == []
+
+
+def test_the_shipped_review_models_its_secondary_effects():
+    """The shipped table's secondary effects (docs/shipped_studies.md) reach the dependent jobs."""
+    plan = Plan.load(shipped_config())
+    several = {}
+    for key in plan.analyses:
+        for row in plan.dependent_rows(*key):
+            if row["form"] == "arm":  # several arms of one trial: one contrast each
+                continue
+            several.setdefault((*key, row["treatment"], row["comparator"]), []).append(row["study"])
+    multi = {k: len(v) - len(set(v)) for k, v in several.items() if len(v) > len(set(v))}
+    assert multi == {("depression", "post", "coach", "usual_care"): 4,
+                     ("pain_intensity", "post", "coach", "usual_care"): 1,
+                     ("pain_interference", "post", "online", "usual_care"): 1}

@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="config.yaml", help="review config giving outcomes and modes")
     parser.add_argument("--out", help="output: study-table rows (.tsv) on import, data.csv on export")
     parser.add_argument("--skipped", help="rows not imported, with the reason (.tsv)")
+    parser.add_argument("--secondary", action="store_true",
+                        help="import a trial's other instruments and later measurements in a window as secondary "
+                             "effects (primary = no) instead of listing or excluding them")
     parser.add_argument("--xlsx", help="also write the imported and not-imported rows to this .xlsx")
     parser.add_argument("--export", metavar="STUDIES", help="export this study table in Metapsy's layout")
     args = parser.parse_args(argv)
@@ -79,14 +82,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{out}: {len(records)} rows; {len(refused)} rows not exported (listed above)")
         return 0
     try:
-        result = import_rows(read_metapsy(args.data), mapping, outcomes, windows)
+        result = import_rows(read_metapsy(args.data), mapping, outcomes, windows, args.secondary)
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     out = Path(args.out or "metapsy_import.tsv")
     skipped = Path(args.skipped or out.with_suffix(".skipped.tsv"))
-    columns = [*IMPORT_COLUMNS, *(["primary"] if mapping.several_effects == "secondary" else []),
-               *mapping.extra.values()]
+    columns = [*IMPORT_COLUMNS, *mapping.extra.values()]
     write_tsv(result.rows, columns, out)
     write_tsv(result.skipped, SKIPPED_COLUMNS, skipped)
     if args.xlsx:

@@ -52,7 +52,7 @@ __all__ = [
 
 #: Study-table columns the importer writes, in this order.
 IMPORT_COLUMNS = (
-    "study", "year", "treatment", "comparator", "outcome", "timepoint", "include", "exclusion_reason",
+    "study", "year", "treatment", "comparator", "outcome", "timepoint", "include", "exclusion_reason", "primary",
     "n_treat", "mean_treat", "sd_treat", "n_ctrl", "mean_ctrl", "sd_ctrl", "events_treat", "events_ctrl",
     "effect_direction", *ROB_COLUMNS, "source", "notes", "extra_therapy", "extra_metapsy_instrument",
     "extra_metapsy_scores",
@@ -176,12 +176,15 @@ def _fmt(value: float) -> str:
 
 
 def import_rows(records: Sequence[tuple[int, Mapping[str, str]]], mapping: MetapsyMap,
-                outcomes: Mapping[str, bool], windows: Sequence[Window] = ()) -> MetapsyImport:
+                outcomes: Mapping[str, bool], windows: Sequence[Window] = (), secondary: bool = False) -> MetapsyImport:
     """Map Metapsy records to study-table rows.
 
     ``outcomes``: id -> higher_is_better (config.yaml); ``windows``: the review's timepoint
     windows, so that a second row of one trial in one window is kept with ``include = no``
     (the earliest measurement in the window is pooled; the study-table check refuses two).
+    With ``secondary``, the trial's other instruments of an outcome (later in the map's order)
+    and its later measurements in a window are imported as secondary effects (``primary = no``,
+    docs/study_table.md#several-effects-per-trial) instead of being listed or excluded.
     """
     candidates, skipped = [], []
 
@@ -210,15 +213,16 @@ def import_rows(records: Sequence[tuple[int, Mapping[str, str]]], mapping: Metap
     rows, checks, seen = [], [], {}
     for _, line, cells, row, g_check in sorted(candidates, key=lambda c: (c[0], c[1])):
         key = (row["study"], row["outcome"], row["timepoint"], row["treatment"], row["comparator"])
-        if key in seen and mapping.several_effects == "secondary":
-            row["primary"] = "no"
-            row["notes"] += (f" Secondary effect: {row['outcome']} at {row['timepoint']} is imported as primary from "
-                             f"line {seen[key][0]} (instrument {seen[key][1]}, earlier in the map's order).")
-        elif key in seen:
+        if key in seen and not secondary:
             skip(line, cells, f"{row['outcome']} at {row['timepoint']} for this comparison is already imported from "
                               f"line {seen[key][0]} (instrument {seen[key][1]}, earlier in the map's order)")
             continue
-        seen[key] = (line, row["extra_metapsy_instrument"])
+        if key in seen:
+            row["primary"] = "no"
+            row["notes"] += (f" Secondary effect: the primary one is instrument {seen[key][1]} (line {seen[key][0]}), "
+                             "earlier in the map's order.")
+        else:
+            seen[key] = (line, row["extra_metapsy_instrument"])
         judged = trial_rob.get(cells.get("study", ""), set())
         if mapping.rob.get("fallback") == "trial" and not row["rob_overall"] and len(judged) == 1:
             row.update(zip(ROB_COLUMNS, next(iter(judged))))
@@ -226,7 +230,7 @@ def import_rows(records: Sequence[tuple[int, Mapping[str, str]]], mapping: Metap
                              " every other judged result of the trial (all identical).")
         rows.append(row)
         checks.append(g_check)
-    _later_in_window(rows, windows, mapping.several_effects == "secondary")
+    _later_in_window(rows, windows, secondary)
     order = sorted(range(len(rows)), key=lambda i: (rows[i]["study"], rows[i]["outcome"], _weeks_of(rows[i])))
     skipped.sort(key=lambda s: int(s["line"]))
     return MetapsyImport([rows[i] for i in order], skipped, [checks[i] for i in order])
@@ -238,19 +242,19 @@ def _weeks_of(row: Mapping[str, str]) -> float:
 
 
 def _later_in_window(rows: list[dict[str, str]], windows: Sequence[Window], secondary: bool = False) -> None:
-    """``include = no`` (with ``secondary``: ``primary = no``) on every included row after the
-    first of one trial x outcome x window x comparison."""
+    """``include = no`` (with ``secondary``: ``primary = no``) on every included primary row after
+    the first of one trial x outcome x window x comparison."""
     first: dict[tuple[str, ...], dict[str, str]] = {}
     for row in sorted(rows, key=_weeks_of):
         weeks = _weeks_of(row)
         window = window_of(weeks / WEEKS_PER_MONTH, list(windows)) if weeks >= 0 else row["timepoint"]
-        if window is None or row["include"] != "yes" or row.get("primary") == "no":
+        if window is None or row["include"] != "yes" or row["primary"] == "no":
             continue
         key = (row["study"], row["outcome"], window, row["treatment"], row["comparator"])
         if key in first and secondary:
             row["primary"] = "no"
             row["notes"] += (f" Secondary effect: a later measurement in the {window} window; the first "
-                             f"({first[key]['timepoint']}) is the primary effect.")
+                             f"({first[key]['timepoint']}) is the primary one.")
         elif key in first:
             row["include"] = "no"
             row["exclusion_reason"] = (f"second measurement in the {window} window; the first "
@@ -354,14 +358,12 @@ def _map_one(line: int, cells: Mapping[str, str], mapping: MetapsyMap,
         "study": study, "year": year, "treatment": picks["treatment"]["mode"],
         "comparator": picks["comparator"]["mode"], "outcome": outcome, "timepoint": timepoint,
         "include": "yes" if include else "no", "exclusion_reason": "" if include else str(therapy.get("reason", "")),
-        **numbers, **rob,
+        "primary": "", **numbers, **rob,
         "source": f"{mapping.citation}, {mapping.database.get('file', 'data.csv')} row {cells.get('row', '')} "
                   f"(trial: {cells.get('study', '')}" + (f"; {override['source']})" if override.get("source") else ")"),
         "notes": " ".join(notes), "extra_therapy": str(therapy["class"]),
         "extra_metapsy_instrument": instrument, "extra_metapsy_scores": kind,
     })
-    if mapping.several_effects == "secondary":
-        row["primary"] = ""
     for column, name in mapping.extra.items():
         row[name] = cells.get(column, "NA").strip()
     rank = (rule_index, list(rule.when["instrument"]).index(instrument) if instrument in rule.when["instrument"] else 0)

@@ -20,7 +20,7 @@ __all__ = ["G_SIGNS", "MetapsyMap", "MetapsyMapError", "Rule", "load_map"]
 
 G_SIGNS = ("difference", "benefit_positive")
 MAP_KEYS = {"database", "select", "studies", "treatment", "comparator", "therapy", "outcomes", "timepoint", "rob",
-            "extra", "several_effects"}
+            "extra"}
 
 
 class MetapsyMapError(ValueError):
@@ -59,9 +59,6 @@ class MetapsyMap:
     rob: dict[str, Any] = field(default_factory=dict)
     #: database column -> study-table ``extra_`` column it is copied to, as it stands.
     extra: dict[str, str] = field(default_factory=dict)
-    #: ``skip``: a trial's second effect of one outcome x window x comparison is listed (or kept
-    #: with ``include = no``); ``secondary``: imported with ``primary = no``.
-    several_effects: str = "skip"
 
     @property
     def citation(self) -> str:
@@ -146,11 +143,8 @@ def load_map(path: str | Path, outcomes: Mapping[str, bool], modes: Sequence[str
                  for k, v in extra.items() if not v.startswith("extra_") or v in ("extra_therapy",
                                                                                 "extra_metapsy_instrument",
                                                                                 "extra_metapsy_scores")]
-    several = str(raw.get("several_effects", "skip"))
-    if several not in ("skip", "secondary"):
-        problems.append(f"several_effects '{several}' must be 'skip' or 'secondary'")
     if problems:
         raise MetapsyMapError(name, problems)
     select = {str(c): tuple(str(v) for v in vals) for c, vals in (raw.get("select") or {}).items()}
     return MetapsyMap(name, database, select, studies, treatment, comparator, therapy, outcomes_rules, timepoint, rob,
-                      extra, several)
+                      extra)
