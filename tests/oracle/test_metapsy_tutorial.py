@@ -7,9 +7,10 @@ source vignettes/web/get-started.Rmd of github.com/metapsy-project/metapsyTools)
 ``ma.data <- filterPoolingData(depressionPsyCtr, condition_arm1 == "cbt",
 Detect(condition_arm2, "wl|cau"))``. Its numbers are pinned here at the printed precision
 (g and CIs to 2 decimals: half a unit of the last printed digit, 0.005; I² and its CI as
-printed, within 0.06; p to 3 decimals). The tutorial's lowest/highest rows come from a bug fixed in
-metapsyTools commit 00d983f, and its CHE row from clubSandwich's ``smooth_vi = TRUE``
-covariance (which evsynth does not use): those are pinned to metafor instead.
+printed, within 0.06; p to 3 decimals). The tutorial's lowest/highest rows come from a bug
+fixed in metapsyTools commit 00d983f: those are pinned to metafor instead. Its CHE row is built
+on clubSandwich's ``smooth_vi = TRUE`` covariance (``dependent_effects: che_variances:
+trial-mean``, set in the example's config).
 
 metafor: tests/oracle/reference/metapsy_tutorial.R -> tests/oracle/data/metapsy_tutorial.json
 (rma(method = "REML", test = "knha"), rma.mv + robust(clubSandwich = TRUE), aggregate(rho =
@@ -28,11 +29,12 @@ import yaml
 from evsynth.data.config import outcomes_from_config
 from evsynth.data.contrasts import compute_effects
 from evsynth.data.studies import load_studies, read_table
-from evsynth.stats.dependent import ClusteredCovariance, aggregate_within, extreme_per_trial
+from evsynth.stats.dependent import ClusteredCovariance, aggregate_within, extreme_per_trial, trial_mean_variances
 from evsynth.stats.multilevel import fit_multilevel
 from evsynth.stats.pooling import pool_with
 from evsynth.stats.profiles import PROFILES
 from evsynth.stats.robust import cr2
+from evsynth.stats.subgroups import separate_tau2_test
 from oracle._oracle import TOL, load, max_rel_error
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "metapsy"
@@ -116,6 +118,21 @@ def test_three_level_model_reproduces_the_tutorial(effects):
     assert (_printed(fit.i2[0], 1), _printed(fit.i2[1], 1), _printed(sum(fit.i2), 1)) == (92.1, 0.0, 92.1)
 
 
+def test_che_model_on_trial_mean_variances_reproduces_the_tutorial(effects):
+    # Tutorial "Three-Level Model (CHE)": 26, g -0.55 [-0.92; -0.18], p 0.007, I² 88, PI
+    # [-1.8; 0.7]; variance components between 0.336 (I² 87.2), within 0.003 (I² 0.8).
+    vi = trial_mean_variances(effects["vi"].to_numpy(), effects["study"].tolist())
+    V = ClusteredCovariance.constant_correlation(vi, effects["study"].tolist(), 0.6)
+    fit = fit_multilevel(effects["yi"].to_numpy(), V, test="t")
+    robust = cr2(fit)
+    assert _printed(robust.beta[0], 2) == -0.55
+    assert (_printed(robust.ci_lower[0], 2), _printed(robust.ci_upper[0], 2)) == (-0.92, -0.18)
+    assert _printed(robust.p_value[0], 3) == 0.007
+    assert (_printed(fit.pi_lower, 2), _printed(fit.pi_upper, 2)) == (-1.80, 0.70)
+    assert (_printed(fit.sigma2[0], 3), _printed(fit.sigma2[1], 3)) == (0.336, 0.003)
+    assert (_printed(fit.i2[0], 1), _printed(fit.i2[1], 1), _printed(sum(fit.i2), 0)) == (87.2, 0.8, 88)
+
+
 def _check_uni(fit, case):
     pairs = {"beta": (fit.theta, case["beta"]), "se": (fit.se, case["se"]), "ci_lb": (fit.ci_lower, case["ci_lb"]),
              "ci_ub": (fit.ci_upper, case["ci_ub"]), "pval": (fit.p_value, case["pval"]),
@@ -157,10 +174,13 @@ def test_aggregated_then_pooled_equals_metafor(effects, name, cluster):
     _check_uni(pool_with(np.array(agg.yi), np.array(agg.vi), METAPSY), R[name])
 
 
-@pytest.mark.parametrize("name,rho", [("threelevel", 0.0), ("che", 0.6)])
+@pytest.mark.parametrize("name,rho", [("threelevel", 0.0), ("che", 0.6), ("che_smooth", 0.6)])
 def test_three_level_and_che_equal_rma_mv_and_clubsandwich(effects, name, rho):
     case = R[name]
-    V = ClusteredCovariance.constant_correlation(effects["vi"].to_numpy(), effects["study"].tolist(), rho)
+    vi = effects["vi"].to_numpy()
+    if name == "che_smooth":  # impute_covariance_matrix(smooth_vi = TRUE)
+        vi = trial_mean_variances(vi, effects["study"].tolist())
+    V = ClusteredCovariance.constant_correlation(vi, effects["study"].tolist(), rho)
     fit = fit_multilevel(effects["yi"].to_numpy(), V, test="t")
     robust = cr2(fit)
     pairs = {"beta": (fit.beta[0], case["beta"]), "robust_se": (robust.se[0], case["robust_se"]),
@@ -178,3 +198,16 @@ def test_three_level_and_che_equal_rma_mv_and_clubsandwich(effects, name, rho):
     # The within-trial component at 0 (three-level): an absolute floor.
     assert max_rel_error(fit.sigma2, case["sigma2"], atol=1e-8) < TOL["nlminb_rel"]
     assert max_rel_error(fit.i2, case["i2"], atol=1e-6) < TOL["nlminb_rel"]
+
+
+def test_subgroup_test_on_hartung_knapp_ses_equals_metafor():
+    # dat.bcg (log RR) by allocation: per subgroup rma(test = "knha"), Q between the subgroup
+    # estimates on their Hartung-Knapp SEs (the metapsy profile's subgroup_se = "hksj").
+    case = R["subgroups_bcg"]
+    test = separate_tau2_test(case["yi"], case["vi"], case["alloc"], levels=case["levels"],
+                              se_method=METAPSY.subgroup_se)
+    assert max_rel_error([s.theta for s in test.subgroups], case["theta"]) < TOL["rel"]
+    assert max_rel_error([s.se for s in test.subgroups], case["se"]) < TOL["rel"]
+    assert max_rel_error([test.stat, test.p_value], [case["Qb"], case["pval"]]) < TOL["rel"]
+    # The other profiles keep the Wald SEs: a different statistic on the same data.
+    assert abs(separate_tau2_test(case["yi"], case["vi"], case["alloc"]).stat - case["Qb"]) > 0.1

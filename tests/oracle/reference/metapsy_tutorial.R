@@ -19,6 +19,11 @@
 #   lowest / highest  each trial's lowest / highest yi (first on ties), then rma
 #   threelevel  rma.mv(yi, vi, random = ~ 1 | study/es) + robust(clubSandwich = TRUE) (CR2)
 #   che       the same with V = vcalc(vi, cluster = study, obs = es, rho = 0.6)
+#   che_smooth  the same with V = impute_covariance_matrix(vi, study, r = 0.6, smooth_vi = TRUE)
+#             (each trial's mean variance, as metapsyTools' runMetaAnalysis builds it)
+#   subgroups_bcg  not the example: dat.bcg (log RR) by allocation, the metapsy profile's test for
+#             subgroup differences: per subgroup rma(test = "knha"), then Q between the subgroup
+#             estimates weighted by 1 / (their Hartung-Knapp SE)² (R meta under hakn = TRUE).
 # For the rma() fits also the Q-based I² with the test-based CI of Higgins & Thompson (2002,
 # appendix; R meta's isquared) and the prediction interval on t(k-2) with the non-HK SE (R
 # meta < 7's metagen), written out below as formulas (the meta package is not used).
@@ -85,7 +90,8 @@ multilevel <- function(V, label) {
   model_t <- rma.mv(yi, V, random = ~ 1 | study / es, data = dat, test = "t", control = MVCONTROL)
   p_t <- predict(model_t)
   p_r <- predict(rob)
-  W <- diag(1 / dat$vi)
+  vdiag <- if (is.matrix(V)) diag(V) else V  # the variances the model was given
+  W <- diag(1 / vdiag)
   X <- matrix(1, nrow(dat))
   P <- W - W %*% X %*% solve(t(X) %*% W %*% X) %*% t(X) %*% W
   typical <- (fit$k - fit$p) / sum(diag(P))
@@ -118,8 +124,24 @@ cases <- list(
   highest = uni(highest$yi, highest$vi, "each trial's highest yi"),
   threelevel = multilevel(dat$vi, "rma.mv(yi, vi, random = ~ 1 | study/es)"),
   che = multilevel(vcalc(vi, cluster = study, obs = es, rho = 0.6, data = dat),
-                   "rma.mv(yi, vcalc(vi, cluster = study, obs = es, rho = 0.6), random = ~ 1 | study/es)")
+                   "rma.mv(yi, vcalc(vi, cluster = study, obs = es, rho = 0.6), random = ~ 1 | study/es)"),
+  che_smooth = multilevel(impute_covariance_matrix(dat$vi, cluster = dat$study, r = 0.6, smooth_vi = TRUE,
+                                                   return_list = FALSE),
+                          paste("rma.mv(yi, impute_covariance_matrix(vi, study, r = 0.6, smooth_vi = TRUE),",
+                                "random = ~ 1 | study/es)"))
 )
+bcg <- escalc(measure = "RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg)
+fits <- lapply(split(bcg, bcg$alloc), function(d) rma(yi, vi, data = d, method = "REML", test = "knha",
+                                                      control = CONTROL))
+theta <- sapply(fits, function(f) c(f$b)); se <- sapply(fits, function(f) f$se)
+w <- 1 / se^2
+Qb <- sum(w * (theta - sum(w * theta) / sum(w))^2)
+cases$subgroups_bcg <- list(
+  r_call = paste('escalc("RR", dat.bcg); per alloc rma(method = "REML", test = "knha");',
+                 "Qb = sum(w (theta - weighted mean)^2), w = 1/se_knha^2, df = G - 1"),
+  levels = names(fits), yi = arr(bcg$yi), vi = arr(bcg$vi), alloc = bcg$alloc,
+  theta = arr(theta), se = arr(se), Qb = num(Qb), pval = num(pchisq(Qb, length(fits) - 1, lower.tail = FALSE)))
+
 doc <- list(
   generator = "tests/oracle/reference/metapsy_tutorial.R",
   metafor_version = as.character(packageVersion("metafor")),

@@ -20,7 +20,10 @@ overridden on top of it in ``config.yaml: pooling``
   ``isquared``), prediction interval on t(k-2) with the SE of the non-HK model (meta < 7's
   ``metagen`` default, Higgins et al. 2009), Q-profile tau² CI, and metapsyTools' g: J = 1 -
   3/(4N - 9), SE that of the uncorrected d, ``sqrt(N/(n1 n2) + d²/(2N))``
-  (``calculateEffectSizes``; binary rows by Chinn's d times the same J, as its ``esc_2x2``).
+  (``calculateEffectSizes``; binary rows by Chinn's d times the same J, as its ``esc_2x2``),
+  and the test for subgroup differences on the subgroups' Hartung-Knapp SEs (meta's
+  ``update(..., subgroup = )`` under ``hakn = TRUE``, which metapsyTools' ``subgroupAnalysis``
+  calls). The other profiles test on the plain random-effects SEs (RevMan).
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ PREDICTION_INTERVALS = ("none", "normal", "t_k-1", "t_k-2", "t_k-2-wald")
 I2_METHODS = ("tau2", "q", "q-ht")
 TAU2_CIS = ("qprofile", "none")
 SMD_VARIANCES = ("metafor", "revman", "metapsy")
-SETTING_KEYS = ("estimator", "ci_method", "prediction_interval", "i2", "tau2_ci", "smd_variance")
+SUBGROUP_SES = ("wald", "hksj")
+SETTING_KEYS = ("estimator", "ci_method", "prediction_interval", "i2", "tau2_ci", "smd_variance", "subgroup_se")
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class MethodSettings:
     i2: str
     tau2_ci: str
     smd_variance: str
+    #: SE of each subgroup's estimate in the separate-tau² test for subgroup differences.
+    subgroup_se: str = "wald"
     alpha: float = 0.05
     overridden: tuple[str, ...] = ()
 
@@ -68,7 +74,7 @@ PROFILES: dict[str, MethodSettings] = {
     "cochrane-2025": MethodSettings("cochrane-2025", "REML", "hksj", "t_k-1", "tau2", "qprofile", "metafor"),
     "revman5": MethodSettings("revman5", "DL", "wald", "none", "q", "none", "revman"),
     "metafor": MethodSettings("metafor", "REML", "wald", "normal", "tau2", "qprofile", "metafor"),
-    "metapsy": MethodSettings("metapsy", "REML", "hksj", "t_k-2-wald", "q-ht", "qprofile", "metapsy"),
+    "metapsy": MethodSettings("metapsy", "REML", "hksj", "t_k-2-wald", "q-ht", "qprofile", "metapsy", "hksj"),
 }
 
 #: Profiles robustness.tsv re-runs every comparison under. Not ``metapsy``: it shares
