@@ -152,15 +152,18 @@ def _subset(effects, name):
         return effects[effects["rob"] > 2]
     if name == "primary_rob":
         return _subset(_subset(effects, "primary"), "rob")
+    if name == "remission":
+        return effects[effects["form"] == "counts"]
     picked = extreme_per_trial(effects["yi"].to_numpy(), effects["study"].tolist(), name)
     return effects.iloc[np.sort(picked)]
 
 
-@pytest.mark.parametrize("name", ["overall", "primary", "rob", "primary_rob", "lowest", "highest"])
+@pytest.mark.parametrize("name", ["overall", "primary", "rob", "primary_rob", "lowest", "highest", "remission"])
 def test_metapsy_profile_equals_metafor_rma_knha(effects, name):
     # rma(yi, vi, method = "REML", test = "knha") (+ I² from Q with its test-based CI, PI on
     # t(k-2) with the non-HK SE) on the named subset; lowest/highest: metapsyTools' tutorial
-    # printed values from a bug (fixed in its commit 00d983f), so metafor is the reference.
+    # printed values from a bug (fixed in its commit 00d983f), so metafor is the reference;
+    # remission: Q (4.19) < k (7), the test-based I² CI's other branch ([0, 58.2]).
     sub = _subset(effects, name)
     assert len(sub) == R[name]["k"]
     _check_uni(pool_with(sub["yi"].to_numpy(), sub["vi"].to_numpy(), METAPSY), R[name])

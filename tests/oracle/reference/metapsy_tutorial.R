@@ -21,6 +21,7 @@
 #   che       the same with V = vcalc(vi, cluster = study, obs = es, rho = 0.6)
 #   che_smooth  the same with V = impute_covariance_matrix(vi, study, r = 0.6, smooth_vi = TRUE)
 #             (each trial's mean variance, as metapsyTools' runMetaAnalysis builds it)
+#   remission the 7 remission effects as if independent: Q < k, the other branch of the I² CI
 #   subgroups_bcg  not the example: dat.bcg (log RR) by allocation, the metapsy profile's test for
 #             subgroup differences: per subgroup rma(test = "knha"), then Q between the subgroup
 #             estimates weighted by 1 / (their Hartung-Knapp SE)² (R meta under hakn = TRUE).
@@ -136,6 +137,7 @@ fits <- lapply(split(bcg, bcg$alloc), function(d) rma(yi, vi, data = d, method =
 theta <- sapply(fits, function(f) c(f$b)); se <- sapply(fits, function(f) f$se)
 w <- 1 / se^2
 Qb <- sum(w * (theta - sum(w * theta) / sum(w))^2)
+cases$remission <- uni(dat$yi[counts], dat$vi[counts], "the 7 remission effects")
 cases$subgroups_bcg <- list(
   r_call = paste('escalc("RR", dat.bcg); per alloc rma(method = "REML", test = "knha");',
                  "Qb = sum(w (theta - weighted mean)^2), w = 1/se_knha^2, df = G - 1"),
