@@ -443,8 +443,9 @@ def compute_effects(
 SMD_DERIVATION = {
     "metafor": "Hedges' g (exact J) from arm means and SDs; variance 1/n1+1/n2+g²/(2N)",
     "revman": "Hedges' g (RevMan 5: J = 1-3/(4N-9)) from arm means and SDs; variance N/(n1n2)+g²/(2(N-3.94))",
-    "metapsy": "Hedges' g (metapsyTools: J = 1-3/(4N-9)) from arm means and SDs; variance N/(n1n2)+d²/(2N) "
-               "of the uncorrected d",
+    # No colon before the first clause's end: write_methods names a derivation by that clause.
+    "metapsy": "Hedges' g by metapsyTools' formulas (J = 1-3/(4N-9)) from arm means and SDs; variance "
+               "N/(n1n2)+d²/(2N) of the uncorrected d",
 }
 
 
