@@ -24,6 +24,8 @@ MAPS = {
     "depression-selfguided-psyctr": "chronic_pain_selfguided_map.yaml",
 }
 ARMS = ("mean_treat", "sd_treat", "n_treat", "mean_ctrl", "sd_ctrl", "n_ctrl")
+#: Imported rows the reviewers left out of every analysis (include = no), with the reason.
+EXCLUDED = {("Nhu 2024", "pain_interference", "8w", "bpi-inteference"): "arm sizes 53 and 49 against 17 and 18"}
 DOIS = {"bodily-distress-psyctr": "10.5281/zenodo.17405019", "depression-psyctr": "10.5281/zenodo.7254845",
         "depression-selfguided-psyctr": "10.5281/zenodo.12705748"}
 
@@ -38,7 +40,9 @@ def database_of(row) -> str:
 
 def test_every_imported_row_cites_its_database_doi_and_row():
     rows = shipped_metapsy_rows()
-    assert len(rows) == 25
+    # 24 primary effects and 7 secondary ones (issue 15): 6 other instruments of 5 trials, and Menga
+    # 2014's 12-week measurement in the post window (before: include = no).
+    assert len(rows) == 31 and sum(r["primary"] == "no" for r in rows) == 7
     for row in rows:
         assert f"doi:{DOIS[database_of(row)]}, data.csv row " in row["source"]
         assert "(trial: " in row["source"]
@@ -51,6 +55,9 @@ def test_shipped_rows_are_what_the_importer_gives(database):
     if not data.is_file():  # without the databases: the arm data the metafor fixture copied from them
         cases = {(c["study"], c["outcome"], c["timepoint"]): c for c in load("metafor_metapsy")
                  if c["database"] == database}
+        # The fixture holds the effect of each key the primary analysis pools, or the only one.
+        by_key = [(r["study"], r["outcome"], r["timepoint"]) for r in shipped]
+        shipped = [r for r, key in zip(shipped, by_key) if r["primary"] != "no" or by_key.count(key) == 1]
         assert len(shipped) == len(cases)
         for row in shipped:
             case = cases[(row["study"], row["outcome"], row["timepoint"])]
@@ -58,11 +65,16 @@ def test_shipped_rows_are_what_the_importer_gives(database):
         return
     outcomes = {k: o.higher_is_better for k, o in outcomes_from_config(CONFIG).items()}
     mapping = load_map(REPO / "examples" / "metapsy" / MAPS[database], outcomes, list(CONFIG["modes"]))
-    imported = import_rows(read_metapsy(data), mapping, outcomes, windows_from_config(CONFIG)).rows
+    imported = import_rows(read_metapsy(data), mapping, outcomes, windows_from_config(CONFIG), secondary=True).rows
+    for row in shipped:
+        reason = EXCLUDED.get((row["study"], row["outcome"], row["timepoint"], row["extra_metapsy_instrument"]))
+        if reason:
+            assert row["include"] == "no" and row["exclusion_reason"].startswith(reason)
+            row.update(include="yes", exclusion_reason="")  # as imported
 
     def data_cells(rows):
         return sorted(({k: v for k, v in r.items() if k != "notes" and k in imported[0]} for r in rows),
-                      key=lambda r: (r["study"], r["outcome"], r["timepoint"]))
+                      key=lambda r: (r["study"], r["outcome"], r["timepoint"], r["extra_metapsy_instrument"]))
 
     assert data_cells(shipped) == data_cells(imported)
 
@@ -82,8 +94,12 @@ def test_the_two_extractions_reconcile_to_the_shipped_rows():
     reconciled = result.raw.to_dict("records")
     keys = {(r["study"], r["outcome"], r["timepoint"]) for r in reconciled}
     table = read_table(REPO / "studies.tsv")
+    # The two extractions hold one effect per key; Friesen 2017's HADS-D depression row, a
+    # secondary effect added from the database alone (issue 15), is not in them.
+    effects = {(r["study"], r["outcome"], r["timepoint"], r["extra_metapsy_instrument"]) for r in reconciled}
     shipped = [{c: r[c] for c in reconciled[0]} for r in table.to_dict("records")
-               if (r["study"], r["outcome"], r["timepoint"]) in keys]
+               if (r["study"], r["outcome"], r["timepoint"]) in keys
+               and (r["study"], r["outcome"], r["timepoint"], r["extra_metapsy_instrument"]) in effects]
     assert sorted(shipped, key=str) == sorted(reconciled, key=str)
     # A's rows that the adjudication left out are not in the shipped table.
     first = read_table(EXTRACTION / "extraction_a.tsv")

@@ -97,7 +97,7 @@ def test_measure_must_match_outcome(tmp_path):
 
 def test_duplicate_comparison_in_one_window(tmp_path):
     found = problems(write(tmp_path, [GOOD_COUNTS, GOOD_COUNTS]))
-    assert [(p.line, p.column) for p in found] == [(3, "study")]
+    assert [(p.line, p.column) for p in found] == [(3, "primary")]
     assert "same study, outcome, timepoint window 'post'" in found[0].rule
 
 
@@ -143,3 +143,48 @@ def test_shipped_table_loads_and_cites_every_row(tmp_path):
                    & (resolve["timepoint"] == "3")]
     assert {r["arm"]: (r["arm_estimate"], r["arm_ci_lower"], r["arm_ci_upper"]) for r in arms.to_dict("records")} == {
         "coach": (32.0, 29.3, 35.0), "online": (26.6, 23.4, 30.2), "usual_care": (20.8, 18.0, 24.0)}
+
+
+# Several effects per trial (primary, instrument): docs/study_table.md#several-effects-per-trial.
+SEVERAL = [*HEADER, "primary", "instrument", "n_arm", "arm", "arm_measure", "arm_estimate", "arm_se", "include",
+           "exclusion_reason"]
+
+
+def several(row, primary="", instrument="", timepoint=None, **cells):
+    out = dict(zip(HEADER, row), primary=primary, instrument=instrument, **cells)
+    if timepoint:
+        out["timepoint"] = timepoint
+    return [out.get(c, "") for c in SEVERAL]
+
+
+def test_secondary_effects_load_and_are_marked(tmp_path):
+    rows = [several(GOOD_COUNTS, "", "bpi"), several(GOOD_COUNTS, "no", "pdi"),
+            several(GOOD_COUNTS, "no", "bpi", timepoint="2")]  # another follow-up inside the window
+    studies = load_studies(write(tmp_path, rows, SEVERAL), CONFIG)
+    assert studies["primary"].tolist() == [True, False, False]
+    assert studies["instrument"].tolist() == ["bpi", "pdi", "bpi"]
+    assert studies["window"].tolist() == ["post"] * 3
+
+
+def test_metapsy_instrument_column_is_read_when_instrument_is_empty(tmp_path):
+    header = [*SEVERAL, "extra_metapsy_instrument"]
+    rows = [[*several(GOOD_COUNTS), "phq-9"], [*several(GOOD_COUNTS, "no"), "bdi-ii"]]
+    assert load_studies(write(tmp_path, rows, header), CONFIG)["instrument"].tolist() == ["phq-9", "bdi-ii"]
+    rows[1][-1] = "phq-9"
+    assert [(p.line, p.column) for p in problems(write(tmp_path, rows, header))] == [(3, "instrument")]
+
+
+def test_excluded_rows_keep_their_meaning(tmp_path):
+    # An excluded secondary row needs no primary; an excluded primary row leaves its secondary an orphan.
+    alone = several(GOOD_COUNTS, "no", "pdi", include="no", exclusion_reason="not reported")
+    assert load_studies(write(tmp_path, [alone], SEVERAL), CONFIG)["include"].tolist() == [False]
+    rows = [several(GOOD_COUNTS, "", "bpi", include="no", exclusion_reason="x"), several(GOOD_COUNTS, "no", "pdi")]
+    assert [(p.line, p.column, p.value) for p in problems(write(tmp_path, rows, SEVERAL))] == [(3, "primary", "no")]
+
+
+def test_a_secondary_effect_is_one_contrast_row(tmp_path):
+    arm = dict(treatment="", comparator="", arm="coach", arm_measure="proportion", arm_estimate="0.3",
+               arm_se="0.05", n_arm="50", events_treat="", n_treat="", events_ctrl="", n_ctrl="")
+    rows = [several(GOOD_COUNTS), several(GOOD_COUNTS, "no", "pdi", **arm)]
+    found = problems(write(tmp_path, rows, SEVERAL))
+    assert any(p.line == 3 and p.column == "arm" and "secondary effect" in p.rule for p in found)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -24,8 +25,10 @@ def shipped_config(**sections) -> dict:
     return config
 
 
-def test_shipped_config_plans_no_dependent_outputs():
-    plan = Plan.load(shipped_config())
+def test_without_the_section_no_dependent_outputs_are_planned():
+    config = shipped_config()
+    del config["dependent_effects"]
+    plan = Plan.load(config)
     assert plan.config.dependent is None
     assert plan.dependent_outputs() == [] and plan.moderator_rows("pain_interference", "post") == []
 
@@ -84,3 +87,77 @@ def test_moderator_values_one_per_study_or_a_problem():
         "year: study 'B' has different values on its rows: 2003, 2004",
         "year: study 'C' has no value in the study table",
     ]
+
+
+
+# --- Secondary effects (study table primary = no) ------------------------------------------------
+
+KEY = ("pain_interference", "post")
+
+
+def with_secondary(directory, reverse=False, **changes) -> Plan:
+    """The shipped pain-interference rows plus a hand-made secondary effect of Dear 2013 (another
+    instrument; a test row, not a real number) and an excluded one."""
+    directory.mkdir(parents=True, exist_ok=True)
+    table = pd.read_csv(REPO / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)
+    table = table[table["outcome"] == "pain_interference"].assign(instrument="")
+    second = table[table["study"] == "Dear 2013"].iloc[0].copy()
+    second.update({"primary": "no", "instrument": "test scale", "effect": "0.100", "ci_lower": "-0.300",
+                   "ci_upper": "0.500", "se": "", **changes})
+    excluded = second.copy()
+    excluded.update({"instrument": "other scale", "include": "no", "exclusion_reason": "test"})
+    table = pd.concat([table, second.to_frame().T, excluded.to_frame().T], ignore_index=True)
+    path = directory / "studies.tsv"
+    (table.iloc[::-1] if reverse else table).to_csv(path, sep="\t", index=False, lineterminator="\n")
+    section = {"moderators": [{"column": "year", "kind": "continuous"}]}
+    return Plan.load({**shipped_config(dependent_effects=section), "studies": str(path)})
+
+
+def test_secondary_effects_reach_the_dependent_job_only(tmp_path):
+    plan = with_secondary(tmp_path)
+    primary, every = plan.analysis_rows(*KEY), plan.dependent_rows(*KEY)
+    secondary = [r["instrument"] for r in every if r["primary"] is False]
+    assert len(every) == len(primary) + len(secondary) and "test scale" in secondary
+    assert "other scale" not in secondary  # excluded: in no analysis
+    dear = [(r["primary"], r["instrument"], r["effect"]) for r in every if r["study"] == "Dear 2013"]
+    assert sorted(dear, key=str) == sorted([(True, "", dear[0][2]), (False, "test scale", 0.1)], key=str)
+    assert [r["effect"] for r in primary if r["study"] == "Dear 2013"] == [dear[0][2]] != [0.1]
+    assert plan.analysis_effects(*KEY)["study"].value_counts().max() == 1
+    assert len([r for r in plan.moderator_rows(*KEY) if r["study"] == "Dear 2013"]) == 2
+    # effects.tsv lists every row, the secondary ones marked (primary False).
+    assert sum(r["study"] == "Dear 2013" and r["primary"] is False for r in plan.all_rows) == 2
+
+
+def test_editing_a_secondary_row_changes_the_dependent_params_only(tmp_path):
+    before = with_secondary(tmp_path / "a")
+    after = with_secondary(tmp_path / "b", effect="0.200")
+    for answer in ("analysis_rows", "rob_rows", "sensitivity_rows", "moderator_rows"):
+        assert getattr(before, answer)(*KEY) == getattr(after, answer)(*KEY), answer
+    assert before.rows_hashes == after.rows_hashes and before.sof_rob_rows == after.sof_rob_rows
+    assert before.dependent_rows(*KEY) != after.dependent_rows(*KEY)
+
+
+def test_dependent_rows_do_not_depend_on_the_table_order(tmp_path):
+    forward, backward = with_secondary(tmp_path / "a"), with_secondary(tmp_path / "b", reverse=True)
+    assert forward.dependent_rows(*KEY) == backward.dependent_rows(*KEY)
+
+
+def test_dependent_rows_are_empty_when_the_section_is_off():
+    config = shipped_config()
+    del config["dependent_effects"]
+    assert Plan.load(config).dependent_rows(*KEY) == []
+
+
+def test_the_shipped_review_models_its_secondary_effects():
+    """The shipped table's secondary effects (docs/shipped_studies.md) reach the dependent jobs."""
+    plan = Plan.load(shipped_config())
+    several = {}
+    for key in plan.analyses:
+        for row in plan.dependent_rows(*key):
+            if row["form"] == "arm":  # several arms of one trial: one contrast each
+                continue
+            several.setdefault((*key, row["treatment"], row["comparator"]), []).append(row["study"])
+    multi = {k: len(v) - len(set(v)) for k, v in several.items() if len(v) > len(set(v))}
+    assert multi == {("depression", "post", "coach", "usual_care"): 4,
+                     ("pain_intensity", "post", "coach", "usual_care"): 1,
+                     ("pain_interference", "post", "online", "usual_care"): 1}

@@ -42,6 +42,8 @@ def good_run(tmp_path_factory) -> Path:
                                   "line 4, column 'effect' = 'abc': must be a number"]),
         ("05_comma_in_tsv.tsv", ["the header is separated by ','"]),
         ("24_conflicting_arm_sizes.tsv", ["line 3, column 'n_treat' = '98'"]),
+        ("64_orphan_secondary.tsv", ["line 3, column 'primary' = 'no': a secondary effect needs the trial's primary",
+                                     "line 4, column 'primary' = 'no': a secondary effect needs"]),
         ("57_two_conversion_forms.tsv", ["line 2, column 'sd_treat' = '1.9': the treatment arm's spread is given",
                                          "line 4, column 'p_value' = '0.02': gives the contrast's precision"]),
     ],

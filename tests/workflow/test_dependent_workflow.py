@@ -48,6 +48,8 @@ def test_dependent_and_metaregression_tables(tmp_path):
     assert coach["model"].tolist() == list(MODELS)
     # One effect per trial: no within-trial level, and the aggregated row is the trials' own REML + HK.
     assert coach.set_index("model").loc["che", "status"].startswith("one effect per trial")
+    # The shipped table's 12 coach-led trials, Gasslander 2022 not estimable (no SE; effects.tsv).
+    assert coach.set_index("model").loc["aggregated", "k_trials"] == 11
     studies = pd.read_csv(work / "results/analyses/pain_interference/post/studies.tsv", sep="\t")
     trials = studies[(studies["treatment"] == "coach") & (studies["comparator"] == "usual_care")
                      & (studies["estimable"] == "yes")]

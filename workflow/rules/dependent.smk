@@ -1,11 +1,12 @@
 # Several effects per trial and meta-regression (issue 15): only when config.yaml:
-# dependent_effects is set (rule all: JOB.dependent_outputs is empty otherwise).
+# dependent_effects is set (rule all: JOB.dependent_outputs is empty otherwise). Its rows are
+# every effect of the analysis, secondary ones (primary = no) too, as params: editing a secondary
+# row re-runs this job only, not the primary analysis.
 DEPENDENT = PLAN.config.dependent.as_dict() if PLAN.config.dependent is not None else {}
 
 
 rule analyse_dependent:
     input:
-        studies="results/analyses/{outcome}/{timepoint}/studies.tsv",
         code=code("analyse_dependent"),
     output:
         dependent="results/dependent/{outcome}_{timepoint}.tsv",
@@ -32,8 +33,12 @@ rule analyse_dependent:
         mem_mb=1000,
         runtime=10,
     params:
+        effects=JOB.dependent_rows,
         rows=JOB.moderator_rows,
         outcome=JOB.outcome,
+        modes=MODES,
+        method=METHOD,
+        continuity_correction=PLAN.config.continuity_correction,
         alpha=METHOD["alpha"],
         dependent=DEPENDENT,
         versions=VERSIONS,

@@ -38,10 +38,10 @@ def _review(config_path: str) -> tuple[dict[str, bool], list[str], list[Window]]
     return outcomes, list(config["modes"]), windows_from_config(config)
 
 
-def _write_xlsx(path: Path, rows: list[dict[str, str]], skipped: list[dict[str, str]]) -> None:
+def _write_xlsx(path: Path, rows: list[dict[str, str]], skipped: list[dict[str, str]], columns: list[str]) -> None:
     tmp = path.with_name(f".{path.name}.tmp.xlsx")
     with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
-        pd.DataFrame(rows, columns=list(IMPORT_COLUMNS)).to_excel(writer, sheet_name="imported", index=False)
+        pd.DataFrame(rows, columns=columns).to_excel(writer, sheet_name="imported", index=False)
         pd.DataFrame(skipped, columns=list(SKIPPED_COLUMNS)).to_excel(writer, sheet_name="not imported", index=False)
     tmp.replace(path)
 
@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="config.yaml", help="review config giving outcomes and modes")
     parser.add_argument("--out", help="output: study-table rows (.tsv) on import, data.csv on export")
     parser.add_argument("--skipped", help="rows not imported, with the reason (.tsv)")
+    parser.add_argument("--secondary", action="store_true",
+                        help="import a trial's other instruments and later measurements in a window as secondary "
+                             "effects (primary = no) instead of listing or excluding them")
     parser.add_argument("--xlsx", help="also write the imported and not-imported rows to this .xlsx")
     parser.add_argument("--export", metavar="STUDIES", help="export this study table in Metapsy's layout")
     args = parser.parse_args(argv)
@@ -79,16 +82,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{out}: {len(records)} rows; {len(refused)} rows not exported (listed above)")
         return 0
     try:
-        result = import_rows(read_metapsy(args.data), mapping, outcomes, windows)
+        result = import_rows(read_metapsy(args.data), mapping, outcomes, windows, args.secondary)
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     out = Path(args.out or "metapsy_import.tsv")
     skipped = Path(args.skipped or out.with_suffix(".skipped.tsv"))
-    write_tsv(result.rows, IMPORT_COLUMNS, out)
+    columns = [*IMPORT_COLUMNS, *mapping.extra.values()]
+    write_tsv(result.rows, columns, out)
     write_tsv(result.skipped, SKIPPED_COLUMNS, skipped)
     if args.xlsx:
-        _write_xlsx(Path(args.xlsx), result.rows, result.skipped)
+        _write_xlsx(Path(args.xlsx), result.rows, result.skipped, columns)
     for check in result.g_checks:
         if not check["agrees"]:
             print(f"{args.data}, line {check['line']} ({check['study']}, {check['instrument']}): our g "

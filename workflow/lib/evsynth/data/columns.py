@@ -59,6 +59,10 @@ OPTIONAL_COLUMNS = (
     *CLUSTER_COLUMNS,
     # Rows of one trial's arms of one mode, combined before pooling (evsynth.data.arm_groups).
     "arm_group",
+    # Several effects of one trial per analysis (docs/study_table.md#several-effects-per-trial):
+    # 'no' marks a secondary effect, which feeds only the dependent-effects analyses.
+    "primary",
+    "instrument",
     "notes",
 )
 KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
@@ -110,6 +114,18 @@ INVISIBLE_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069
 MULTILINE_COLUMNS = ("notes",)
 # A study label is "Author Year" on every plot and table; anything longer is a paste error.
 STUDY_LABEL_MAX = 100
+
+
+PRIMARY_VALUES = ("yes", "no")
+#: The Metapsy importer's column naming each imported row's instrument (the database's own code,
+#: which the reconciliation and adjudication files of an import name): read as ``instrument`` when
+#: that is empty, so imported tables need no rewrite (docs/study_table.md).
+IMPORTED_INSTRUMENT = "extra_metapsy_instrument"
+
+
+def instrument_of(row: Mapping[str, Any]) -> str:
+    """The row's instrument: ``instrument``, else the Metapsy importer's column, else ''."""
+    return str(row.get("instrument", "") or row.get(IMPORTED_INSTRUMENT, "") or "").strip()
 
 
 def is_arm_row(row: Mapping[str, Any]) -> bool:

@@ -37,7 +37,7 @@ from typing import Any
 
 import pandas as pd
 
-from evsynth.data.columns import KNOWN_COLUMNS, is_arm_row
+from evsynth.data.columns import KNOWN_COLUMNS, instrument_of, is_arm_row
 from evsynth.data.studies import StudyTableError, load_studies, read_table
 
 __all__ = [
@@ -112,10 +112,17 @@ class Reconciliation:
 
 
 def comparison_of(row: Mapping[str, Any]) -> str:
-    """``coach_vs_usual_care`` for a contrast row, ``arm:coach`` for an arm row."""
+    """``coach_vs_usual_care`` for a contrast row, ``arm:coach`` for an arm row; a secondary
+    effect (``primary = no``) adds its instrument, ``coach_vs_usual_care (secondary: pdi)``, so that
+    it is matched apart from the trial's primary effect at the same timepoint."""
     if is_arm_row(row):
         return f"arm:{_text(row.get('arm'))}"
-    return f"{_text(row.get('treatment'))}_vs_{_text(row.get('comparator'))}"
+    return _secondary(f"{_text(row.get('treatment'))}_vs_{_text(row.get('comparator'))}",
+                      _text(row.get("primary")).lower() == "no" or row.get("primary") is False, instrument_of(row))
+
+
+def _secondary(comparison: str, secondary: bool, instrument: str) -> str:
+    return f"{comparison} (secondary: {_text(instrument)})" if secondary else comparison
 
 
 def _text(value: Any) -> str:
@@ -424,6 +431,7 @@ def typed_row_key(row: Mapping[str, Any]) -> tuple[str, str, str, str]:
     if row.get("form") == "arm":
         comparison = f"arm:{_text(row.get('arm'))}"
     else:
-        comparison = f"{_text(row.get('treatment'))}_vs_{_text(row.get('comparator'))}"
+        comparison = _secondary(f"{_text(row.get('treatment'))}_vs_{_text(row.get('comparator'))}",
+                                row.get("primary") is False, _text(row.get("instrument")))
     return (_text(row.get("study")), _text(row.get("outcome")), _timepoint_key(_text(row.get("timepoint"))),
             comparison)

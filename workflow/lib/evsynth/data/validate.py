@@ -32,6 +32,7 @@ from evsynth.data.columns import (
     MEAN_COLUMNS,
     MULTILINE_COLUMNS,
     NUMERIC_COLUMNS,
+    PRIMARY_VALUES,
     REQUIRED_COLUMNS,
     ROB_COLUMNS,
     ROB_DOMAINS,
@@ -41,6 +42,7 @@ from evsynth.data.columns import (
     TIMEPOINT_PATTERN,
     WEEKS_PER_MONTH,
     WHOLE_NUMBER_COLUMNS,
+    instrument_of,
     is_arm_row,
 )
 from evsynth.data.config import Outcome
@@ -187,6 +189,14 @@ def check_row(
         bad("include", "must be 'yes' or 'no'")
     if include == "no" and not row.get("exclusion_reason", ""):
         bad("exclusion_reason", "must say why when include is 'no'")
+    primary = row.get("primary", "") or "yes"
+    if primary not in PRIMARY_VALUES:
+        bad("primary", "must be 'yes' (the trial's effect in the primary analysis; empty means yes) or 'no' (a "
+                       "secondary effect: another instrument or follow-up, dependent-effects analyses only)")
+    elif primary == "no" and (arm_row or row.get("arm_group", "")):
+        column = "arm" if arm_row else "arm_group"
+        bad(column, "a secondary effect (primary = 'no') must be one contrast row (counts, means or a reported "
+                    "effect), not an arm row or one of an arm_group")
     direction = row.get("effect_direction", "") or "treatment_minus_control"
     if direction not in EFFECT_DIRECTIONS:
         bad("effect_direction", f"must be one of {', '.join(EFFECT_DIRECTIONS)}")
@@ -221,6 +231,8 @@ def check_row(
         source=row.get("source", ""),
         line=line,
         arm_group=row.get("arm_group", ""),
+        primary=None if primary not in PRIMARY_VALUES else primary == "yes",  # None: refused above
+        instrument=instrument_of(row),
     )
     return problems, values
 
@@ -519,7 +531,8 @@ def _check_arm_sizes(records: list[dict[str, Any]], name: str) -> list[Problem]:
     seen: dict[tuple, tuple[float, int, str]] = {}
     problems = []
     for rec in records:
-        if rec.get("form") not in ("counts", "means", "contrast"):
+        # A secondary effect's n is its instrument's analysed n, which may differ (missing data).
+        if rec.get("form") not in ("counts", "means", "contrast") or not rec.get("primary", True):
             continue
         for arm, column in ((rec["treatment"], "n_treat"), (rec["comparator"], "n_ctrl")):
             n = rec.get(column)
@@ -539,14 +552,19 @@ def _check_arm_sizes(records: list[dict[str, Any]], name: str) -> list[Problem]:
 
 
 def _check_duplicates(records: list[dict[str, Any]], name: str) -> list[Problem]:
-    """One included row per study x outcome x window x comparison, or pooling double-counts."""
+    """One included primary row per study x outcome x window x comparison, or pooling
+    double-counts; each secondary row (``primary = no``) beside a primary row of its key, and
+    no two rows of a key with the same instrument at the same timepoint (one effect twice)."""
     seen: dict[tuple, int] = {}
     groups: dict[tuple, str] = {}
+    effects: dict[tuple, int] = {}
     problems = []
-    for rec in records:
-        if not rec["include"] or rec["window"] is None or rec["form"] == "arm":
-            continue
+    included = [r for r in records if r["include"] and r["window"] is not None and r["form"] != "arm"
+                and r.get("primary", True) is not None]  # an unreadable primary cell is reported already
+    for rec in included:
         key = (rec["study"], rec["outcome"], rec["window"], rec["treatment"], rec["comparator"])
+        if not rec.get("primary", True):
+            continue
         # Rows of one arm_group are combined into one (evsynth.data.arm_groups).
         if key in groups and rec.get("arm_group") == groups[key] != "":
             continue
@@ -554,11 +572,35 @@ def _check_duplicates(records: list[dict[str, Any]], name: str) -> list[Problem]
         if key in seen:
             rule = (
                 f"same study, outcome, timepoint window '{rec['window']}' and comparison as line "
-                f"{seen[key]}; set include to 'no' on one of them"
+                f"{seen[key]}; one row is the trial's primary effect: set primary to 'no' on a secondary effect "
+                "(another instrument or follow-up), or include to 'no' on a row that should not count"
             )
-            problems.append(Problem(name, rec["line"], "study", rec["study"], rule))
+            problems.append(Problem(name, rec["line"], "primary", "yes", rule))
         else:
             seen[key] = rec["line"]
+    for rec in included:
+        key = (rec["study"], rec["outcome"], rec["window"], rec["treatment"], rec["comparator"])
+        if not rec.get("primary", True) and key not in seen:
+            rule = (
+                f"a secondary effect needs the trial's primary effect: no included row with primary 'yes' has the "
+                f"same study, outcome, timepoint window '{rec['window']}' and comparison (an arm row's contrast "
+                "does not count); set primary to 'yes' here, or add the primary row"
+            )
+            problems.append(Problem(name, rec["line"], "primary", "no", rule))
+    # Primary rows first, so a secondary row repeating its primary effect is the one named.
+    for rec in sorted(included, key=lambda r: not r.get("primary", True)):
+        key = (rec["study"], rec["outcome"], rec["window"], rec["treatment"], rec["comparator"])
+        when = rec["timepoint_months"] if rec["timepoint_months"] is not None else rec["timepoint"]
+        effect = (*key, when, rec.get("instrument", ""))
+        if effect not in effects:
+            effects[effect] = rec["line"]
+        elif not rec.get("primary", True) and key in seen:
+            what = f"instrument '{rec['instrument']}'" if rec.get("instrument") else "no instrument named on either"
+            rule = (
+                f"same study, outcome, comparison, timepoint and instrument as line {effects[effect]} ({what}): "
+                "the same effect twice; name each row's measure in 'instrument', or set include to 'no' on one"
+            )
+            problems.append(Problem(name, rec["line"], "instrument", rec.get("instrument", ""), rule))
     return problems
 
 
@@ -604,7 +646,7 @@ def _check_arm_groups(records: list[dict[str, Any]], name: str, modes: list[str]
                 if a["arm"] in modes and b["arm"] in modes and modes.index(a["arm"]) < modes.index(b["arm"]):
                     derived[(study, outcome, a["window"], frozenset((a["arm"], b["arm"])))] = [a["line"], b["line"]]
     for rec in records:
-        if rec["form"] in ("arm", "") or not rec["include"] or rec["window"] is None:
+        if rec["form"] in ("arm", "") or not rec["include"] or rec["window"] is None or not rec.get("primary", True):
             continue
         key = (rec["study"], rec["outcome"], rec["window"], frozenset((rec["treatment"], rec["comparator"])))
         if key in derived:

@@ -66,6 +66,10 @@ class JobFunctions:
         """Study-table cells config.yaml: sensitivity names, for one analysis's rows."""
         return self._checked(self.plan.sensitivity_rows, wildcards.outcome, wildcards.timepoint)
 
+    def dependent_rows(self, wildcards) -> list[dict[str, Any]]:
+        """Every included effect of one analysis, secondary ones too (rule analyse_dependent)."""
+        return self.plan.dependent_rows(wildcards.outcome, wildcards.timepoint)
+
     def moderator_rows(self, wildcards) -> list[dict[str, str]]:
         """Study-table cells config.yaml: dependent_effects.moderators names, for one analysis."""
         return self._checked(self.plan.moderator_rows, wildcards.outcome, wildcards.timepoint)

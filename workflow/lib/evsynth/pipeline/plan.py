@@ -43,7 +43,7 @@ from evsynth.stats.escalc import BINARY_MEASURES
 POOLING_GATE_FILE = "results/.extraction_unresolved"
 FIGURE_FORMATS = ("svg", "png", "pdf")
 #: Fields of results/effects.tsv's rows (notes left out, so editing them re-runs nothing).
-ALL_ROW_FIELDS = (*ROW_FIELDS, "include", "exclusion_reason", "source")
+ALL_ROW_FIELDS = (*ROW_FIELDS, "include", "exclusion_reason", "source", "primary")
 TRACE_FIELDS = ("study", "outcome", "window", "timepoint", "form", "treatment", "comparator", "arm", "source")
 TABLE_KEYS = ("study", "outcome", "timepoint", "treatment", "comparator", "arm")
 
@@ -79,7 +79,12 @@ class Plan:
         self.config = config
         self.studies = studies
         self.reconciliation = reconciliation
-        included = studies[studies["include"] & studies["window"].notna()]
+        in_window = studies["include"] & studies["window"].notna()
+        # Secondary effects (primary = no) feed only the dependent-effects analyses; every other
+        # job sees one effect per trial per analysis (docs/study_table.md#several-effects-per-trial).
+        primary = studies["primary"].astype(bool) if "primary" in studies else True
+        self._every_effect = studies[in_window]
+        included = studies[in_window & primary]
         self._included = included
         self._included_records = included.to_dict("records")
         grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -188,6 +193,25 @@ class Plan:
             return self.config.studies
         return reconciliation.names["a"] if reconciliation.raw is None else reconciliation.raw
 
+    def dependent_rows(self, outcome: str, timepoint: str) -> list[dict[str, Any]]:
+        """Every included effect of one analysis, secondary ones too (rule analyse_dependent):
+        the columns it uses plus ``primary`` and ``instrument``, sorted by every field so that the
+        table's row order never matters ([] when dependent_effects is off)."""
+        if self.config.dependent is None:
+            return []
+        return self._dependent_rows.get((outcome, timepoint), [])
+
+    @functools.cached_property
+    def _dependent_rows(self) -> dict[tuple[str, str], list[dict[str, Any]]]:
+        grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for record in self._every_effect.to_dict("records"):
+            grouped.setdefault((record["outcome"], record["window"]), []).append(record)
+        fields = (*ROW_FIELDS, "primary", "instrument")
+        return {
+            key: sort_rows(_records(rows, fields, ("study", "timepoint", "instrument")), self.config.mode_ids)
+            for key, rows in grouped.items()
+        }
+
     def moderator_rows(self, outcome: str, timepoint: str) -> list[dict[str, str]]:
         """Study-table cells config.yaml: dependent_effects.moderators names, for one analysis's rows
         ([] when the section is absent or lists no moderator).
@@ -203,7 +227,7 @@ class Plan:
         if (outcome, timepoint) not in cache:
             try:
                 cache[outcome, timepoint] = moderator_records(
-                    self._included, self.config.studies, self.config.dependent, outcome, timepoint
+                    self._every_effect, self.config.studies, self.config.dependent, outcome, timepoint
                 )
             except ValueError as err:
                 raise ConfigError(str(err)) from None

@@ -36,9 +36,18 @@ CI_METHODS = {
                    "(ad hoc modification)", "Knapp & Hartung 2003"),
     "wald": ("the Wald method on the normal distribution", "Viechtbauer 2010"),
 }
+SMD_WORDS = {
+    "metafor": "Hedges' g used the exact small-sample correction and the large-sample variance",
+    "revman": "Hedges' g used RevMan 5's approximate correction and variance",
+    "metapsy": "Hedges' g used the approximate correction 1 - 3/(4N - 9) and the variance of the uncorrected d, "
+               "as metapsyTools computes them",
+}
 PREDICTION = {
     "t_k-1": ("on a t distribution with k - 1 degrees of freedom", "Veroniki et al. 2019"),
     "t_k-2": ("on a t distribution with k - 2 degrees of freedom", "Higgins, Thompson & Spiegelhalter 2009"),
+    "t_k-2-wald": ("on a t distribution with k - 2 degrees of freedom with the standard error of the model "
+                   "without the Hartung-Knapp adjustment (R meta's convention)",
+                   "Higgins, Thompson & Spiegelhalter 2009"),
     "normal": ("on the normal distribution", "Riley, Higgins & Deeks 2011"),
 }
 REFERENCES = {
@@ -147,9 +156,7 @@ def methods_blocks(
     if any(m in ("RR", "OR") for m in measures):
         effect += " Ratios were analysed on the log scale."
     if "SMD" in measures:
-        effect += " " + _cite("Hedges' g used the exact small-sample correction and the large-sample variance"
-                              if smd == "metafor" else "Hedges' g used RevMan 5's approximate correction and "
-                              "variance", "Hedges 1981", used=used) + "."
+        effect += " " + _cite(SMD_WORDS[smd], "Hedges 1981", used=used) + "."
     if continuity_correction:
         effect += (f" For ratio measures, {continuity_correction:g} was added to every cell of a 2x2 table with "
                    "a zero cell; tables without events in both arms were not estimable.")
@@ -168,6 +175,9 @@ def methods_blocks(
         pooling += " " + _cite(f"{level} prediction intervals were computed {text}", cite, used=used) + "."
     if method["i2"] == "tau2":
         pooling += " " + _cite("I² was computed from tau²", "Higgins & Thompson 2002", used=used)
+    elif method["i2"] == "q-ht":
+        pooling += " " + _cite("I² was computed from Cochran's Q with its test-based confidence interval",
+                               "Higgins & Thompson 2002", used=used)
     else:
         pooling += " " + _cite("I² was computed from Cochran's Q", "Higgins et al. 2003", used=used)
     if method["tau2_ci"] == "qprofile":

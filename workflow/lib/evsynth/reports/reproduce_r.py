@@ -151,7 +151,11 @@ def _pooled(row: Mapping[str, Any], block: pd.DataFrame, ratio: bool) -> list[st
     elif pi_method:
         crit = (f"qnorm({_num(1 - alpha / 2)})" if pi_method == "normal"
                 else f"qt({_num(1 - alpha / 2)}, {_num(row['pi_df'])})")
-        lines.append(f"pred <- c(res$b) + c(-1, 1) * {crit} * sqrt(res$tau2 + res$se^2)  # {pi_method}")
+        se = "res$se^2"
+        if pi_method == "t_k-2-wald":  # R meta's: the SE without the Hartung-Knapp scaling
+            lines.append("se_wald <- 1 / sqrt(sum(1 / (dat$vi + res$tau2)))")
+            se = "se_wald^2"
+        lines.append(f"pred <- c(res$b) + c(-1, 1) * {crit} * sqrt(res$tau2 + {se})  # {pi_method}")
     tf = "exp" if ratio else "identity"
     metafor = [
         "theta = c(res$b)", "se = res$se", f"estimate = {tf}(c(res$b))", f"ci_lower = {tf}(res$ci.lb)",
@@ -172,7 +176,25 @@ def _pooled(row: Mapping[str, Any], block: pd.DataFrame, ratio: bool) -> list[st
                     'i2_ci_lower = ci["I^2(%)", "ci.lb"]', 'i2_ci_upper = ci["I^2(%)", "ci.ub"]',
                     'h2_ci_lower = ci["H^2", "ci.lb"]', 'h2_ci_upper = ci["H^2", "ci.ub"]']
         names += ["tau2_ci_lower", "tau2_ci_upper", "i2_ci_lower", "i2_ci_upper", "h2_ci_lower", "h2_ci_upper"]
+    if str(row.get("i2_method")) == "q-ht" and int(row["k"]) >= 3 and not is_na(row.get("i2_ci_lower")):
+        lines += _i2_test_based(alpha)
+        metafor = [m for m in metafor if not m.startswith(("i2_ci", "h2_ci"))]
+        metafor += ["i2_ci_lower = ht[1]", "i2_ci_upper = ht[2]", "h2_ci_lower = ht[3]", "h2_ci_upper = ht[4]"]
+        names = [n for n in names if not n.startswith(("i2_ci", "h2_ci"))]
+        names += ["i2_ci_lower", "i2_ci_upper", "h2_ci_lower", "h2_ci_upper"]
     return lines + _compare(row, metafor, names)
+
+
+def _i2_test_based(alpha: float) -> list[str]:
+    """R lines: the I² and H² CIs from Q (Higgins & Thompson 2002, appendix; R meta's isquared)."""
+    return [
+        "# I² from Q with its test-based CI (Higgins & Thompson 2002, appendix; R meta's isquared)",
+        "H <- sqrt(res$QE / (res$k - 1))",
+        "se_lnH <- if (res$QE > res$k) 0.5 * (log(res$QE) - log(res$k - 1)) / (sqrt(2 * res$QE) - sqrt(2 * res$k - 3)) "
+        "else sqrt(1 / (2 * (res$k - 2)) * (1 - 1 / (3 * (res$k - 2)^2)))",
+        f"H_ci <- pmax(exp(log(H) + c(-1, 1) * qnorm({_num(1 - alpha / 2)}) * se_lnH), 1)",
+        "ht <- c(100 * (H_ci^2 - 1) / H_ci^2, H_ci^2)",
+    ]
 
 
 def _single(row: Mapping[str, Any], block: pd.DataFrame, ratio: bool) -> list[str]:

@@ -30,6 +30,7 @@ from evsynth._values import is_missing, optional_float
 from evsynth.data.io import read_tsv
 from evsynth.data.vocabulary import OVERALL_TREATMENT
 from evsynth.stats.escalc import RATIO_MEASURES
+from evsynth.tables.effects import SECONDARY_STATUS
 
 __all__ = [
     "CHANGES_COLUMNS",
@@ -147,6 +148,8 @@ def _effects_signature(effects: pd.DataFrame | None) -> dict[tuple, dict[str, tu
     if effects is None:
         return {}
     for r in effects.to_dict("records"):
+        if r.get("status") == SECONDARY_STATUS:  # not in the primary analysis this log compares
+            continue
         key = (str(r["outcome"]), str(r.get("window") or ""), str(r["treatment"]), str(r["comparator"]))
         cells = tuple(_cell(r.get(c)) for c in ("timepoint", "yi", "vi", "status"))
         found.setdefault(key, {}).setdefault(str(r["study"]), []).append(cells)

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import stats
 
 from evsynth.data.config import DependentConfig, Outcome
-from evsynth.stats.dependent import ClusteredCovariance, aggregate_within, extreme_per_trial
+from evsynth.stats.dependent import ClusteredCovariance, aggregate_within, extreme_per_trial, trial_mean_variances
 from evsynth.stats.metaregression import moderator_design, permutation_test, r2
 from evsynth.stats.multilevel import fit_multilevel
 from evsynth.stats.multivariate import rma_mv
@@ -183,6 +183,9 @@ def dependent_records(
             row["status"] = "fewer than 2 trials: not modelled"
         elif model in ("three-level", "che") and n_trials == len(y):
             row["status"] = "one effect per trial: no within-trial level (see aggregated)"
+        elif model == "che" and config.che_variances == "trial-mean":
+            row.update(_multilevel(outcome, y, trial_mean_variances(v, trial), trial, row["rho"], alpha))
+            row["note"] = "V from each trial's mean variance (clubSandwich smooth_vi = TRUE, metapsyTools)"
         elif model in ("three-level", "che"):
             row.update(_multilevel(outcome, y, v, trial, row["rho"], alpha))
         elif model == "aggregated":

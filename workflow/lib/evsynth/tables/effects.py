@@ -37,6 +37,10 @@ EFFECTS_COLUMNS = (
 )
 
 
+#: Status of a secondary effect (study table ``primary = no``): not in the primary analysis.
+SECONDARY_STATUS = "secondary effect (primary = no): in the dependent-effects analyses only"
+
+
 def effects_records(
     rows: Sequence[Mapping[str, Any]],
     outcomes: Mapping[str, Outcome],
@@ -63,6 +67,8 @@ def effects_records(
             status = f"excluded by reviewer: {rec['exclusion_reason']}"
         elif rec["window"] is None:
             status = "outside every timepoint window in config.yaml: not pooled"
+        elif rec.get("primary") is False:
+            status = SECONDARY_STATUS
         elif not estimable:
             status = "not estimable: shown on the forest plot, not pooled"
         else:

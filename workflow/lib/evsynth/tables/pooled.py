@@ -22,7 +22,7 @@ from evsynth.data.conversions import REPORTED_ONLY, conversion_ids
 from evsynth.data.vocabulary import comparison_order
 from evsynth.stats.exclusion import MIN_K_EXCLUSION, exclusion_reruns
 from evsynth.stats.pooling import pool_with
-from evsynth.stats.profiles import PROFILES, MethodSettings
+from evsynth.stats.profiles import PROFILES, ROBUSTNESS_PROFILES, MethodSettings
 from evsynth.stats.results import PooledEstimate
 from evsynth.tables.bayes import BAYES_COLUMNS, SHRINKAGE_COLUMNS
 
@@ -349,7 +349,8 @@ def robustness_records(
     excludes a trial and leaves at least two.
     """
     candidates = {chosen.label: chosen}
-    for name, profile in PROFILES.items():
+    for name in ROBUSTNESS_PROFILES:
+        profile = PROFILES[name]
         candidates.setdefault(name, MethodSettings(**{**profile.as_dict(), "alpha": chosen.alpha}))
     by_comparison: dict[tuple[str, str], list[dict[str, Any]]] = {}
     excluding: dict[tuple[str, str], list[dict[str, Any]]] = {}
