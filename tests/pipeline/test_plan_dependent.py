@@ -63,7 +63,10 @@ def test_bubble_plots_per_moderator_and_comparison_with_three_trials():
     )
     assert not any(p.startswith("results/metaregression/pain_interference_20w/") for p in plots)
     assert plan.moderator_pattern == "year|extra_therapy"
-    assert Plan.load(shipped_config()).moderator_pattern == "(?!)"
+    assert Plan.load(shipped_config()).moderator_pattern == "year"  # the shipped section's one moderator
+    without = shipped_config()
+    del without["dependent_effects"]
+    assert Plan.load(without).moderator_pattern == "(?!)"
 
 
 def test_missing_moderator_column_is_a_config_error_naming_it():
