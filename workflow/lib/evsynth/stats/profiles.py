@@ -14,6 +14,13 @@ overridden on top of it in ``config.yaml: pooling``
   tau² CI, RevMan's SMD (approximate J, variance with N - 3.94).
 * ``metafor``: metafor's ``rma()`` defaults: REML, Wald (z) CI, I² from tau², prediction
   interval on the normal distribution, Q-profile tau² CI (``confint``).
+* ``bayes``: the Bayesian random-effects model is the primary analysis (Röver 2020, J Stat Softw
+  93(6); docs/bayes.md): pooled estimates, intervals and prediction intervals are the posterior
+  median, the central credible interval and the posterior predictive interval
+  (:func:`evsynth.tables.bayes.bayes_primary`). Its frequentist settings are cochrane-2025's;
+  they give the heterogeneity and common-effect columns and every analysis that has no
+  Bayesian version (sensitivity, subgroups, networks), and the frequentist profiles are the
+  alternatives in robustness.tsv.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ PREDICTION_INTERVALS = ("none", "normal", "t_k-1", "t_k-2")
 I2_METHODS = ("tau2", "q")
 TAU2_CIS = ("qprofile", "none")
 SMD_VARIANCES = ("metafor", "revman")
+#: The profile whose primary numbers are Bayesian (evsynth.tables.bayes).
+BAYES = "bayes"
 SETTING_KEYS = ("estimator", "ci_method", "prediction_interval", "i2", "tau2_ci", "smd_variance")
 
 
@@ -53,6 +62,11 @@ class MethodSettings:
         changes = ", ".join(f"{key}={getattr(self, key)}" for key in self.overridden)
         return f"{self.profile} ({changes})"
 
+    @property
+    def bayesian(self) -> bool:
+        """Whether the Bayesian posterior is the primary analysis (profile ``bayes``)."""
+        return self.profile == BAYES
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -61,7 +75,10 @@ PROFILES: dict[str, MethodSettings] = {
     "cochrane-2025": MethodSettings("cochrane-2025", "REML", "hksj", "t_k-1", "tau2", "qprofile", "metafor"),
     "revman5": MethodSettings("revman5", "DL", "wald", "none", "q", "none", "revman"),
     "metafor": MethodSettings("metafor", "REML", "wald", "normal", "tau2", "qprofile", "metafor"),
+    BAYES: MethodSettings(BAYES, "REML", "hksj", "t_k-1", "tau2", "qprofile", "metafor"),
 }
+#: The profiles whose primary numbers are frequentist: the alternatives robustness.tsv re-runs.
+FREQUENTIST = tuple(name for name in PROFILES if name != BAYES)
 
 
 def settings_from_dict(values: Mapping[str, Any]) -> MethodSettings:

@@ -21,9 +21,9 @@ from evsynth.data.contrasts import analysis_effects
 from evsynth.data.conversions import REPORTED_ONLY, conversion_ids
 from evsynth.data.vocabulary import comparison_order
 from evsynth.stats.pooling import pool_with
-from evsynth.stats.profiles import PROFILES, MethodSettings
+from evsynth.stats.profiles import FREQUENTIST, PROFILES, MethodSettings
 from evsynth.stats.results import PooledEstimate
-from evsynth.tables.bayes import BAYES_COLUMNS, SHRINKAGE_COLUMNS
+from evsynth.tables.bayes import BAYES_COLUMNS, SHRINKAGE_COLUMNS, bayes_columns, bayes_robustness_records
 
 STUDY_COLUMNS = (
     "outcome",
@@ -298,17 +298,21 @@ def robustness_records(
     from data as reported (:mod:`evsynth.data.conversions`) gets one more row, profile
     "<chosen>, directly reported data only": the chosen settings without those rows (when at
     least two trials are left to pool).
+
+    Under the ``bayes`` profile only the frequentist profiles are re-run here, none of them
+    chosen: the chosen rows are the posterior's (:func:`evsynth.tables.bayes.bayes_robustness_records`),
+    and :func:`mark_conclusions` compares with them once they are added.
     """
-    candidates = {chosen.label: chosen}
-    for name, profile in PROFILES.items():
-        candidates.setdefault(name, MethodSettings(**{**profile.as_dict(), "alpha": chosen.alpha}))
+    candidates = {} if chosen.bayesian else {chosen.label: chosen}
+    for name in FREQUENTIST:
+        candidates.setdefault(name, MethodSettings(**{**PROFILES[name].as_dict(), "alpha": chosen.alpha}))
     back = outcome.to_reporting
     by_comparison: dict[tuple[str, str], list[dict[str, Any]]] = {}
     fits = [(label, settings, rows, None) for label, settings in candidates.items()]
     # Comparisons with rows the pipeline converted are re-run on directly reported data only.
     converted = {(r.get("treatment"), r.get("comparator")) for r in rows if conversion_ids(r.get("conversion"))}
     reported = [r for r in rows if not conversion_ids(r.get("conversion"))]
-    if converted and reported:
+    if converted and reported and not chosen.bayesian:
         fits.append((f"{chosen.label}, {REPORTED_ONLY}", chosen, reported, converted))
     for label, settings, fit_rows, only in fits:
         _, comparisons = analyse(fit_rows, outcome, modes, settings, continuity_correction)
@@ -335,12 +339,42 @@ def robustness_records(
                 "i2": p.i2,
                 "ci_excludes_no_effect": bool(p.ci_lower > 0 or p.ci_upper < 0),
             })
-    records = []
-    for group in by_comparison.values():
-        reference = next(r["ci_excludes_no_effect"] for r in group if r["chosen"])
-        for rec in group:
-            rec["conclusion_differs_from_chosen"] = rec["ci_excludes_no_effect"] != reference
-        records += group
-    return records
+    return mark_conclusions([rec for group in by_comparison.values() for rec in group])
 
 
+def mark_conclusions(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Set ``conclusion_differs_from_chosen`` on robustness rows, per comparison (outcome,
+    timepoint, treatment, comparator), against the comparison's chosen row; None where the
+    comparison has no chosen row (yet)."""
+    key = ("outcome", "timepoint", "treatment", "comparator")
+    chosen = {tuple(r[c] for c in key): r["ci_excludes_no_effect"] for r in records if r["chosen"]}
+    for rec in records:
+        reference = chosen.get(tuple(rec[c] for c in key))
+        rec["conclusion_differs_from_chosen"] = (
+            None if reference is None else rec["ci_excludes_no_effect"] != reference
+        )
+    return list(records)
+
+
+
+
+def bayes_reported_only_records(
+    rows: Sequence[Mapping[str, Any]],
+    outcome: Outcome,
+    modes: Sequence[str],
+    chosen: MethodSettings,
+    continuity_correction: float,
+    timepoint: str,
+    bayes: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """Under the ``bayes`` profile, the "directly reported data only" robustness rows: the
+    posterior of each comparison with converted rows, refitted without them (at least two
+    trials left), as :func:`robustness_records` does for a frequentist chosen profile."""
+    converted = {(r.get("treatment"), r.get("comparator")) for r in rows if conversion_ids(r.get("conversion"))}
+    reported = [r for r in rows if not conversion_ids(r.get("conversion"))]
+    if not (chosen.bayesian and converted and reported):
+        return []
+    effects, comparisons = analyse(reported, outcome, modes, chosen, continuity_correction)
+    pooled, _ = bayes_columns(pooled_records(effects, comparisons, outcome, timepoint, chosen), effects, outcome, bayes)
+    pairs = {(c.treatment, c.comparator) for c in comparisons if c.pooled is not None} & converted
+    return bayes_robustness_records(pooled, pairs, suffix=f", {REPORTED_ONLY}")
