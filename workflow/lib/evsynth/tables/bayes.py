@@ -24,6 +24,7 @@ import pandas as pd
 from evsynth.data.bayes_config import tau_prior_from
 from evsynth.data.config import Outcome
 from evsynth.stats.bayes import BayesFit, MuPrior, bayes_meta
+from evsynth.stats.bayes_priors import unit_information_sd
 from evsynth.stats.profiles import BAYES
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "bayes_primary",
     "bayes_robustness_records",
     "prior_sensitivity_records",
+    "resolved_prior",
     "shrinkage_columns",
 ]
 
@@ -81,6 +83,33 @@ def _fit(yi, vi, prior_fields, mu_sd, outcome, mid, alpha=0.05) -> BayesFit:
                       thresholds=_thresholds(outcome, mid))  # fmt: skip
 
 
+def resolved_prior(
+    bayes: Mapping[str, Any], effects: pd.DataFrame, outcome_id: str
+) -> tuple[dict[str, Any] | None, str]:
+    """The configured prior's fields with any UISD-relative scale filled in, or None and why.
+
+    For an outcome on an arbitrary scale (``uisd_multiple`` set, an MD without a configured
+    scale) the scale is ``uisd_multiple`` times the unit information standard deviation of the
+    analysis's estimable trials with known arm sizes, all comparisons together (Röver et al.
+    2021, eq. 6), so every comparison of the analysis has the same prior, in the outcome's
+    units; the prior's label says so.
+    """
+    if bayes["prior"] is None:
+        return None, bayes["reason"]
+    multiple = bayes.get("uisd_multiple")
+    if multiple is None:
+        return bayes["prior"], ""
+    known = effects[effects["estimable"].astype(bool)]
+    known = known[known["n_treat"].notna() & known["n_ctrl"].notna()] if "n_treat" in known else known.iloc[:0]
+    if known.empty:
+        return None, ("no trial of this analysis reports its arm sizes, which the UISD-scaled default prior "
+                      f"needs: set config.yaml: bayes.priors.{outcome_id}: {{prior: ..., scale: ...}}")  # fmt: skip
+    uisd = unit_information_sd(known["n_treat"].to_numpy(float) + known["n_ctrl"].to_numpy(float),
+                               known["vi"].to_numpy(float))  # fmt: skip
+    source = f"UISD/{1 / multiple:g}, UISD {uisd:.4g} from {len(known)} trial{'s' if len(known) != 1 else ''}"
+    return {**bayes["prior"], "scale": multiple * uisd, "source": source}, ""
+
+
 def _summary(fit: BayesFit, outcome: Outcome, mid: float | None) -> dict[str, Any]:
     back = outcome.to_reporting
 
@@ -120,6 +149,7 @@ def bayes_columns(
     across-modes estimate are left with a status saying why.
     """
     out, fits = [], {}
+    prior, reason = resolved_prior(bayes, effects, outcome.id)
     for row in pooled:
         row = dict(row)
         usable = _usable(effects, row["treatment"], row["comparator"])
@@ -128,10 +158,10 @@ def bayes_columns(
                                    "(rma.mv); the Bayesian model here assumes independent trials")  # fmt: skip
         elif usable.empty:
             row["bayes_status"] = "not run: no estimable trial"
-        elif bayes["prior"] is None:
-            row["bayes_status"] = f"not run: {bayes['reason']}"
+        elif prior is None:
+            row["bayes_status"] = f"not run: {reason}"
         else:
-            fit = _fit(usable["yi"].to_numpy(float), usable["vi"].to_numpy(float), bayes["prior"],
+            fit = _fit(usable["yi"].to_numpy(float), usable["vi"].to_numpy(float), prior,
                        bayes["mu_prior_sd"], outcome, bayes["mid"], row.get("alpha") or 0.05)  # fmt: skip
             fits[(row["treatment"], row["comparator"])] = fit
             row.update(_summary(fit, outcome, bayes["mid"]))
@@ -193,7 +223,8 @@ def prior_sensitivity_records(
 ) -> list[dict[str, Any]]:
     """Each comparison under the configured prior and every ``bayes.sensitivity_priors`` entry."""
     records = []
-    candidates = [("configured", bayes["prior"], bayes["reason"])] + [tuple(s) for s in bayes["sensitivity"]]
+    configured = ("configured", *resolved_prior(bayes, effects, outcome.id))
+    candidates = [configured] + [tuple(s) for s in bayes["sensitivity"]]
     for row in pooled:
         if row["status"] == "pooled across delivery modes":
             continue
