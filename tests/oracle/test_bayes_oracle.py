@@ -122,4 +122,4 @@ def test_uisd_and_the_md_default_prior_match_r():
     assert out["bayes_estimate"] == pytest.approx(case["mu"]["median"], abs=TOL["bayes_abs"])
     assert out["bayes_ci_lower"] == pytest.approx(case["mu"]["central_lower"], abs=TOL["bayes_abs"])
     assert out["bayes_tau"] == pytest.approx(case["tau"]["median"], abs=TOL["bayes_abs"])
-    assert out["bayes_tau_prior"].startswith(f"half-normal({uisd / 4:g}; UISD/4, UISD {uisd:.4g} from 9 trials")
+    assert out["bayes_tau_prior"].startswith(f"half-normal({uisd / 4:g}; UISD/4, UISD {uisd:.4g} from 9 contrasts")

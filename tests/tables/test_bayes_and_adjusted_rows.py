@@ -83,7 +83,7 @@ def test_md_prior_is_a_quarter_of_the_trials_uisd_and_says_so():
     uisd = math.sqrt((40 + 100 + 61) / (1 / 0.30 + 1 / 0.12 + 1 / 0.2))
     direct = bayes_meta([-1.0, -0.4], [0.30, 0.12], TauPrior("half-normal", uisd / 4))
     assert out[0]["bayes_estimate"] == pytest.approx(direct.mu.median, rel=1e-12)
-    assert out[0]["bayes_tau_prior"] == f"half-normal({uisd / 4:g}; UISD/4, UISD {uisd:.4g} from 3 trials)"
+    assert out[0]["bayes_tau_prior"] == f"half-normal({uisd / 4:g}; UISD/4, UISD {uisd:.4g} from 3 contrasts)"
     assert out[1]["bayes_tau_prior"] == out[0]["bayes_tau_prior"]  # one prior per analysis
     priors = prior_sensitivity_records([_row(2, measure="MD")], effects, md, bayes)
     assert priors[0]["configured"] and priors[0]["bayes_estimate"] == out[0]["bayes_estimate"]

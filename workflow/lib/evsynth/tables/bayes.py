@@ -106,7 +106,7 @@ def resolved_prior(
                       f"needs: set config.yaml: bayes.priors.{outcome_id}: {{prior: ..., scale: ...}}")  # fmt: skip
     uisd = unit_information_sd(known["n_treat"].to_numpy(float) + known["n_ctrl"].to_numpy(float),
                                known["vi"].to_numpy(float))  # fmt: skip
-    source = f"UISD/{1 / multiple:g}, UISD {uisd:.4g} from {len(known)} trial{'s' if len(known) != 1 else ''}"
+    source = f"UISD/{1 / multiple:g}, UISD {uisd:.4g} from {len(known)} contrast{'s' if len(known) != 1 else ''}"
     return {**bayes["prior"], "scale": multiple * uisd, "source": source}, ""
 
 
