@@ -17,6 +17,8 @@ from evsynth._values import is_na
 from evsynth.data.io import neutralise_formula
 from evsynth.data.screening import PrismaCounts, sum_counts
 from evsynth.reports.html import _document, escape
+from evsynth.stats.profiles import BAYES
+from evsynth.tables.bayes import POSTERIOR_PREDICTIVE
 
 __all__ = ["methods_blocks", "results_blocks", "comparison_sentence", "to_markdown", "to_html"]
 
@@ -51,6 +53,11 @@ PREDICTION = {
     "normal": ("on the normal distribution", "Riley, Higgins & Deeks 2011"),
 }
 REFERENCES = {
+    "Röver 2020": "Röver C. Bayesian random-effects meta-analysis using the bayesmeta R package. J Stat Softw "
+                  "2020;93(6):1-51.",
+    "Röver et al. 2021": "Röver C, Bender R, Dias S, et al. On weakly informative prior distributions for the "
+                         "heterogeneity parameter in Bayesian random-effects meta-analysis. Res Synth Methods "
+                         "2021;12:448-474.",
     "Begg & Mazumdar 1994": "Begg CB, Mazumdar M. Operating characteristics of a rank correlation test for "
                             "publication bias. Biometrics 1994;50:1088-1101.",
     "DerSimonian & Laird 1986": "DerSimonian R, Laird N. Meta-analysis in clinical trials. Control Clin Trials "
@@ -188,9 +195,22 @@ def methods_blocks(
                 + _cite("came from a multivariate model with the shared-arm covariance", "Gleser & Olkin 2009",
                         used=used) + ".")
     label = method["profile"] + "".join(f", {k}={method[k]}" for k in method.get("overridden", ()))
-    pooling += (f" These settings are evsynth's method profile {label}; every pooled comparison was re-run "
-                "under the cochrane-2025, revman5 and metafor profiles to show whether a conclusion depends "
-                "on them.")
+    if method["profile"] == BAYES:
+        pooling = (_cite("The primary analysis was a Bayesian normal-normal random-effects model whose posterior "
+                         "was computed exactly by numerical integration over tau", "Röver 2020", used=used)
+                   + "; " + _cite("the prior on tau of each outcome is reported with its results (half-normal "
+                                  "by default)", "Röver et al. 2021", used=used)
+                   + f", and pooled effects are posterior medians with central {level} credible intervals and "
+                   f"{level} posterior predictive intervals for a new trial's effect. The frequentist analysis "
+                   "that gave the heterogeneity statistics, the across-modes estimates and the sensitivity "
+                   "analyses follows. " + pooling)
+        pooling += (f" These settings are evsynth's method profile {label}; every pooled comparison was re-run "
+                    "under the frequentist cochrane-2025, revman5 and metafor profiles to show whether a "
+                    "conclusion depends on the model.")
+    else:
+        pooling += (f" These settings are evsynth's method profile {label}; every pooled comparison was re-run "
+                    "under the cochrane-2025, revman5 and metafor profiles to show whether a conclusion depends "
+                    "on them.")
     subgroups = (_cite("Differences between delivery modes were tested with Q between subgroups (separate tau², "
                        "with the covariance of subgroup estimates sharing an arm) and by meta-regression on mode "
                        "(common tau²)", "Borenstein & Higgins 2013", used=used) + ". "
@@ -269,7 +289,9 @@ def comparison_sentence(row: Mapping[str, Any], labels: Mapping[str, str]) -> st
     who = f"{trials} ({n})" if n else trials
     if status == "no estimable study":
         return f"{treatment} vs {comparator}: no trial gave an estimable effect ({row.get('note') or 'none'})."
-    effect = (f"{measure} {_fmt(row['estimate'], measure)}, {level} CI {_fmt(row['ci_lower'], measure)} to "
+    posterior = row.get("pi_method") == POSTERIOR_PREDICTIVE  # profile bayes
+    effect = (f"{measure} {_fmt(row['estimate'], measure)}{' (posterior median)' if posterior else ''}, {level} "
+              f"{'credible interval' if posterior else 'CI'} {_fmt(row['ci_lower'], measure)} to "
               f"{_fmt(row['ci_upper'], measure)}")
     if status.startswith("single study"):
         return f"{who}, {row['studies']}, compared {treatment} with {comparator}: {effect} (single trial, not pooled)."
@@ -279,7 +301,8 @@ def comparison_sentence(row: Mapping[str, Any], labels: Mapping[str, str]) -> st
     if not is_na(row.get("tau2")):
         parts.append(f"tau² = {float(row['tau2']):.3g}")
     if not is_na(row.get("pi_lower")):
-        parts.append(f"prediction interval {_fmt(row['pi_lower'], measure)} to {_fmt(row['pi_upper'], measure)}")
+        parts.append(f"{'posterior predictive' if posterior else 'prediction'} interval "
+                     f"{_fmt(row['pi_lower'], measure)} to {_fmt(row['pi_upper'], measure)}")
     if status == "pooled across delivery modes":
         return (f"Across delivery modes, {_count(k).lower()} comparisons with {comparator} "
                 f"(multivariate model with shared-arm covariance): " + "; ".join(parts) + ".")

@@ -24,6 +24,13 @@ overridden on top of it in ``config.yaml: pooling``
   and the test for subgroup differences on the subgroups' Hartung-Knapp SEs (meta's
   ``update(..., subgroup = )`` under ``hakn = TRUE``, which metapsyTools' ``subgroupAnalysis``
   calls). The other profiles test on the plain random-effects SEs (RevMan).
+* ``bayes``: the Bayesian random-effects model is the primary analysis (Röver 2020, J Stat Softw
+  93(6); docs/bayes.md): pooled estimates, intervals and prediction intervals are the posterior
+  median, the central credible interval and the posterior predictive interval
+  (:func:`evsynth.tables.bayes.bayes_primary`). Its frequentist settings are cochrane-2025's;
+  they give the heterogeneity and common-effect columns and every analysis that has no
+  Bayesian version (sensitivity, subgroups, networks), and the frequentist profiles are the
+  alternatives in robustness.tsv.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ I2_METHODS = ("tau2", "q", "q-ht")
 TAU2_CIS = ("qprofile", "none")
 SMD_VARIANCES = ("metafor", "revman", "metapsy")
 SUBGROUP_SES = ("wald", "hksj")
+#: The profile whose primary numbers are Bayesian (evsynth.tables.bayes).
+BAYES = "bayes"
 SETTING_KEYS = ("estimator", "ci_method", "prediction_interval", "i2", "tau2_ci", "smd_variance", "subgroup_se")
 
 
@@ -66,6 +75,11 @@ class MethodSettings:
         changes = ", ".join(f"{key}={getattr(self, key)}" for key in self.overridden)
         return f"{self.profile} ({changes})"
 
+    @property
+    def bayesian(self) -> bool:
+        """Whether the Bayesian posterior is the primary analysis (profile ``bayes``)."""
+        return self.profile == BAYES
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -75,9 +89,10 @@ PROFILES: dict[str, MethodSettings] = {
     "revman5": MethodSettings("revman5", "DL", "wald", "none", "q", "none", "revman"),
     "metafor": MethodSettings("metafor", "REML", "wald", "normal", "tau2", "qprofile", "metafor"),
     "metapsy": MethodSettings("metapsy", "REML", "hksj", "t_k-2-wald", "q-ht", "qprofile", "metapsy", "hksj"),
+    BAYES: MethodSettings(BAYES, "REML", "hksj", "t_k-1", "tau2", "qprofile", "metafor"),
 }
-
-#: Profiles robustness.tsv re-runs every comparison under. Not ``metapsy``: it shares
+#: Profiles robustness.tsv re-runs every comparison under (under ``bayes``, the frequentist
+#: alternatives to the posterior). Not ``metapsy``: it shares
 #: cochrane-2025's estimator and CI (REML, Hartung-Knapp), so its conclusion (does the CI
 #: exclude no effect?) differs from cochrane-2025's only through its approximate SMD
 #: formula; a row that repeats another adds nothing to the comparison of conclusions.

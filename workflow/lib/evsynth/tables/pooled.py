@@ -24,7 +24,7 @@ from evsynth.stats.exclusion import MIN_K_EXCLUSION, exclusion_reruns
 from evsynth.stats.pooling import pool_with
 from evsynth.stats.profiles import PROFILES, ROBUSTNESS_PROFILES, MethodSettings
 from evsynth.stats.results import PooledEstimate
-from evsynth.tables.bayes import BAYES_COLUMNS, SHRINKAGE_COLUMNS
+from evsynth.tables.bayes import BAYES_COLUMNS, SHRINKAGE_COLUMNS, bayes_columns, bayes_robustness_records
 
 STUDY_COLUMNS = (
     "outcome",
@@ -347,18 +347,21 @@ def robustness_records(
     outliers and without influential trials (:mod:`evsynth.stats.exclusion`), rows
     "<chosen>, excluding outliers" and "<chosen>, excluding influential trials", when the rule
     excludes a trial and leaves at least two.
+
+    Under the ``bayes`` profile only the frequentist profiles are re-run here, none of them
+    chosen: the chosen rows are the posterior's (:func:`evsynth.tables.bayes.bayes_robustness_records`),
+    and :func:`mark_conclusions` compares with them once they are added.
     """
-    candidates = {chosen.label: chosen}
+    candidates = {} if chosen.bayesian else {chosen.label: chosen}
     for name in ROBUSTNESS_PROFILES:
-        profile = PROFILES[name]
-        candidates.setdefault(name, MethodSettings(**{**profile.as_dict(), "alpha": chosen.alpha}))
+        candidates.setdefault(name, MethodSettings(**{**PROFILES[name].as_dict(), "alpha": chosen.alpha}))
     by_comparison: dict[tuple[str, str], list[dict[str, Any]]] = {}
     excluding: dict[tuple[str, str], list[dict[str, Any]]] = {}
     fits = [(label, settings, rows, None) for label, settings in candidates.items()]
     # Comparisons with rows the pipeline converted are re-run on directly reported data only.
     converted = {(r.get("treatment"), r.get("comparator")) for r in rows if conversion_ids(r.get("conversion"))}
     reported = [r for r in rows if not conversion_ids(r.get("conversion"))]
-    if converted and reported:
+    if converted and reported and not chosen.bayesian:
         fits.append((f"{chosen.label}, {REPORTED_ONLY}", chosen, reported, converted))
     for label, settings, fit_rows, only in fits:
         effects, comparisons = analyse(fit_rows, outcome, modes, settings, continuity_correction)
@@ -371,14 +374,43 @@ def robustness_records(
             )
             if label == chosen.label and len(comp.studies) >= MIN_K_EXCLUSION:
                 excluding[comp.treatment, comp.comparator] = _exclusion_rows(outcome, timepoint, comp, effects, chosen)
-    records = []
-    for key, group in by_comparison.items():
-        group += excluding.get(key, [])  # last, after the profiles
-
-        reference = next(r["ci_excludes_no_effect"] for r in group if r["chosen"])
-        for rec in group:
-            rec["conclusion_differs_from_chosen"] = rec["ci_excludes_no_effect"] != reference
-        records += group
-    return records
+    # Exclusion re-runs last, after the profiles.
+    return mark_conclusions([rec for key, group in by_comparison.items() for rec in group + excluding.get(key, [])])
 
 
+def mark_conclusions(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Set ``conclusion_differs_from_chosen`` on robustness rows, per comparison (outcome,
+    timepoint, treatment, comparator), against the comparison's chosen row; None where the
+    comparison has no chosen row (yet)."""
+    key = ("outcome", "timepoint", "treatment", "comparator")
+    chosen = {tuple(r[c] for c in key): r["ci_excludes_no_effect"] for r in records if r["chosen"]}
+    for rec in records:
+        reference = chosen.get(tuple(rec[c] for c in key))
+        rec["conclusion_differs_from_chosen"] = (
+            None if reference is None else rec["ci_excludes_no_effect"] != reference
+        )
+    return list(records)
+
+
+
+
+def bayes_reported_only_records(
+    rows: Sequence[Mapping[str, Any]],
+    outcome: Outcome,
+    modes: Sequence[str],
+    chosen: MethodSettings,
+    continuity_correction: float,
+    timepoint: str,
+    bayes: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """Under the ``bayes`` profile, the "directly reported data only" robustness rows: the
+    posterior of each comparison with converted rows, refitted without them (at least two
+    trials left), as :func:`robustness_records` does for a frequentist chosen profile."""
+    converted = {(r.get("treatment"), r.get("comparator")) for r in rows if conversion_ids(r.get("conversion"))}
+    reported = [r for r in rows if not conversion_ids(r.get("conversion"))]
+    if not (chosen.bayesian and converted and reported):
+        return []
+    effects, comparisons = analyse(reported, outcome, modes, chosen, continuity_correction)
+    pooled, _ = bayes_columns(pooled_records(effects, comparisons, outcome, timepoint, chosen), effects, outcome, bayes)
+    pairs = {(c.treatment, c.comparator) for c in comparisons if c.pooled is not None} & converted
+    return bayes_robustness_records(pooled, pairs, suffix=f", {REPORTED_ONLY}")
