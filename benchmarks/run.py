@@ -55,6 +55,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
+import conversions_case  # noqa: E402
 import synthetic  # noqa: E402
 
 PYTHON = sys.executable
@@ -74,6 +75,8 @@ FULL = {
     "case7": {"k": 10, "reps": 7, "n": 10_000, "many_reps": 2},
     "case5": {"version_reps": 5, "cold_reps": 1, "noop_reps": 3, "edit_reps": 2,
               "review": (5, 2, 2), "review_noop_reps": 1, "review_edit_reps": 1, "timeout": 2400},
+    # Two cold runs per table (each ~100 s, 200 CPU s on an idle machine), alternating; CPU time is the measure.
+    "case8": {"parse_reps": 15, "first_reps": 5, "cold_reps": 2, "timeout": 2400},
 }
 SMOKE = {
     "case1_k": [10],
@@ -88,6 +91,8 @@ SMOKE = {
     # Dry run of a small synthetic review: checks the generator still writes a table and
     # config the current workflow accepts.
     "case5": {"version_reps": 1, "dry_run_only": True, "review": (1, 1, 2), "timeout": 300},
+    # The reported-forms table is written and read (no cold runs).
+    "case8": {"parse_reps": 2, "first_reps": 1, "cold_reps": 0, "timeout": 300},
 }
 
 
@@ -658,6 +663,15 @@ def evaluate(results: dict, smoke: bool) -> list[dict]:
                 add(7, target, f"{_fmt_s(wall)} (whole process)", wall < 10, _fmt_s(cpu), (cpu or 1e9) < 10)
             else:
                 add(7, target, "; ".join(many.get("errors", []))[:200], False)
+    c8 = results.get("case8")
+    if c8:
+        s = conversions_case.summary(c8)
+        target = "reported forms: cold run under 5% above the same trials entered directly"
+        if "cold_ratio_cpu" in s:
+            add(8, target, f"{100 * (s['cold_ratio_wall'] - 1):+.1f}%", s["cold_ratio_wall"] < 1.05,
+                f"{100 * (s['cold_ratio_cpu'] - 1):+.1f}%", s["cold_ratio_cpu"] < 1.05)
+        elif not smoke:
+            add(8, target, str(c8.get("cold_reported", c8.get("cold_direct", "not run")))[:200], False)
     return targets
 
 
@@ -669,7 +683,7 @@ def write_report(results: dict, out: Path, smoke: bool, command: str) -> None:
         "# evsynth benchmarks" + (" (smoke run: tiny sizes, no targets)" if smoke else ""),
         "",
         f"Written by `{command}` on {results['finished']} in {results['duration_s'] / 60:.1f} min "
-        f"(machine-readable copy: `results.json`).",
+        f"(machine-readable copy: `results.json`)." + (f" {results['merge_note']}" if "merge_note" in results else ""),
         "",
         "## Machine",
         "",
@@ -868,6 +882,8 @@ def write_report(results: dict, out: Path, smoke: bool, command: str) -> None:
             else:
                 lines.append(f"| {label} | error: {str(run)[:150]} | | | |")
         lines.append("")
+    if results.get("case8"):
+        lines += conversions_case.report(results["case8"], _spread, _fmt_s)
     if results.get("notes"):
         lines += ["## Notes", ""] + [f"- {n}" for n in results["notes"]] + [""]
     (out / "results.md").write_text("\n".join(lines))
@@ -898,14 +914,25 @@ def _drawing_analysis(c5: dict) -> list[str]:
     return lines
 
 
+def _previous_command(out: Path) -> str:
+    """The command in an earlier results.md's header (results.json did not keep it)."""
+    import re
+
+    found = re.search(r"^Written by `(.*?)` on ", (out / "results.md").read_text(), flags=re.MULTILINE | re.DOTALL)
+    return found.group(1) if found else "an earlier run of benchmarks/run.py"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, no targets (CI)")
-    parser.add_argument("--cases", default="1,2,3,4,5,6,7", help="comma-separated case numbers")
+    parser.add_argument("--cases", default="1,2,3,4,5,6,7,8", help="comma-separated case numbers")
     parser.add_argument("--out", type=Path, default=HERE, help="directory for results.md and results.json")
     parser.add_argument("--no-metafor", action="store_true", help="skip the metafor runs even if R is installed")
     parser.add_argument("--no-review", action="store_true", help="case 5 without the 20x synthetic review")
     parser.add_argument("--note", action="append", default=[], help="a line for the report's Notes")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other cases' results from the existing results.json (each case keeps its "
+                             "own machine load; case 8 records its own)")
     args = parser.parse_args(argv)
     cfg = SMOKE if args.smoke else FULL
     if args.no_review:
@@ -935,11 +962,29 @@ def main(argv=None) -> int:
         results["case6"] = case6(cfg, info, log)
     if 7 in cases:
         results["case7"] = case7(cfg, log)
-    info["load_average_end"] = os.getloadavg()
-    results["targets"] = evaluate(results, args.smoke)
-    results["duration_s"] = time.perf_counter() - started
-    results["finished"] = dt.datetime.now().isoformat(timespec="seconds")
+    if 8 in cases:
+        results["case8"] = conversions_case.case8(cfg, log, run_process, _snapshot, _snakemake, stats)
+    if args.merge and (args.out / "results.json").is_file():
+        previous = json.loads((args.out / "results.json").read_text())
+        kept = {k: v for k, v in previous.items() if k.startswith("case") and k not in results}
+        results = {**previous, **results, **kept, "machine": previous.get("machine", info)}
+        results["notes"] = previous.get("notes", []) + [n for n in args.note if n not in previous.get("notes", [])]
+        results["merged"] = sorted(f"case{c}" for c in cases)
+        info = results["machine"]
+        args.note = results["notes"]
     command = "python benchmarks/run.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
+    if results.get("merged"):  # the header stays the earlier run's; say what this run replaced
+        results["merge_note"] = (f"{', '.join(results['merged'])} re-run by `{command.strip()}` on "
+                                 f"{dt.datetime.now().isoformat(timespec='seconds')} in "
+                                 f"{(time.perf_counter() - started) / 60:.1f} min (each such case gives its own "
+                                 "machine load).")
+        command = results.get("command") or _previous_command(args.out)
+    else:
+        info["load_average_end"] = os.getloadavg()
+        results["duration_s"] = time.perf_counter() - started
+        results["finished"] = dt.datetime.now().isoformat(timespec="seconds")
+    results["command"] = command.strip()
+    results["targets"] = evaluate(results, args.smoke)
     write_report(results, args.out, args.smoke, command.strip())
     log(f"wrote {args.out / 'results.md'}")
     for t in results["targets"]:
