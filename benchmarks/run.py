@@ -1,8 +1,10 @@
 """Benchmarks of evsynth (issue #9): writes benchmarks/results.md and benchmarks/results.json.
 
-    .venv/bin/python benchmarks/run.py            # everything: ~25 min on 2 cores, of which the
+    .venv/bin/python benchmarks/run.py            # everything: ~32 min on 2 cores, of which the
                                                   # 20x review's cold Snakemake run is ~20 min
     .venv/bin/python benchmarks/run.py --no-review   # case 5 without the 20x review: ~8 min
+    .venv/bin/python benchmarks/run.py --cases 8 --merge   # case 8 alone (~7 min: four cold runs),
+                                                  # the other cases kept from results.json
     .venv/bin/python benchmarks/run.py --cases 1,2,3,4   # the statistics only: ~2 min
     .venv/bin/python benchmarks/run.py --smoke    # tiny sizes, no targets (CI; < 1 minute)
 
