@@ -132,7 +132,31 @@ def parse(direct: str, reported: str, reps: int) -> dict:
             out[f"{label}_rows"] = len(rows)
             if label == "reported":
                 out["reported_converted_rows"] = int((rows["conversion"] != "").sum())
+    out["same_analyses"] = same_analyses(direct, reported, raw)
     return {k: (sorted(v) if isinstance(v, list) else v) for k, v in out.items()}
+
+
+def same_analyses(direct: str, reported: str, raw: dict) -> dict:
+    """Both tables through the parse-time plan: the analyses, and the largest relative
+    difference of any effect size or variance (the reported forms are exact inverses)."""
+    import numpy as np
+
+    from evsynth.pipeline.plan import Plan
+
+    a, b = Plan.load({**raw, "studies": direct}), Plan.load({**raw, "studies": reported})
+    worst, effects = 0.0, 0
+    for key, ea in a._effects.items():
+        eb = b._effects.get(key)
+        if eb is None or len(eb) != len(ea):
+            return {"same": False, "analysis": list(key)}
+        for column in ("yi", "vi"):
+            x, y = ea[column].to_numpy(float), eb[column].to_numpy(float)
+            ok = np.isfinite(x) & np.isfinite(y)
+            if len(x) and ok.any():
+                worst = max(worst, float(np.max(np.abs(x[ok] - y[ok]) / np.maximum(np.abs(x[ok]), 1e-300))))
+        effects += len(ea)
+    return {"same": set(a._effects) == set(b._effects), "analyses": len(a._effects), "effects": effects,
+            "max_rel_diff": worst}
 
 
 def first(path: str) -> dict:
@@ -244,6 +268,11 @@ def report(r: dict, spread, fmt_s) -> list[str]:
                   f"at parse time; CPU, median of {len(p['direct'])}, alternating in one process): direct "
                   f"{fmt_s(s['parse_direct'])}, reported {fmt_s(s['parse_reported'])} "
                   f"({p.get('reported_converted_rows')} rows converted): {fmt_s(s['parse_extra'])} more."]
+        same = p.get("same_analyses")
+        if same:
+            lines += [f"- Same analyses: {same.get('analyses')} analyses, {same.get('effects')} effect sizes in both; "
+                      f"largest relative difference of any yi or vi {same.get('max_rel_diff', float('nan')):.1e}."
+                      if same.get("same") else f"- The two tables give different analyses: {same}."]
     if "first_extra" in s:
         loads = any(x.get("scipy_stats") for x in r["first"]["reported"])
         lines += [f"- The same as the first call of a fresh process (imports included, as at Snakemake's parse; "

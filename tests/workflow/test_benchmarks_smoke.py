@@ -51,4 +51,5 @@ def test_benchmark_runner_smoke(tmp_path):
     assert "## 8. Data as trials report it" in report
     parse = results["case8"]["parse"]
     assert parse["reported_rows"] == parse["direct_rows"] and parse["reported_converted_rows"] >= 20, parse
+    assert parse["same_analyses"]["same"] and parse["same_analyses"]["max_rel_diff"] < 1e-12, parse
     assert all(t["met"] is None for t in results["targets"])  # a smoke run judges nothing
