@@ -260,6 +260,10 @@ if __name__ == "__main__":
 def report(r: dict, spread, fmt_s) -> list[str]:
     """The case's section of results.md."""
     s = summary(r)
+
+    def diff(x: float) -> str:
+        return f"{fmt_s(abs(x))} {'more' if x >= 0 else 'less'}"
+
     table = r.get("table", {})
     forms = ", ".join(f"{k} {v}" for k, v in table.get("converted", {}).items())
     lines = ["## 8. Data as trials report it: what the conversions cost", "",
@@ -274,7 +278,7 @@ def report(r: dict, spread, fmt_s) -> list[str]:
         lines += [f"- Reading, checking and converting the table (`load_studies`, once per Snakemake invocation, "
                   f"at parse time; CPU, median of {len(p['direct'])}, alternating in one process): direct "
                   f"{fmt_s(s['parse_direct'])}, reported {fmt_s(s['parse_reported'])} "
-                  f"({p.get('reported_converted_rows')} rows converted): {fmt_s(s['parse_extra'])} more."]
+                  f"({p.get('reported_converted_rows')} rows converted): {diff(s['parse_extra'])}."]
         same = p.get("same_analyses")
         if same:
             lines += [f"- Same analyses: {same.get('analyses')} analyses, {same.get('effects')} effect sizes in both; "
@@ -284,7 +288,7 @@ def report(r: dict, spread, fmt_s) -> list[str]:
         loads = any(x.get("scipy_stats") for x in r["first"]["reported"])
         lines += [f"- The same as the first call of a fresh process (imports included, as at Snakemake's parse; "
                   f"CPU, median of {len(r['first']['direct'])}): direct {fmt_s(s['first_direct'])}, reported "
-                  f"{fmt_s(s['first_reported'])} ({fmt_s(s['first_extra'])} more; "
+                  f"{fmt_s(s['first_reported'])} ({diff(s['first_extra'])}: within the spread; "
                   + ("the reported table's conversions imported scipy.stats)." if loads else
                      "the conversions take their t and normal quantiles from scipy.special, so scipy.stats is "
                      "not imported at parse time).")]
@@ -299,8 +303,8 @@ def report(r: dict, spread, fmt_s) -> list[str]:
     if "cold_ratio_cpu" in s:
         lines += ["", f"Reported / direct cold run: {s['cold_ratio_cpu']:.3f}x in CPU time "
                       f"({100 * (s['cold_ratio_cpu'] - 1):+.1f}%), {s['cold_ratio_wall']:.3f}x in wall time. Of the "
-                      f"direct cold run's CPU time, the conversions at parse time are {100 * s['parse_share']:.3f}% "
-                      f"(warm) and {100 * s.get('first_share', 0):.2f}% in a fresh process (imports included); "
+                      f"direct cold run's CPU time, the conversions at parse time are {100 * s['parse_share']:+.3f}% "
+                      f"(warm) and {100 * s.get('first_share', 0):+.3f}% in a fresh process (imports included); "
                       "the rest of any difference is what the converted rows add downstream (their footnotes, the "
                       "reported-only re-runs) and the spread between two cold runs on a shared machine."]
     return lines + [""]

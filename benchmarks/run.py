@@ -1,6 +1,6 @@
 """Benchmarks of evsynth (issue #9): writes benchmarks/results.md and benchmarks/results.json.
 
-    .venv/bin/python benchmarks/run.py            # everything: ~30 min on 2 cores, of which the
+    .venv/bin/python benchmarks/run.py            # everything: ~32 min on 2 cores, of which the
                                                   # 20x review's cold Snakemake run is ~20 min
     .venv/bin/python benchmarks/run.py --no-review   # case 5 without the 20x review: ~8 min
     .venv/bin/python benchmarks/run.py --cases 8 --merge   # case 8 alone (~4 min: two cold runs),
@@ -685,7 +685,7 @@ def write_report(results: dict, out: Path, smoke: bool, command: str) -> None:
         "# evsynth benchmarks" + (" (smoke run: tiny sizes, no targets)" if smoke else ""),
         "",
         f"Written by `{command}` on {results['finished']} in {results['duration_s'] / 60:.1f} min "
-        f"(machine-readable copy: `results.json`)." + (f" {results['merge_note']}" if "merge_note" in results else ""),
+        f"(machine-readable copy: `results.json`).",
         "",
         "## Machine",
         "",
@@ -916,6 +916,40 @@ def _drawing_analysis(c5: dict) -> list[str]:
     return lines
 
 
+def _splice(previous: str, fresh: str, merged: list[str], note: str) -> str:
+    """``previous`` results.md with the merged cases' target rows and sections taken from ``fresh``."""
+    numbers = {c.removeprefix("case") for c in merged}
+    old, new = previous.split("\n"), fresh.split("\n")
+
+    def rows(lines):
+        return [i for i, line in enumerate(lines) if line.startswith("| ") and line[2:].split(" |")[0] in numbers]
+
+    def section(lines, number):
+        start = next((i for i, line in enumerate(lines) if line.startswith(f"## {number}. ")), None)
+        if start is None:
+            return None, None
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        return start, end
+
+    out = [line for i, line in enumerate(old) if i not in set(rows(old))]
+    table_end = max((i for i, line in enumerate(out) if line.startswith("| ") and line[2:3].isdigit()), default=None)
+    if table_end is not None:
+        out[table_end + 1:table_end + 1] = [new[i] for i in rows(new)]
+    for number in sorted(numbers):
+        start, end = section(new, number)
+        if start is None:
+            continue
+        o_start, o_end = section(out, number)
+        if o_start is not None:
+            out[o_start:o_end] = new[start:end]
+        else:
+            at = next((i for i, line in enumerate(out) if line == "## Notes"), len(out))
+            out[at:at] = new[start:end]
+    header = next(i for i, line in enumerate(out) if line.startswith("Written by `"))
+    out[header] = out[header].split(" Case re-runs: ")[0] + f" Case re-runs: {note}"
+    return "\n".join(out)
+
+
 def _previous_command(out: Path) -> str:
     """The command in an earlier results.md's header (results.json did not keep it)."""
     import re
@@ -987,7 +1021,11 @@ def main(argv=None) -> int:
         results["finished"] = dt.datetime.now().isoformat(timespec="seconds")
     results["command"] = command.strip()
     results["targets"] = evaluate(results, args.smoke)
+    previous_md = (args.out / "results.md").read_text() if results.get("merged") else None
     write_report(results, args.out, args.smoke, command.strip())
+    if previous_md:  # keep the earlier page (hand-added sections included); splice in what was re-run
+        fresh = (args.out / "results.md").read_text()
+        (args.out / "results.md").write_text(_splice(previous_md, fresh, results["merged"], results["merge_note"]))
     log(f"wrote {args.out / 'results.md'}")
     for t in results["targets"]:
         print(f"  case {t['case']}: {t['target']}: {t['measured']} -> {t['met']}")
