@@ -1,8 +1,10 @@
 """Benchmarks of evsynth (issue #9): writes benchmarks/results.md and benchmarks/results.json.
 
-    .venv/bin/python benchmarks/run.py            # everything: ~25 min on 2 cores, of which the
+    .venv/bin/python benchmarks/run.py            # everything: ~32 min on 2 cores, of which the
                                                   # 20x review's cold Snakemake run is ~20 min
     .venv/bin/python benchmarks/run.py --no-review   # case 5 without the 20x review: ~8 min
+    .venv/bin/python benchmarks/run.py --cases 8 --merge   # case 8 alone (~4 min: two cold runs),
+                                                  # the other cases kept from results.json
     .venv/bin/python benchmarks/run.py --cases 1,2,3,4   # the statistics only: ~2 min
     .venv/bin/python benchmarks/run.py --smoke    # tiny sizes, no targets (CI; < 1 minute)
 
@@ -55,6 +57,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
+import conversions_case  # noqa: E402
 import synthetic  # noqa: E402
 
 PYTHON = sys.executable
@@ -74,6 +77,8 @@ FULL = {
     "case7": {"k": 10, "reps": 7, "n": 10_000, "many_reps": 2},
     "case5": {"version_reps": 5, "cold_reps": 1, "noop_reps": 3, "edit_reps": 2,
               "review": (5, 2, 2), "review_noop_reps": 1, "review_edit_reps": 1, "timeout": 2400},
+    # One cold run per table (~200 CPU s each), the two side by side; CPU time is the measure.
+    "case8": {"parse_reps": 15, "first_reps": 5, "cold_reps": 1, "timeout": 3600},
 }
 SMOKE = {
     "case1_k": [10],
@@ -88,6 +93,8 @@ SMOKE = {
     # Dry run of a small synthetic review: checks the generator still writes a table and
     # config the current workflow accepts.
     "case5": {"version_reps": 1, "dry_run_only": True, "review": (1, 1, 2), "timeout": 300},
+    # The reported-forms table is written and read (no cold runs).
+    "case8": {"parse_reps": 2, "first_reps": 1, "cold_reps": 0, "timeout": 300},
 }
 
 
@@ -658,6 +665,15 @@ def evaluate(results: dict, smoke: bool) -> list[dict]:
                 add(7, target, f"{_fmt_s(wall)} (whole process)", wall < 10, _fmt_s(cpu), (cpu or 1e9) < 10)
             else:
                 add(7, target, "; ".join(many.get("errors", []))[:200], False)
+    c8 = results.get("case8")
+    if c8:
+        s = conversions_case.summary(c8)
+        target = "reported forms: cold run under 5% above the same trials entered directly"
+        if "cold_ratio_cpu" in s:
+            add(8, target, f"{100 * (s['cold_ratio_wall'] - 1):+.1f}%", s["cold_ratio_wall"] < 1.05,
+                f"{100 * (s['cold_ratio_cpu'] - 1):+.1f}%", s["cold_ratio_cpu"] < 1.05)
+        elif not smoke:
+            add(8, target, str(c8.get("cold_reported", c8.get("cold_direct", "not run")))[:200], False)
     return targets
 
 
@@ -868,6 +884,8 @@ def write_report(results: dict, out: Path, smoke: bool, command: str) -> None:
             else:
                 lines.append(f"| {label} | error: {str(run)[:150]} | | | |")
         lines.append("")
+    if results.get("case8"):
+        lines += conversions_case.report(results["case8"], _spread, _fmt_s)
     if results.get("notes"):
         lines += ["## Notes", ""] + [f"- {n}" for n in results["notes"]] + [""]
     (out / "results.md").write_text("\n".join(lines))
@@ -898,14 +916,59 @@ def _drawing_analysis(c5: dict) -> list[str]:
     return lines
 
 
+def _splice(previous: str, fresh: str, merged: list[str], note: str) -> str:
+    """``previous`` results.md with the merged cases' target rows and sections taken from ``fresh``."""
+    numbers = {c.removeprefix("case") for c in merged}
+    old, new = previous.split("\n"), fresh.split("\n")
+
+    def rows(lines):
+        return [i for i, line in enumerate(lines) if line.startswith("| ") and line[2:].split(" |")[0] in numbers]
+
+    def section(lines, number):
+        start = next((i for i, line in enumerate(lines) if line.startswith(f"## {number}. ")), None)
+        if start is None:
+            return None, None
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        return start, end
+
+    out = [line for i, line in enumerate(old) if i not in set(rows(old))]
+    table_end = max((i for i, line in enumerate(out) if line.startswith("| ") and line[2:3].isdigit()), default=None)
+    if table_end is not None:
+        out[table_end + 1:table_end + 1] = [new[i] for i in rows(new)]
+    for number in sorted(numbers):
+        start, end = section(new, number)
+        if start is None:
+            continue
+        o_start, o_end = section(out, number)
+        if o_start is not None:
+            out[o_start:o_end] = new[start:end]
+        else:
+            at = next((i for i, line in enumerate(out) if line == "## Notes"), len(out))
+            out[at:at] = new[start:end]
+    header = next(i for i, line in enumerate(out) if line.startswith("Written by `"))
+    out[header] = out[header].split(" Case re-runs: ")[0] + f" Case re-runs: {note}"
+    return "\n".join(out)
+
+
+def _previous_command(out: Path) -> str:
+    """The command in an earlier results.md's header (results.json did not keep it)."""
+    import re
+
+    found = re.search(r"^Written by `(.*?)` on ", (out / "results.md").read_text(), flags=re.MULTILINE | re.DOTALL)
+    return found.group(1) if found else "an earlier run of benchmarks/run.py"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, no targets (CI)")
-    parser.add_argument("--cases", default="1,2,3,4,5,6,7", help="comma-separated case numbers")
+    parser.add_argument("--cases", default="1,2,3,4,5,6,7,8", help="comma-separated case numbers")
     parser.add_argument("--out", type=Path, default=HERE, help="directory for results.md and results.json")
     parser.add_argument("--no-metafor", action="store_true", help="skip the metafor runs even if R is installed")
     parser.add_argument("--no-review", action="store_true", help="case 5 without the 20x synthetic review")
     parser.add_argument("--note", action="append", default=[], help="a line for the report's Notes")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other cases' results from the existing results.json (each case keeps its "
+                             "own machine load; case 8 records its own)")
     args = parser.parse_args(argv)
     cfg = SMOKE if args.smoke else FULL
     if args.no_review:
@@ -935,12 +998,34 @@ def main(argv=None) -> int:
         results["case6"] = case6(cfg, info, log)
     if 7 in cases:
         results["case7"] = case7(cfg, log)
-    info["load_average_end"] = os.getloadavg()
-    results["targets"] = evaluate(results, args.smoke)
-    results["duration_s"] = time.perf_counter() - started
-    results["finished"] = dt.datetime.now().isoformat(timespec="seconds")
+    if 8 in cases:
+        results["case8"] = conversions_case.case8(cfg, log, run_process, _snapshot, _snakemake, stats)
+    if args.merge and (args.out / "results.json").is_file():
+        previous = json.loads((args.out / "results.json").read_text())
+        kept = {k: v for k, v in previous.items() if k.startswith("case") and k not in results}
+        results = {**previous, **results, **kept, "machine": previous.get("machine", info)}
+        results["notes"] = previous.get("notes", []) + [n for n in args.note if n not in previous.get("notes", [])]
+        results["merged"] = sorted(f"case{c}" for c in cases)
+        info = results["machine"]
+        args.note = results["notes"]
     command = "python benchmarks/run.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
+    if results.get("merged"):  # the header stays the earlier run's; say what this run replaced
+        results["merge_note"] = (f"{', '.join(results['merged'])} re-run by `{command.strip()}` on "
+                                 f"{dt.datetime.now().isoformat(timespec='seconds')} in "
+                                 f"{(time.perf_counter() - started) / 60:.1f} min (each such case gives its own "
+                                 "machine load).")
+        command = results.get("command") or _previous_command(args.out)
+    else:
+        info["load_average_end"] = os.getloadavg()
+        results["duration_s"] = time.perf_counter() - started
+        results["finished"] = dt.datetime.now().isoformat(timespec="seconds")
+    results["command"] = command.strip()
+    results["targets"] = evaluate(results, args.smoke)
+    previous_md = (args.out / "results.md").read_text() if results.get("merged") else None
     write_report(results, args.out, args.smoke, command.strip())
+    if previous_md:  # keep the earlier page (hand-added sections included); splice in what was re-run
+        fresh = (args.out / "results.md").read_text()
+        (args.out / "results.md").write_text(_splice(previous_md, fresh, results["merged"], results["merge_note"]))
     log(f"wrote {args.out / 'results.md'}")
     for t in results["targets"]:
         print(f"  case {t['case']}: {t['target']}: {t['measured']} -> {t['met']}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import json
 import os
 import re
 import subprocess
@@ -63,3 +64,23 @@ def test_parse_time_imports_stay_light():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(REPO / "workflow" / "lib")})
     assert run.stdout.strip() == "[]"
+
+
+def test_converting_reported_forms_at_parse_time_stays_light(tmp_path):
+    # The study table is read and converted at parse time (Plan.load). The test table of
+    # tests/data/test_reported_forms.py holds every reported form, among them a small arm's CI
+    # (a t quantile) and p-values (t and normal quantiles), which must not pull in scipy.stats.
+    from data.test_reported_forms import BASE, CONFIG, ROWS
+
+    table, config = tmp_path / "studies.tsv", tmp_path / "config.json"
+    header = list(dict.fromkeys(k for r in ROWS for k in {**BASE, **r}))
+    lines = ["\t".join(header), *("\t".join({**BASE, **r}.get(k, "") for k in header) for r in ROWS)]
+    table.write_text("\n".join(lines) + "\n")
+    config.write_text(json.dumps(CONFIG))
+    code = ("import json, sys\nfrom evsynth.data.studies import load_studies\n"
+            f"rows = load_studies({str(table)!r}, json.loads(open({str(config)!r}).read()))\n"
+            f"print(int((rows['conversion'] != '').sum()), [m for m in {HEAVY!r} if m in sys.modules])")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(REPO / "workflow" / "lib")})
+    converted, heavy = run.stdout.strip().split(" ", 1)
+    assert int(converted) >= 5 and heavy == "[]"

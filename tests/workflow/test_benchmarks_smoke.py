@@ -4,9 +4,11 @@
 metafor at k = 10 when R is installed, skipped otherwise), 100 analyses in a batch,
 influence at k = 30, a 5-treatment network, CHE + CR2 on 50 effects in 10 trials (and
 metafor + clubSandwich on them when R is installed), the Bayesian posterior at k = 10 (one call
-and 50 analyses in one process), and a dry run of a small synthetic review
+and 50 analyses in one process), a dry run of a small synthetic review
 through the current workflow (the generator must still satisfy the table and config
-checks). It writes results.md and results.json to a temporary directory.
+checks), and the shipped table rewritten in reported forms and read back (case 8, no cold
+runs: the rewrite must still pass the study-table checks). It writes results.md and
+results.json to a temporary directory.
 """
 
 from __future__ import annotations
@@ -46,4 +48,8 @@ def test_benchmark_runner_smoke(tmp_path):
     assert "ok" in results["case6"]["metafor"] or "skipped" in results["case6"]["metafor"]
     assert "## 7. Bayesian random-effects posterior" in report
     assert all("process" in run["many"] for run in results["case7"]["runs"].values()), results["case7"]
+    assert "## 8. Data as trials report it" in report
+    parse = results["case8"]["parse"]
+    assert parse["reported_rows"] == parse["direct_rows"] and parse["reported_converted_rows"] >= 20, parse
+    assert parse["same_analyses"]["same"] and parse["same_analyses"]["max_rel_diff"] < 1e-12, parse
     assert all(t["met"] is None for t in results["targets"])  # a smoke run judges nothing

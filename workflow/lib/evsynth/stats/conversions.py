@@ -86,10 +86,13 @@ import numpy as np
 _NORMAL = NormalDist()
 
 
-def _scipy_stats():
-    """scipy.stats, imported on first use: the study-table check runs at parse time, which
-    must not pay for scipy.stats (tests/pipeline/test_stats_api.py)."""
-    return importlib.import_module("scipy.stats")
+def _special():
+    """scipy.special, imported on first use. The conversions run at parse time, once per
+    Snakemake invocation (a no-op re-run included), so they use the quantile functions
+    scipy.stats itself calls (``t.ppf`` is ``stdtrit``, ``t.isf`` ``-stdtrit``, ``norm.isf``
+    ``-ndtri``: the same numbers) without importing scipy.stats, which costs ~0.4 s CPU
+    (benchmarks/results.md, case 8; tests/pipeline/test_stats_api.py)."""
+    return importlib.import_module("scipy.special")
 
 
 #: Below this arm size a CI of a mean is read as a t interval (Handbook §6.5.2.3: "say, < 60").
@@ -110,7 +113,7 @@ def mean_ci_quantile(n, level: float = 95.0):
     under :data:`T_INTERVAL_BELOW_N`, else normal (Handbook §6.5.2.3)."""
     n = np.asarray(n, dtype=float)
     p = 1 - (1 - level / 100) / 2
-    t = _scipy_stats().t.ppf(p, np.maximum(n - 1, 1)) if np.any(n < T_INTERVAL_BELOW_N) else 0.0
+    t = _special().stdtrit(np.maximum(n - 1, 1), p) if np.any(n < T_INTERVAL_BELOW_N) else 0.0
     return np.where(n < T_INTERVAL_BELOW_N, t, _NORMAL.inv_cdf(p))
 
 
@@ -218,7 +221,7 @@ def se_from_p_value(estimate, p, df=None):
     """SE of a contrast from its two-sided p-value: ``|estimate| / q(1 - p/2)`` with ``q`` the
     normal quantile, or the t quantile on ``df`` degrees of freedom (Handbook §6.3.2)."""
     p = np.asarray(p, dtype=float)
-    quantile = _scipy_stats().norm.isf(p / 2) if df is None else _scipy_stats().t.isf(p / 2, df)
+    quantile = -_special().ndtri(p / 2) if df is None else -_special().stdtrit(df, p / 2)
     with np.errstate(divide="ignore", invalid="ignore"):  # p = 1: no SE (inf or NaN), refused by the caller
         return np.abs(np.asarray(estimate, dtype=float)) / quantile
 
