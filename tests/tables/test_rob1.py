@@ -181,3 +181,15 @@ def test_the_low_risk_subset_reads_both_tools(tmp_path):
     records = sensitivity_records(studies, str(path), config, "depression", "post")
     assert {r["study"]: r["low_risk_of_bias"] for r in records} == {
         "A 2015": "yes", "C 2020": "yes", "D 2021": "no", "E 2022": ""}
+
+
+def test_study_table_page_shows_rob1_items_in_their_own_columns():
+    from evsynth.reports.html import study_table_html
+
+    rows = [{**row, "outcome": "depression", "timepoint": "post", "include": "yes", "source": "doi:10.1000/x"}
+            for row in _rows()]
+    page = study_table_html(rows, MODES, {"depression": "Depression"})
+    assert "<th>Overall</th>" in page and "<th>RoB 1 BA</th>" in page
+    assert 'title="Self-reported outcome">S</span>' in page and "not translated into RoB 2" in page
+    rob2_only = study_table_html(rows[:2], MODES, {"depression": "Depression"})
+    assert "RoB 1" not in rob2_only
