@@ -40,7 +40,7 @@ with log_to(snakemake.log[0]) as log:
         notes.append("Hatched (Overall): trials rated with RoB 1 instead, at their RoB 1 summary (low only when "
                      "all four items are low; Cochrane Handbook 5.1, Table 8.7.a); their domain bars are grey.")
     save_figure(
-        draw_summary(panels, f"Risk of bias (RoB 2), weighted summary: {what}", notes),
+        draw_summary(panels, f"Risk of bias ({tools}), weighted summary: {what}", notes),
         {"svg": out.summary_svg, "png": out.summary_png, "pdf": out.summary_pdf},
     )
     log.info("%d traffic-light rows (%d RoB 1), %d comparisons", len(rows) + len(rob1_rows), len(rob1_rows),
