@@ -107,7 +107,7 @@ def draw_traffic_light(rows: Sequence[TrafficLightRow], title: str, notes: Seque
         label_w = min(max(measure(r.label) for r in (*rows, *rob1_rows)) + GAP, 3.0)
         panels = [(ROB_HEADERS, "Study", rows)] if rows else []
         if rob1_rows:
-            panels.append((ROB1_HEADERS, "RoB 1 (Higgins et al. 2011)", rob1_rows))
+            panels.append((ROB1_HEADERS, "RoB 1", rob1_rows))
         labels = [[wrap(measure, r.label, label_w - GAP, FONT) for r in block] for _, _, block in panels]
         heights = [[max(ROW_H, LINE_H * (s.count("\n") + 1) + 0.08) for s in block] for block in labels]
         grid_w = COL_W * len(ROB_COLUMNS)
@@ -116,8 +116,8 @@ def draw_traffic_light(rows: Sequence[TrafficLightRow], title: str, notes: Seque
         footer = [f"{h}: {DOMAIN_NAMES[c]}" for h, c in zip(ROB_HEADERS, ROB_COLUMNS)] if rows else []
         if rob1_rows:
             footer += [f"{h}: {ROB1_NAMES[c]} (RoB 1)" for h, c in zip(ROB1_HEADERS, ROB1_ITEMS)]
-            footer.append("RoB 1 panel: trials that the source database rated with Cochrane's original tool; "
-                          "their items are shown as rated, not translated into RoB 2 domains.")
+            footer.append("RoB 1 panel: trials that the source database rated with Cochrane's original tool (Higgins "
+                          "et al. 2011); their items are shown as rated, not translated into RoB 2 domains.")
         footer = [wrap(measure, s, width - 2 * MARGIN, SMALL) for s in (*footer, *notes)]
         title_h = LINE_H * 1.3 * (title_s.count("\n") + 1) + 0.1
         header_top = MARGIN + title_h

@@ -381,7 +381,7 @@ def _certainty_inputs(
                **{f"rob1_{v}_pct": shares.get(level, 0.0) for v, level in ROB1_LEVELS.items()})
     weighting = "of the weight" if any(w is not None for _, w in study_weights) else "of the trials"
     if shares[NOT_ASSESSED] >= 100 - 1e-9:
-        row["risk_of_bias"] = "not assessed (no risk-of-bias judgements in the study table)"
+        row["risk_of_bias"] = "not assessed (no RoB 2 judgements in the study table)"
     else:
         rob1 = [f"{shares[level]:.0f}% {v}" for v, level in reversed(ROB1_LEVELS.items()) if level in shares]
         if not rob1:
