@@ -8,7 +8,7 @@ from evsynth.figures._base import save_figure
 from evsynth.figures.forest import draw_forest
 from evsynth.figures.forest_data import analysis_forest_data
 from evsynth.pipeline.logs import log_to
-from evsynth.tables.rob import comparison_judgements
+from evsynth.tables.rob import forest_judgements
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 with log_to(snakemake.log[0]):
     params = snakemake.params
     tables = {name: read_tsv(snakemake.input[name]) for name in ("pooled", "studies", "robustness", "subgroups")}
+    rob_headers, rob = forest_judgements(getattr(params, "rob", []))
     data = analysis_forest_data(
         tables,
         Outcome(**params.outcome),
@@ -23,7 +24,8 @@ with log_to(snakemake.log[0]):
         snakemake.wildcards.timepoint,
         params.method,
         extra_footer=(params.provenance,),
-        rob=comparison_judgements(getattr(params, "rob", [])),
+        rob=rob,
         bayes_row=params.bayes_row,
+        rob_headers=rob_headers,
     )
     save_figure(draw_forest(data), dict(snakemake.output))

@@ -9,6 +9,7 @@ judgements file, if any (evsynth.reports.sof; formulas and their sources in its 
 
 from typing import TYPE_CHECKING
 
+from evsynth.data.columns import ROB1_ITEMS
 from evsynth.data.config import Outcome
 from evsynth.data.io import read_tsv, write_text_atomic, write_tsv
 from evsynth.pipeline.logs import log_to
@@ -29,9 +30,10 @@ with log_to(snakemake.log[0]) as log:
     rob = {}
     for row in params.rob:
         rob.setdefault((row["outcome"], row["window"]), []).append(row)
+    rob1 = {key: comparison_judgements(rows, ROB1_ITEMS) for key, rows in rob.items()}
     rob = {key: comparison_judgements(rows) for key, rows in rob.items()}
     records = sof_records(
-        pooled, studies, outcomes, params.mode_labels, params.sof, params.control_rows, rob, params.judgements
+        pooled, studies, outcomes, params.mode_labels, params.sof, params.control_rows, rob, params.judgements, rob1
     )
     write_tsv(records, SOF_COLUMNS, snakemake.output.tsv, safe_text=True)
     title = "Summary of findings: remote CBT for chronic pain, by delivery mode"

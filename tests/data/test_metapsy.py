@@ -59,17 +59,19 @@ BODILY = (
     '"self-guided";"app";"cwp"\n'
 )
 # Depression psy vs ctr v24.0.2 (doi:10.5281/zenodo.7254845): rows 1 (Aagaard 2017, group),
-# 84 (Buhrman 2015, time_weeks 0), 638 (Sander 2020); the reference cell spans two lines.
+# 84 (Buhrman 2015, time_weeks 0), 638 (Sander 2020); the reference cell spans two lines; the
+# RoB 1 items sg, ac, ba, itt and the summary rob as the database gives them.
 DEPRESSION = (
     '"";"study";"condition_arm1";"condition_arm2";".g";"instrument";"mean_arm1";"sd_arm1";"n_arm1";'
-    '"mean_arm2";"sd_arm2";"n_arm2";"year";"time_weeks";"time";"format";"target_group";"full_ref"\n'
-    '"1";"Aagaard, 2017";"cbt";"cau";0;"bdi-1";17,5;12,6;40;17,5;12,4;35;2017;26;"post";"grp";"adul";'
-    '"Aagaard J et al.\n'
+    '"mean_arm2";"sd_arm2";"n_arm2";"year";"time_weeks";"time";"format";"target_group";"sg";"ac";"ba";"itt";'
+    '"rob";"full_ref"\n'
+    '"1";"Aagaard, 2017";"cbt";"cau";0;"bdi-1";17,5;12,6;40;17,5;12,4;35;2017;26;"post";"grp";"adul";1;1;"sr";0;'
+    '3;"Aagaard J et al.\n'
     'Nord J Psychiatry 2017"\n'
     '"84";"Buhrman, 2015";"cbt";"wl";0,297000435209749;"madrs-s";15,77;7,79;28;17,95;6,51;24;2015;0;'
-    '"post";"gsh";"med";"Buhrman M et al."\n'
+    '"post";"gsh";"med";1;1;"sr";1;4;"Buhrman M et al."\n'
     '"638";"Sander, 2020";"cbt";"cau";0,42284428693507;"phq-9";6,28;3,45;149;7,86;3,99;146;2020;9;"post";'
-    '"gsh";"med";"Sander LB et al."\n'
+    '"gsh";"med";1;1;"sr";1;4;"Sander LB et al."\n'
 )
 # Self-guided v24.0.3 (doi:10.5281/zenodo.12705748): rows 261 and 263 (O'Moore 2018); the
 # bl_* columns use a decimal point in this database.
@@ -184,6 +186,22 @@ def test_fiq_is_turned_back_and_rob_is_carried(tmp_path):
     assert "10.2196/jmir.2249" in kristjansdottir["source"]
 
 
+def test_rob1_items_are_carried_as_rated_never_as_rob2(tmp_path):
+    _, result = run_import("depression-psyctr", tmp_path)
+    sander = next(r for r in result.rows if r["study"] == "Sander 2020")
+    assert [sander[c] for c in ("rob1_sg", "rob1_ac", "rob1_ba", "rob1_itt")] == ["low", "low", "self-report", "low"]
+    assert not any(sander[c] for c in ("rob_d1", "rob_d2", "rob_d3", "rob_d4", "rob_d5", "rob_overall"))
+    assert "RoB 1 items as the database codes them (sg 1, ac 1, ba sr, itt 1; its summary rob = 4)" in sander["notes"]
+
+
+def test_a_rob1_code_the_map_does_not_give_is_listed_not_guessed(tmp_path):
+    path = tmp_path / "dep.csv"
+    path.write_text(DEPRESSION.replace(';1;1;"sr";1;4;"Sander', ';1;1;2;1;4;"Sander'), encoding="utf-8")
+    result = import_rows(read_metapsy(path), mapping("depression-psyctr"), OUTCOMES, WINDOWS)
+    reasons = {s["row"]: s["reason"] for s in result.skipped}
+    assert "RoB 1 codes not in the map's rob1 values" in reasons["638"] and "'rob1_ba': '2'" in reasons["638"]
+
+
 def test_rows_not_mapped_say_why(tmp_path):
     path = tmp_path / "bd.csv"
     path.write_text(BODILY, encoding="utf-8")
@@ -254,6 +272,21 @@ def test_a_bad_map_lists_every_problem(tmp_path):
     text = str(err.value)
     for part in ("unknown key 'colour'", "g_sign 'up'", "doi 'zenodo'", "mode 'phone'", "needs a 'reason'",
                  "outcome 'pain'"):
+        assert part in text
+
+
+def test_a_map_gives_one_risk_of_bias_tool_with_known_values(tmp_path):
+    raw = yaml.safe_load((REPO / "examples" / "metapsy" / "chronic_pain_depression_map.yaml").read_text())
+    raw["rob1"] = {"columns": {"rob1_sg": "sg", "rob1_ac": "ac"}, "values": {"0": "high", "1": "probably low"}}
+    raw["rob"] = {"columns": {c: c for c in ("rob_d1", "rob_d2", "rob_d3", "rob_d4", "rob_d5", "rob_overall")},
+                  "values": {"low": "low"}}
+    bad = tmp_path / "map.yaml"
+    bad.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    with pytest.raises(MetapsyMapError) as err:
+        load_map(bad, OUTCOMES, MODES)
+    text = str(err.value)
+    for part in ("give 'rob' (RoB 2) or 'rob1', not both", "'columns' must map each of rob1_sg, rob1_ac, rob1_ba",
+                 "rob1: 'values' must map database codes to high, low, self-report, unclear"):
         assert part in text
 
 

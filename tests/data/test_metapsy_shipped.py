@@ -79,10 +79,17 @@ def test_shipped_rows_are_what_the_importer_gives(database):
     assert data_cells(shipped) == data_cells(imported)
 
 
-def test_rob_2_on_every_row_whose_database_judges_it():
+def test_every_imported_row_has_the_judgements_of_its_database():
+    """RoB 2 (domains and overall) from bodily distress and self-guided, the four RoB 1 items
+    from depression-psyctr (which rates nothing else), never both, and the notes say so."""
+    rob2 = ("rob_d1", "rob_d2", "rob_d3", "rob_d4", "rob_d5", "rob_overall")
+    rob1 = ("rob1_sg", "rob1_ac", "rob1_ba", "rob1_itt")
     for row in shipped_metapsy_rows():
-        judged = database_of(row) != "depression-psyctr"  # that database rates RoB 1 items only
-        assert bool(row["rob_overall"]) == judged, row["study"]
+        by_rob1 = database_of(row) == "depression-psyctr"
+        assert all(row[c] for c in (rob1 if by_rob1 else rob2)), row["study"]
+        assert not any(row[c] for c in (rob2 if by_rob1 else rob1)), row["study"]
+        if by_rob1:
+            assert "RoB 1 items as the database codes them" in row["notes"], row["study"]
 
 
 def test_the_two_extractions_reconcile_to_the_shipped_rows():

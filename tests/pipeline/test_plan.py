@@ -215,6 +215,6 @@ def test_the_shipped_extraction_pair_plans_with_the_shipped_subsets():
     plan = Plan.load(shipped_config(extraction={**pair, "adjudication": str(
         REPO / "extraction" / "metapsy" / "adjudication.tsv")}))
     assert not plan.blocked
-    assert CONFIG["sensitivity"]["exclude_if"].keys() == {"extra_therapy", "rob_overall"}
+    assert CONFIG["sensitivity"]["exclude_if"].keys() == {"extra_therapy", "low_risk_of_bias"}
     rows = plan.sensitivity_rows("pain_interference", "post")
-    assert {(r["study"], r["rob_overall"]) for r in rows} == {("Friesen 2017", "high"), ("Menga 2014", "high")}
+    assert {(r["study"], r["low_risk_of_bias"]) for r in rows} == {("Friesen 2017", "no"), ("Menga 2014", "no")}

@@ -34,6 +34,18 @@ ARM_BOUNDS = {"percent": 100.0, "proportion": 1.0}
 ROB_DOMAINS = ("rob_d1", "rob_d2", "rob_d3", "rob_d4", "rob_d5")
 ROB_COLUMNS = (*ROB_DOMAINS, "rob_overall")
 ROB_VALUES = ("low", "some concerns", "high")
+# Risk of bias, optional, for results judged with the original Cochrane tool instead (RoB 1:
+# Higgins et al. 2011, BMJ 343:d5928; Cochrane Handbook 5.1 ch. 8), as the Metapsy depression
+# database rates them: four items, never translated into RoB 2 domains (docs/study_table.md).
+ROB1_ITEMS = ("rob1_sg", "rob1_ac", "rob1_ba", "rob1_itt")
+ROB1_VALUES = ("low", "unclear", "high")
+#: Blinding of outcome assessment may instead record that the outcome is self-reported (the
+#: participant is the assessor), which the database notes in place of a judgement.
+SELF_REPORT = "self-report"
+ROB1_ALLOWED = {column: ROB1_VALUES + ((SELF_REPORT,) if column == "rob1_ba" else ()) for column in ROB1_ITEMS}
+#: Derived for the sensitivity analyses (``exclude_if``), never a study-table column:
+#: ``yes`` / ``no`` / '' (not assessed), from whichever tool judged the row (:func:`low_risk_of_bias`).
+LOW_RISK_COLUMN = "low_risk_of_bias"
 OPTIONAL_COLUMNS = (
     "include",
     "exclusion_reason",
@@ -49,6 +61,7 @@ OPTIONAL_COLUMNS = (
     "sd_ctrl",
     *ARM_COLUMNS,
     *ROB_COLUMNS,
+    *ROB1_ITEMS,
     # Data as trials report it (evsynth.data.conversions): converted, and labelled as such.
     *SEM_COLUMNS,
     *MEAN_CI_COLUMNS,
@@ -175,12 +188,41 @@ ROW_FIELDS = (
 
 
 #: Fields a job needs from a study-table row to place its judgements.
-ROB_ROW_FIELDS = ("study", "year", "treatment", "comparator", "form", "arm", *ROB_COLUMNS)
+ROB_ROW_FIELDS = ("study", "year", "treatment", "comparator", "form", "arm", *ROB_COLUMNS, *ROB1_ITEMS)
 
 
 def has_judgements(records: Iterable[Mapping[str, Any]]) -> bool:
-    """True when any record gives any RoB 2 judgement."""
-    return any(str(r.get(c) or "") for r in records for c in ROB_COLUMNS)
+    """True when any record gives any risk-of-bias judgement (RoB 2 or RoB 1)."""
+    return any(str(r.get(c) or "") for r in records for c in (*ROB_COLUMNS, *ROB1_ITEMS))
+
+
+def rob1_summary(items: Iterable[str]) -> str:
+    """A result's summary RoB 1 judgement from its four items ('' when none is given).
+
+    The Cochrane Handbook 5.1's summary across key domains (Table 8.7.a; Higgins et al. 2011):
+    ``low`` when every item is low, ``high`` when any is high, otherwise ``unclear``. A
+    self-reported outcome (``rob1_ba = self-report``) is not a low-risk assessment: the
+    database records it instead of a judgement, and in these unblinded trials the participant
+    who reports the outcome knows the allocation (Handbook 8.12), so the summary is at best
+    ``unclear`` (Metapsy's own 0-4 score counts it as low; docs/study_table.md).
+    """
+    values = [str(v or "").strip().lower() for v in items]
+    if not any(values):
+        return ""
+    if "high" in values:
+        return "high"
+    return "low" if all(v == "low" for v in values) else "unclear"
+
+
+def low_risk_of_bias(row: Mapping[str, Any]) -> str:
+    """:data:`LOW_RISK_COLUMN` of one study-table row: ``yes`` when the RoB 2 overall judgement
+    is low or the RoB 1 summary (:func:`rob1_summary`) is low, ``no`` when judged otherwise,
+    '' when the row has no judgement of either tool."""
+    overall = str(row.get("rob_overall") or "").strip().lower().replace("_", " ")
+    summary = rob1_summary(row.get(c) for c in ROB1_ITEMS)
+    if not overall and not summary:
+        return ""
+    return "yes" if "low" in (overall, summary) else "no"
 
 
 #: Fields of a study-table row needed for control risks.
@@ -193,5 +235,5 @@ STUDY_TABLE_FIELDS = (
     "study", "year", "treatment", "comparator", "outcome", "timepoint", "include", "exclusion_reason", "form",
     "effect_measure", "effect", "ci_lower", "ci_upper", "ci_level", "se", "events_treat", "n_treat", "events_ctrl",
     "n_ctrl", "mean_treat", "sd_treat", "mean_ctrl", "sd_ctrl", "arm", "arm_measure", "arm_estimate",
-    "arm_ci_lower", "arm_ci_upper", "arm_se", "n_arm", "source", *ROB_COLUMNS,
+    "arm_ci_lower", "arm_ci_upper", "arm_se", "n_arm", "source", *ROB_COLUMNS, *ROB1_ITEMS,
 )

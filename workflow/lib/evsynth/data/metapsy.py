@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evsynth.data.columns import ROB_COLUMNS, WEEKS_PER_MONTH
+from evsynth.data.columns import ROB1_ALLOWED, ROB1_ITEMS, ROB_COLUMNS, WEEKS_PER_MONTH
 from evsynth.data.config import Window, window_of
 from evsynth.data.metapsy_map import MetapsyMap, MetapsyMapError, Rule, load_map
 from evsynth.stats.conversions import smd_from_log_odds_ratio
@@ -54,7 +54,7 @@ __all__ = [
 IMPORT_COLUMNS = (
     "study", "year", "treatment", "comparator", "outcome", "timepoint", "include", "exclusion_reason", "primary",
     "n_treat", "mean_treat", "sd_treat", "n_ctrl", "mean_ctrl", "sd_ctrl", "events_treat", "events_ctrl",
-    "effect_direction", *ROB_COLUMNS, "source", "notes", "extra_therapy", "extra_metapsy_instrument",
+    "effect_direction", *ROB_COLUMNS, *ROB1_ITEMS, "source", "notes", "extra_therapy", "extra_metapsy_instrument",
     "extra_metapsy_scores",
 )
 #: Columns of the list of rows not imported.
@@ -276,6 +276,25 @@ def _rob_of(cells: Mapping[str, str], mapping: MetapsyMap) -> dict[str, str]:
     return {col: mapping.rob["values"][v] for col, v in codes.items()}
 
 
+def _rob1_of(cells: Mapping[str, str], mapping: MetapsyMap) -> tuple[dict[str, str], str]:
+    """Our RoB 1 item columns for one record, and the note that carries the database's codes
+    (and its summary score, if the map names it); ({}, '') without a rob1 map."""
+    if not mapping.rob1:
+        return {}, ""
+    codes = {col: cells.get(src, "NA") for col, src in mapping.rob1["columns"].items()}
+    if all(v == "NA" for v in codes.values()):
+        return dict.fromkeys(ROB1_ITEMS, ""), "RoB 1: the database gives no items for this row."
+    values = mapping.rob1["values"]
+    unknown = {c: v for c, v in codes.items() if v not in values or values[v] not in ROB1_ALLOWED[c]}
+    if unknown:
+        raise ValueError(f"RoB 1 codes not in the map's rob1 values (or not allowed for that item): {unknown}")
+    shown = ", ".join(f"{mapping.rob1['columns'][c]} {codes[c]}" for c in ROB1_ITEMS)
+    summary = mapping.rob1.get("summary_column")
+    score = f"; its summary {summary} = {cells.get(summary, 'NA')}" if summary else ""
+    return ({c: values[codes[c]] for c in ROB1_ITEMS},
+            f"RoB 1 items as the database codes them ({shown}{score}); not translated into RoB 2.")
+
+
 def _map_one(line: int, cells: Mapping[str, str], mapping: MetapsyMap,
              outcomes: Mapping[str, bool]) -> tuple[dict[str, str], tuple[int, int], dict[str, Any]]:
     override = mapping.studies.get(cells.get("study", ""), {})
@@ -329,6 +348,7 @@ def _map_one(line: int, cells: Mapping[str, str], mapping: MetapsyMap,
         numbers = {"n_treat": _fmt(n1), "mean_treat": _fmt(sign * m1 + 0.0), "sd_treat": _fmt(sd1),
                    "n_ctrl": _fmt(n2), "mean_ctrl": _fmt(sign * m2 + 0.0), "sd_ctrl": _fmt(sd2)}
     rob = _rob_of(cells, mapping) or dict.fromkeys(ROB_COLUMNS, "")
+    rob1, rob1_note = _rob1_of(cells, mapping)
     instrument = cells.get("instrument", "")
     therapy = picks["therapy"]
     include = therapy.get("include", True)
@@ -351,14 +371,16 @@ def _map_one(line: int, cells: Mapping[str, str], mapping: MetapsyMap,
     for reason in (picks["treatment"].get("reason"), override.get("note")):
         if reason:
             notes.append(str(reason))
-    if not mapping.rob:
+    if rob1_note:
+        notes.append(rob1_note)
+    elif not mapping.rob:
         notes.append("The database has no RoB 2 judgements (its sg, ac, ba, itt items are RoB 1).")
     row = dict.fromkeys(IMPORT_COLUMNS, "")
     row.update({
         "study": study, "year": year, "treatment": picks["treatment"]["mode"],
         "comparator": picks["comparator"]["mode"], "outcome": outcome, "timepoint": timepoint,
         "include": "yes" if include else "no", "exclusion_reason": "" if include else str(therapy.get("reason", "")),
-        "primary": "", **numbers, **rob,
+        "primary": "", **numbers, **rob, **rob1,
         "source": f"{mapping.citation}, {mapping.database.get('file', 'data.csv')} row {cells.get('row', '')} "
                   f"(trial: {cells.get('study', '')}" + (f"; {override['source']})" if override.get("source") else ")"),
         "notes": " ".join(notes), "extra_therapy": str(therapy["class"]),

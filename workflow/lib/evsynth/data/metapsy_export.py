@@ -68,9 +68,10 @@ def _weeks(timepoint: str, spec: Mapping[str, Any]) -> tuple[str, str]:
 def export_rows(rows: Sequence[Mapping[str, str]], mapping: MetapsyMap,
                 outcomes: Mapping[str, bool]) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     """(Metapsy records, rows not exported with the reason) for study-table rows (text cells)."""
-    rob_columns = dict((mapping.rob or {}).get("columns") or {})
+    tool = mapping.rob or mapping.rob1 or {}  # a map gives one tool (evsynth.data.metapsy_map)
+    rob_columns = dict(tool.get("columns") or {})
     rob_codes: dict[str, str] = {}
-    for code, ours in ((mapping.rob or {}).get("values") or {}).items():
+    for code, ours in (tool.get("values") or {}).items():
         rob_codes.setdefault(ours, code)
     records, refused = [], []
     for index, row in enumerate(rows):

@@ -14,13 +14,13 @@ from typing import Any
 
 import yaml
 
-from evsynth.data.columns import ROB_COLUMNS, ROB_VALUES
+from evsynth.data.columns import ROB1_ALLOWED, ROB1_ITEMS, ROB_COLUMNS, ROB_VALUES
 
 __all__ = ["G_SIGNS", "MetapsyMap", "MetapsyMapError", "Rule", "load_map"]
 
 G_SIGNS = ("difference", "benefit_positive")
 MAP_KEYS = {"database", "select", "studies", "treatment", "comparator", "therapy", "outcomes", "timepoint", "rob",
-            "extra"}
+            "extra", "rob1"}
 
 
 class MetapsyMapError(ValueError):
@@ -59,6 +59,10 @@ class MetapsyMap:
     rob: dict[str, Any] = field(default_factory=dict)
     #: database column -> study-table ``extra_`` column it is copied to, as it stands.
     extra: dict[str, str] = field(default_factory=dict)
+    #: RoB 1 items (Higgins et al. 2011): ``columns`` (each rob1_* column -> database column),
+    #: ``values`` (database code -> low, unclear, high, self-report), optional ``summary_column``
+    #: (the database's own summary, copied into notes, never into a judgement column).
+    rob1: dict[str, Any] = field(default_factory=dict)
 
     @property
     def citation(self) -> str:
@@ -132,6 +136,17 @@ def load_map(path: str | Path, outcomes: Mapping[str, bool], modes: Sequence[str
         bad = [v for v in (rob.get("values") or {}).values() if v not in ROB_VALUES]
         if bad or not rob.get("values"):
             problems.append(f"rob: 'values' must map database codes to {', '.join(ROB_VALUES)}")
+    rob1 = raw.get("rob1") or {}
+    if rob1:
+        if rob:
+            problems.append("rob1: a database rates risk of bias with one tool; give 'rob' (RoB 2) or 'rob1', not both")
+        if set(rob1.get("columns") or {}) != set(ROB1_ITEMS):
+            problems.append(f"rob1: 'columns' must map each of {', '.join(ROB1_ITEMS)} to a database column")
+        allowed = sorted(set().union(*ROB1_ALLOWED.values()))
+        values = {str(k): v for k, v in (rob1.get("values") or {}).items()}
+        if not values or any(v not in allowed for v in values.values()):
+            problems.append(f"rob1: 'values' must map database codes to {', '.join(allowed)}")
+        rob1 = {**rob1, "values": values}
     studies = {str(k): dict(v) for k, v in (raw.get("studies") or {}).items()}
     for label, entry in studies.items():
         if entry.get("mode") is not None and entry["mode"] not in modes:
@@ -147,4 +162,4 @@ def load_map(path: str | Path, outcomes: Mapping[str, bool], modes: Sequence[str
         raise MetapsyMapError(name, problems)
     select = {str(c): tuple(str(v) for v in vals) for c, vals in (raw.get("select") or {}).items()}
     return MetapsyMap(name, database, select, studies, treatment, comparator, therapy, outcomes_rules, timepoint, rob,
-                      extra)
+                      extra, rob1)

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from evsynth._values import text
+from evsynth.data.columns import LOW_RISK_COLUMN, low_risk_of_bias
 from evsynth.data.config import SensitivityConfig
 from evsynth.data.studies import read_table
 from evsynth.data.vocabulary import comparison_id
@@ -85,6 +86,8 @@ def sensitivity_records(
     list of dict
         One record per row of the analysis: study, treatment, comparator and each
         configured column as text, sorted (so re-sorting the table re-runs nothing).
+        ``low_risk_of_bias`` is not a study-table column but derived from the row's RoB 2 or
+        RoB 1 cells (:func:`evsynth.data.columns.low_risk_of_bias`: ``yes``, ``no``, '').
 
     Raises
     ------
@@ -98,7 +101,7 @@ def sensitivity_records(
         raw, name = table.reset_index(drop=True), "the reconciled study table"
     else:
         raw, name = _raw_table(str(table), os.stat(table).st_mtime_ns), str(table)
-    missing = [col for col in columns if col not in raw.columns]
+    missing = [col for col in columns if col not in raw.columns and col != LOW_RISK_COLUMN]
     if missing:
         raise ValueError(
             f"config.yaml: sensitivity names column(s) {', '.join(missing)} that {name} does not have; "
@@ -111,11 +114,18 @@ def sensitivity_records(
             "treatment": text(row.get("treatment")),
             "comparator": text(row.get("comparator")),
             "arm": text(row.get("arm")),  # arm rows: contrasts are formed from the arms
-            **{col: str(raw.at[int(row["line"]) - 2, col]) for col in columns},
+            **{col: _cell(raw, int(row["line"]) - 2, col) for col in columns},
         }
         for row in rows.to_dict("records")
     ]
     return sorted(records, key=lambda r: (r["study"], r["treatment"], r["comparator"], r["arm"]))
+
+
+def _cell(raw: pd.DataFrame, index: int, column: str) -> str:
+    """One configured cell as text; the derived low-risk-of-bias flag from the row's judgements."""
+    if column == LOW_RISK_COLUMN:
+        return low_risk_of_bias({c: raw.at[index, c] for c in raw.columns if c.startswith("rob")})
+    return str(raw.at[index, column])
 
 
 class _Cells:

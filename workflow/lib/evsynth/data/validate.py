@@ -34,6 +34,8 @@ from evsynth.data.columns import (
     NUMERIC_COLUMNS,
     PRIMARY_VALUES,
     REQUIRED_COLUMNS,
+    ROB1_ALLOWED,
+    ROB1_ITEMS,
     ROB_COLUMNS,
     ROB_DOMAINS,
     ROB_VALUES,
@@ -212,6 +214,7 @@ def check_row(
     else:
         values.update(conversions.NO_CONVERSION, design_effect=None)
     values.update(_check_rob(row, bad))
+    values.update(_check_rob1(row, bad, values))
     problems += _check_text(row, line, name)
     values.update(
         arm=row.get("arm", ""),
@@ -476,6 +479,28 @@ def _check_rob(row: Mapping[str, str], bad) -> dict[str, str]:
     return judgements
 
 
+def _check_rob1(row: Mapping[str, str], bad, judged: Mapping[str, Any]) -> dict[str, str]:
+    """RoB 1 items (Higgins et al. 2011): a known judgement each (``rob1_ba`` may record a
+    self-reported outcome), all four or none, and never beside RoB 2 judgements on one row:
+    a result is judged with one tool, and one is not a translation of the other.
+    Returns the items in lower case ('' where not given)."""
+    items: dict[str, str] = {}
+    for column in ROB1_ITEMS:
+        text = " ".join(row.get(column, "").replace("_", " ").split()).lower()
+        allowed = ROB1_ALLOWED[column]
+        if text and text not in allowed:
+            bad(column, f"must be one of {', '.join(allowed)}{_did_you_mean(text, allowed)}")
+        items[column] = text
+    if any(items.values()) and not all(items.values()):
+        missing = [c for c in ROB1_ITEMS if not items[c]]
+        bad(missing[0], f"give all four RoB 1 items ({', '.join(ROB1_ITEMS)}) or none; missing: {', '.join(missing)}")
+    if any(items.values()) and any(judged.get(c) for c in ROB_COLUMNS):
+        column = next(c for c in ROB1_ITEMS if items[c])
+        bad(column, "is given beside RoB 2 judgements (rob_d1 ... rob_overall): judge a result with one tool, "
+                    "RoB 2 or RoB 1, not both")
+    return items
+
+
 def check_records(records: list[dict[str, Any]], name: str, modes: list[str]) -> list[Problem]:
     """The rules across rows, on the typed rows of :func:`check_row` (windows assigned).
 
@@ -509,13 +534,13 @@ def _check_rob_arms(records: list[dict[str, Any]], name: str) -> list[Problem]:
     for rec in records:
         if rec.get("form") != "arm" or not rec["include"]:
             continue
-        judgements = tuple(rec.get(c, "") for c in ROB_COLUMNS)
+        judgements = tuple(rec.get(c, "") for c in (*ROB_COLUMNS, *ROB1_ITEMS))
         when = rec["timepoint_months"] if rec["timepoint_months"] is not None else rec["window"]
         key = (rec["study"], rec["outcome"], when)
         if key not in seen:
             seen[key] = (judgements, rec["line"])
         elif seen[key][0] != judgements:
-            column = next(c for c, a, b in zip(ROB_COLUMNS, seen[key][0], judgements) if a != b)
+            column = next(c for c, a, b in zip((*ROB_COLUMNS, *ROB1_ITEMS), seen[key][0], judgements) if a != b)
             rule = (f"differs from line {seen[key][1]}: the arm rows of one study, outcome and timepoint form "
                     "contrasts together, so give them the same risk-of-bias judgements")
             problems.append(Problem(name, rec["line"], column, rec.get(column, ""), rule))

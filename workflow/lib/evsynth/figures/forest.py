@@ -11,6 +11,7 @@ Artists carry ``gid`` values (``label-g-r``, ``square-g-r``, ``ci-g-r``,
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from matplotlib.figure import Figure
@@ -170,7 +171,7 @@ class _Cols:
     rob_w: tuple[float, ...] = ()
 
 
-def _columns(n_arm: int, n_rob: int = 0) -> _Cols:
+def _columns(n_arm: int, rob_headers: Sequence[str] = ()) -> _Cols:
     # A lone "Total" column is widened so its "Experimental" heading keeps the body font.
     arm_w = SINGLE_ARM_W if n_arm == 1 else ARM_W
     x = MARGIN + LABEL_W + GAP
@@ -179,9 +180,11 @@ def _columns(n_arm: int, n_rob: int = 0) -> _Cols:
     ctrl = tuple(x + i * arm_w for i in range(n_arm))
     x += n_arm * arm_w + (GAP if n_arm else 0.0)
     graph = x + WEIGHT_W + EST_W + GAP
+    n_rob = len(rob_headers)
     if not n_rob:
         return _Cols(MARGIN, treat, ctrl, x, x + WEIGHT_W, graph, graph + GRAPH_W + RIGHT_MARGIN, arm_w)
-    rob_w = tuple(ROB_W if i < n_rob - 1 else 2 * ROB_W for i in range(n_rob))
+    # "Overall" (RoB 2) is a wider column; RoB 1 items follow it at the usual width.
+    rob_w = tuple(2 * ROB_W if h == "Overall" else ROB_W for h in rob_headers)
     rob = tuple(graph + GRAPH_W + RIGHT_MARGIN + sum(rob_w[:i]) for i in range(n_rob))
     width = rob[-1] + rob_w[-1] + MARGIN
     return _Cols(MARGIN, treat, ctrl, x, x + WEIGHT_W, graph, width, arm_w, rob, rob_w)
@@ -241,7 +244,7 @@ def draw_forest(data: ForestData) -> Figure:
 def _draw(fig: Figure, data: ForestData) -> None:
     measure = measurer(fig)
     n_arm = len(data.arm_headers)
-    cols = _columns(n_arm, len(data.rob_headers))
+    cols = _columns(n_arm, data.rob_headers)
     width = cols.width
     rows = _layout_rows(data, cols, measure)
     half = GRAPH_W / 2 - PAD

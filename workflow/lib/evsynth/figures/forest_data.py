@@ -171,14 +171,16 @@ def build_forest_data(
     footer: Sequence[str] = (),
     rob: Mapping[tuple[str, str, str], tuple[str, ...]] | None = None,
     bayes_row: bool = False,
+    rob_headers: Sequence[str] = ROB_HEADERS,
 ) -> ForestData:
     """Assemble the forest plot of one analysis from its study and pooled tables.
 
     ``bayes_row`` adds each comparison's Bayesian posterior (pooled.tsv's ``bayes_*``
     columns, ``config.yaml: bayes.forest_row``) as a summary line under its block.
 
-    ``rob`` maps ``(study, treatment, comparator)`` to RoB 2 judgements (D1-D5, overall;
-    :func:`evsynth.tables.rob.comparison_judgements`); when any row of the plot has one, RoB columns
+    ``rob`` maps ``(study, treatment, comparator)`` to risk-of-bias judgements, one per heading of
+    ``rob_headers`` (RoB 2: D1-D5, Overall; with RoB 1 items: SG, AC, BA, ITT after them;
+    :func:`evsynth.tables.rob.forest_judgements`); when any row of the plot has one, RoB columns
     are drawn right of the graph (unassessed rows grey) and the legend is added to the footer.
     """
     rob = rob or {}
@@ -201,7 +203,7 @@ def build_forest_data(
                 ci_lower=_theta(s["ci_lower"], outcome) if s["estimable"] else None,
                 ci_upper=_theta(s["ci_upper"], outcome) if s["estimable"] else None,
                 note="" if s["estimable"] else "Not estimable",
-                rob=_row_rob(rob, s) if with_rob else (),
+                rob=_row_rob(rob, s, len(rob_headers)) if with_rob else (),
             )
             for s in block.to_dict("records")
         )
@@ -263,8 +265,8 @@ def build_forest_data(
         favours_left=left,
         favours_right=right,
         subgroups=tuple(subgroups),
-        footer=(*footer, *conversion_lines(studies, markers), *((legend_line(),) if with_rob else ())),
-        rob_headers=ROB_HEADERS if with_rob else (),
+        footer=(*footer, *conversion_lines(studies, markers), *((legend_line(rob_headers),) if with_rob else ())),
+        rob_headers=tuple(rob_headers) if with_rob else (),
     )
 
 
@@ -323,10 +325,11 @@ def bayes_primary_line(rec: Mapping[str, Any], outcome: Outcome) -> str:
             f"posterior median and central {level:g}% credible interval of {outcome.measure}{pred}{prob}")
 
 
-def _row_rob(rob: Mapping[tuple[str, str, str], tuple[str, ...]], row: Mapping[str, Any]) -> tuple[str, ...]:
-    """A study row's RoB 2 judgements ('' where not assessed)."""
+def _row_rob(rob: Mapping[tuple[str, str, str], tuple[str, ...]], row: Mapping[str, Any],
+             width: int) -> tuple[str, ...]:
+    """A study row's risk-of-bias cells ('' where not assessed)."""
     key = (str(row["study"]), str(row["treatment"]), str(row["comparator"]))
-    return tuple(rob.get(key, ("",) * len(ROB_HEADERS)))
+    return tuple(rob.get(key, ("",) * width))
 
 
 def _theta(value: Any, outcome: Outcome) -> float:
@@ -342,6 +345,7 @@ def analysis_forest_data(
     extra_footer: Sequence[str] = (),
     rob: Mapping[tuple[str, str, str], tuple[str, ...]] | None = None,
     bayes_row: bool = False,
+    rob_headers: Sequence[str] = ROB_HEADERS,
 ) -> ForestData:
     """The forest plot of one analysis from the tables rule pool_analysis writes
     (``pooled``, ``studies``, ``robustness``, ``subgroups``): :func:`build_forest_data` with
@@ -351,7 +355,7 @@ def analysis_forest_data(
     )
     return build_forest_data(
         tables["studies"], tables["pooled"], outcome, modes, timepoint, footer=footer + tuple(extra_footer), rob=rob,
-        bayes_row=bayes_row,
+        bayes_row=bayes_row, rob_headers=rob_headers,
     )
 
 

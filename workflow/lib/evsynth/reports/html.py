@@ -17,11 +17,11 @@ from typing import Any
 from urllib.parse import quote
 
 from evsynth._values import is_missing, is_na
-from evsynth.data.columns import ROB_COLUMNS
+from evsynth.data.columns import ROB1_ITEMS, ROB_COLUMNS, SELF_REPORT
 from evsynth.data.io import neutralise_formula
 from evsynth.data.vocabulary import OVERALL_TREATMENT
 from evsynth.reports.sof import CERTAINTY_SYMBOLS
-from evsynth.tables.rob import COLOURS, JUDGEMENT_LABELS, NOT_ASSESSED, ROB_HEADERS, SYMBOLS
+from evsynth.tables.rob import COLOURS, JUDGEMENT_LABELS, NOT_ASSESSED, ROB1_HEADERS, ROB_HEADERS, SYMBOLS
 
 __all__ = [
     "escape",
@@ -170,13 +170,16 @@ def study_table_html(
     """The study table as a self-contained HTML page: one row per study-table row, sources linked.
 
     ``records`` hold :data:`STUDY_TABLE_FIELDS`; ``outcomes`` maps outcome id -> label. RoB 2
-    columns appear when any row has a judgement.
+    columns appear when any row has a judgement, RoB 1 item columns when any row has those.
     """
     records = list(records)
     with_rob = any(str(r.get(c) or "") for r in records for c in ROB_COLUMNS)
+    with_rob1 = any(str(r.get(c) or "") for r in records for c in ROB1_ITEMS)
     heads = ["Study", "Year", "Comparison or arm", "Outcome", "Timepoint", "In analysis", "Data", "Source"]
     if with_rob:
         heads[-1:-1] = list(ROB_HEADERS)
+    if with_rob1:
+        heads[-1:-1] = [f"RoB 1 {h}" for h in ROB1_HEADERS]
     lines = [f"<h1>{escape(title)}</h1>"]
     if note:
         lines.append(f'<p class="meta">{escape(note)}</p>')
@@ -200,6 +203,8 @@ def study_table_html(
         ]
         if with_rob:
             cells += [_rob_cell(str(row.get(c) or "")) for c in ROB_COLUMNS]
+        if with_rob1:
+            cells += [_rob_cell(str(row.get(c) or "")) for c in ROB1_ITEMS]
         cells.append(source_html(str(row.get("source") or "")))
         css = "" if included else ' class="excluded"'
         lines.append(f"<tr{css}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
@@ -208,6 +213,12 @@ def study_table_html(
         legend = "; ".join(f"{escape(SYMBOLS[j] or 'grey')} {escape(JUDGEMENT_LABELS[j].lower())}"
                            for j in ("low", "some concerns", "high", NOT_ASSESSED))
         lines.append(f'<p class="meta">Risk of bias (RoB 2): {legend}.</p>')
+    if with_rob1:
+        legend = "; ".join(f"{escape(SYMBOLS[j] or 'grey')} {escape(JUDGEMENT_LABELS[j].lower())}"
+                           for j in ("low", "unclear", "high", SELF_REPORT, NOT_ASSESSED))
+        lines.append('<p class="meta">RoB 1 items (Higgins et al. 2011), for trials the source database rated with '
+                     "RoB 1, not translated into RoB 2: SG random sequence generation, AC allocation concealment, "
+                     f"BA blinding of outcome assessment, ITT incomplete outcome data: {legend}.</p>")
     return _document(title, "\n".join(lines))
 
 

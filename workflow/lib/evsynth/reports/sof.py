@@ -39,7 +39,7 @@ from evsynth.stats.absolute import (
 )
 from evsynth.stats.escalc import RATIO_MEASURES
 from evsynth.tables.bayes import POSTERIOR_PREDICTIVE
-from evsynth.tables.rob import NOT_ASSESSED, weight_shares
+from evsynth.tables.rob import EMPTY_ROB1, NOT_ASSESSED, ROB1_LEVELS, overall_judgement, weight_shares
 from evsynth.wording import difference_text, i2_interpretation, number
 
 BINARY = ("RR", "OR", "RD")
@@ -91,6 +91,9 @@ SOF_COLUMNS = (
     "rob_some_concerns_pct",
     "rob_high_pct",
     "rob_not_assessed_pct",
+    "rob1_low_pct",
+    "rob1_unclear_pct",
+    "rob1_high_pct",
     "risk_of_bias",
     "inconsistency",
     "imprecision",
@@ -177,7 +180,8 @@ def sof_row(
     study_weights : sequence of (study, weight percent or None)
         The comparison's trials and meta-analysis weights (``None``: count trials equally).
     overall_rob : mapping
-        Trial -> overall RoB 2 judgement ('' = not assessed).
+        Trial -> overall RoB 2 judgement, or its RoB 1 summary for a trial rated with RoB 1
+        (:func:`evsynth.tables.rob.overall_judgement`; '' = not assessed).
     judgement : mapping, optional
         The reviewer's certainty rating for this row (judgements file).
     """
@@ -371,16 +375,29 @@ def _certainty_inputs(
         notes.append(f"{row['n_participants']:,} participants")
     row["imprecision"] = "; ".join(notes)
 
-    # Risk of bias: share of the weight at each overall judgement.
+    # Risk of bias: share of the weight at each overall judgement. Trials rated with RoB 1 count
+    # at their RoB 1 summary, named as such: GRADE's risk-of-bias domain rests on the weight of
+    # evidence at each level of risk (Guyatt et al. 2011, J Clin Epidemiol 64:407), whichever tool
+    # rated it, but a RoB 1 summary is not a RoB 2 judgement and is never shown as one.
     shares = weight_shares(study_weights, overall_rob)
     row.update(rob_low_pct=shares["low"], rob_some_concerns_pct=shares["some concerns"],
-               rob_high_pct=shares["high"], rob_not_assessed_pct=shares[NOT_ASSESSED])
+               rob_high_pct=shares["high"], rob_not_assessed_pct=shares[NOT_ASSESSED],
+               **{f"rob1_{v}_pct": shares.get(level, 0.0) for v, level in ROB1_LEVELS.items()})
     weighting = "of the weight" if any(w is not None for _, w in study_weights) else "of the trials"
     if shares[NOT_ASSESSED] >= 100 - 1e-9:
         row["risk_of_bias"] = "not assessed (no RoB 2 judgements in the study table)"
     else:
-        parts = [f"{shares[v]:.0f}% {v}" for v in (*reversed(ROB_VALUES), NOT_ASSESSED) if shares[v] > 0]
-        row["risk_of_bias"] = ", ".join(parts) + f" {weighting} (overall RoB 2)"
+        rob1 = [f"{shares[level]:.0f}% {v}" for v, level in reversed(ROB1_LEVELS.items()) if level in shares]
+        if not rob1:
+            parts = [f"{shares[v]:.0f}% {v}" for v in (*reversed(ROB_VALUES), NOT_ASSESSED) if shares[v] > 0]
+            row["risk_of_bias"] = ", ".join(parts) + f" {weighting} (overall RoB 2)"
+            return
+        parts = [f"{shares[v]:.0f}% {v}" for v in reversed(ROB_VALUES) if shares[v] > 0]
+        groups = [", ".join(parts) + " (overall RoB 2)"] if parts else []
+        groups.append(", ".join(rob1) + " (RoB 1 summary: low only when all four items are low)")
+        if shares[NOT_ASSESSED] > 0:
+            groups.append(f"{shares[NOT_ASSESSED]:.0f}% {NOT_ASSESSED}")
+        row["risk_of_bias"] = "; ".join(groups) + f" {weighting}"
 
 
 def _with_judgement(row: dict[str, Any], judgement: Mapping[str, str] | None) -> dict[str, Any]:
@@ -403,11 +420,13 @@ def sof_records(
     control_records: Sequence[Mapping[str, Any]],
     rob: Mapping[tuple[str, str], Mapping[tuple[str, str, str], tuple[str, ...]]],
     judgements: Sequence[Mapping[str, str]] = (),
+    rob1: Mapping[tuple[str, str], Mapping[tuple[str, str, str], tuple[str, ...]]] | None = None,
 ) -> list[dict[str, Any]]:
     """Summary-of-findings rows, in ``pooled.tsv`` order.
 
     ``studies`` maps (outcome, timepoint) to that analysis's ``studies.tsv``; ``rob`` maps
-    (outcome, timepoint) to :func:`evsynth.tables.rob.comparison_judgements` of its rows.
+    (outcome, timepoint) to :func:`evsynth.tables.rob.comparison_judgements` of its rows, and
+    ``rob1`` the same for their RoB 1 items (``columns=ROB1_ITEMS``).
     """
     by_key = {(j["outcome"], j["timepoint"], j["treatment"], j["comparator"]): j for j in judgements}
     records = []
@@ -417,19 +436,24 @@ def sof_records(
         treatment, comparator = str(rec["treatment"]), str(rec["comparator"])
         names = [s for s in str(rec.get("studies") or "").split("; ") if s]
         table = studies.get(key)
-        judged = rob.get(key, {})
+        judged, items = rob.get(key, {}), (rob1 or {}).get(key, {})
+
+        def level(contrast: tuple[str, str, str], judged=judged, items=items) -> str:
+            return overall_judgement(judged.get(contrast, ()), items.get(contrast, EMPTY_ROB1))
+
         weights: list[tuple[str, float | None]]
         if treatment == OVERALL_TREATMENT or table is None:
             weights = [(s, None) for s in dict.fromkeys(names)]
             overall = {}
             for s in names:
-                found = [j[-1] for (study, _, c), j in judged.items() if study == s and c == comparator and j[-1]]
+                found = [found for contrast in dict.fromkeys((*judged, *items))
+                         if contrast[0] == s and contrast[2] == comparator and (found := level(contrast))]
                 overall[s] = found[0] if found else ""
         else:
             block = table[(table["treatment"] == treatment) & (table["comparator"] == comparator)
                           & table["weight_pct"].notna()]
             weights = [(str(s), float(w)) for s, w in zip(block["study"], block["weight_pct"])]
-            overall = {s: judged.get((s, treatment, comparator), ("",) * 6)[-1] for s, _ in weights}
+            overall = {s: level((s, treatment, comparator)) for s, _ in weights}
         risks = trial_control_risks(control_records, key[0], key[1], treatment, comparator, names)
         records.append(sof_row(rec, outcome, modes, settings, risks, weights, overall,
                                by_key.get((key[0], key[1], treatment, comparator))))
