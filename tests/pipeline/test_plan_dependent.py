@@ -37,7 +37,9 @@ def test_configured_section_plans_two_tables_per_analysis_and_the_moderator_cell
     section = {"rho": 0.5, "moderators": [{"column": "year", "kind": "continuous"}]}
     plan = Plan.load(shipped_config(dependent_effects=section))
     outputs = plan.dependent_outputs()
-    assert len(outputs) == 2 * len(plan.analyses)
+    # Two tables per analysis, one model across windows per outcome in several windows, the page.
+    assert len(outputs) == 2 * len(plan.analyses) + len(plan.timepoint_outcomes()) + 1
+    assert "results/dependent/depression_timepoints.tsv" in outputs and outputs[-1] == "results/dependent.html"
     assert "results/dependent/pain_interference_post.tsv" in outputs
     assert "results/metaregression/pain_interference_post.tsv" in outputs
     rows = plan.moderator_rows("pain_interference", "post")

@@ -1,5 +1,6 @@
-"""Rule analyse_dependent end to end (issue 15), on the shipped pain-interference SMD rows
-(real, cited; one effect per trial, as the study table holds today) with a meta-regression on
+"""Rules analyse_dependent, analyse_timepoints and summarise_dependent end to end (issue 15), on
+the shipped pain-interference SMD rows (real, cited; Menga 2014 gives a secondary effect, its
+12-week FIQ, so online vs usual care has 5 effects in 4 trials) with a meta-regression on
 publication year; and a moderator column the table lacks, which stops the run naming it
 before any job runs."""
 
@@ -12,10 +13,13 @@ import pytest
 
 from conftest import REPO, copy_config, review_config, run_workflow
 from evsynth.tables.dependent import DEPENDENT_COLUMNS, METAREGRESSION_COLUMNS, MODELS
+from evsynth.tables.pooled import ROBUSTNESS_COLUMNS
+from evsynth.tables.timepoints import TIMEPOINT_COLUMNS
 
 pytestmark = pytest.mark.workflow
 
 TARGETS = ("results/dependent/pain_interference_post.tsv", "results/metaregression/pain_interference_post.tsv")
+MORE = ("results/dependent/pain_interference_timepoints.tsv", "results/robustness.tsv", "results/dependent.html")
 
 
 def prepare(path: Path, moderators: list[dict]) -> Path:
@@ -32,7 +36,7 @@ def prepare(path: Path, moderators: list[dict]) -> Path:
 
 def test_dependent_and_metaregression_tables(tmp_path):
     work = prepare(tmp_path / "run", [{"column": "year", "kind": "continuous"}])
-    run_workflow(work, *TARGETS)
+    run_workflow(work, *TARGETS, *MORE)
     dependent = pd.read_csv(work / TARGETS[0], sep="\t", keep_default_na=False)
     assert tuple(dependent.columns) == DEPENDENT_COLUMNS
     coach = dependent[dependent["treatment"] == "coach"]
@@ -41,6 +45,19 @@ def test_dependent_and_metaregression_tables(tmp_path):
     assert coach.set_index("model").loc["che", "status"].startswith("one effect per trial")
     # The shipped table's 12 coach-led trials, Gasslander 2022 not estimable (no SE; effects.tsv).
     assert coach.set_index("model").loc["aggregated", "k_trials"] == 11
+    # Online vs usual care: Menga 2014's secondary effect gives the within-trial level.
+    online = dependent[dependent["treatment"] == "online"].set_index("model")
+    assert online.loc["che", "status"] == "fitted" and online.loc["che", "k_effects"] == 5
+    assert online.loc["che", "k_trials"] == 4 and online.loc["che", "robust_df"] > 0
+    robustness = pd.read_csv(work / MORE[1], sep="\t", keep_default_na=False)
+    assert tuple(robustness.columns) == ROBUSTNESS_COLUMNS
+    models = robustness[robustness["profile"].str.startswith("dependent: ")]
+    assert set(zip(models["treatment"], models["comparator"])) == {("online", "usual_care")}
+    che = models[models["profile"] == "dependent: che (rho 0.6), CR2"]
+    assert float(che["ci_lower"].item()) == pytest.approx(online.loc["che", "robust_ci_lower"], rel=1e-9)
+    timepoints = pd.read_csv(work / MORE[0], sep="\t", keep_default_na=False)
+    assert tuple(timepoints.columns) == TIMEPOINT_COLUMNS and set(timepoints["timepoint"]) >= {"post"}
+    assert "Several effects per trial" in (work / MORE[2]).read_text(encoding="utf-8")
     regression = pd.read_csv(work / TARGETS[1], sep="\t", keep_default_na=False)
     assert tuple(regression.columns) == METAREGRESSION_COLUMNS
     slope = regression[(regression["treatment"] == "coach") & (regression["coefficient"] == "year")]

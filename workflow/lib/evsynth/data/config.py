@@ -194,6 +194,7 @@ class DependentConfig:
     moderators: tuple[Moderator, ...] = ()
     permutations: int = 1000
     seed: int = 20240101
+    timepoint_structure: str = "AR"
 
     def as_dict(self) -> dict[str, Any]:
         """The section as written in config.yaml (params); :func:`dependent_config` reads it back."""
@@ -202,6 +203,7 @@ class DependentConfig:
             "moderators": [{"column": m.column, "kind": m.kind} for m in self.moderators],
             "permutations": self.permutations,
             "seed": self.seed,
+            "timepoint_structure": self.timepoint_structure,
         }
 
 
@@ -219,7 +221,10 @@ def dependent_config(section: Mapping[str, Any] | None) -> tuple[DependentConfig
     for column in sorted({c for c in seen if seen.count(c) > 1}):
         problems.append(f"config.yaml: dependent_effects.moderators: column '{column}' is listed more than once")
     permutations, seed = int(section.get("permutations", 1000)), int(section.get("seed", 20240101))
-    config = DependentConfig(rho, moderators, permutations, seed)
+    structure = str(section.get("timepoint_structure", "AR"))
+    if structure not in ("AR", "HAR"):
+        problems.append(f"config.yaml: dependent_effects.timepoint_structure = {structure}: must be AR or HAR")
+    config = DependentConfig(rho, moderators, permutations, seed, structure)
     return config, problems
 
 
