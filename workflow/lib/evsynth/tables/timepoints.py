@@ -117,6 +117,9 @@ def timepoint_records(
             try:
                 fit = fit_timepoints(block["yi"].to_numpy(float), V, block["_position"].tolist(), structure=structure,
                                      test=test, alpha=alpha)
+            except np.linalg.LinAlgError:  # REML's information matrix: too little to tell tau² from rho
+                status = ("not fitted: singular information matrix (too few trials with several windows to estimate "
+                          "the between-trial variance and rho)")
             except ValueError as err:  # too few effects for the window means and G
                 status = f"not fitted: {err}"
         if status:
