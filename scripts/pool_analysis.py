@@ -6,7 +6,8 @@ pooled : one row per comparison (columns ``evsynth.tables.pooled.POOLED_COLUMNS`
     and common-effect estimates, heterogeneity with CIs, prediction interval, profile.
 studies : one row per study (``STUDY_COLUMNS``): effect size, CI and weight.
 robustness : each pooled comparison under every method profile (``ROBUSTNESS_COLUMNS``), and
-    under the Bayesian model (profile ``bayes (...)``, evsynth.tables.bayes).
+    under the Bayesian model (profile ``bayes (...)``, evsynth.tables.bayes), which is the chosen
+    row under ``pooling.profile: bayes`` (pooled's estimate columns are then the posterior's).
 bayes_priors : each comparison's posterior under every prior of ``bayes.sensitivity_priors``.
 subgroups : tests for subgroup differences between delivery modes (``SUBGROUP_COLUMNS``);
     the across-modes estimate is appended to ``pooled`` as treatment ``any_remote_cbt``.
@@ -21,6 +22,7 @@ from evsynth.stats.profiles import settings_from_dict
 from evsynth.tables.bayes import (
     PRIOR_SENSITIVITY_COLUMNS,
     bayes_columns,
+    bayes_primary,
     bayes_robustness_records,
     prior_sensitivity_records,
     shrinkage_columns,
@@ -30,6 +32,8 @@ from evsynth.tables.pooled import (
     ROBUSTNESS_COLUMNS,
     STUDY_COLUMNS,
     analyse,
+    bayes_reported_only_records,
+    mark_conclusions,
     pooled_records,
     robustness_records,
     study_records,
@@ -49,14 +53,18 @@ with log_to(snakemake.log[0]) as log:
     pooled = pooled_records(effects, comparisons, outcome, timepoint, settings)
     tests, overall = subgroup_records(effects, outcome, params.modes, settings, timepoint, cc)
     pooled, fits = bayes_columns(pooled + overall, effects, outcome, params.bayes)
+    if settings.bayesian:  # profile bayes: the posterior is the primary estimate
+        pooled = bayes_primary(pooled, outcome)
     effects = shrinkage_columns(effects, fits, outcome)
     write_tsv(study_records(effects, timepoint), STUDY_COLUMNS, snakemake.output.studies)
     write_tsv(pooled, POOLED_COLUMNS, snakemake.output.pooled)
     write_tsv(tests, SUBGROUP_COLUMNS, snakemake.output.subgroups)
     robustness = robustness_records(params.rows, outcome, params.modes, settings, cc, timepoint)
-    chosen = {(r["treatment"], r["comparator"]): r["ci_excludes_no_effect"] for r in robustness if r["chosen"]}
-    robustness += bayes_robustness_records(pooled, chosen)
-    write_tsv(robustness, ROBUSTNESS_COLUMNS, snakemake.output.robustness)
+    covered = {(r["treatment"], r["comparator"]) for r in robustness}
+    robustness += bayes_robustness_records(pooled, covered, chosen=settings.bayesian)
+    robustness += bayes_reported_only_records(params.rows, outcome, params.modes, settings, cc, timepoint,
+                                              params.bayes)  # fmt: skip
+    write_tsv(mark_conclusions(robustness), ROBUSTNESS_COLUMNS, snakemake.output.robustness)
     priors = prior_sensitivity_records(pooled, effects, outcome, params.bayes)
     write_tsv(priors, PRIOR_SENSITIVITY_COLUMNS, snakemake.output.bayes_priors)
     log.info("profile %s; versions: %s", settings.label, params.versions)

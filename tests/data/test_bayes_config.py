@@ -49,10 +49,11 @@ def test_the_shipped_config_resolves_a_prior_or_a_reason_for_every_outcome():
     load_config(config)
     for oid, spec in config["outcomes"].items():
         settings = bayes_settings(config, oid, spec["measure"])
-        if spec["measure"] == "MD":  # no default scale on an outcome's own units
-            assert settings.prior is None and f"bayes.priors.{oid}" in settings.reason
+        assert settings.prior is not None
+        if spec["measure"] == "MD":  # the outcome's own units: UISD / 4, resolved from the trials
+            assert settings.uisd_multiple == 0.25 and settings.prior["scale"] is None
         else:
-            assert settings.prior is not None
+            assert settings.uisd_multiple is None
     pain = bayes_settings(config, "pain_severity_response", "RR")
     assert (pain.prior["family"], pain.prior["location"], pain.prior["scale"]) == ("log-normal", -2.05, 1.71)
     assert pain.mid == 1.25

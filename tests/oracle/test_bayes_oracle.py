@@ -15,16 +15,25 @@ TOL["bayes_shortest_abs"] for shortest intervals (R's optimize() is the limit; m
 The same cases go through the batched path (evsynth.stats.bayes_batch.bayes_many), the
 cases sharing a prior, level and thresholds in one call, at the same tolerances.
 
+"normand_md_uisd_halfnormal" is dat.normand1999 as a mean difference (length of stay, days) under
+the default prior of an outcome on its own scale, half-normal(UISD / 4), with R's UISD computed
+from bayesmeta's second form (mean n x harmonic mean of the variances); the pipeline's
+resolution of that prior (evsynth.tables.bayes.resolved_prior) is checked against it too.
+
 "joint_check" computes P(mu > -0.5) for dat.bcg once more by a double integral of the joint
 density over (mu, tau), without integrating mu out analytically.
 """
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from evsynth.data.bayes_config import bayes_settings
+from evsynth.data.config import Outcome
 from evsynth.stats.bayes import MuPrior, bayes_meta
 from evsynth.stats.bayes_batch import bayes_many
-from evsynth.stats.bayes_priors import TauPrior
+from evsynth.stats.bayes_priors import TauPrior, unit_information_sd
+from evsynth.tables.bayes import bayes_columns
 from oracle._oracle import TOL, load
 
 CASES = load("bayes_reference")
@@ -94,3 +103,23 @@ def test_mu_integrated_out_analytically_matches_the_double_integral(fits):
     case = CASES["bcg_halfnormal"]
     assert case["thresholds"][1] == check["threshold"]
     assert fits["bcg_halfnormal"].prob_above[1] == pytest.approx(check["prob_above"], abs=TOL["bayes_abs"])
+
+
+def test_uisd_and_the_md_default_prior_match_r():
+    case = CASES["normand_md_uisd_halfnormal"]
+    n, vi = case["n"], case["inputs"]["vi"]
+    uisd = unit_information_sd(n, vi)
+    assert uisd == pytest.approx(case["uisd"], rel=1e-14)
+    assert case["tau_prior"]["scale"] == pytest.approx(uisd / 4, rel=1e-14)
+    # the pipeline's path: an MD outcome without a configured scale, trials with arm sizes
+    effects = pd.DataFrame({"treatment": "coach", "comparator": "usual_care", "study": [f"s{i}" for i in range(len(n))],
+                            "yi": case["inputs"]["yi"], "vi": vi, "estimable": True,
+                            "n_treat": n, "n_ctrl": 0})  # only the total n enters the UISD
+    los = Outcome("los", "Length of stay", "MD", higher_is_better=False)
+    row = {"outcome": "los", "timepoint": "post", "treatment": "coach", "comparator": "usual_care",
+           "measure": "MD", "k": len(n), "status": "pooled"}
+    (out,), _ = bayes_columns([row], effects, los, bayes_settings({"bayes": {}}, "los", "MD").as_dict())
+    assert out["bayes_estimate"] == pytest.approx(case["mu"]["median"], abs=TOL["bayes_abs"])
+    assert out["bayes_ci_lower"] == pytest.approx(case["mu"]["central_lower"], abs=TOL["bayes_abs"])
+    assert out["bayes_tau"] == pytest.approx(case["tau"]["median"], abs=TOL["bayes_abs"])
+    assert out["bayes_tau_prior"].startswith(f"half-normal({uisd / 4:g}; UISD/4, UISD {uisd:.4g} from 9 contrasts")

@@ -115,3 +115,20 @@ def test_wls_and_waap_match_lm(case_id):
         for name, value in pairs.items():
             assert max_rel_error(value, r[name]) < TOL["rel"], name
         assert ours.k_used == r["k"]
+
+
+@pytest.mark.parametrize("tau2_key", ["limit_dl", "limit_reml"])
+def test_limit_meta_analysis_on_the_textbook_example(tau2_key):
+    """Schwarzer, Carpenter & Rücker (2015), Meta-Analysis with R, chapter 5: topical NSAIDs
+    (Moore et al. 1998, BMJ 316:333; metasens ``nsaids``), 37 trials, log OR, tau² by DL (meta's
+    default then) and REML. The book's printed numbers were not available to us: this pins
+    ``limit_meta`` on its data to the independent R lm() implementation, at TOL["rel"]."""
+    example = load("small_study_adjusted", "limit_examples")["moore1998_nsaids_or"]
+    yi, vi = _inputs(example)
+    assert len(yi) == 37
+    r = example[tau2_key]
+    ours, alpha_, alpha_p = limit_meta(yi, vi, r["tau2"])
+    assert (
+        max_rel_error([ours.theta, ours.se, alpha_, alpha_p], [r["theta"], r["se"], r["alpha"], r["alpha_p"]])
+        < TOL["rel"]
+    )

@@ -37,9 +37,12 @@ def test_configured_section_plans_two_tables_per_analysis_and_the_moderator_cell
     section = {"rho": 0.5, "moderators": [{"column": "year", "kind": "continuous"}]}
     plan = Plan.load(shipped_config(dependent_effects=section))
     outputs = plan.dependent_outputs()
-    # Two tables per analysis, one model across windows per outcome in several windows, the page.
-    assert len(outputs) == 2 * len(plan.analyses) + len(plan.timepoint_outcomes()) + 1
-    assert "results/dependent/depression_timepoints.tsv" in outputs and outputs[-1] == "results/dependent.html"
+    tables = [o for o in outputs if o.endswith(".tsv") and not o.endswith("_timepoints.tsv")]
+    assert len(tables) == 2 * len(plan.analyses)
+    # One model across windows per outcome in several windows, and the report page.
+    timepoints = [o for o in outputs if o.endswith("_timepoints.tsv")]
+    assert len(timepoints) == len(plan.timepoint_outcomes()) and "results/dependent.html" in outputs
+    assert "results/dependent/depression_timepoints.tsv" in outputs
     assert "results/dependent/pain_interference_post.tsv" in outputs
     assert "results/metaregression/pain_interference_post.tsv" in outputs
     rows = plan.moderator_rows("pain_interference", "post")
@@ -47,6 +50,27 @@ def test_configured_section_plans_two_tables_per_analysis_and_the_moderator_cell
     assert all(set(r) == {"study", "treatment", "comparator", "arm", "year"} for r in rows)
     assert next(r["year"] for r in rows if r["study"] == "Dear 2013") == "2013"
     assert plan.config.dependent.as_dict()["rho"] == 0.5
+
+
+def test_bubble_plots_per_moderator_and_comparison_with_three_trials():
+    """pain_interference post: coach (8 trials) and online (3) vs usual care get a plot per moderator;
+    the 8-week window (3 coach trials) too; single-trial windows none."""
+    section = {"moderators": [{"column": "year", "kind": "continuous"},
+                              {"column": "extra_therapy", "kind": "categorical"}]}
+    plan = Plan.load(shipped_config(dependent_effects=section))
+    plots = plan.metaregression_plots()
+    assert set(plots) <= set(plan.dependent_outputs())
+    post = sorted(p for p in plots if p.startswith("results/metaregression/pain_interference_post/"))
+    assert post == sorted(
+        f"results/metaregression/pain_interference_post/{m}_{c}_vs_usual_care.{ext}"
+        for m in ("year", "extra_therapy") for c in ("coach", "online") for ext in ("svg", "png", "pdf")
+    )
+    assert not any(p.startswith("results/metaregression/pain_interference_20w/") for p in plots)
+    assert plan.moderator_pattern == "year|extra_therapy"
+    assert Plan.load(shipped_config()).moderator_pattern == "year"  # the shipped section's one moderator
+    without = shipped_config()
+    del without["dependent_effects"]
+    assert Plan.load(without).moderator_pattern == "(?!)"
 
 
 def test_missing_moderator_column_is_a_config_error_naming_it():

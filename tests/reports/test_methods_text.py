@@ -74,6 +74,13 @@ ROW = {"outcome": "pain", "timepoint": "post", "treatment": "coach", "comparator
        "pi_upper": 0.3224419513, "alpha": 0.05, "status": "pooled", "studies": "A; B", "note": ""}
 
 
+def test_methods_name_the_outlier_and_influence_reruns():
+    text = to_markdown(_methods())
+    assert ("re-analyses without outlying trials (a trial's CI not overlapping the pooled CI) (Harrer et al. "
+            "2021) and without the trials the influence diagnostics flag, from 3 trials") in text
+    assert REFERENCES["Harrer et al. 2021"].split(".")[0] in text
+
+
 def test_sentence_as_reviewers_write_it():
     assert comparison_sentence(ROW, LABELS) == (
         "Seven trials (n = 412) compared Coach-led CBT with usual care: SMD -0.33, 95% CI -0.63 to -0.03; "

@@ -58,17 +58,41 @@ def test_bayes_columns_for_k_1_and_2_and_a_reason_elsewhere():
     assert [r["treatment"] for r in robust] == ["online"] and robust[0]["profile"].startswith("bayes (half-normal(0.5)")
 
 
-def test_benefit_is_below_zero_when_lower_is_better_and_md_needs_a_scale():
+def test_benefit_is_below_zero_when_lower_is_better_and_rd_needs_a_scale():
     effects = _effects([-0.3, -0.5], [0.04, 0.05])
     out, _ = bayes_columns([_row(2)], effects, SMD, bayes_settings(RAW, "pain", "SMD").as_dict())
     direct = bayes_meta([-0.3, -0.5], [0.04, 0.05], TauPrior("half-normal", 0.5))
     assert out[0]["bayes_prob_benefit"] == pytest.approx(1 - direct.prob_above[0], rel=1e-12)
-    md = Outcome("bpi", "BPI", "MD", higher_is_better=False)
-    out, _ = bayes_columns([_row(2, measure="MD")], effects, md, bayes_settings(RAW, "bpi", "MD").as_dict())
-    assert out[0]["bayes_status"] == ("not run: no prior scale for a MD outcome: set config.yaml: bayes.priors.bpi: "
+    rd = Outcome("resp", "Response", "RD", higher_is_better=True)
+    out, _ = bayes_columns([_row(2, measure="RD")], effects, rd, bayes_settings(RAW, "resp", "RD").as_dict())
+    assert out[0]["bayes_status"] == ("not run: no prior scale for a RD outcome: set config.yaml: bayes.priors.resp: "
                                       "{prior: ..., scale: ...} (analysis scale)")
-    priors = prior_sensitivity_records([_row(2, measure="MD")], effects, md, bayes_settings(RAW, "bpi", "MD").as_dict())
+    rd_bayes = bayes_settings(RAW, "resp", "RD").as_dict()
+    priors = prior_sensitivity_records([_row(2, measure="RD")], effects, rd, rd_bayes)
     assert all(r["status"].startswith("not run") for r in priors)
+
+
+def test_md_prior_is_a_quarter_of_the_trials_uisd_and_says_so():
+    """Röver et al. 2021 eq. 6: UISD = sqrt(sum n / sum 1/v), here over both comparisons."""
+    md = Outcome("bpi", "BPI", "MD", higher_is_better=False)
+    effects = pd.concat([_effects([-1.0, -0.4], [0.30, 0.12]), _effects([-0.7], [0.2], "online")])
+    effects = effects.assign(n_treat=[20, 50, 30], n_ctrl=[20, 50, 31])
+    bayes = bayes_settings(RAW, "bpi", "MD").as_dict()
+    assert bayes["uisd_multiple"] == 0.25 and bayes["prior"]["scale"] is None
+    out, _ = bayes_columns([_row(2, measure="MD"), _row(1, "online", "MD", "single study")], effects, md, bayes)
+    uisd = math.sqrt((40 + 100 + 61) / (1 / 0.30 + 1 / 0.12 + 1 / 0.2))
+    direct = bayes_meta([-1.0, -0.4], [0.30, 0.12], TauPrior("half-normal", uisd / 4))
+    assert out[0]["bayes_estimate"] == pytest.approx(direct.mu.median, rel=1e-12)
+    assert out[0]["bayes_tau_prior"] == f"half-normal({uisd / 4:g}; UISD/4, UISD {uisd:.4g} from 3 contrasts)"
+    assert out[1]["bayes_tau_prior"] == out[0]["bayes_tau_prior"]  # one prior per analysis
+    priors = prior_sensitivity_records([_row(2, measure="MD")], effects, md, bayes)
+    assert priors[0]["configured"] and priors[0]["bayes_estimate"] == out[0]["bayes_estimate"]
+    no_sizes = effects.assign(n_treat=None)
+    out, _ = bayes_columns([_row(2, measure="MD")], no_sizes, md, bayes)
+    assert out[0]["bayes_status"].startswith("not run: no trial of this analysis reports its arm sizes")
+    assert "bayes.priors.bpi" in out[0]["bayes_status"]
+    given = bayes_settings({"bayes": {"priors": {"bpi": {"prior": "half-normal", "scale": 2.0}}}}, "bpi", "MD")
+    assert given.uisd_multiple is None and given.prior["scale"] == 2.0  # a configured scale wins
 
 
 def test_prior_sensitivity_lists_every_prior_and_refuses_ones_for_other_measures():

@@ -113,3 +113,19 @@ def test_dependent_config():
     assert config.permutations == 1000 and config.seed == 20240101
     _, problems = dependent_config({"rho": 1.0, "moderators": [{"column": "y", "kind": "continuous"}] * 2})
     assert any("rho = 1.0" in p for p in problems) and any("'y' is listed more than once" in p for p in problems)
+
+
+def test_che_on_trial_mean_variances_is_the_smoothed_model_and_says_so():
+    y, v, study, _ = _assink()
+    config, problems = dependent_config({"rho": 0.6, "che_variances": "trial-mean"})
+    assert problems == [] and config.as_dict()["che_variances"] == "trial-mean"
+    assert "che_variances" not in DependentConfig().as_dict()  # params of older configs unchanged
+    rows = {r["model"]: r for r in dependent_records(SMD, "post", "coach", "usual_care", y, v, study, config)}
+    plain = {r["model"]: r for r in dependent_records(SMD, "post", "coach", "usual_care", y, v, study,
+                                                      DependentConfig(rho=0.6))}
+    assert "mean variance" in rows["che"]["note"] and plain["che"]["note"] == ""
+    assert rows["che"]["theta"] != pytest.approx(plain["che"]["theta"], rel=1e-6)
+    for model in ("three-level", "aggregated", "lowest", "highest"):  # only CHE's V changes
+        assert rows[model]["theta"] == plain[model]["theta"]
+    _, problems = dependent_config({"che_variances": "smooth"})
+    assert problems == ["config.yaml: dependent_effects.che_variances = 'smooth': one of as-given, trial-mean"]

@@ -145,16 +145,54 @@ def test_subsets_exclude_flagged_trials(tables):
     subsets = frame(tables["subsets"], "subsets")
     coach = subsets[(subsets["treatment"] == "coach") & (subsets["comparator"] == "usual_care")]
     assert list(coach["subset"]) == ["all trials", "excluding extra_flag in {yes}", "excluding extra_size in {12345}",
-                                     "directly reported data only"]
+                                     "directly reported data only", "excluding outliers",
+                                     "excluding influential trials"]
     first = CASES["raudenbush_smd_reml_z"]["inputs"]["study"][:3]
     assert coach["excluded"].iloc[1] == "; ".join(first)
-    assert list(coach["k"]) == [19, 16, 19, 19]
+    assert list(coach["k"]) == [19, 16, 19, 19, 17, 18]
     assert coach["note"].iloc[2] == coach["note"].iloc[3] == "no trial matched: same as all trials"
     assert coach["theta"].iloc[0] == pytest.approx(CASES["raudenbush_smd_reml_z"]["outputs"]["model"]["beta"], rel=1e-9)
     assert coach["theta"].iloc[2] == coach["theta"].iloc[0]
     single = subsets[subsets["comparator"] == "online"]  # coach vs online: one (flagged) trial
     assert list(single["status"]) == ["single study: shown, not pooled", "no trial left",
-                                      "single study: shown, not pooled", "single study: shown, not pooled"]
+                                      "single study: shown, not pooled", "single study: shown, not pooled",
+                                      "skipped: 1 trial; outliers re-run needs at least 3",
+                                      "skipped: 1 trial; influential trials re-run needs at least 3"]
+
+
+def test_outlier_and_influence_reruns_match_metafor(tables):
+    """raudenbush1985 REML (k = 19): metafor_exclusion.json names the trials and the rma(subset=) re-runs."""
+    subsets = frame(tables["subsets"], "subsets")
+    coach = subsets[(subsets["treatment"] == "coach") & (subsets["comparator"] == "usual_care")].set_index("subset")
+    case = load("metafor_exclusion")["raudenbush_smd_reml_z"]
+    study = np.array(case["inputs"]["study"])
+    for subset, flags, rerun in (("excluding outliers", "outlier", "rerun_outliers"),
+                                 ("excluding influential trials", "influential", "rerun_influential")):
+        row = coach.loc[subset]
+        assert row["excluded"] == "; ".join(study[case["outputs"][flags]])
+        assert row["status"] == "pooled" and row["k"] == case["outputs"][rerun]["k"]
+        assert row["theta"] == pytest.approx(case["outputs"][rerun]["beta"], rel=1e-9)
+        assert row["ci_upper"] == pytest.approx(case["outputs"][rerun]["ci_ub"], rel=1e-9)
+    assert coach.loc["excluding outliers", "note"] == "; ".join(
+        f"{s}: CI above the pooled CI" for s in study[case["outputs"]["outlier"]])
+    assert coach.loc["excluding influential trials", "note"].startswith("Maxwell 1970: ")
+    # online vs usual care has 2 trials: both rows say why there is no re-run.
+    online = subsets[subsets["treatment"] == "online"]
+    assert list(online["status"].iloc[-2:]) == ["skipped: 2 trials; outliers re-run needs at least 3",
+                                                "skipped: 2 trials; influential trials re-run needs at least 3"]
+
+
+def test_no_excluded_trial_says_so():
+    """First three bcg trials: no outlier, so the row says no re-run is needed (never a silent absence)."""
+    case = load("metafor_exclusion")["bcg3_rr_reml_z"]["inputs"]
+    table = pd.DataFrame({"outcome": "o", "timepoint": "post", "treatment": "coach", "comparator": "usual_care",
+                          "study": case["study"], "year": 2000, "yi": case["yi"], "vi": case["vi"], "estimable": True})
+    subsets = frame(analyse_sensitivity(table, [], OUTCOME, POOLING, sensitivity_config({}), "post")["subsets"],
+                    "subsets").set_index("subset")
+    row = subsets.loc["excluding outliers"]
+    assert row["status"] == "no outlier: no re-run needed" and row["excluded"] == "" and row["k"] == 3
+    assert pd.isna(row["theta"])
+    assert subsets.loc["excluding influential trials", "status"] == "pooled"
 
 
 def test_tables_write_without_nan(tables, tmp_path):

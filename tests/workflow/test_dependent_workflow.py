@@ -1,8 +1,9 @@
-"""Rules analyse_dependent, analyse_timepoints and summarise_dependent end to end (issue 15), on
-the shipped pain-interference SMD rows (real, cited; Menga 2014 gives a secondary effect, its
-12-week FIQ, so online vs usual care has 5 effects in 4 trials) with a meta-regression on
-publication year; and a moderator column the table lacks, which stops the run naming it
-before any job runs."""
+"""Rules analyse_dependent, plot_metaregression, analyse_timepoints and summarise_dependent end to
+end (issue 15), on the shipped pain-interference SMD rows (real, cited; Menga 2014 gives a
+secondary effect, its 12-week FIQ, so online vs usual care has 5 effects in 4 trials) with a
+meta-regression on publication year (fitted: a bubble plot) and on extra_therapy (empty for some
+trials: the table row and the plot say why it is not fitted); and a moderator column the table
+lacks, which stops the run naming it before any job runs."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from matplotlib.image import imread
 
 from conftest import REPO, copy_config, review_config, run_workflow
 from evsynth.tables.dependent import DEPENDENT_COLUMNS, METAREGRESSION_COLUMNS, MODELS
@@ -18,7 +20,13 @@ from evsynth.tables.timepoints import TIMEPOINT_COLUMNS
 
 pytestmark = pytest.mark.workflow
 
-TARGETS = ("results/dependent/pain_interference_post.tsv", "results/metaregression/pain_interference_post.tsv")
+PLOTS = "results/metaregression/pain_interference_post/{}_coach_vs_usual_care.png"
+TARGETS = (
+    "results/dependent/pain_interference_post.tsv",
+    "results/metaregression/pain_interference_post.tsv",
+    PLOTS.format("year"),
+    PLOTS.format("extra_therapy"),
+)
 MORE = ("results/dependent/pain_interference_timepoints.tsv", "results/robustness.tsv", "results/dependent.html")
 
 
@@ -35,7 +43,8 @@ def prepare(path: Path, moderators: list[dict]) -> Path:
 
 
 def test_dependent_and_metaregression_tables(tmp_path):
-    work = prepare(tmp_path / "run", [{"column": "year", "kind": "continuous"}])
+    work = prepare(tmp_path / "run", [{"column": "year", "kind": "continuous"},
+                                      {"column": "extra_therapy", "kind": "categorical"}])
     run_workflow(work, *TARGETS, *MORE)
     dependent = pd.read_csv(work / TARGETS[0], sep="\t", keep_default_na=False)
     assert tuple(dependent.columns) == DEPENDENT_COLUMNS
@@ -43,8 +52,10 @@ def test_dependent_and_metaregression_tables(tmp_path):
     assert coach["model"].tolist() == list(MODELS)
     # One effect per trial: no within-trial level, and the aggregated row is the trials' own REML + HK.
     assert coach.set_index("model").loc["che", "status"].startswith("one effect per trial")
-    # The shipped table's 12 coach-led trials, Gasslander 2022 not estimable (no SE; effects.tsv).
-    assert coach.set_index("model").loc["aggregated", "k_trials"] == 11
+    studies = pd.read_csv(work / "results/analyses/pain_interference/post/studies.tsv", sep="\t")
+    trials = studies[(studies["treatment"] == "coach") & (studies["comparator"] == "usual_care")
+                     & (studies["estimable"] == "yes")]
+    assert coach.set_index("model").loc["aggregated", "k_trials"] == trials["study"].nunique() >= 7
     # Online vs usual care: Menga 2014's secondary effect gives the within-trial level.
     online = dependent[dependent["treatment"] == "online"].set_index("model")
     assert online.loc["che", "status"] == "fitted" and online.loc["che", "k_effects"] == 5
@@ -63,15 +74,22 @@ def test_dependent_and_metaregression_tables(tmp_path):
     slope = regression[(regression["treatment"] == "coach") & (regression["coefficient"] == "year")]
     assert len(slope) == 1 and slope["model"].item() == "trial-level"
     assert 0 < float(slope["permutation_p"].item()) <= 1 and "seed 20240101" in slope["note"].item()
-    first = (work / TARGETS[1]).read_bytes()
+    therapy = regression[(regression["treatment"] == "coach") & (regression["moderator"] == "extra_therapy")]
+    assert therapy["status"].item().startswith("not fitted: extra_therapy: study ")
+    # The bubble plot of year is a full figure; extra_therapy's a short one saying why there is none.
+    heights = {m: imread(work / PLOTS.format(m)).shape[0] for m in ("year", "extra_therapy")}
+    assert heights["year"] > 800 and heights["extra_therapy"] < heights["year"] / 2
+    assert (work / PLOTS.format("year").replace(".png", ".svg")).stat().st_size > 10_000
+    first = {t: (work / t).read_bytes() for t in TARGETS[1:]}
     (work / TARGETS[1]).unlink()
     run_workflow(work, *TARGETS)
-    assert (work / TARGETS[1]).read_bytes() == first  # same input, same bytes (seeded permutations)
+    for target, content in first.items():  # same input, same bytes (seeded permutations)
+        assert (work / target).read_bytes() == content, target
 
 
 def test_missing_moderator_column_stops_the_run(tmp_path):
     work = prepare(tmp_path / "bad", [{"column": "sessions", "kind": "continuous"}])
-    result = run_workflow(work, *TARGETS, check=False)
+    result = run_workflow(work, *TARGETS[:2], check=False)  # the tables: plots of year are not planned here
     assert result.returncode != 0
     assert "dependent_effects.moderators names column(s) sessions" in result.stdout + result.stderr
     assert not (work / "results" / "dependent").exists()

@@ -86,8 +86,9 @@ def test_results_agree_with_the_main_analysis(finished):
     main = pooled[(pooled["outcome"] == "pain_interference") & (pooled["treatment"] == "coach")].iloc[0]
     subsets = read(finished / "results" / "sensitivity" / "subsets.tsv")
     coach = subsets[(subsets["outcome"] == "pain_interference") & (subsets["treatment"] == "coach")]
-    # all trials, the exclude_if subset, then the directly reported data (no row was converted)
-    assert list(coach["k"]) == [7, 5, 7]
+    # all trials, the exclude_if subset, then the directly reported data (no row was converted),
+    # then the outlier and influence re-runs (test_outlier_and_influence_reruns)
+    assert list(coach["k"].iloc[:3]) == [7, 5, 7]
     assert coach["excluded"].iloc[1] == "; ".join(EXCLUDED)
     assert coach["subset"].iloc[2] == "directly reported data only" and pd.isna(coach["excluded"].iloc[2])
     for column in ("estimate", "ci_lower", "ci_upper", "tau2", "p_value"):
@@ -110,6 +111,36 @@ def test_results_agree_with_the_main_analysis(finished):
     assert set(online.loc[classic, "status"]) == {
         "skipped: 3 trials; a small-study test needs at least 5 (Cochrane Handbook 13.3.5.4)"}
     assert online.set_index("test").loc["waap_wls", "status"] == "computed"  # from 3 trials
+
+
+def test_outlier_and_influence_reruns(finished):
+    """The two exclusion rows of subsets.tsv name the trials whose CI misses the pooled CI (from
+    studies.tsv and pooled.tsv) and those influence.tsv flags; each re-run is in robustness.tsv."""
+    results = finished / "results"
+    subsets, influence = read(results / "sensitivity" / "subsets.tsv"), read(results / "sensitivity" / "influence.tsv")
+    studies = read(results / "analyses" / "pain_interference" / "post" / "studies.tsv")
+    pooled, robustness = read(results / "pooled.tsv"), read(results / "robustness.tsv")
+    for treatment in ("coach", "online"):
+        def mine(table, treatment=treatment):
+            return table[(table["outcome"] == "pain_interference") & (table["timepoint"] == "post")
+                         & (table["treatment"] == treatment) & (table["comparator"] == "usual_care")]
+        rows = mine(subsets).set_index("subset")
+        main = mine(pooled).iloc[0]
+        trials = mine(studies)[mine(studies)["estimable"] == "yes"]
+        outside = trials[(trials["ci_upper"] < main["ci_lower"]) | (trials["ci_lower"] > main["ci_upper"])]
+        flagged = mine(influence)[mine(influence)["influential"] == "yes"]
+        for subset, expected, nothing in (("excluding outliers", outside, "no outlier: no re-run needed"),
+                                          ("excluding influential trials", flagged,
+                                           "no influential trial: no re-run needed")):
+            row = rows.loc[subset]
+            named = [] if pd.isna(row["excluded"]) else row["excluded"].split("; ")
+            assert named == list(expected["study"]), (treatment, subset)
+            rerun = mine(robustness)[mine(robustness)["profile"] == f"cochrane-2025, {subset}"]
+            if not named:
+                assert row["status"] == nothing and pd.isna(row["estimate"]) and rerun.empty
+            elif row["status"] == "pooled":
+                assert rerun["estimate"].item() == pytest.approx(row["estimate"], rel=1e-12)
+                assert rerun["k"].item() == row["k"] == len(trials) - len(named)
 
 
 def test_same_input_gives_same_bytes(finished, tmp_path):

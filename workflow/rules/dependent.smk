@@ -13,7 +13,18 @@ rule analyse_dependent:
         code=code("analyse_dependent"),
     output:
         dependent="results/dependent/{outcome}_{timepoint}.tsv",
-        metaregression="results/metaregression/{outcome}_{timepoint}.tsv",
+        metaregression=report(
+            "results/metaregression/{outcome}_{timepoint}.tsv",
+            caption="../report/metaregression_table.rst",
+            category="Meta-regression",
+            subcategory="{outcome}",
+            labels={
+                "outcome": "{outcome}",
+                "timepoint": "{timepoint}",
+                "comparison": "all (table)",
+                "moderator": "all (table)",
+            },
+        ),
     log:
         "results/logs/analyse_dependent/{outcome}_{timepoint}.log",
     group:
@@ -36,6 +47,50 @@ rule analyse_dependent:
         versions=VERSIONS,
     script:
         "../../scripts/analyse_dependent.py"
+
+
+rule plot_metaregression:
+    input:
+        studies="results/analyses/{outcome}/{timepoint}/studies.tsv",
+        metaregression="results/metaregression/{outcome}_{timepoint}.tsv",
+        code=code("plot_metaregression"),
+    output:
+        svg=report(
+            "results/metaregression/{outcome}_{timepoint}/{moderator}_{comparison}.svg",
+            caption="../report/metaregression_plots.rst",
+            category="Meta-regression",
+            subcategory="{outcome}",
+            labels={
+                "outcome": "{outcome}",
+                "timepoint": "{timepoint}",
+                "comparison": "{comparison}",
+                "moderator": "{moderator}",
+            },
+        ),
+        png="results/metaregression/{outcome}_{timepoint}/{moderator}_{comparison}.png",
+        pdf="results/metaregression/{outcome}_{timepoint}/{moderator}_{comparison}.pdf",
+    log:
+        "results/logs/plot_metaregression/{outcome}_{timepoint}_{moderator}_{comparison}.log",
+    wildcard_constraints:
+        moderator=PLAN.moderator_pattern,
+        comparison="[a-z][a-z0-9_]*_vs_[a-z][a-z0-9_]*",
+    group:
+        "analysis"
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        rows=JOB.moderator_rows,
+        outcome=JOB.outcome,
+        mode_labels=MODE_LABELS,
+        alpha=METHOD["alpha"],
+        dependent=DEPENDENT,
+        matplotlib=MATPLOTLIB_VERSION,
+    script:
+        "../../scripts/plot_metaregression.py"
 
 
 # One model across the timepoint windows of each outcome analysed in two or more (Ishak 2007),

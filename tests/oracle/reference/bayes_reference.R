@@ -143,6 +143,15 @@ normand <- escalc(measure = "SMD", m1i = m1i, sd1i = sd1i, n1i = n1i, m2i = m2i,
 crins <- escalc(measure = "OR", ai = c(14, 16, 3, 9, 4, 0), n1i = c(61, 28, 18, 54, 36, 50),
                 ci = c(15, 19, 8, 29, 11, 3), n2i = c(20, 28, 12, 54, 36, 34))
 
+# dat.normand1999 as a mean difference (days), the data on an outcome's own scale: its prior
+# is half-normal(UISD / 4), the unit information standard deviation (Röver et al. 2021, Res
+# Synth Methods 12:448, eq. 6) computed here as bayesmeta's uisd() documents its second form,
+# sqrt(mean sample size x harmonic mean of the variances), n the two arms' total.
+normand_md <- escalc(measure = "MD", m1i = m1i, sd1i = sd1i, n1i = n1i, m2i = m2i, sd2i = sd2i,
+                     n2i = n2i, data = dat.normand1999)
+normand_n <- dat.normand1999$n1i + dat.normand1999$n2i
+normand_uisd <- sqrt(mean(normand_n) / mean(1 / normand_md$vi))
+
 HN <- list(family = "half-normal", scale = 0.5)
 HC <- list(family = "half-cauchy", scale = 0.5)
 TURNER_ANY <- list(family = "log-normal", location = -2.56, scale = 1.74)
@@ -155,6 +164,7 @@ case <- function(data_call, yi, vi, prior, mu_prior = NULL, thresholds = 0, shor
     fit(yi, vi, prior, mu_prior, thresholds = thresholds, shortest = shortest))
 }
 BCG <- 'escalc(measure="RR", ai=tpos, bi=tneg, ci=cpos, di=cneg, data=dat.bcg)'
+NORMAND_MD <- 'escalc(measure="MD", m1i=m1i, sd1i=sd1i, n1i=n1i, m2i=m2i, sd2i=sd2i, n2i=n2i, data=dat.normand1999)'
 NORMAND <- 'escalc(measure="SMD", m1i=m1i, sd1i=sd1i, n1i=n1i, m2i=m2i, sd2i=sd2i, n2i=n2i, data=dat.normand1999)'
 CRINS <- 'Crins et al. 2014 acute rejection, escalc(measure="OR")'
 
@@ -170,7 +180,11 @@ cases <- list(
   bcg_k2_halfnormal = case(paste(BCG, "[1:2, ]"), bcg$yi[1:2], bcg$vi[1:2], HN),
   bcg_k2_turner_normalmu = case(paste(BCG, "[1:2, ]"), bcg$yi[1:2], bcg$vi[1:2], TURNER_ANY,
                                 list(mean = 0, sd = 2)),
-  crins_k2_halfcauchy = case(paste(CRINS, "[1:2, ]"), crins$yi[1:2], crins$vi[1:2], HC)
+  crins_k2_halfcauchy = case(paste(CRINS, "[1:2, ]"), crins$yi[1:2], crins$vi[1:2], HC),
+  normand_md_uisd_halfnormal = c(
+    case(NORMAND_MD, normand_md$yi, normand_md$vi, list(family = "half-normal", scale = normand_uisd / 4),
+         thresholds = c(0, -5)),
+    list(n = arr(normand_n), uisd = num(normand_uisd)))
 )
 
 joint <- list(bcg_halfnormal = list(threshold = num(-0.5),

@@ -93,8 +93,31 @@ cases <- list(
                            -bcg$yi, bcg$vi),
   baskerville_smd = dataset("dat.baskerville2012 (SMD as given)", bask$smd, bask$se^2))
 
+# The worked example of limit meta-analysis in Schwarzer, Carpenter & Rücker (2015), Meta-Analysis
+# with R, chapter 5: Moore et al. (1998, BMJ 316:333), topical NSAIDs in acute pain, 37 trials,
+# treatment success (>= 50% pain relief), as metasens's data set nsaids / Moore1998 and metadat's
+# dat.moore1998 (not in the metadat installed here, so typed in from metasens's data/nsaids.txt).
+# Log OR with 0.5 added to the cells of a table with a zero cell (meta's and escalc()'s default);
+# tau2 by DerSimonian-Laird, meta's default when the book was written, and by REML.
+nsaids <- data.frame(
+  Ee = c(23, 69, 79, 35, 10, 23, 20, 35, 56, 28, 10, 44, 21, 17, 34, 25, 38, 85, 53, 16, 18, 6, 26, 41, 33,
+         30, 18, 22, 18, 39, 30, 11, 44, 67, 24, 7, 21),
+  Ne = c(30, 123, 102, 49, 15, 50, 32, 50, 84, 40, 23, 92, 50, 20, 42, 30, 60, 118, 64, 20, 30, 12, 32, 84,
+         46, 38, 20, 26, 21, 51, 30, 13, 90, 83, 29, 10, 25),
+  Ec = c(10, 54, 45, 13, 2, 13, 9, 40, 33, 16, 3, 40, 19, 3, 11, 13, 27, 46, 52, 6, 5, 0, 13, 33, 13, 22, 13,
+         14, 13, 9, 19, 0, 40, 38, 14, 1, 12),
+  Nc = c(30, 116, 102, 42, 15, 50, 24, 50, 84, 40, 24, 89, 50, 20, 40, 30, 60, 113, 66, 20, 30, 12, 28, 84,
+         42, 36, 22, 26, 22, 47, 30, 12, 89, 86, 27, 10, 25))
+moore <- escalc(measure = "OR", ai = Ee, n1i = Ne, ci = Ec, n2i = Nc, data = nsaids)
+limit_examples <- list(moore1998_nsaids_or = list(
+  r_setup = 'escalc(measure="OR", ai=Ee, n1i=Ne, ci=Ec, n2i=Nc, data=<metasens nsaids>)',
+  inputs = list(yi = arr(moore$yi), vi = arr(moore$vi)),
+  limit_dl = limit_meta(moore$yi, moore$vi, rma(yi, vi, data = moore, method = "DL")$tau2),
+  limit_reml = limit_meta(moore$yi, moore$vi, rma(yi, vi, data = moore, method = "REML", control = CTRL)$tau2)))
+
 doc <- list(
   generator = "tests/oracle/reference/small_study_adjusted.R",
+  limit_examples = limit_examples,
   metafor_version = as.character(packageVersion("metafor")),
   r_version = paste(R.version$major, R.version$minor, sep = "."),
   vevea_woods_steps = arr(VW_STEPS),

@@ -38,10 +38,10 @@ def _review(config_path: str) -> tuple[dict[str, bool], list[str], list[Window]]
     return outcomes, list(config["modes"]), windows_from_config(config)
 
 
-def _write_xlsx(path: Path, rows: list[dict[str, str]], skipped: list[dict[str, str]]) -> None:
+def _write_xlsx(path: Path, rows: list[dict[str, str]], skipped: list[dict[str, str]], columns: list[str]) -> None:
     tmp = path.with_name(f".{path.name}.tmp.xlsx")
     with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
-        pd.DataFrame(rows, columns=list(IMPORT_COLUMNS)).to_excel(writer, sheet_name="imported", index=False)
+        pd.DataFrame(rows, columns=columns).to_excel(writer, sheet_name="imported", index=False)
         pd.DataFrame(skipped, columns=list(SKIPPED_COLUMNS)).to_excel(writer, sheet_name="not imported", index=False)
     tmp.replace(path)
 
@@ -88,10 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(args.out or "metapsy_import.tsv")
     skipped = Path(args.skipped or out.with_suffix(".skipped.tsv"))
-    write_tsv(result.rows, IMPORT_COLUMNS, out)
+    columns = [*IMPORT_COLUMNS, *mapping.extra.values()]
+    write_tsv(result.rows, columns, out)
     write_tsv(result.skipped, SKIPPED_COLUMNS, skipped)
     if args.xlsx:
-        _write_xlsx(Path(args.xlsx), result.rows, result.skipped)
+        _write_xlsx(Path(args.xlsx), result.rows, result.skipped, columns)
     for check in result.g_checks:
         if not check["agrees"]:
             print(f"{args.data}, line {check['line']} ({check['study']}, {check['instrument']}): our g "

@@ -16,13 +16,14 @@ CI_METHOD_LABELS = {
 }
 
 
-I2_LABELS = {"tau2": "I² from tau²", "q": "I² from Q (RevMan 5)"}
+I2_LABELS = {"tau2": "I² from tau²", "q": "I² from Q (RevMan 5)", "q-ht": "I² from Q, test-based CI (R meta)"}
 
 PI_LABELS = {
     "none": "no prediction interval",
     "normal": "prediction interval on the normal distribution",
     "t_k-1": "prediction interval on t(k-1)",
     "t_k-2": "prediction interval on t(k-2)",
+    "t_k-2-wald": "prediction interval on t(k-2) with the non-HK SE",
 }
 
 

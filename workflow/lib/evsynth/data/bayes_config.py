@@ -9,8 +9,11 @@ comparison: <str>}``:
 
 * ``half-normal`` / ``half-cauchy``: ``scale`` on the analysis scale (log RR, log OR, SMD,
   RD, MD); 0.5 by default for log RR, log OR and SMD (Röver et al. 2021, Res Synth Methods
-  12:448). RD and MD have no default: their scale depends on the outcome, so the spec must
-  give one, else the Bayesian analysis is not run and its rows say why.
+  12:448). An MD is in the outcome's own units: without a ``scale`` its prior scale is
+  UISD / 4, the unit information standard deviation of the analysis's trials
+  (:func:`evsynth.stats.bayes_priors.unit_information_sd`, ``uisd_multiple``), resolved when
+  the analysis runs. An RD has no default: the spec must give a scale, else the Bayesian
+  analysis is not run and its rows say why.
 * ``turner2015`` (RR, OR) / ``rhodes2015`` (SMD): the empirical predictive priors, chosen by
   ``outcome_type`` and ``comparison`` (both "any" for the papers' marginal distributions).
 """
@@ -21,13 +24,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from evsynth.stats.bayes_priors import EMPIRICAL, TauPrior, empirical_prior
+from evsynth.stats.bayes_priors import EMPIRICAL, UISD_MULTIPLE, TauPrior, empirical_prior
 
 __all__ = ["DEFAULT_PRIOR", "DEFAULT_SENSITIVITY", "PRIOR_NAMES", "BayesSettings", "bayes_problems", "bayes_settings"]
 
 PRIOR_NAMES = ("half-normal", "half-cauchy", *EMPIRICAL)
 #: Röver et al. (2021): half-normal(0.5) on the log-ratio and SMD scales.
 DEFAULT_SCALE = {"RR": 0.5, "OR": 0.5, "SMD": 0.5}
+#: Measures on an arbitrary scale, whose default prior scale is a multiple of the trials' UISD.
+UISD_SCALED = ("MD",)
+NO_SCALE = "no prior scale"
 DEFAULT_PRIOR = {"prior": "half-normal"}
 #: The priors set beside the configured one in the prior-sensitivity table.
 DEFAULT_SENSITIVITY = (
@@ -43,7 +49,9 @@ DEFAULT_SENSITIVITY = (
 class BayesSettings:
     """One outcome's Bayesian settings, as plain values (they travel through params).
 
-    ``prior`` is the TauPrior's fields, or None with ``reason`` when no prior applies;
+    ``prior`` is the TauPrior's fields, or None with ``reason`` when no prior applies; when
+    ``uisd_multiple`` is set, the prior's scale is that multiple of the analysis's UISD, and
+    ``prior["scale"]`` is None until :func:`evsynth.tables.bayes.resolved_prior` fills it in;
     ``sensitivity`` is a list of (label, fields or None, reason); ``mid`` the outcome's minimal
     important difference on the reporting scale (``summary_of_findings.mid``), or None.
     """
@@ -54,6 +62,7 @@ class BayesSettings:
     sensitivity: tuple[tuple[str, dict[str, Any] | None, str], ...]
     mid: float | None
     forest_row: bool
+    uisd_multiple: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +72,7 @@ class BayesSettings:
             "sensitivity": [list(s) for s in self.sensitivity],
             "mid": self.mid,
             "forest_row": self.forest_row,
+            "uisd_multiple": self.uisd_multiple,
         }
 
 
@@ -80,7 +90,7 @@ def _prior(spec: Mapping[str, Any], measure: str, key: str, scale_key: str = "")
             raise ValueError(f"{key}: {err}") from None
     scale = spec.get("scale", DEFAULT_SCALE.get(measure))
     if scale is None:
-        return None, f"no prior scale for a {measure} outcome: set {scale_key or key + '.scale'} (analysis scale)"
+        return None, f"{NO_SCALE} for a {measure} outcome: set {scale_key or key + '.scale'} (analysis scale)"
     if isinstance(scale, bool) or not isinstance(scale, int | float) or not scale > 0:
         raise ValueError(f"{key}.scale = {scale!r}: a prior scale must be a number above 0")
     return TauPrior(name, scale=float(scale)), ""
@@ -137,10 +147,14 @@ def bayes_settings(raw: Mapping[str, Any], outcome_id: str, measure: str) -> Bay
     key = f"config.yaml: bayes.priors.{outcome_id}" if spec else "config.yaml: bayes.default"
     spec = spec or section.get("default") or DEFAULT_PRIOR
     scale_key = f"config.yaml: bayes.priors.{outcome_id}: {{prior: ..., scale: ...}}"
+    uisd_multiple = None
     try:
         prior, reason = _prior(spec, measure, key, scale_key)
     except ValueError as err:  # a default empirical prior for another measure: not run, says why
         prior, reason = None, str(err)
+    if prior is None and measure in UISD_SCALED and reason.startswith(NO_SCALE):
+        # an MD without a scale: UISD-relative (Röver et al. 2021), resolved from the trials
+        prior, reason, uisd_multiple = TauPrior(str(spec["prior"]), scale=1.0), "", UISD_MULTIPLE
     sensitivity = []
     listed = "sensitivity_priors" in section
     for i, s in enumerate(section.get("sensitivity_priors", DEFAULT_SENSITIVITY)):
@@ -158,13 +172,17 @@ def bayes_settings(raw: Mapping[str, Any], outcome_id: str, measure: str) -> Bay
         sensitivity.append((label, _fields(p) if p else None, why))
     mid = (raw.get("summary_of_findings") or {}).get("mid", {}).get(outcome_id)
     sd = section.get("mu_prior_sd")
+    fields = _fields(prior) if prior else None
+    if uisd_multiple is not None:
+        fields["scale"] = None
     return BayesSettings(
-        prior=_fields(prior) if prior else None,
+        prior=fields,
         reason=reason,
         mu_prior_sd=None if sd is None else float(sd),
         sensitivity=tuple(sensitivity),
         mid=None if mid is None else float(mid),
         forest_row=bool(section.get("forest_row", True)),
+        uisd_multiple=uisd_multiple,
     )
 
 

@@ -185,6 +185,9 @@ class Moderator:
     kind: str
 
 
+CHE_VARIANCES = ("as-given", "trial-mean")
+
+
 @dataclass(frozen=True)
 class DependentConfig:
     """``config.yaml: dependent_effects``: the within-trial working correlation, the moderators
@@ -194,17 +197,26 @@ class DependentConfig:
     moderators: tuple[Moderator, ...] = ()
     permutations: int = 1000
     seed: int = 20240101
+    #: Variances in the CHE model's V: "as-given" (each effect's own, metafor ``vcalc``) or
+    #: "trial-mean" (each trial's mean, clubSandwich ``impute_covariance_matrix(smooth_vi =
+    #: TRUE)``, as metapsyTools' ``runMetaAnalysis`` builds it).
+    che_variances: str = "as-given"
+    #: Correlation structure of the model across timepoint windows (AR or HAR, Ishak 2007).
     timepoint_structure: str = "AR"
 
     def as_dict(self) -> dict[str, Any]:
         """The section as written in config.yaml (params); :func:`dependent_config` reads it back."""
-        return {
+        section = {
             "rho": self.rho,
             "moderators": [{"column": m.column, "kind": m.kind} for m in self.moderators],
             "permutations": self.permutations,
             "seed": self.seed,
-            "timepoint_structure": self.timepoint_structure,
         }
+        if self.che_variances != "as-given":  # the params of configs without the key stay as they were
+            section["che_variances"] = self.che_variances
+        if self.timepoint_structure != "AR":
+            section["timepoint_structure"] = self.timepoint_structure
+        return section
 
 
 def dependent_config(section: Mapping[str, Any] | None) -> tuple[DependentConfig | None, list[str]]:
@@ -221,10 +233,16 @@ def dependent_config(section: Mapping[str, Any] | None) -> tuple[DependentConfig
     for column in sorted({c for c in seen if seen.count(c) > 1}):
         problems.append(f"config.yaml: dependent_effects.moderators: column '{column}' is listed more than once")
     permutations, seed = int(section.get("permutations", 1000)), int(section.get("seed", 20240101))
+    che_variances = str(section.get("che_variances", "as-given"))
+    if che_variances not in CHE_VARIANCES:
+        problems.append(f"config.yaml: dependent_effects.che_variances = {che_variances!r}: one of "
+                        f"{', '.join(CHE_VARIANCES)}")
+        che_variances = "as-given"
     structure = str(section.get("timepoint_structure", "AR"))
     if structure not in ("AR", "HAR"):
         problems.append(f"config.yaml: dependent_effects.timepoint_structure = {structure}: must be AR or HAR")
-    config = DependentConfig(rho, moderators, permutations, seed, structure)
+        structure = "AR"
+    config = DependentConfig(rho, moderators, permutations, seed, che_variances, structure)
     return config, problems
 
 

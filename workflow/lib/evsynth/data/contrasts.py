@@ -48,7 +48,14 @@ import pandas as pd
 from evsynth.data.config import Outcome
 from evsynth.data.vocabulary import sort_rows
 from evsynth.stats.conversions import smd_from_log_odds_ratio
-from evsynth.stats.escalc import RATIO_MEASURES, from_counts, from_means, smd_sampling_variance, z_for_level
+from evsynth.stats.escalc import (
+    RATIO_MEASURES,
+    approximate_j,
+    from_counts,
+    from_means,
+    smd_sampling_variance,
+    z_for_level,
+)
 from evsynth.stats.multivariate import BlockCovariance
 from evsynth.stats.profiles import MethodSettings
 
@@ -401,6 +408,9 @@ def compute_effects(
                 derivation[i] = f"{name} from counts{extra}"
             if chinn:
                 yi[i], vi[i] = smd_from_log_odds_ratio(yi[i], vi[i])
+                if smd_variance == "metapsy":  # metapsyTools (esc_2x2): Chinn's d times J = 1 - 3/(4N - 9)
+                    yi[i] *= approximate_j(row["n_treat"] + row["n_ctrl"])
+                    derivation[i] += "; times J = 1-3/(4N-9) (metapsyTools)"
                 if row.get("effect_direction") == "benefit_positive" and not outcome.higher_is_better:
                     yi[i] = -yi[i]
                     derivation[i] += "; sign reversed (events are good; lower is better here)"
@@ -433,6 +443,9 @@ def compute_effects(
 SMD_DERIVATION = {
     "metafor": "Hedges' g (exact J) from arm means and SDs; variance 1/n1+1/n2+g²/(2N)",
     "revman": "Hedges' g (RevMan 5: J = 1-3/(4N-9)) from arm means and SDs; variance N/(n1n2)+g²/(2(N-3.94))",
+    # No colon before the first clause's end: write_methods names a derivation by that clause.
+    "metapsy": "Hedges' g by metapsyTools' formulas (J = 1-3/(4N-9)) from arm means and SDs; variance "
+               "N/(n1n2)+d²/(2N) of the uncorrected d",
 }
 
 
@@ -454,7 +467,8 @@ def _from_contrast(row: Mapping[str, Any], outcome: Outcome, smd_variance: str) 
         how = f"reported {measure} with {level:g}% CI: se = ({name} upper - lower) / (2 x {z:.4f})"
     elif measure == "SMD" and has("n_treat") and has("n_ctrl"):
         v = float(smd_sampling_variance(y, row["n_treat"], row["n_ctrl"], smd_variance))
-        formula = "N/(n1n2)+d²/(2(N-3.94))" if smd_variance == "revman" else "1/n1+1/n2+d²/(2N)"
+        formula = {"revman": "N/(n1n2)+d²/(2(N-3.94))", "metapsy": "N/(n1n2)+d²/(2N)"}.get(
+            smd_variance, "1/n1+1/n2+d²/(2N)")
         how = f"reported SMD without CI or SE: variance {formula} from arm sizes"
     else:
         missing = "arm sizes, CI or SE" if measure == "SMD" else "CI or SE"

@@ -48,8 +48,17 @@ def rows_hash(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def method_hash(settings: Mapping[str, Any], continuity_correction: float) -> str:
-    """Hash of the resolved method settings and the continuity correction."""
-    return short_hash({"settings": dict(settings), "continuity_correction": continuity_correction})
+    """Hash of the resolved method settings and the continuity correction.
+
+    A setting added later is left out at the value that reproduces the earlier behaviour
+    (``subgroup_se = "wald"``), so that the hashes of frozen baselines still match.
+    """
+    settings = {k: v for k, v in settings.items() if (k, v) not in LATER_DEFAULTS}
+    return short_hash({"settings": settings, "continuity_correction": continuity_correction})
+
+
+#: (setting, value) pairs equal to what every run did before the setting existed.
+LATER_DEFAULTS = {("subgroup_se", "wald")}
 
 
 def footer_line(rows: str, method: str, profile: str) -> str:

@@ -35,7 +35,8 @@ from typing import Any
 from evsynth.data.columns import ROB_COLUMNS, WEEKS_PER_MONTH
 from evsynth.data.config import Window, window_of
 from evsynth.data.metapsy_map import MetapsyMap, MetapsyMapError, Rule, load_map
-from evsynth.stats.escalc import from_means
+from evsynth.stats.conversions import smd_from_log_odds_ratio
+from evsynth.stats.escalc import from_counts, from_means
 
 __all__ = [
     "IMPORT_COLUMNS",
@@ -52,8 +53,9 @@ __all__ = [
 #: Study-table columns the importer writes, in this order.
 IMPORT_COLUMNS = (
     "study", "year", "treatment", "comparator", "outcome", "timepoint", "include", "exclusion_reason", "primary",
-    "n_treat", "mean_treat", "sd_treat", "n_ctrl", "mean_ctrl", "sd_ctrl", *ROB_COLUMNS, "source", "notes",
-    "extra_therapy", "extra_metapsy_instrument", "extra_metapsy_scores",
+    "n_treat", "mean_treat", "sd_treat", "n_ctrl", "mean_ctrl", "sd_ctrl", "events_treat", "events_ctrl",
+    "effect_direction", *ROB_COLUMNS, "source", "notes", "extra_therapy", "extra_metapsy_instrument",
+    "extra_metapsy_scores",
 )
 #: Columns of the list of rows not imported.
 SKIPPED_COLUMNS = ("line", "row", "study", "outcome_domain", "instrument", "time", "reason")
@@ -75,19 +77,31 @@ def metapsy_number(text: str) -> float | None:
 
 
 def read_metapsy(path: str | Path) -> list[tuple[int, dict[str, str]]]:
-    """(file line, cells) of every record of a Metapsy ``data.csv``; the unnamed first column is ``row``."""
+    """(file line, cells) of every record of a Metapsy ``data.csv``; the unnamed first column is ``row``.
+
+    The databases separate cells with ``;``; a file written by R's ``write.csv`` (e.g. a
+    metapsyTools example data set) with ``,``: a header without ``;`` is read as such. Without
+    an unnamed first column (``write.csv(row.names = FALSE)``), ``row`` is the record's number
+    (1 = the first data row), which is the data frame's row in R.
+    """
     path = Path(path)
     with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter=";", quotechar='"')
+        first = handle.readline()
+        handle.seek(0)
+        reader = csv.reader(handle, delimiter=";" if ";" in first else ",", quotechar='"')
         header = next(reader, None)
         if not header:
             raise ValueError(f"{path}: empty file")
+        numbered = not header[0]
         names = ["row" if i == 0 and not h else h for i, h in enumerate(header)]
         records, line = [], reader.line_num + 1
         for cells in reader:
             if len(cells) != len(names):
                 raise ValueError(f"{path}, line {line}: {len(cells)} cells, the header has {len(names)}")
-            records.append((line, dict(zip(names, cells))))
+            record = dict(zip(names, cells))
+            if not numbered:
+                record["row"] = str(len(records) + 1)
+            records.append((line, record))
             line = reader.line_num + 1
     return records
 
@@ -147,6 +161,13 @@ def _arms(cells: Mapping[str, str]) -> tuple[list[float | None], str]:
                 raise ValueError(f"{name} '{cells.get(name)}' is not a number") from None
         if all(v is not None for v in values):
             return values, kind
+    names = ["event_arm1", "totaln_arm1", "event_arm2", "totaln_arm2"]
+    try:
+        counts = [metapsy_number(cells.get(name, "NA")) for name in names]
+    except ValueError:
+        raise ValueError(f"event counts {[cells.get(n) for n in names]} are not numbers") from None
+    if all(v is not None for v in counts):
+        return counts, "counts"
     return [], ""
 
 
@@ -285,15 +306,28 @@ def _map_one(line: int, cells: Mapping[str, str], mapping: MetapsyMap,
     timepoint = _timepoint(cells, mapping.timepoint)
     arms, kind = _arms(cells)
     if not arms:
-        raise ValueError("no arm means, SDs and n (only a precalculated effect size): not imported, as the "
-                         "pipeline recomputes every SMD from arm data")
-    m1, sd1, n1, m2, sd2, n2 = arms
-    if sd1 <= 0 or sd2 <= 0 or n1 < 1 or n2 < 1 or n1 != int(n1) or n2 != int(n2):
-        raise ValueError(f"SDs must be > 0 and n whole numbers >= 1 (sd {sd1:g}, {sd2:g}; n {n1:g}, {n2:g})")
-    # Stored on the other side of the outcome's direction (e.g. FIQ negated in bodily distress):
-    # turn the means round so that the row is on the outcome's own scale; SDs are unchanged.
-    flip = rule.value["stored_higher_is_better"] != outcomes[outcome]
-    sign = -1.0 if flip else 1.0
+        raise ValueError("no arm means, SDs and n, nor event counts (only a precalculated effect size): not "
+                         "imported, as the pipeline recomputes every effect from arm data")
+    stored_up = rule.value["stored_higher_is_better"]
+    if kind == "counts":
+        e1, n1, e2, n2 = arms
+        if any(v != int(v) for v in arms) or n1 < 1 or n2 < 1 or not (0 <= e1 <= n1 and 0 <= e2 <= n2):
+            raise ValueError(f"events must be whole numbers 0..n (events {e1:g}/{n1:g}, {e2:g}/{n2:g})")
+        numbers = {"n_treat": _fmt(n1), "n_ctrl": _fmt(n2), "events_treat": _fmt(e1), "events_ctrl": _fmt(e2),
+                   # Events that are good (remission) in an outcome where lower is better: the
+                   # pipeline turns Chinn's SMD round (docs/study_table.md, binary in an SMD outcome).
+                   "effect_direction": "benefit_positive" if stored_up else ""}
+        flip = False
+    else:
+        m1, sd1, n1, m2, sd2, n2 = arms
+        if sd1 <= 0 or sd2 <= 0 or n1 < 1 or n2 < 1 or n1 != int(n1) or n2 != int(n2):
+            raise ValueError(f"SDs must be > 0 and n whole numbers >= 1 (sd {sd1:g}, {sd2:g}; n {n1:g}, {n2:g})")
+        # Stored on the other side of the outcome's direction (e.g. FIQ negated in bodily distress):
+        # turn the means round so that the row is on the outcome's own scale; SDs are unchanged.
+        flip = stored_up != outcomes[outcome]
+        sign = -1.0 if flip else 1.0
+        numbers = {"n_treat": _fmt(n1), "mean_treat": _fmt(sign * m1 + 0.0), "sd_treat": _fmt(sd1),
+                   "n_ctrl": _fmt(n2), "mean_ctrl": _fmt(sign * m2 + 0.0), "sd_ctrl": _fmt(sd2)}
     rob = _rob_of(cells, mapping) or dict.fromkeys(ROB_COLUMNS, "")
     instrument = cells.get("instrument", "")
     therapy = picks["therapy"]
@@ -302,8 +336,13 @@ def _map_one(line: int, cells: Mapping[str, str], mapping: MetapsyMap,
     notes = [f"Imported with python -m evsynth.metapsy ({Path(mapping.name).name}); instrument {instrument}"
              f" ({domain}), time {cells.get('time', 'NA')}, {cells.get('time_weeks', 'NA')} weeks;"
              f" arms {cells.get('condition_arm1')} vs {cells.get('condition_arm2')}."]
+    arm_label = cells.get("multi_arm1", "NA")
+    if arm_label not in ("", "NA"):
+        notes.append(f"Arm: {arm_label} (vs {cells.get('multi_arm2', 'NA')}).")
     if kind == "change":
         notes.append("Means are mean changes from baseline.")
+    if kind == "counts":
+        notes.append(f"Event counts ({domain}); {'more events are better' if stored_up else 'events are harms'}.")
     if flip:
         notes.append("Stored means negated in the database; turned back so that the row is on the instrument's scale.")
     reference = " ".join(cells.get(mapping.database.get("reference_column", ""), "").split())
@@ -314,26 +353,38 @@ def _map_one(line: int, cells: Mapping[str, str], mapping: MetapsyMap,
             notes.append(str(reason))
     if not mapping.rob:
         notes.append("The database has no RoB 2 judgements (its sg, ac, ba, itt items are RoB 1).")
-    row = {
+    row = dict.fromkeys(IMPORT_COLUMNS, "")
+    row.update({
         "study": study, "year": year, "treatment": picks["treatment"]["mode"],
         "comparator": picks["comparator"]["mode"], "outcome": outcome, "timepoint": timepoint,
         "include": "yes" if include else "no", "exclusion_reason": "" if include else str(therapy.get("reason", "")),
-        "primary": "",
-        "n_treat": _fmt(n1), "mean_treat": _fmt(sign * m1 + 0.0), "sd_treat": _fmt(sd1),
-        "n_ctrl": _fmt(n2), "mean_ctrl": _fmt(sign * m2 + 0.0), "sd_ctrl": _fmt(sd2), **rob,
-        "source": f"{mapping.citation}, data.csv row {cells.get('row', '')} (trial: {cells.get('study', '')}"
-                  + (f"; {override['source']})" if override.get("source") else ")"),
+        "primary": "", **numbers, **rob,
+        "source": f"{mapping.citation}, {mapping.database.get('file', 'data.csv')} row {cells.get('row', '')} "
+                  f"(trial: {cells.get('study', '')}" + (f"; {override['source']})" if override.get("source") else ")"),
         "notes": " ".join(notes), "extra_therapy": str(therapy["class"]),
         "extra_metapsy_instrument": instrument, "extra_metapsy_scores": kind,
-    }
+    })
+    for column, name in mapping.extra.items():
+        row[name] = cells.get(column, "NA").strip()
     rank = (rule_index, list(rule.when["instrument"]).index(instrument) if instrument in rule.when["instrument"] else 0)
-    return row, rank, _g_check(line, cells, mapping, (m1, sd1, n1, m2, sd2, n2), rule.value["stored_higher_is_better"])
+    return row, rank, _g_check(line, cells, mapping, arms, kind, stored_up)
 
 
-def _g_check(line: int, cells: Mapping[str, str], mapping: MetapsyMap, arms: Sequence[float],
+def _g_check(line: int, cells: Mapping[str, str], mapping: MetapsyMap, arms: Sequence[float], kind: str,
              stored_higher_is_better: bool) -> dict[str, Any]:
-    """Our g on the stored values, and Metapsy's ``.g`` brought to the same convention (arm 1 minus arm 2)."""
-    ours = float(from_means("SMD", *arms)[0])
+    """Our g on the stored values, and Metapsy's ``.g`` brought to the same convention (arm 1 minus arm 2).
+
+    For event counts "ours" is Chinn's SMD of the log odds of *not* having the event when events
+    are good (metapsyTools' ``calculateEffectSizes`` signs a remission g so that negative favours
+    arm 1, as for symptom scores): the same sign as the symptom rows of the database.
+    """
+    if kind == "counts":
+        e1, n1, e2, n2 = arms
+        log_or, v = from_counts("OR", [e1], [n1], [e2], [n2])[:2]
+        ours = float(smd_from_log_odds_ratio(log_or[0], v[0])[0]) * (-1.0 if stored_higher_is_better else 1.0)
+        stored_higher_is_better = False
+    else:
+        ours = float(from_means("SMD", *arms)[0])
     try:
         theirs = metapsy_number(cells.get(".g", "NA"))
     except ValueError:

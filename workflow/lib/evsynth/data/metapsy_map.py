@@ -19,7 +19,8 @@ from evsynth.data.columns import ROB_COLUMNS, ROB_VALUES
 __all__ = ["G_SIGNS", "MetapsyMap", "MetapsyMapError", "Rule", "load_map"]
 
 G_SIGNS = ("difference", "benefit_positive")
-MAP_KEYS = {"database", "select", "studies", "treatment", "comparator", "therapy", "outcomes", "timepoint", "rob"}
+MAP_KEYS = {"database", "select", "studies", "treatment", "comparator", "therapy", "outcomes", "timepoint", "rob",
+            "extra"}
 
 
 class MetapsyMapError(ValueError):
@@ -56,6 +57,8 @@ class MetapsyMap:
     outcomes: tuple[Rule, ...]
     timepoint: dict[str, Any]
     rob: dict[str, Any] = field(default_factory=dict)
+    #: database column -> study-table ``extra_`` column it is copied to, as it stands.
+    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def citation(self) -> str:
@@ -135,7 +138,13 @@ def load_map(path: str | Path, outcomes: Mapping[str, bool], modes: Sequence[str
             problems.append(f"studies: '{label}': mode '{entry['mode']}' is not in config modes")
         if entry.get("mode") is not None and not entry.get("mode_reason"):
             problems.append(f"studies: '{label}': a mode set by hand needs a 'mode_reason'")
+    extra = {str(k): str(v) for k, v in (raw.get("extra") or {}).items()}
+    problems += [f"extra: '{k}' -> '{v}' must name a study-table column starting with 'extra_'"
+                 for k, v in extra.items() if not v.startswith("extra_") or v in ("extra_therapy",
+                                                                                "extra_metapsy_instrument",
+                                                                                "extra_metapsy_scores")]
     if problems:
         raise MetapsyMapError(name, problems)
     select = {str(c): tuple(str(v) for v in vals) for c, vals in (raw.get("select") or {}).items()}
-    return MetapsyMap(name, database, select, studies, treatment, comparator, therapy, outcomes_rules, timepoint, rob)
+    return MetapsyMap(name, database, select, studies, treatment, comparator, therapy, outcomes_rules, timepoint, rob,
+                      extra)

@@ -20,6 +20,7 @@ from evsynth.data.config import MEASURE_NAMES, Outcome
 from evsynth.data.conversions import CONVERSIONS, conversion_ids
 from evsynth.data.vocabulary import OVERALL_TREATMENT
 from evsynth.stats.results import PooledEstimate
+from evsynth.tables.bayes import POSTERIOR_PREDICTIVE
 from evsynth.tables.rob import ROB_HEADERS, legend_line
 from evsynth.wording import (
     CI_METHOD_LABELS,
@@ -207,14 +208,15 @@ def build_forest_data(
         estimable = block[block["estimable"]]
         pooled_estimate = None
         lines: tuple[str, ...] = ()
+        posterior = is_bayes_primary(rec)
         if rec["status"] == "pooled":
             pooled_estimate = pooled_from_record(rec, estimable["weight_pct"].tolist(), outcome.ratio)
             lines = tuple(
                 line
                 for line in (
                     heterogeneity_line(pooled_estimate),
-                    overall_effect_line(pooled_estimate),
-                    prediction_line(pooled_estimate, outcome.ratio),
+                    bayes_primary_line(rec, outcome) if posterior else overall_effect_line(pooled_estimate),
+                    prediction_line(pooled_estimate, outcome.ratio) if not posterior else None,
                 )
                 if line
             )
@@ -224,7 +226,7 @@ def build_forest_data(
             lines = (HETEROGENEITY_ONE_STUDY,)
         else:
             pooled_note = "Not estimable"
-        if bayes_row and bayes_line(rec, outcome):
+        if bayes_row and not posterior and bayes_line(rec, outcome):
             lines = (*lines, bayes_line(rec, outcome))
         title = f"{modes[rec['treatment']]} vs {modes[rec['comparator']]}"
         subgroups.append(
@@ -249,11 +251,12 @@ def build_forest_data(
     method = pooled["ci_method"].dropna()
     ci_tag = {"hksj": " (HKSJ)", "hksj-adhoc": " (HKSJ, ad hoc)"}.get(method.iloc[0] if len(method) else "", "")
     level = 100 * (1 - float(pooled["alpha"].dropna().iloc[0])) if pooled["alpha"].notna().any() else 95
+    bayes_primary = any(is_bayes_primary(rec) for rec in pooled.to_dict("records"))
     return ForestData(
         title=f"{outcome.label}, {timepoint}",
         measure=MEASURE_NAMES[outcome.measure],
         ratio=outcome.ratio,
-        method_label=f"IV, Random, {level:g}% CI{ci_tag}",
+        method_label=f"Bayesian, Random, {level:g}% CrI" if bayes_primary else f"IV, Random, {level:g}% CI{ci_tag}",
         arm_headers=headers,
         treat_heading="Experimental",
         ctrl_heading="Control",
@@ -302,6 +305,24 @@ def bayes_line(rec: Mapping[str, Any], outcome: Outcome) -> str:
             f"[{_num(lo, '{:.2f}')}, {_num(hi, '{:.2f}')}] (95% CrI){prob}")
 
 
+def is_bayes_primary(rec: Mapping[str, Any]) -> bool:
+    """Whether a pooled.tsv row's estimate columns are the posterior's (profile bayes)."""
+    return rec.get("pi_method") == POSTERIOR_PREDICTIVE
+
+
+def bayes_primary_line(rec: Mapping[str, Any], outcome: Outcome) -> str:
+    """The summary lines of a Bayesian primary estimate: what the diamond is, the predictive
+    interval and P(favours treatment), in place of the test for overall effect."""
+    level = 100 * (1 - float(rec.get("alpha") or 0.05))
+    benefit = optional_float(rec.get("bayes_prob_benefit"))
+    prob = "" if benefit is None else f"; P(favours treatment) = {100 * benefit:.0f}%"
+    lo, hi = optional_float(rec.get("pi_lower")), optional_float(rec.get("pi_upper"))
+    pred = "" if lo is None or hi is None else (
+        f"; posterior predictive interval [{_num(lo, '{:.2f}')}, {_num(hi, '{:.2f}')}]")
+    return (f"Bayesian random effects, tau ~ {rec.get('bayes_tau_prior')}, mu ~ {rec.get('bayes_mu_prior')}: "
+            f"posterior median and central {level:g}% credible interval of {outcome.measure}{pred}{prob}")
+
+
 def _row_rob(rob: Mapping[tuple[str, str, str], tuple[str, ...]], row: Mapping[str, Any]) -> tuple[str, ...]:
     """A study row's RoB 2 judgements ('' where not assessed)."""
     key = (str(row["study"]), str(row["treatment"]), str(row["comparator"]))
@@ -346,10 +367,19 @@ def method_footer(
     """Footer lines: subgroup tests and across-modes estimate, profile and model, what the
     weights mean, scale, robustness, notes."""
     lines = subgroup_lines(pooled, subgroups, outcome, modes or {})
+    frequentist = (f"random effects, inverse variance, {settings['estimator']} tau², "
+                   f"{CI_METHOD_LABELS[settings['ci_method']]}, {PI_LABELS[settings['prediction_interval']]}, "
+                   f"{I2_LABELS[settings['i2']]}")  # fmt: skip
+    profile = pooled['profile'].dropna().iloc[0] if pooled['profile'].notna().any() else ''
+    if any(is_bayes_primary(rec) for rec in pooled.to_dict("records")):
+        lines.append(
+            f"Method profile {profile}: Bayesian random effects (exact posterior, docs/bayes.md); pooled rows show the "
+            "posterior median, central credible interval and posterior predictive interval. Heterogeneity "
+            f"statistics, single trials and the across-modes estimate: {frequentist}."
+        )
+    else:
+        lines.append(f"Method profile {profile}: {frequentist}.")
     lines += [
-        f"Method profile {pooled['profile'].dropna().iloc[0] if pooled['profile'].notna().any() else ''}: "
-        f"random effects, inverse variance, {settings['estimator']} tau², {CI_METHOD_LABELS[settings['ci_method']]}, "
-        f"{PI_LABELS[settings['prediction_interval']]}, {I2_LABELS[settings['i2']]}.",
         "Weights and subtotals are within each comparison; comparisons share trial arms, so they are combined "
         "only in the across-modes estimate, which uses the shared-arm covariance.",
     ]
@@ -409,7 +439,8 @@ def robustness_lines(robustness: pd.DataFrame) -> list[str]:
     """One line per comparison whose conclusion (CI excludes no effect) depends on the profile."""
     lines = []
     for (treatment, comparator), group in robustness.groupby(["treatment", "comparator"], sort=False):
-        flipped = group.loc[group["conclusion_differs_from_chosen"], "profile"].tolist()
+        # empty (no chosen row) when the chosen profile is bayes and the comparison has no posterior
+        flipped = group.loc[group["conclusion_differs_from_chosen"].eq(True), "profile"].tolist()
         if flipped:
             lines.append(
                 f"Robustness: {treatment} vs {comparator}: the conclusion differs under {', '.join(flipped)} "

@@ -17,6 +17,7 @@ from the working directory, as under Snakemake.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -234,11 +235,12 @@ class Plan:
 
     def dependent_outputs(self) -> list[str]:
         """results/dependent/ and results/metaregression/ tables of every analysis, when
-        config.yaml: dependent_effects is set (none otherwise: the shipped outputs are unchanged)."""
+        config.yaml: dependent_effects is set (none otherwise: the shipped outputs are unchanged),
+        and the bubble plots (:meth:`metaregression_plots`)."""
         if self.config.dependent is None:
             return []
         tables = [f"results/{kind}/{o}_{t}.tsv" for o, t in self.analyses for kind in ("dependent", "metaregression")]
-        return [*tables, *self.timepoint_tables(), "results/dependent.html"]
+        return [*tables, *self.metaregression_plots(), *self.timepoint_tables(), "results/dependent.html"]
 
     def timepoint_tables(self) -> list[str]:
         """results/dependent/{outcome}_timepoints.tsv of every outcome analysed in two or more
@@ -264,6 +266,26 @@ class Plan:
         if self.config.dependent is None:
             return []
         return [f"results/dependent/{o}_{t}.tsv" for o, t in self.analyses]
+
+    @property
+    def moderator_pattern(self) -> str:
+        """Wildcard pattern of the bubble plots' ``{moderator}``: one of the configured columns
+        (the plots are named ``{moderator}_{comparison}``), never matching when there is none."""
+        columns = [m.column for m in self.config.dependent.moderators] if self.config.dependent else []
+        return "|".join(re.escape(c) for c in columns) or "(?!)"
+
+    def metaregression_plots(self) -> list[str]:
+        """A bubble plot per analysis x moderator x comparison with >= 3 estimable trials (a slope
+        and an intercept need more trials than coefficients), as the sensitivity plots."""
+        if self.config.dependent is None:
+            return []
+        return [
+            f"results/metaregression/{o}_{t}/{m.column}_{c}.{ext}"
+            for o, t in self.analyses
+            for c in plotted_comparisons(self.analysis_effects(o, t))
+            for m in self.config.dependent.moderators
+            for ext in FIGURE_FORMATS
+        ]
 
     def sensitivity_plots(self) -> list[str]:
         """Sensitivity plots (4 kinds x 3 formats) of each comparison with >= 3 estimable trials,

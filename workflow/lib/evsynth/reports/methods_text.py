@@ -17,6 +17,8 @@ from evsynth._values import is_na
 from evsynth.data.io import neutralise_formula
 from evsynth.data.screening import PrismaCounts, sum_counts
 from evsynth.reports.html import _document, escape
+from evsynth.stats.profiles import BAYES
+from evsynth.tables.bayes import POSTERIOR_PREDICTIVE
 
 __all__ = ["methods_blocks", "results_blocks", "comparison_sentence", "to_markdown", "to_html"]
 
@@ -36,12 +38,26 @@ CI_METHODS = {
                    "(ad hoc modification)", "Knapp & Hartung 2003"),
     "wald": ("the Wald method on the normal distribution", "Viechtbauer 2010"),
 }
+SMD_WORDS = {
+    "metafor": "Hedges' g used the exact small-sample correction and the large-sample variance",
+    "revman": "Hedges' g used RevMan 5's approximate correction and variance",
+    "metapsy": "Hedges' g used the approximate correction 1 - 3/(4N - 9) and the variance of the uncorrected d, "
+               "as metapsyTools computes them",
+}
 PREDICTION = {
     "t_k-1": ("on a t distribution with k - 1 degrees of freedom", "Veroniki et al. 2019"),
     "t_k-2": ("on a t distribution with k - 2 degrees of freedom", "Higgins, Thompson & Spiegelhalter 2009"),
+    "t_k-2-wald": ("on a t distribution with k - 2 degrees of freedom with the standard error of the model "
+                   "without the Hartung-Knapp adjustment (R meta's convention)",
+                   "Higgins, Thompson & Spiegelhalter 2009"),
     "normal": ("on the normal distribution", "Riley, Higgins & Deeks 2011"),
 }
 REFERENCES = {
+    "Röver 2020": "Röver C. Bayesian random-effects meta-analysis using the bayesmeta R package. J Stat Softw "
+                  "2020;93(6):1-51.",
+    "Röver et al. 2021": "Röver C, Bender R, Dias S, et al. On weakly informative prior distributions for the "
+                         "heterogeneity parameter in Bayesian random-effects meta-analysis. Res Synth Methods "
+                         "2021;12:448-474.",
     "Begg & Mazumdar 1994": "Begg CB, Mazumdar M. Operating characteristics of a rank correlation test for "
                             "publication bias. Biometrics 1994;50:1088-1101.",
     "DerSimonian & Laird 1986": "DerSimonian R, Laird N. Meta-analysis in clinical trials. Control Clin Trials "
@@ -64,6 +80,8 @@ REFERENCES = {
                            "Research Synthesis and Meta-Analysis, 2nd ed. Russell Sage; 2009:357-376.",
     "Hardy & Thompson 1996": "Hardy RJ, Thompson SG. A likelihood approach to meta-analysis with random effects. "
                              "Stat Med 1996;15:619-629.",
+    "Harrer et al. 2021": "Harrer M, Cuijpers P, Furukawa TA, Ebert DD. Doing Meta-Analysis with R: A Hands-On "
+                          "Guide. Boca Raton: Chapman & Hall/CRC; 2021. doi:10.1201/9781003107347.",
     "Hartung & Knapp 2001": "Hartung J, Knapp G. A refined method for the meta-analysis of controlled clinical "
                             "trials with binary outcome. Stat Med 2001;20:3875-3889.",
     "Hedges 1981": "Hedges LV. Distribution theory for Glass's estimator of effect size and related "
@@ -145,9 +163,7 @@ def methods_blocks(
     if any(m in ("RR", "OR") for m in measures):
         effect += " Ratios were analysed on the log scale."
     if "SMD" in measures:
-        effect += " " + _cite("Hedges' g used the exact small-sample correction and the large-sample variance"
-                              if smd == "metafor" else "Hedges' g used RevMan 5's approximate correction and "
-                              "variance", "Hedges 1981", used=used) + "."
+        effect += " " + _cite(SMD_WORDS[smd], "Hedges 1981", used=used) + "."
     if continuity_correction:
         effect += (f" For ratio measures, {continuity_correction:g} was added to every cell of a 2x2 table with "
                    "a zero cell; tables without events in both arms were not estimable.")
@@ -166,6 +182,9 @@ def methods_blocks(
         pooling += " " + _cite(f"{level} prediction intervals were computed {text}", cite, used=used) + "."
     if method["i2"] == "tau2":
         pooling += " " + _cite("I² was computed from tau²", "Higgins & Thompson 2002", used=used)
+    elif method["i2"] == "q-ht":
+        pooling += " " + _cite("I² was computed from Cochran's Q with its test-based confidence interval",
+                               "Higgins & Thompson 2002", used=used)
     else:
         pooling += " " + _cite("I² was computed from Cochran's Q", "Higgins et al. 2003", used=used)
     if method["tau2_ci"] == "qprofile":
@@ -176,9 +195,22 @@ def methods_blocks(
                 + _cite("came from a multivariate model with the shared-arm covariance", "Gleser & Olkin 2009",
                         used=used) + ".")
     label = method["profile"] + "".join(f", {k}={method[k]}" for k in method.get("overridden", ()))
-    pooling += (f" These settings are evsynth's method profile {label}; every pooled comparison was re-run "
-                "under the cochrane-2025, revman5 and metafor profiles to show whether a conclusion depends "
-                "on them.")
+    if method["profile"] == BAYES:
+        pooling = (_cite("The primary analysis was a Bayesian normal-normal random-effects model whose posterior "
+                         "was computed exactly by numerical integration over tau", "Röver 2020", used=used)
+                   + "; " + _cite("the prior on tau of each outcome is reported with its results (half-normal "
+                                  "by default)", "Röver et al. 2021", used=used)
+                   + f", and pooled effects are posterior medians with central {level} credible intervals and "
+                   f"{level} posterior predictive intervals for a new trial's effect. The frequentist analysis "
+                   "that gave the heterogeneity statistics, the across-modes estimates and the sensitivity "
+                   "analyses follows. " + pooling)
+        pooling += (f" These settings are evsynth's method profile {label}; every pooled comparison was re-run "
+                    "under the frequentist cochrane-2025, revman5 and metafor profiles to show whether a "
+                    "conclusion depends on the model.")
+    else:
+        pooling += (f" These settings are evsynth's method profile {label}; every pooled comparison was re-run "
+                    "under the cochrane-2025, revman5 and metafor profiles to show whether a conclusion depends "
+                    "on them.")
     subgroups = (_cite("Differences between delivery modes were tested with Q between subgroups (separate tau², "
                        "with the covariance of subgroup estimates sharing an arm) and by meta-regression on mode "
                        "(common tau²)", "Borenstein & Higgins 2013", used=used) + ". "
@@ -199,6 +231,9 @@ def methods_blocks(
     if subsets:
         sens += "; re-analyses excluding trials by " + "; ".join(
             f"{col} in {{{', '.join(map(str, vals))}}}" for col, vals in subsets.items())
+    sens += ("; re-analyses without "
+             + _cite("outlying trials (a trial's CI not overlapping the pooled CI)", "Harrer et al. 2021", used=used)
+             + " and without the trials the influence diagnostics flag, from 3 trials")
     sens += (". Small-study effects were assessed with funnel plots, "
              + _cite("Egger's regression test", "Egger et al. 1997", used=used) + ", "
              + _cite("the rank correlation test", "Begg & Mazumdar 1994", used=used) + " and "
@@ -254,7 +289,9 @@ def comparison_sentence(row: Mapping[str, Any], labels: Mapping[str, str]) -> st
     who = f"{trials} ({n})" if n else trials
     if status == "no estimable study":
         return f"{treatment} vs {comparator}: no trial gave an estimable effect ({row.get('note') or 'none'})."
-    effect = (f"{measure} {_fmt(row['estimate'], measure)}, {level} CI {_fmt(row['ci_lower'], measure)} to "
+    posterior = row.get("pi_method") == POSTERIOR_PREDICTIVE  # profile bayes
+    effect = (f"{measure} {_fmt(row['estimate'], measure)}{' (posterior median)' if posterior else ''}, {level} "
+              f"{'credible interval' if posterior else 'CI'} {_fmt(row['ci_lower'], measure)} to "
               f"{_fmt(row['ci_upper'], measure)}")
     if status.startswith("single study"):
         return f"{who}, {row['studies']}, compared {treatment} with {comparator}: {effect} (single trial, not pooled)."
@@ -264,7 +301,8 @@ def comparison_sentence(row: Mapping[str, Any], labels: Mapping[str, str]) -> st
     if not is_na(row.get("tau2")):
         parts.append(f"tau² = {float(row['tau2']):.3g}")
     if not is_na(row.get("pi_lower")):
-        parts.append(f"prediction interval {_fmt(row['pi_lower'], measure)} to {_fmt(row['pi_upper'], measure)}")
+        parts.append(f"{'posterior predictive' if posterior else 'prediction'} interval "
+                     f"{_fmt(row['pi_lower'], measure)} to {_fmt(row['pi_upper'], measure)}")
     if status == "pooled across delivery modes":
         return (f"Across delivery modes, {_count(k).lower()} comparisons with {comparator} "
                 f"(multivariate model with shared-arm covariance): " + "; ".join(parts) + ".")

@@ -8,6 +8,9 @@ covariance) and its ``pooled.tsv`` (the settings of each row, ``estimator``, ``c
 ``pi_method``, ``pi_df``, ``alpha``, and the reported numbers). So it reproduces any review
 evsynth pools, whatever its outcomes or modes. Per ``pooled.tsv`` row, by ``status``:
 
+* ``pooled`` under ``pooling.profile: bayes`` (``pi_method`` "posterior predictive"): the
+  script says that the estimate, CI and PI are the posterior's and checks the frequentist
+  columns it can (tau², I², H², Q, common effect, Q-profile CIs).
 * ``pooled``: ``rma(yi, vi, method, test)`` (Viechtbauer 2010, J Stat Softw 36(3)); test
   ``"z"``, ``"knha"`` (Hartung & Knapp 2001) or ``"adhoc"`` (Knapp & Hartung 2003) from the
   CI method; the prediction interval from ``predict()`` where metafor's default matches the
@@ -35,6 +38,7 @@ from typing import Any
 import pandas as pd
 
 from evsynth._values import is_na
+from evsynth.tables.bayes import POSTERIOR_PREDICTIVE
 from evsynth.tables.subgroups import SINGLE_TRIAL_STATUS
 
 __all__ = ["reproduce_script", "r_string"]
@@ -146,12 +150,20 @@ def _pooled(row: Mapping[str, Any], block: pd.DataFrame, ratio: bool) -> list[st
         f'ee <- rma(yi, vi, data = dat, method = "EE", level = {_level(alpha)})',
     ]
     pi_method = "" if is_na(row.get("pi_method")) else str(row["pi_method"])
+    posterior = pi_method == POSTERIOR_PREDICTIVE
+    if posterior:  # profile bayes: these numbers are not metafor's to check
+        lines = _bayes_comments(row) + lines
+        pi_method = ""
     if pi_method and pi_method == PREDICT_DEFAULT[test]:
         lines.append("p <- predict(res); pred <- c(p$pi.lb, p$pi.ub)  # metafor's own prediction interval")
     elif pi_method:
         crit = (f"qnorm({_num(1 - alpha / 2)})" if pi_method == "normal"
                 else f"qt({_num(1 - alpha / 2)}, {_num(row['pi_df'])})")
-        lines.append(f"pred <- c(res$b) + c(-1, 1) * {crit} * sqrt(res$tau2 + res$se^2)  # {pi_method}")
+        se = "res$se^2"
+        if pi_method == "t_k-2-wald":  # R meta's: the SE without the Hartung-Knapp scaling
+            lines.append("se_wald <- 1 / sqrt(sum(1 / (dat$vi + res$tau2)))")
+            se = "se_wald^2"
+        lines.append(f"pred <- c(res$b) + c(-1, 1) * {crit} * sqrt(res$tau2 + {se})  # {pi_method}")
     tf = "exp" if ratio else "identity"
     metafor = [
         "theta = c(res$b)", "se = res$se", f"estimate = {tf}(c(res$b))", f"ci_lower = {tf}(res$ci.lb)",
@@ -172,7 +184,49 @@ def _pooled(row: Mapping[str, Any], block: pd.DataFrame, ratio: bool) -> list[st
                     'i2_ci_lower = ci["I^2(%)", "ci.lb"]', 'i2_ci_upper = ci["I^2(%)", "ci.ub"]',
                     'h2_ci_lower = ci["H^2", "ci.lb"]', 'h2_ci_upper = ci["H^2", "ci.ub"]']
         names += ["tau2_ci_lower", "tau2_ci_upper", "i2_ci_lower", "i2_ci_upper", "h2_ci_lower", "h2_ci_upper"]
+    if str(row.get("i2_method")) == "q-ht" and int(row["k"]) >= 3 and not is_na(row.get("i2_ci_lower")):
+        lines += _i2_test_based(alpha)
+        metafor = [m for m in metafor if not m.startswith(("i2_ci", "h2_ci"))]
+        metafor += ["i2_ci_lower = ht[1]", "i2_ci_upper = ht[2]", "h2_ci_lower = ht[3]", "h2_ci_upper = ht[4]"]
+        names = [n for n in names if not n.startswith(("i2_ci", "h2_ci"))]
+        names += ["i2_ci_lower", "i2_ci_upper", "h2_ci_lower", "h2_ci_upper"]
+    if posterior:
+        keep = [i for i, name in enumerate(names) if name not in BAYES_PRIMARY]
+        metafor, names = [metafor[i] for i in keep], [names[i] for i in keep]
     return lines + _compare(row, metafor, names)
+
+
+def _i2_test_based(alpha: float) -> list[str]:
+    """R lines: the I² and H² CIs from Q (Higgins & Thompson 2002, appendix; R meta's isquared)."""
+    return [
+        "# I² from Q with its test-based CI (Higgins & Thompson 2002, appendix; R meta's isquared)",
+        "H <- sqrt(res$QE / (res$k - 1))",
+        "se_lnH <- if (res$QE > res$k) 0.5 * (log(res$QE) - log(res$k - 1)) / (sqrt(2 * res$QE) - sqrt(2 * res$k - 3)) "
+        "else sqrt(1 / (2 * (res$k - 2)) * (1 - 1 / (3 * (res$k - 2)^2)))",
+        f"H_ci <- pmax(exp(log(H) + c(-1, 1) * qnorm({_num(1 - alpha / 2)}) * se_lnH), 1)",
+        "ht <- c(100 * (H_ci^2 - 1) / H_ci^2, H_ci^2)",
+    ]
+
+
+#: pooled.tsv columns that hold the posterior under profile bayes (evsynth.tables.bayes.bayes_primary).
+BAYES_PRIMARY = ("theta", "se", "estimate", "ci_lower", "ci_upper", "p_value", "stat", "pi_lower", "pi_upper")
+
+
+def _bayes_comments(row: Mapping[str, Any]) -> list[str]:
+    """Under profile bayes, say that the primary numbers are the posterior's, which metafor does not
+    compute: the script checks only the frequentist columns (heterogeneity, common effect)."""
+    level = _num(100 * (1 - float(row["alpha"])))
+    return [
+        "# The primary numbers of this row are Bayesian (pooling.profile: bayes): estimate, ci_lower, ci_upper,",
+        f"# pi_lower, pi_upper are the posterior median, central {level}% credible interval and posterior",
+        "# predictive interval (evsynth.stats.bayes, pinned to an independent R integration in",
+        "# tests/oracle/test_bayes_oracle.py); R's bayesmeta package fits the same model. Reported:",
+        *(f"#   {name} = {_num(row[name])}" for name in ("estimate", "ci_lower", "ci_upper", "pi_lower", "pi_upper")
+          if not is_na(row.get(name))),
+        f"#   tau prior: {_safe_comment(row.get('bayes_tau_prior'))}; "
+        f"mu prior: {_safe_comment(row.get('bayes_mu_prior'))}",
+        "# metafor checks the frequentist columns only: tau², I², H², Q and the common-effect estimate.",
+    ]
 
 
 def _single(row: Mapping[str, Any], block: pd.DataFrame, ratio: bool) -> list[str]:

@@ -38,6 +38,7 @@ from evsynth.stats.absolute import (
     reexpress_smd,
 )
 from evsynth.stats.escalc import RATIO_MEASURES
+from evsynth.tables.bayes import POSTERIOR_PREDICTIVE
 from evsynth.tables.rob import NOT_ASSESSED, weight_shares
 from evsynth.wording import difference_text, i2_interpretation, number
 
@@ -210,6 +211,9 @@ def sof_row(
         return _with_judgement(row, judgement)
     ratio = measure in RATIO_MEASURES
     row["effect"] = f"{measure} {number(est)} [{number(lo)}, {number(hi)}]"
+    if pooled.get("pi_method") == POSTERIOR_PREDICTIVE:  # profile bayes: the posterior is the estimate
+        level = 100 * (1 - float(optional_float(pooled.get("alpha")) or 0.05))
+        row["effect"] += f" (posterior median, {level:g}% CrI)"
     row["relative_effect"] = row["effect"] if ratio else ""
     if measure in BINARY:
         _binary_effect(row, outcome, settings, trial_risks, treat_label, comp_label)

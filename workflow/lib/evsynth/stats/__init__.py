@@ -19,7 +19,7 @@ The public API, importable from here (``from evsynth.stats import pool``), by de
 * :mod:`~evsynth.stats.subgroups`: ``separate_tau2_test``, ``common_tau2_test``,
   ``overall_estimate``.
 * Several effects per trial: :mod:`~evsynth.stats.dependent`: ``ClusteredCovariance``,
-  ``aggregate_within``, ``extreme_per_trial``; :mod:`~evsynth.stats.multilevel`:
+  ``aggregate_within``, ``extreme_per_trial``, ``trial_mean_variances``; :mod:`~evsynth.stats.multilevel`:
   ``fit_multilevel``, ``MultilevelFit``; :mod:`~evsynth.stats.robust`: ``cr2``, ``RobustFit``;
   :mod:`~evsynth.stats.timepoints`: ``fit_timepoints``, ``TimepointFit``;
   :mod:`~evsynth.stats.metaregression`: ``moderator_design``, ``permutation_test``, ``r2``.
@@ -54,7 +54,8 @@ API = {
     "Cumulative": "cumulative",
     **dict.fromkeys(("egger_test", "rank_test", "trim_and_fill", "meta_regression"), "smallstudy"),
     **dict.fromkeys(("separate_tau2_test", "common_tau2_test", "overall_estimate"), "subgroups"),
-    **dict.fromkeys(("ClusteredCovariance", "aggregate_within", "extreme_per_trial"), "dependent"),
+    **dict.fromkeys(("ClusteredCovariance", "aggregate_within", "extreme_per_trial", "trial_mean_variances"),
+                    "dependent"),
     **dict.fromkeys(("fit_multilevel", "MultilevelFit"), "multilevel"),
     **dict.fromkeys(("cr2", "RobustFit"), "robust"),
     **dict.fromkeys(("fit_timepoints", "TimepointFit"), "timepoints"),

@@ -62,6 +62,30 @@ def _check_data(yi: np.ndarray, vi: np.ndarray) -> None:
         raise ValueError("every estimate must be finite and every variance positive")
 
 
+def i2_test_based_ci(q: np.ndarray, k: int, alpha: float) -> tuple[np.ndarray, ...]:
+    """I² and H² CIs from Q by the test-based method of Higgins & Thompson (2002, Stat Med
+    21:1539, appendix), as R meta's ``isquared`` computes them: ``H = sqrt(Q / (k - 1))``,
+    ``se(ln H) = (ln Q - ln(k - 1)) / (2 (sqrt(2Q) - sqrt(2k - 3)))`` when ``Q > k``, else
+    ``sqrt(1 / (2 (k - 2)) (1 - 1 / (3 (k - 2)²)))``; ``ln H ± z se``, H floored at 1,
+    ``I² = 100 (H² - 1) / H²``. Needs k >= 3.
+
+    Returns ``(i2_lower, i2_upper, h2_lower, h2_upper)``.
+    """
+    q = np.asarray(q, dtype=float)
+    df = k - 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = np.sqrt(np.maximum(q, 0) / df)
+        se_big = 0.5 * (np.log(q) - np.log(df)) / (np.sqrt(2 * q) - np.sqrt(2 * k - 3))
+    se_small = np.sqrt(1 / (2 * (k - 2)) * (1 - 1 / (3 * (k - 2) ** 2))) if k > 2 else np.nan
+    se = np.where(q > k, se_big, se_small)
+    z = special.ndtri(1 - alpha / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lower = np.maximum(np.exp(np.log(h) - z * se), 1.0)
+        upper = np.maximum(np.exp(np.log(h) + z * se), 1.0)
+    to_i2 = lambda hh: 100 * (hh**2 - 1) / hh**2  # noqa: E731
+    return to_i2(lower), to_i2(upper), lower**2, upper**2
+
+
 def _summaries(
     k: int,
     tau2: np.ndarray,
@@ -103,10 +127,12 @@ def _summaries(
     pi_df = None
     pi = None
     if prediction_interval != "none":
-        pi_df = {"normal": None, "t_k-1": k - 1.0, "t_k-2": k - 2.0}[prediction_interval]
+        pi_df = {"normal": None, "t_k-1": k - 1.0, "t_k-2": k - 2.0, "t_k-2-wald": k - 2.0}[prediction_interval]
         if pi_df is None or pi_df >= 1:
             crit = z_crit if pi_df is None else special.stdtrit(pi_df, 1 - alpha / 2)
-            half = crit * np.sqrt(tau2 + random["se"] ** 2)
+            # t_k-2-wald: the SE of the model without the Hartung-Knapp scaling (R meta < 7).
+            se = 1 / np.sqrt(sum_w_random) if prediction_interval == "t_k-2-wald" else random["se"]
+            half = crit * np.sqrt(tau2 + se**2)
             pi = (random["est"] - half, random["est"] + half)
 
     # Python floats from here on (one tolist() per array, not a float() per element).
@@ -121,6 +147,7 @@ def _summaries(
     pi_lists = None if pi is None else (pi[0].tolist(), pi[1].tolist())
     limits = None if tau2_limits is None else (tau2_limits[0].tolist(), tau2_limits[1].tolist(), typical_v.tolist())
     narrower = hksj_narrower.tolist()
+    ht = None if i2 != "q-ht" else [h.tolist() for h in i2_test_based_ci(np.broadcast_to(q, tau2.shape), k, alpha)]
     stat_df = None if ci_method == "wald" else float(q_df)
     results = []
     for i in range(len(tau2)):
@@ -140,6 +167,9 @@ def _summaries(
                 "h2_ci_lower": (low + tv) / tv,
                 "h2_ci_upper": (high + tv) / tv,
             }
+        if ht is not None and k >= 3:  # I² (and H²) CI from Q, replacing the tau²-based one
+            ci_fields.update({"i2_ci_lower": ht[0][i], "i2_ci_upper": ht[1][i],
+                              "h2_ci_lower": ht[2][i], "h2_ci_upper": ht[3][i]})
         results.append(
             PooledEstimate(
                 k=k,

@@ -14,6 +14,11 @@ of :mod:`evsynth.stats.bayes` is exact up to quadrature error.
   areas).
 * ``fixed`` (tau = value): a point mass, for the common-effect limit (tau = 0) and tests.
 
+An outcome on an arbitrary scale (a mean difference in the outcome's units) has no default
+scale; :func:`unit_information_sd` gives the unit information standard deviation (UISD) of its
+trials (Röver et al. 2021, Res Synth Methods 12:448, eq. 6; bayesmeta's ``uisd()``), and the
+default prior there is half-normal(UISD / 4) (:data:`UISD_MULTIPLE`).
+
 The empirical tables hold only the outcome and comparison types that a review of a
 psychological intervention plausibly uses, plus each paper's marginal ("any") distribution.
 """
@@ -25,9 +30,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-__all__ = ["EMPIRICAL", "FAMILIES", "TauPrior", "empirical_prior"]
+__all__ = ["EMPIRICAL", "FAMILIES", "UISD_MULTIPLE", "TauPrior", "empirical_prior", "unit_information_sd"]
 
 FAMILIES = ("half-normal", "half-cauchy", "log-normal", "log-t", "fixed")
+#: Scale of the default half-normal prior on tau for an outcome on an arbitrary scale, as a
+#: multiple of the UISD: RoBMA's default heterogeneity prior, Normal+(0, UISD / 4) (Bartoš et al.,
+#: option ``default_UISD.heterogeneity``). For an SMD, whose UISD is 2 (var ≈ 4 / N), it is
+#: Röver et al.'s (2021) half-normal(0.5); for a mean difference of an outcome with SD σ in
+#: both arms (UISD 2σ) it is half-normal(σ / 2), the same prior in the outcome's units.
+UISD_MULTIPLE = 0.25
 #: Degrees of freedom of Rhodes et al.'s log-t priors on tau².
 RHODES_DF = 5.0
 _LOG_2_OVER_SQRT_2PI = np.log(2.0) - 0.5 * np.log(2 * np.pi)
@@ -122,7 +133,7 @@ class TauPrior:
         if self.family == "fixed":
             return f"tau fixed at {self.value:g}"
         if self.family in ("half-normal", "half-cauchy"):
-            return f"{self.family}({self.scale:g})"
+            return f"{self.family}({self.scale:g}; {self.source})" if self.source else f"{self.family}({self.scale:g})"
         name = f"{self.family} on tau² (location {self.location:g}, scale {self.scale:g}"
         name += f", {self.df:g} df)" if self.family == "log-t" else ")"
         return f"{self.source}: {name}" if self.source else name
@@ -185,3 +196,24 @@ def empirical_prior(name: str, measure: str, outcome_type: str, comparison: str)
         )
     location, scale = row[comparison]
     return TauPrior(family, scale=scale, location=location, source=f"{name} {outcome_type}, {comparison}")
+
+
+def unit_information_sd(n, vi) -> float:
+    """Unit information standard deviation of a set of trials: sqrt(sum n_i / sum 1 / v_i).
+
+    Röver et al. (2021, Res Synth Methods 12:448, eq. 6), bayesmeta's ``uisd()``: if each
+    trial's variance is v_i = UISD² / n_i (n_i its total sample size), equating the common-effect
+    standard error (sum 1 / v_i)^(-1/2) with UISD / sqrt(sum n_i) gives this estimate, i.e. the
+    square root of the mean sample size times the harmonic mean of the variances.
+
+    Parameters
+    ----------
+    n, vi : array_like
+        Total sample sizes (> 0) and sampling variances (> 0) of the trials, at least one.
+    """
+    n, vi = np.asarray(n, float), np.asarray(vi, float)
+    if n.shape != vi.shape or n.size == 0:
+        raise ValueError("n and vi must be non-empty and of the same length")
+    if not (np.all(np.isfinite(n)) and np.all(n > 0) and np.all(np.isfinite(vi)) and np.all(vi > 0)):
+        raise ValueError("sample sizes and variances must be finite and above 0")
+    return float(np.sqrt(n.sum() / (1.0 / vi).sum()))

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Aggregated", "ClusteredCovariance", "aggregate_within", "extreme_per_trial"]
+__all__ = ["Aggregated", "ClusteredCovariance", "aggregate_within", "extreme_per_trial", "trial_mean_variances"]
 
 
 def _codes(cluster: Sequence) -> tuple[np.ndarray, tuple]:
@@ -184,3 +184,18 @@ def extreme_per_trial(yi: Sequence[float], cluster: Sequence, which: str) -> np.
     first = np.ones(len(order), dtype=bool)
     first[1:] = trial[order][1:] != trial[order][:-1]
     return order[first]
+
+
+def trial_mean_variances(vi: Sequence[float], cluster: Sequence) -> np.ndarray:
+    """Each effect's variance replaced by the mean variance of its trial's effects.
+
+    clubSandwich's ``impute_covariance_matrix(vi, cluster, r, smooth_vi = TRUE)`` builds the
+    CHE working covariance from these (Pustejovsky & Tipton 2022 use it; metapsyTools'
+    ``runMetaAnalysis`` does): ``V_j = mean(v_j) ((1 - r) I + r J)``.
+    """
+    v = np.asarray(vi, dtype=float)
+    _check_vi(v)
+    trial, _ = _codes(list(cluster))
+    if len(trial) != len(v):
+        raise ValueError("vi and cluster differ in length")
+    return (np.bincount(trial, weights=v) / np.bincount(trial))[trial]

@@ -17,7 +17,9 @@ results can be pinned to it:
 
 ``smd_variance="revman"`` switches SMDs to RevMan 5's formulas (Deeks & Higgins 2010,
 RevMan statistical algorithms): ``J = 1 - 3/(4N - 9)`` and
-``var = N/(n1 n2) + g²/(2(N - 3.94))``, ``N = n1 + n2``.
+``var = N/(n1 n2) + g²/(2(N - 3.94))``, ``N = n1 + n2``. ``smd_variance="metapsy"`` uses
+metapsyTools' (``calculateEffectSizes``, Harrer et al., doi:10.5281/zenodo.6566632): the same
+J, and the variance of the *uncorrected* d, ``N/(n1 n2) + d²/(2N)``.
 """
 
 from __future__ import annotations
@@ -79,20 +81,29 @@ def from_means(
         df = n1 + n2 - 2
         pooled_sd = np.sqrt(((n1 - 1) * sd1**2 + (n2 - 1) * sd2**2) / df)
         d = (m1 - m2) / pooled_sd
-        if smd_variance == "revman":
-            g = (1 - 3 / (4 * (n1 + n2) - 9)) * d
+        if smd_variance in ("revman", "metapsy"):
+            g = approximate_j(n1 + n2) * d
         else:
             g = hedges_correction(df) * d
+        if smd_variance == "metapsy":  # metapsyTools: the variance of d, not of g
+            return g, smd_sampling_variance(d, n1, n2, smd_variance)
         return g, smd_sampling_variance(g, n1, n2, smd_variance)
     raise ValueError(f"{measure} cannot be computed from arm means")
 
 
+def approximate_j(total) -> np.ndarray:
+    """Hedges' approximate small-sample correction ``1 - 3/(4N - 9)`` (RevMan 5, metapsyTools)."""
+    return 1 - 3 / (4 * np.asarray(total, dtype=float) - 9)
+
+
 def smd_sampling_variance(g, n1, n2, convention: str = "metafor") -> np.ndarray:
-    """Large-sample variance of an SMD: metafor ``vtype="LS"`` or RevMan 5's."""
+    """Large-sample variance of an SMD: metafor ``vtype="LS"``, RevMan 5's or metapsyTools'."""
     g, n1, n2 = (np.asarray(x, dtype=float) for x in (g, n1, n2))
+    total = n1 + n2
     if convention == "revman":
-        total = n1 + n2
         return total / (n1 * n2) + g**2 / (2 * (total - 3.94))
+    if convention == "metapsy":
+        return total / (n1 * n2) + g**2 / (2 * total)
     return 1 / n1 + 1 / n2 + g**2 / (2 * (n1 + n2))
 
 

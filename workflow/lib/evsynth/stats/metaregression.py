@@ -40,8 +40,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from evsynth.stats._iterate import MAX_ITER, THRESHOLD, fisher_scoring_rows
+from evsynth.stats.robust import Contrasts
 
-__all__ = ["PermutationTest", "moderator_design", "permutation_test", "r2"]
+__all__ = ["PermutationTest", "moderator_design", "permutation_test", "predict", "r2"]
 
 KINDS = ("continuous", "categorical")
 #: metafor permutest's control comptol: statistics within this of the observed count as "as
@@ -262,3 +263,33 @@ def permutation_test(
     return PermutationTest(
         tuple(float(x) for x in np.minimum(pvals, 1.0)), qm_p, len(Y), use_exact, None if use_exact else seed
     )
+
+
+def predict(fit, C, alpha: float | None = None) -> Contrasts:
+    """Fitted values ``C beta`` of an :func:`~evsynth.stats.multivariate.rma_mv` fit with their CIs,
+    metafor's ``predict(res, newmods = C[, -1])`` (the bubble plot's line and band).
+
+    The variance is ``c' Var(beta) c`` (Knapp-Hartung scaled when the fit is); the critical value
+    is t on the fit's ``stat_df`` (k - p under "knha"), or normal when it has none.
+
+    Parameters
+    ----------
+    fit : MultivariateFit
+    C : array_like
+        Rows of design values (with the intercept's 1), one column per coefficient.
+    alpha : float, optional
+        Two-sided level (default: the fit's).
+
+    Returns
+    -------
+    Contrasts
+    """
+    from scipy import stats
+
+    C = np.atleast_2d(np.asarray(C, dtype=float))
+    alpha = fit.alpha if alpha is None else alpha
+    estimate = C @ np.asarray(fit.beta)
+    se = np.sqrt(np.einsum("qa,ab,qb->q", C, np.asarray(fit.vcov), C))
+    df = None if fit.stat_df is None else np.full(len(C), float(fit.stat_df))
+    crit = stats.norm.ppf(1 - alpha / 2) if df is None else stats.t.ppf(1 - alpha / 2, df)
+    return Contrasts(estimate, se, df, estimate - crit * se, estimate + crit * se)

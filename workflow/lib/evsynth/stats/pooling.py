@@ -223,9 +223,12 @@ def pool(
         Two-sided level: 0.05 gives 95% intervals.
     prediction_interval
         "none", "normal", "t_k-1" or "t_k-2": θ ± crit·sqrt(tau² + SE²), with the SE of
-        ``ci_method`` (Higgins, Thompson & Spiegelhalter 2009).
+        ``ci_method`` (Higgins, Thompson & Spiegelhalter 2009); "t_k-2-wald": t(k-2) with the
+        SE without the Hartung-Knapp scaling, 1/sqrt(Σw) (R meta before v7; metapsyTools).
     i2
-        Which I² goes in ``i2``: "tau2" (metafor, RevMan Web) or "q" (RevMan 5).
+        Which I² goes in ``i2``: "tau2" (metafor, RevMan Web), "q" (RevMan 5) or "q-ht" (from
+        Q, with the test-based I² and H² CIs of Higgins & Thompson 2002 in place of the
+        Q-profile ones: :func:`evsynth.stats._summary.i2_test_based_ci`).
     tau2_ci
         "qprofile" (Viechtbauer 2007; also gives the I² and H² CIs) or "none".
     """

@@ -40,7 +40,7 @@ import numpy as np
 
 from evsynth.stats.multilevel import WorkingModel
 
-__all__ = ["RobustFit", "WaldTest", "cr2", "wald_htz"]
+__all__ = ["Contrasts", "RobustFit", "WaldTest", "cr2", "linear_contrasts", "wald_htz"]
 
 
 @dataclass(frozen=True)
@@ -119,9 +119,9 @@ class _Pieces:
         return gram, np.einsum("qp,npr->nqr", C, self.H)
 
 
-def _satterthwaite(pieces: _Pieces, p: int) -> np.ndarray:
-    """df of each coefficient: (tr P)² / sum(P²), P = diag(|g_j|²) - [h_j · h_l]."""
-    gram, Hc = pieces.projected(np.eye(p))
+def _satterthwaite(pieces: _Pieces, C: np.ndarray) -> np.ndarray:
+    """df of each row c of C (a coefficient when C = I): (tr P)² / sum(P²), P = diag(|g_j|²) - [h_j · h_l]."""
+    gram, Hc = pieces.projected(C)
     d = np.einsum("jaa->aj", gram)  # |g_j|² per coefficient, (p, J)
     Ha = np.swapaxes(Hc, 0, 1)  # (p, J, p): h_j for coefficient a
     hh = np.einsum("ajr,ajr->aj", Ha, Ha)  # |h_j|²
@@ -160,6 +160,52 @@ def wald_htz(pieces: _Pieces, beta: np.ndarray, vcov: np.ndarray, C: np.ndarray)
     return WaldTest(coefs, q_stat, float(f_stat), q, float(df2), p_value)
 
 
+@dataclass(frozen=True)
+class Contrasts:
+    """Linear combinations ``C beta`` of a model's coefficients, one entry per row of C.
+
+    ``df`` is None under a normal (z) reference; otherwise each row's t degrees of freedom.
+    """
+
+    estimate: np.ndarray
+    se: np.ndarray
+    df: np.ndarray | None
+    ci_lower: np.ndarray
+    ci_upper: np.ndarray
+
+
+def linear_contrasts(fit, C, alpha: float | None = None) -> Contrasts:
+    """CR2 estimates of ``C beta``, each with its own Satterthwaite df (clubSandwich's
+    ``linear_contrast(fit, vcov = "CR2", contrasts = C, test = "Satterthwaite")``).
+
+    Parameters
+    ----------
+    fit
+        A :class:`evsynth.stats.multilevel.MultilevelFit` (clusters: its trials).
+    C : array_like
+        Rows of contrast weights, one column per coefficient.
+    alpha
+        Two-sided level of the CIs (default: the fit's).
+
+    Returns
+    -------
+    Contrasts
+    """
+    from scipy import stats
+
+    C = np.atleast_2d(np.asarray(C, dtype=float))
+    model = fit.model
+    alpha = fit.alpha if alpha is None else alpha
+    if len(np.unique(model.trial)) < 2:
+        raise ValueError("cluster-robust inference needs at least 2 trials")
+    pieces = _Pieces(model)
+    estimate = C @ model.beta
+    se = np.sqrt(np.einsum("qa,ab,qb->q", C, pieces.vcov, C))
+    df = _satterthwaite(pieces, C)
+    crit = stats.t.ppf(1 - alpha / 2, df)
+    return Contrasts(estimate, se, df, estimate - crit * se, estimate + crit * se)
+
+
 def cr2(fit, alpha: float | None = None, btt: Sequence[int] | None = None) -> RobustFit:
     """CR2 standard errors, Satterthwaite t tests and the HTZ test of a fitted model.
 
@@ -189,7 +235,7 @@ def cr2(fit, alpha: float | None = None, btt: Sequence[int] | None = None) -> Ro
     pieces = _Pieces(model)
     vcov = pieces.vcov
     se = np.sqrt(np.diag(vcov))
-    df = _satterthwaite(pieces, p)
+    df = _satterthwaite(pieces, np.eye(p))
     stat = beta / se
     pval = 2 * stats.t.sf(np.abs(stat), df)
     crit = stats.t.ppf(1 - alpha / 2, df)

@@ -168,6 +168,7 @@ def separate_tau2_test(
     levels: Sequence[str] | None = None,
     estimator: str = "REML",
     alpha: float = 0.05,
+    se_method: str = "wald",
 ) -> SubgroupDifferenceTest:
     """Subgroup differences with a separate tau² per subgroup (RevMan), shared arms allowed.
 
@@ -183,8 +184,15 @@ def separate_tau2_test(
     levels
         Subgroup order (default: first appearance).
     estimator
-        tau² estimator for each subgroup's fit (``pool(..., ci_method="wald")``).
+        tau² estimator for each subgroup's fit.
+    se_method
+        "wald" (RevMan): each subgroup's random-effects SE; "hksj": its Hartung-Knapp SE
+        (``pool(..., ci_method="hksj")``), as R meta's test for subgroup differences uses it
+        when the model is fitted with Hartung-Knapp (metapsyTools' ``subgroupAnalysis``). A
+        single-study subgroup keeps its own SE either way.
     """
+    if se_method not in ("wald", "hksj"):
+        raise ValueError(f"se_method must be 'wald' or 'hksj', not {se_method!r}")
     yi, vi = np.asarray(yi, dtype=float), np.asarray(vi, dtype=float)
     labels, levels = _levels(groups, levels)
     cov = _blocks(covariance, vi)
@@ -200,7 +208,7 @@ def separate_tau2_test(
             theta, se, tau2 = float(yi[idx[0]]), float(np.sqrt(vi[idx[0]])), None
             share[idx] = 1.0
         else:
-            fit = pool(yi[idx], vi[idx], estimator=estimator, ci_method="wald", alpha=alpha)
+            fit = pool(yi[idx], vi[idx], estimator=estimator, ci_method=se_method, alpha=alpha)
             theta, se, tau2 = fit.theta, fit.se, fit.tau2
             share[idx] = np.asarray(fit.weights) / 100
         subgroups.append(SubgroupEstimate(label, len(idx), theta, se, theta - z * se, theta + z * se, tau2))
@@ -221,6 +229,8 @@ def separate_tau2_test(
         if used
         else "Q between subgroup estimates (RevMan)"
     )
+    if se_method == "hksj":
+        how += ", on the subgroups' Hartung-Knapp SEs (R meta)"
     return SubgroupDifferenceTest(
         convention="separate",
         subgroups=tuple(subgroups),

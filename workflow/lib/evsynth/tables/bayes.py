@@ -15,7 +15,7 @@ MID probability is P(mu beyond the MID in the beneficial direction), with the MI
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,14 +24,20 @@ import pandas as pd
 from evsynth.data.bayes_config import tau_prior_from
 from evsynth.data.config import Outcome
 from evsynth.stats.bayes import BayesFit, MuPrior, bayes_meta
+from evsynth.stats.bayes_priors import unit_information_sd
+from evsynth.stats.profiles import BAYES
 
 __all__ = [
     "BAYES_COLUMNS",
     "PRIOR_SENSITIVITY_COLUMNS",
     "SHRINKAGE_COLUMNS",
+    "POSTERIOR_PREDICTIVE",
+    "PRIMARY_NOTE",
     "bayes_columns",
+    "bayes_primary",
     "bayes_robustness_records",
     "prior_sensitivity_records",
+    "resolved_prior",
     "shrinkage_columns",
 ]
 
@@ -70,9 +76,38 @@ def _thresholds(outcome: Outcome, mid: float | None) -> tuple[float, ...]:
     return (0.0, sign * (math.log(mid) if outcome.ratio else mid))
 
 
-def _fit(yi, vi, prior_fields, mu_sd, outcome, mid) -> BayesFit:
+def _fit(yi, vi, prior_fields, mu_sd, outcome, mid, alpha=0.05) -> BayesFit:
+    """The posterior at level 1 - alpha, the level of every interval (``pooling.alpha``)."""
     mu_prior = MuPrior() if mu_sd is None else MuPrior(0.0, mu_sd)
-    return bayes_meta(yi, vi, tau_prior_from(prior_fields), mu_prior, thresholds=_thresholds(outcome, mid))
+    return bayes_meta(yi, vi, tau_prior_from(prior_fields), mu_prior, level=1 - alpha,
+                      thresholds=_thresholds(outcome, mid))  # fmt: skip
+
+
+def resolved_prior(
+    bayes: Mapping[str, Any], effects: pd.DataFrame, outcome_id: str
+) -> tuple[dict[str, Any] | None, str]:
+    """The configured prior's fields with any UISD-relative scale filled in, or None and why.
+
+    For an outcome on an arbitrary scale (``uisd_multiple`` set, an MD without a configured
+    scale) the scale is ``uisd_multiple`` times the unit information standard deviation of the
+    analysis's estimable trials with known arm sizes, all comparisons together (Röver et al.
+    2021, eq. 6), so every comparison of the analysis has the same prior, in the outcome's
+    units; the prior's label says so.
+    """
+    if bayes["prior"] is None:
+        return None, bayes["reason"]
+    multiple = bayes.get("uisd_multiple")
+    if multiple is None:
+        return bayes["prior"], ""
+    known = effects[effects["estimable"].astype(bool)]
+    known = known[known["n_treat"].notna() & known["n_ctrl"].notna()] if "n_treat" in known else known.iloc[:0]
+    if known.empty:
+        return None, ("no trial of this analysis reports its arm sizes, which the UISD-scaled default prior "
+                      f"needs: set config.yaml: bayes.priors.{outcome_id}: {{prior: ..., scale: ...}}")  # fmt: skip
+    uisd = unit_information_sd(known["n_treat"].to_numpy(float) + known["n_ctrl"].to_numpy(float),
+                               known["vi"].to_numpy(float))  # fmt: skip
+    source = f"UISD/{1 / multiple:g}, UISD {uisd:.4g} from {len(known)} contrast{'s' if len(known) != 1 else ''}"
+    return {**bayes["prior"], "scale": multiple * uisd, "source": source}, ""
 
 
 def _summary(fit: BayesFit, outcome: Outcome, mid: float | None) -> dict[str, Any]:
@@ -114,6 +149,7 @@ def bayes_columns(
     across-modes estimate are left with a status saying why.
     """
     out, fits = [], {}
+    prior, reason = resolved_prior(bayes, effects, outcome.id)
     for row in pooled:
         row = dict(row)
         usable = _usable(effects, row["treatment"], row["comparator"])
@@ -122,11 +158,11 @@ def bayes_columns(
                                    "(rma.mv); the Bayesian model here assumes independent trials")  # fmt: skip
         elif usable.empty:
             row["bayes_status"] = "not run: no estimable trial"
-        elif bayes["prior"] is None:
-            row["bayes_status"] = f"not run: {bayes['reason']}"
+        elif prior is None:
+            row["bayes_status"] = f"not run: {reason}"
         else:
-            fit = _fit(usable["yi"].to_numpy(float), usable["vi"].to_numpy(float), bayes["prior"],
-                       bayes["mu_prior_sd"], outcome, bayes["mid"])  # fmt: skip
+            fit = _fit(usable["yi"].to_numpy(float), usable["vi"].to_numpy(float), prior,
+                       bayes["mu_prior_sd"], outcome, bayes["mid"], row.get("alpha") or 0.05)  # fmt: skip
             fits[(row["treatment"], row["comparator"])] = fit
             row.update(_summary(fit, outcome, bayes["mid"]))
             row["bayes_status"] = f"posterior from {len(usable)} trial{'s' if len(usable) != 1 else ''}"
@@ -152,27 +188,32 @@ def shrinkage_columns(
 
 
 def bayes_robustness_records(
-    pooled: Sequence[dict[str, Any]], chosen_excludes: Mapping[tuple[str, str], bool]
+    pooled: Sequence[dict[str, Any]],
+    comparisons: Collection[tuple[str, str]],
+    chosen: bool = False,
+    suffix: str = "",
 ) -> list[dict[str, Any]]:
-    """One robustness.tsv row per comparison with a posterior, profile ``bayes (<prior>)``.
+    """One robustness.tsv row per comparison with a posterior, profile ``bayes (<prior>)<suffix>``.
 
-    Its conclusion is whether the central 95% credible interval excludes no effect, compared
-    with the chosen profile's confidence interval (``chosen_excludes``, by comparison).
+    ``comparisons`` are the (treatment, comparator) pairs robustness.tsv covers (those pooled
+    from at least two trials). Its conclusion is whether the central 95% credible interval
+    excludes no effect; ``chosen`` marks the rows as the chosen analysis (profile ``bayes``).
+    ``conclusion_differs_from_chosen`` is left to
+    :func:`evsynth.tables.pooled.mark_conclusions`, once every row of the comparison is there.
     """
     records = []
     for row in pooled:
-        if row.get("bayes_estimate") is None or (row["treatment"], row["comparator"]) not in chosen_excludes:
+        if row.get("bayes_estimate") is None or (row["treatment"], row["comparator"]) not in comparisons:
             continue
         null = 1.0 if row["measure"] in ("RR", "OR") else 0.0
         excludes = bool(row["bayes_ci_lower"] > null or row["bayes_ci_upper"] < null)
         records.append({
             "outcome": row["outcome"], "timepoint": row["timepoint"], "treatment": row["treatment"],
             "comparator": row["comparator"], "measure": row["measure"], "k": row["k"],
-            "profile": f"bayes ({row['bayes_tau_prior']}, mu {row['bayes_mu_prior']})", "chosen": False,
+            "profile": f"{BAYES} ({row['bayes_tau_prior']}, mu {row['bayes_mu_prior']}){suffix}", "chosen": chosen,
             "estimate": row["bayes_estimate"], "ci_lower": row["bayes_ci_lower"], "ci_upper": row["bayes_ci_upper"],
             "pi_lower": row["bayes_pi_lower"], "pi_upper": row["bayes_pi_upper"], "p_value": None,
             "tau2": row["bayes_tau"] ** 2, "i2": None, "ci_excludes_no_effect": excludes,
-            "conclusion_differs_from_chosen": excludes != chosen_excludes[(row["treatment"], row["comparator"])],
         })  # fmt: skip
     return records
 
@@ -182,7 +223,8 @@ def prior_sensitivity_records(
 ) -> list[dict[str, Any]]:
     """Each comparison under the configured prior and every ``bayes.sensitivity_priors`` entry."""
     records = []
-    candidates = [("configured", bayes["prior"], bayes["reason"])] + [tuple(s) for s in bayes["sensitivity"]]
+    configured = ("configured", *resolved_prior(bayes, effects, outcome.id))
+    candidates = [configured] + [tuple(s) for s in bayes["sensitivity"]]
     for row in pooled:
         if row["status"] == "pooled across delivery modes":
             continue
@@ -196,10 +238,51 @@ def prior_sensitivity_records(
                 rec["status"] = f"not run: {reason}"
             else:
                 fit = _fit(usable["yi"].to_numpy(float), usable["vi"].to_numpy(float), fields,
-                           bayes["mu_prior_sd"], outcome, bayes["mid"])  # fmt: skip
+                           bayes["mu_prior_sd"], outcome, bayes["mid"], row.get("alpha") or 0.05)  # fmt: skip
                 summary = _summary(fit, outcome, bayes["mid"])
                 rec.update({key: summary[key] for key in BAYES_COLUMNS[1:-1]})
                 rec["tau_prior"] = summary["bayes_tau_prior"]
                 rec["status"] = "computed"
             records.append(rec)
     return records
+
+
+#: pooled.tsv's ``pi_method`` of a row whose estimate columns are the posterior's.
+POSTERIOR_PREDICTIVE = "posterior predictive"
+#: Added to the note of each pooled.tsv row whose estimate columns are the posterior's.
+PRIMARY_NOTE = (
+    "Bayesian primary analysis (profile bayes): estimate and theta are the posterior median of mu, "
+    "ci_* its central {level:g}% credible interval, pi_* the central {level:g}% posterior predictive interval "
+    "of a new trial's effect (tau ~ {tau_prior}; mu ~ {mu_prior}); no p-value. tau2, I², Q, their CIs and "
+    "the common-effect columns are the frequentist model's ({estimator})"
+)
+
+
+def bayes_primary(pooled: Sequence[dict[str, Any]], outcome: Outcome) -> list[dict[str, Any]]:
+    """pooled.tsv rows with the posterior as the primary estimate (profile ``bayes``).
+
+    For each comparison pooled from at least two trials that has a posterior, ``estimate``,
+    ``ci_*`` and ``pi_*`` become the posterior median, the central credible interval and the
+    posterior predictive interval (the ``bayes_*`` columns, Röver 2020), ``theta`` the median on
+    the analysis scale; ``se``, ``stat``, ``stat_df`` and ``p_value`` are emptied (no frequentist
+    test is the primary one), ``pi_method`` says ``posterior predictive`` and the note says
+    what every column shows. Single trials, the across-modes estimate (no Bayesian model) and
+    rows without a posterior keep their frequentist numbers.
+    """
+    out = []
+    for row in pooled:
+        row = dict(row)
+        if row.get("status") == "pooled" and row.get("bayes_estimate") is not None:
+            est = row["bayes_estimate"]
+            row.update(
+                theta=math.log(est) if outcome.ratio else est,
+                se=None, stat=None, stat_df=None, p_value=None,
+                estimate=est, ci_lower=row["bayes_ci_lower"], ci_upper=row["bayes_ci_upper"],
+                pi_lower=row["bayes_pi_lower"], pi_upper=row["bayes_pi_upper"],
+                pi_method=POSTERIOR_PREDICTIVE, pi_df=None,
+            )  # fmt: skip
+            note = PRIMARY_NOTE.format(level=100 * (1 - row["alpha"]), tau_prior=row["bayes_tau_prior"],
+                                       mu_prior=row["bayes_mu_prior"], estimator=row.get("estimator"))  # fmt: skip
+            row["note"] = "; ".join(n for n in (row.get("note"), note) if n)
+        out.append(row)
+    return out

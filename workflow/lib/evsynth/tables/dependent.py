@@ -19,7 +19,7 @@ import numpy as np
 from scipy import stats
 
 from evsynth.data.config import DependentConfig, Outcome
-from evsynth.stats.dependent import ClusteredCovariance, aggregate_within, extreme_per_trial
+from evsynth.stats.dependent import ClusteredCovariance, aggregate_within, extreme_per_trial, trial_mean_variances
 from evsynth.stats.escalc import RATIO_MEASURES
 from evsynth.stats.metaregression import moderator_design, permutation_test, r2
 from evsynth.stats.multilevel import fit_multilevel
@@ -184,6 +184,9 @@ def dependent_records(
             row["status"] = "fewer than 2 trials: not modelled"
         elif model in ("three-level", "che") and n_trials == len(y):
             row["status"] = "one effect per trial: no within-trial level (see aggregated)"
+        elif model == "che" and config.che_variances == "trial-mean":
+            row.update(_multilevel(outcome, y, trial_mean_variances(v, trial), trial, row["rho"], alpha))
+            row["note"] = "V from each trial's mean variance (clubSandwich smooth_vi = TRUE, metapsyTools)"
         elif model in ("three-level", "che"):
             row.update(_multilevel(outcome, y, v, trial, row["rho"], alpha))
         elif model == "aggregated":
@@ -331,7 +334,9 @@ def dependent_robustness_records(
     Knapp-Hartung one. Only comparisons with several effects in some trial get rows (with one
     effect per trial every model is the primary analysis again); comparisons without a chosen
     row (not pooled) and models not fitted give none."""
-    chosen = {(r["treatment"], r["comparator"]): bool(r["ci_excludes_no_effect"]) for r in robustness if r["chosen"]}
+    # str(): read back from a TSV, a comparison without a chosen row (bayes profile) has an empty cell.
+    chosen = {(r["treatment"], r["comparator"]): str(r["ci_excludes_no_effect"]) == "True"
+              for r in robustness if str(r["chosen"]) == "True"}
     records = []
     for row in dependent:
         key = (row["treatment"], row["comparator"])

@@ -25,7 +25,8 @@ k - p (metafor ``rma.mv(test = "t")``), under ``wald`` the normal distribution; 
 says which in ``ci_method`` (and ``ci_df``), and node splitting, P-scores and the
 common-effect model stay Wald (netmeta's). The prediction interval follows
 ``prediction_interval`` with the network's Q df in place of k - 1 (``t_k-1``: t on
-k_contrasts - (n - 1) df; ``t_k-2``: one fewer, as netmeta).
+k_contrasts - (n - 1) df; ``t_k-2``: one fewer, as netmeta; ``t_k-2-wald``, the metapsy
+profile's, is taken as ``t_k-2`` with the network estimate's own SE).
 """
 
 from __future__ import annotations

@@ -20,10 +20,11 @@ from evsynth.data.config import Outcome
 from evsynth.data.contrasts import analysis_effects
 from evsynth.data.conversions import REPORTED_ONLY, conversion_ids
 from evsynth.data.vocabulary import comparison_order
+from evsynth.stats.exclusion import MIN_K_EXCLUSION, exclusion_reruns
 from evsynth.stats.pooling import pool_with
-from evsynth.stats.profiles import PROFILES, MethodSettings
+from evsynth.stats.profiles import PROFILES, ROBUSTNESS_PROFILES, MethodSettings
 from evsynth.stats.results import PooledEstimate
-from evsynth.tables.bayes import BAYES_COLUMNS, SHRINKAGE_COLUMNS
+from evsynth.tables.bayes import BAYES_COLUMNS, SHRINKAGE_COLUMNS, bayes_columns, bayes_robustness_records
 
 STUDY_COLUMNS = (
     "outcome",
@@ -129,6 +130,10 @@ ROBUSTNESS_COLUMNS = (
     "ci_excludes_no_effect",
     "conclusion_differs_from_chosen",
 )
+
+
+#: robustness.tsv's profile suffix of each exclusion re-run (subsets.tsv's ``subset``).
+EXCLUSION_LABELS = {"outliers": "excluding outliers", "influential": "excluding influential trials"}
 
 
 @dataclass(frozen=True)
@@ -283,6 +288,47 @@ _COPIED_FIELDS = (
 )
 
 
+def _robustness_row(
+    outcome: Outcome, timepoint: str, comp: Comparison, p: PooledEstimate, label: str, chosen: bool
+) -> dict[str, Any]:
+    back = outcome.to_reporting
+    return {
+        "outcome": outcome.id,
+        "timepoint": timepoint,
+        "treatment": comp.treatment,
+        "comparator": comp.comparator,
+        "measure": outcome.measure,
+        "k": p.k,
+        "profile": label,
+        "chosen": chosen,
+        "estimate": float(back(p.theta)),
+        "ci_lower": float(back(p.ci_lower)),
+        "ci_upper": float(back(p.ci_upper)),
+        "pi_lower": None if p.pi_lower is None else float(back(p.pi_lower)),
+        "pi_upper": None if p.pi_upper is None else float(back(p.pi_upper)),
+        "p_value": p.p_value,
+        "tau2": p.tau2,
+        "i2": p.i2,
+        "ci_excludes_no_effect": bool(p.ci_lower > 0 or p.ci_upper < 0),
+    }
+
+
+def _exclusion_rows(
+    outcome: Outcome, timepoint: str, comp: Comparison, effects: pd.DataFrame, chosen: MethodSettings
+) -> list[dict[str, Any]]:
+    """The chosen settings without outliers and without influential trials, when any is excluded
+    (which ones and why: results/sensitivity/subsets.tsv)."""
+    usable = effects[(effects["treatment"] == comp.treatment) & (effects["comparator"] == comp.comparator)
+                     & effects["estimable"]]
+    reruns = exclusion_reruns(usable["yi"].to_numpy(float), usable["vi"].to_numpy(float), chosen, full=comp.pooled)
+    return [
+        _robustness_row(outcome, timepoint, comp, rerun.pooled, f"{chosen.label}, {EXCLUSION_LABELS[rerun.analysis]}",
+                        False)
+        for rerun in reruns
+        if rerun.pooled is not None
+    ]
+
+
 def robustness_records(
     rows: Sequence[Mapping[str, Any]],
     outcome: Outcome,
@@ -297,50 +343,74 @@ def robustness_records(
     conclusion differs from the chosen settings' is flagged. A comparison with rows converted
     from data as reported (:mod:`evsynth.data.conversions`) gets one more row, profile
     "<chosen>, directly reported data only": the chosen settings without those rows (when at
-    least two trials are left to pool).
+    least two trials are left to pool). From 3 trials, the chosen settings are re-run without
+    outliers and without influential trials (:mod:`evsynth.stats.exclusion`), rows
+    "<chosen>, excluding outliers" and "<chosen>, excluding influential trials", when the rule
+    excludes a trial and leaves at least two.
+
+    Under the ``bayes`` profile only the frequentist profiles are re-run here, none of them
+    chosen: the chosen rows are the posterior's (:func:`evsynth.tables.bayes.bayes_robustness_records`),
+    and :func:`mark_conclusions` compares with them once they are added.
     """
-    candidates = {chosen.label: chosen}
-    for name, profile in PROFILES.items():
-        candidates.setdefault(name, MethodSettings(**{**profile.as_dict(), "alpha": chosen.alpha}))
-    back = outcome.to_reporting
+    candidates = {} if chosen.bayesian else {chosen.label: chosen}
+    for name in ROBUSTNESS_PROFILES:
+        candidates.setdefault(name, MethodSettings(**{**PROFILES[name].as_dict(), "alpha": chosen.alpha}))
     by_comparison: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    excluding: dict[tuple[str, str], list[dict[str, Any]]] = {}
     fits = [(label, settings, rows, None) for label, settings in candidates.items()]
     # Comparisons with rows the pipeline converted are re-run on directly reported data only.
     converted = {(r.get("treatment"), r.get("comparator")) for r in rows if conversion_ids(r.get("conversion"))}
     reported = [r for r in rows if not conversion_ids(r.get("conversion"))]
-    if converted and reported:
+    if converted and reported and not chosen.bayesian:
         fits.append((f"{chosen.label}, {REPORTED_ONLY}", chosen, reported, converted))
     for label, settings, fit_rows, only in fits:
-        _, comparisons = analyse(fit_rows, outcome, modes, settings, continuity_correction)
+        effects, comparisons = analyse(fit_rows, outcome, modes, settings, continuity_correction)
         for comp in comparisons:
             p = comp.pooled
             if p is None or (only is not None and (comp.treatment, comp.comparator) not in only):
                 continue
-            by_comparison.setdefault((comp.treatment, comp.comparator), []).append({
-                "outcome": outcome.id,
-                "timepoint": timepoint,
-                "treatment": comp.treatment,
-                "comparator": comp.comparator,
-                "measure": outcome.measure,
-                "k": p.k,
-                "profile": label,
-                "chosen": label == chosen.label,
-                "estimate": float(back(p.theta)),
-                "ci_lower": float(back(p.ci_lower)),
-                "ci_upper": float(back(p.ci_upper)),
-                "pi_lower": None if p.pi_lower is None else float(back(p.pi_lower)),
-                "pi_upper": None if p.pi_upper is None else float(back(p.pi_upper)),
-                "p_value": p.p_value,
-                "tau2": p.tau2,
-                "i2": p.i2,
-                "ci_excludes_no_effect": bool(p.ci_lower > 0 or p.ci_upper < 0),
-            })
-    records = []
-    for group in by_comparison.values():
-        reference = next(r["ci_excludes_no_effect"] for r in group if r["chosen"])
-        for rec in group:
-            rec["conclusion_differs_from_chosen"] = rec["ci_excludes_no_effect"] != reference
-        records += group
-    return records
+            by_comparison.setdefault((comp.treatment, comp.comparator), []).append(
+                _robustness_row(outcome, timepoint, comp, p, label, label == chosen.label)
+            )
+            if label == chosen.label and len(comp.studies) >= MIN_K_EXCLUSION:
+                excluding[comp.treatment, comp.comparator] = _exclusion_rows(outcome, timepoint, comp, effects, chosen)
+    # Exclusion re-runs last, after the profiles.
+    return mark_conclusions([rec for key, group in by_comparison.items() for rec in group + excluding.get(key, [])])
 
 
+def mark_conclusions(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Set ``conclusion_differs_from_chosen`` on robustness rows, per comparison (outcome,
+    timepoint, treatment, comparator), against the comparison's chosen row; None where the
+    comparison has no chosen row (yet)."""
+    key = ("outcome", "timepoint", "treatment", "comparator")
+    chosen = {tuple(r[c] for c in key): r["ci_excludes_no_effect"] for r in records if r["chosen"]}
+    for rec in records:
+        reference = chosen.get(tuple(rec[c] for c in key))
+        rec["conclusion_differs_from_chosen"] = (
+            None if reference is None else rec["ci_excludes_no_effect"] != reference
+        )
+    return list(records)
+
+
+
+
+def bayes_reported_only_records(
+    rows: Sequence[Mapping[str, Any]],
+    outcome: Outcome,
+    modes: Sequence[str],
+    chosen: MethodSettings,
+    continuity_correction: float,
+    timepoint: str,
+    bayes: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """Under the ``bayes`` profile, the "directly reported data only" robustness rows: the
+    posterior of each comparison with converted rows, refitted without them (at least two
+    trials left), as :func:`robustness_records` does for a frequentist chosen profile."""
+    converted = {(r.get("treatment"), r.get("comparator")) for r in rows if conversion_ids(r.get("conversion"))}
+    reported = [r for r in rows if not conversion_ids(r.get("conversion"))]
+    if not (chosen.bayesian and converted and reported):
+        return []
+    effects, comparisons = analyse(reported, outcome, modes, chosen, continuity_correction)
+    pooled, _ = bayes_columns(pooled_records(effects, comparisons, outcome, timepoint, chosen), effects, outcome, bayes)
+    pairs = {(c.treatment, c.comparator) for c in comparisons if c.pooled is not None} & converted
+    return bayes_robustness_records(pooled, pairs, suffix=f", {REPORTED_ONLY}")

@@ -12,8 +12,10 @@ it (as in ``pooled.tsv``) gets, from its estimable trials:
   10, Cochrane Handbook v6.5 §13.3.5.4); the funnel plot is drawn from 3 trials, with
   the caveat in its caption below 10;
 * one re-run per ``sensitivity.exclude_if`` entry without the trials whose study-table
-  cell holds one of the listed values, after a first row with all trials, and a last re-run
-  on directly reported data only (without the rows :mod:`evsynth.data.conversions` converted).
+  cell holds one of the listed values, after a first row with all trials, a re-run
+  on directly reported data only (without the rows :mod:`evsynth.data.conversions` converted),
+  and, from 3 trials, re-runs without outliers and without influential trials
+  (:mod:`evsynth.stats.exclusion`; a row saying so when no trial is excluded).
 
 Every comparison gets rows in every table: results, or one row whose ``status`` says why
 the analysis was skipped. The pooling settings (tau² estimator, CI method, alpha, I²
@@ -44,6 +46,7 @@ from evsynth.data.sensitivity_cells import (
 )
 from evsynth.data.vocabulary import comparison_id
 from evsynth.stats.cumulative import cumulative
+from evsynth.stats.exclusion import MIN_K_EXCLUSION, ExclusionRerun, exclusion_reruns
 from evsynth.stats.influence import Influence, influence
 from evsynth.stats.pooling import pool
 from evsynth.stats.profiles import MethodSettings
@@ -132,7 +135,7 @@ def _fit_fields(fits: SubsetFits, i: int, ratio: bool, i2_method: str) -> dict[s
         "stat_df": fits.stat_df[i],
         "p_value": fits.p_value[i],
         "tau2": fits.tau2[i],
-        "i2": fits.i2_q[i] if i2_method == "q" else fits.i2[i],
+        "i2": fits.i2_q[i] if i2_method in ("q", "q-ht") else fits.i2[i],
         "h2": fits.h2[i],
         "q": fits.q[i],
         "q_df": int(fits.q_df[i]),
@@ -153,7 +156,7 @@ def _pooled_fields(p, ratio: bool, i2_method: str) -> dict[str, Any]:
         "stat_df": p.stat_df,
         "p_value": p.p_value,
         "tau2": p.tau2,
-        "i2": p.i2_q if i2_method == "q" else p.i2,
+        "i2": p.i2_q if i2_method in ("q", "q-ht") else p.i2,
         "h2": p.h2,
         "q": p.q,
         "q_df": p.q_df,
@@ -242,7 +245,8 @@ def analyse_sensitivity(
             ("cumulative", _cumulative(comp, settings, outcome, config, cells)),
             ("small_study", _small_study(comp, filled, settings, outcome, config)
              + adjusted_records(comp.yi, comp.vi, settings, outcome, config)),
-            ("subsets", _subsets(comp, settings, outcome, config, cells)),
+            ("subsets", _subsets(comp, settings, outcome, config, cells)
+             + _exclusions(comp, infl, settings, outcome)),
         ):
             tables[name] += [_clean({**comp.base, **stamp, **rec}) for rec in records]
         tables["funnel"] += [_clean({**comp.base, **rec}) for rec in _funnel(comp, filled)]
@@ -476,6 +480,57 @@ def _subsets(
         record["note"] = note
         records.append(record)
     return records
+
+
+#: subsets.tsv's ``subset``, ``column`` and ``values`` of the exclusion re-runs, and what a
+#: row says when the rule excludes no trial.
+EXCLUSION_ROWS = {
+    "outliers": ("excluding outliers", "outliers", "trial CI outside the pooled CI",
+                 "no outlier: no re-run needed"),
+    "influential": ("excluding influential trials", "influence", "metafor influence(): dffits, cook_d, hat, dfbetas",
+                    "no influential trial: no re-run needed"),
+}
+
+
+def _exclusions(
+    comp: _Comparison, infl: Influence | None, settings: MethodSettings, outcome: Outcome
+) -> list[dict[str, Any]]:
+    """The outlier and influence re-runs (metapsyTools' "outliers" and "influence" analyses)."""
+    k = len(comp.yi)
+    if infl is None:
+        return [
+            {"subset": label, "column": column, "values": values, "k": k, "studies": "; ".join(comp.studies),
+             "status": _skip(k, f"{label[len('excluding '):]} re-run", MIN_K_EXCLUSION)}
+            for label, column, values, _ in EXCLUSION_ROWS.values()
+        ]
+    return [_exclusion_record(comp, rerun, settings, outcome) for rerun in exclusion_reruns(
+        comp.yi, comp.vi, settings, infl=infl)]
+
+
+def _exclusion_record(
+    comp: _Comparison, rerun: ExclusionRerun, settings: MethodSettings, outcome: Outcome
+) -> dict[str, Any]:
+    label, column, values, nothing = EXCLUSION_ROWS[rerun.analysis]
+    excluded = [s for s, out in zip(comp.studies, rerun.excluded) if out]
+    kept = [s for s, out in zip(comp.studies, rerun.excluded) if not out]
+    why = "CI {} the pooled CI" if rerun.analysis == "outliers" else "{}"
+    record: dict[str, Any] = {
+        "subset": label,
+        "column": column,
+        "values": values,
+        "excluded": "; ".join(excluded),
+        "studies": "; ".join(kept),
+        "k": len(kept),
+        "note": "; ".join(f"{s}: {why.format(side)}" for s, side in zip(comp.studies, rerun.side) if side),
+    }
+    if not excluded:
+        record["status"] = nothing
+    elif rerun.pooled is not None:
+        record.update(_pooled_fields(rerun.pooled, outcome.ratio, settings.i2), status="pooled")
+        record["note"] = "; ".join(x for x in (record["note"], rerun.pooled.note) if x)
+    else:
+        record["status"] = "fewer than 2 trials left: not re-run"
+    return record
 
 
 def _conversions(block: pd.DataFrame) -> list[Any]:

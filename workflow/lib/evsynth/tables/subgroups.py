@@ -45,6 +45,7 @@ def subgroup_differences(
     estimator: str = "REML",
     ci_method: str = "wald",
     alpha: float = 0.05,
+    subgroup_se: str = "wald",
 ) -> SubgroupAnalysis:
     """Both conventions and the overall estimate for the estimable rows of one analysis.
 
@@ -63,6 +64,8 @@ def subgroup_differences(
         use it when it is REML or ML, else REML, and say so in ``note``.
     ci_method
         The profile's CI method for the overall estimate ("wald", "hksj", "hksj-adhoc").
+    subgroup_se
+        The profile's SE of each subgroup estimate in the separate-tau² test ("wald" or "hksj").
     """
     frame = effects.reset_index(drop=True)
     if by != "comparator" and "comparator" in frame and frame["comparator"].nunique() > 1:
@@ -79,7 +82,8 @@ def subgroup_differences(
     common = dict(levels=levels, method=mv, alpha=alpha)
     saturated = len(yi) <= len(set(groups))  # k = G leaves no residual df for the F test
     return SubgroupAnalysis(
-        separate=separate_tau2_test(yi, vi, groups, cov, levels=levels, estimator=estimator, alpha=alpha),
+        separate=separate_tau2_test(yi, vi, groups, cov, levels=levels, estimator=estimator, alpha=alpha,
+                                    se_method=subgroup_se),
         common=noted(common_tau2_test(yi, cov, groups, test="z", **common)),
         common_hksj=None if saturated else noted(common_tau2_test(yi, cov, groups, test="knha", **common)),
         overall=noted(overall_estimate(yi, cov, method=mv, test=ci_method, alpha=alpha)),
@@ -139,7 +143,7 @@ def subgroup_records(
             continue
         result = subgroup_differences(
             block, by="treatment", levels=levels, estimator=settings.estimator,
-            ci_method=settings.ci_method, alpha=settings.alpha,
+            ci_method=settings.ci_method, alpha=settings.alpha, subgroup_se=settings.subgroup_se,
         )
         single, not_combined = None, ""
         if block["study"].nunique() == 1:

@@ -279,6 +279,7 @@ def _model(name, method, fit, rot, studies, order, keep, alpha, prediction, q_df
         elif prediction == "normal":
             pi_crit = z_crit
         else:
+            # t_k-2-wald (metapsy profile): t_k-2 with the network estimate's own SE.
             pi_df = float(q_df if prediction == "t_k-1" else q_df - 1)
             if pi_df >= 1:
                 pi_crit = float(special.stdtrit(pi_df, 1 - alpha / 2))

@@ -1,0 +1,48 @@
+"""Rule plot_metaregression: the bubble plot of one moderator's meta-regression in one comparison
+of one analysis, as SVG, PNG and PDF (byte-identical across runs).
+
+The model is refitted from the analysis's ``studies.tsv`` exactly as rule analyse_dependent fits
+it (evsynth.figures.bubble); the table row's omnibus test, R² and permutation p are shown under
+the title. When the table's row says the moderator was not fitted, the plot says why.
+"""
+
+from typing import TYPE_CHECKING
+
+from evsynth.data.config import MEASURE_NAMES, Outcome, dependent_config
+from evsynth.data.io import read_tsv
+from evsynth.data.moderators import moderator_values
+from evsynth.figures._base import save_figure
+from evsynth.figures.bubble import bubble_data, bubble_figure, message_figure, summary_text
+from evsynth.pipeline.logs import log_to
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+with log_to(snakemake.log[0]) as log:
+    params = snakemake.params
+    wildcards = snakemake.wildcards
+    outcome = Outcome(**params.outcome)
+    config, _ = dependent_config(params.dependent)
+    kind = next(m.kind for m in config.moderators if m.column == wildcards.moderator)
+    studies = read_tsv(snakemake.input.studies)
+    pair = studies["treatment"].astype(str) + "_vs_" + studies["comparator"].astype(str)
+    block = studies[(pair == wildcards.comparison) & studies["estimable"].astype(bool)]
+    treatment, comparator = str(block["treatment"].iloc[0]), str(block["comparator"].iloc[0])
+    table = read_tsv(snakemake.input.metaregression)
+    rows = table[(table["treatment"] == treatment) & (table["comparator"] == comparator)
+                 & (table["moderator"] == wildcards.moderator)].to_dict("records")
+    title = f"{outcome.label}, {wildcards.timepoint}"
+    labels = params.mode_labels
+    comparison = f"{labels.get(treatment, treatment)} vs {labels.get(comparator, comparator)}"
+    status = str(rows[0]["status"]) if rows else "not fitted: no row in the meta-regression table"
+    if not status.startswith("fitted"):
+        figure = message_figure(title, comparison, f"Meta-regression on {wildcards.moderator}: {status}")
+    else:
+        trial = block["study"].astype(str).tolist()
+        values, _ = moderator_values(params.rows, wildcards.moderator, trial)
+        data = bubble_data(block["yi"].to_numpy(float), block["vi"].to_numpy(float), trial, values, kind,
+                           config.rho, params.alpha, wildcards.moderator)
+        figure = bubble_figure(data, title=title, comparison=comparison, measure=MEASURE_NAMES[outcome.measure],
+                               ratio=outcome.ratio, summary=summary_text(rows[0]))
+    save_figure(figure, {fmt: snakemake.output[fmt] for fmt in ("svg", "png", "pdf")})
+    log.info("%s %s vs %s: %s", wildcards.moderator, treatment, comparator, status)

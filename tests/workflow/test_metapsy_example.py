@@ -1,0 +1,110 @@
+"""The worked example of examples/metapsy/ (metapsyTools' example data depressionPsyCtr, CBT vs
+wait list or care as usual, method profile ``metapsy``, dependent effects on) through Snakemake,
+once: its primary analysis, its low-risk-of-bias subset and its dependent-effects rows against
+metafor + clubSandwich (tests/oracle/data/metapsy_tutorial.json, written by
+tests/oracle/reference/metapsy_tutorial.R on the same study table) and against metapsyTools'
+published tutorial (tests/oracle/test_metapsy_tutorial.py names it), and the generated metafor
+script (results/reproduce/) run with R where it is installed (issue 19: pooled.tsv to 1e-6).
+
+Only the jobs these outputs need run (four targets, ~10 jobs): the example's whole pipeline is
+`snakemake --cores 4 --directory examples/metapsy` (examples/metapsy/README.md)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import REPO, rscript_with_metafor, run_r_scripts, run_workflow
+from oracle._oracle import TOL, load, max_rel_error
+
+pytestmark = pytest.mark.workflow
+EXAMPLE = REPO / "examples" / "metapsy"
+R = load("metapsy_tutorial")
+TARGETS = ["results/pooled.tsv", "results/sensitivity/subsets.tsv", "results/dependent/depression_post.tsv",
+           "results/reproduce/depression_post.R"]
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("metapsy_example")
+    for name in ("config.yaml", "studies.tsv"):
+        shutil.copy(EXAMPLE / name, workdir / name)
+    run_workflow(workdir, *TARGETS)
+    return workdir
+
+
+def _close(ours, theirs, tol=TOL["rel"], atol=TOL["abs"]):
+    return max_rel_error([ours], theirs, atol=atol) < tol
+
+
+def test_primary_analysis_is_metafor_rma_knha_under_the_metapsy_profile(example):
+    (row,) = pd.read_csv(example / "results" / "pooled.tsv", sep="\t").to_dict("records")
+    case = R["primary"]  # rma(method = "REML", test = "knha") on the 14 primary effects
+    assert (row["profile"], row["k"], row["i2_method"], row["pi_method"]) == ("metapsy", 14, "q-ht", "t_k-2-wald")
+    for ours, theirs in (("estimate", "beta"), ("ci_lower", "ci_lb"), ("ci_upper", "ci_ub"), ("p_value", "pval"),
+                         ("tau2", "tau2"), ("i2", "i2_q"), ("i2_ci_lower", "i2_q_lb"), ("i2_ci_upper", "i2_q_ub"),
+                         ("pi_lower", "pi_lb"), ("pi_upper", "pi_ub")):
+        assert _close(row[ours], case[theirs]), ours
+
+
+def test_low_risk_of_bias_subset_is_metafor_on_those_trials(example):
+    subsets = pd.read_csv(example / "results" / "sensitivity" / "subsets.tsv", sep="\t")
+    (row,) = subsets[subsets["column"] == "extra_rob_score"].to_dict("records")
+    case = R["primary_rob"]
+    assert row["k"] == case["k"] == 9
+    for ours, theirs in (("estimate", "beta"), ("ci_lower", "ci_lb"), ("ci_upper", "ci_ub"), ("tau2", "tau2")):
+        assert _close(row[ours], case[theirs]), ours
+
+
+def test_dependent_rows_reproduce_the_tutorial_and_metafor(example):
+    rows = {r["model"]: r for r in pd.read_csv(example / "results" / "dependent" / "depression_post.tsv",
+                                               sep="\t").to_dict("records")}
+    assert {r["status"] for r in rows.values()} == {"fitted"}
+    three = rows["three-level"]
+    # metapsyTools' tutorial, "Three-Level Model": 26 effects, g -0.61 [-1.05; -0.17], p 0.011,
+    # between-trial variance 0.536 (I² 92.1), within 0.
+    assert (three["k_effects"], three["k_trials"]) == (26, 14)
+    assert (round(three["estimate"], 2), round(three["robust_ci_lower"], 2), round(three["robust_ci_upper"], 2),
+            round(three["robust_p_value"], 3)) == (-0.61, -1.05, -0.17, 0.011)
+    assert (round(three["sigma2_between"], 3), round(three["i2_between"], 1)) == (0.536, 92.1)
+    # "Three-Level Model (CHE)" (che_variances: trial-mean, as metapsyTools): -0.55 [-0.92;
+    # -0.18], p 0.007, variance components 0.336 (I² 87.2) and 0.003 (I² 0.8).
+    che = rows["che"]
+    assert (round(che["estimate"], 2), round(che["robust_ci_lower"], 2), round(che["robust_ci_upper"], 2),
+            round(che["robust_p_value"], 3)) == (-0.55, -0.92, -0.18, 0.007)
+    assert (round(che["sigma2_between"], 3), round(che["sigma2_within"], 3), round(che["i2_between"], 1),
+            round(che["i2_within"], 1)) == (0.336, 0.003, 87.2, 0.8)
+    # rma.mv + robust(clubSandwich = TRUE): nlminb's sigma² vs our exact root (TOL["nlminb_rel"]).
+    for model, name in (("three-level", "threelevel"), ("che", "che_smooth")):
+        case = R[name]
+        for ours, theirs in (("estimate", "beta"), ("robust_se", "robust_se"), ("robust_df", "robust_df"),
+                             ("robust_ci_lower", "robust_ci_lb"), ("robust_ci_upper", "robust_ci_ub"),
+                             ("robust_p_value", "robust_pval"), ("pi_lower", "pi_lb_robust"),
+                             ("pi_upper", "pi_ub_robust"), ("sigma2_between", None)):
+            theirs_value = case["sigma2"][0] if theirs is None else case[theirs]
+            assert _close(rows[model][ours], theirs_value, TOL["nlminb_rel"]), (model, ours)
+    # One effect per trial (aggregated with rho 0.6, lowest, highest; the tutorial's lowest and
+    # highest come from a metapsyTools bug, fixed in 00d983f): rma(test = "knha") on them.
+    for model in ("aggregated", "lowest", "highest"):
+        case = R[model]
+        assert rows[model]["k_trials"] == case["k"]
+        for ours, theirs in (("estimate", "beta"), ("ci_lower", "ci_lb"), ("ci_upper", "ci_ub"),
+                             ("p_value", "pval"), ("sigma2_between", "tau2")):
+            assert _close(rows[model][ours], case[theirs]), (model, ours)
+
+
+def test_r_script_reproduces_pooled_tsv_to_1e6(example, tmp_path):
+    script = example / "results" / "reproduce" / "depression_post.R"
+    text = script.read_text()
+    assert "t_k-2-wald" in text and "isquared" in text  # the metapsy profile's PI and I² CI, in R
+    rscript = rscript_with_metafor()
+    if rscript is None:
+        pytest.skip("Rscript with metafor not installed (CI); run locally where R is")
+    result = run_r_scripts(rscript, [script], tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    (checked,) = re.findall(r"SCRIPT depression_post.R: (\d+) checked, 0 differ", result.stdout)
+    assert int(checked) == 26  # every number of the pooled row, the I² and H² CIs from Q included
