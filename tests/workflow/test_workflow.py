@@ -265,10 +265,10 @@ def test_rerun_scope_after_editing_the_table(tmp_path):
                  "report_changes", "write_methods")
     # plot_sensitivity runs per comparison: the edited analysis (pain interference, post) has two
     # with >= 3 trials. Known before the run, since every plot is declared at parse time. The
-    # dependent-effects job of the analysis, its page and the outcome's model across windows
-    # (pain interference has rows at post and 6 months) re-run too (config.yaml: dependent_effects).
+    # dependent-effects job of the analysis, its page and its meta-regression bubble plots (two
+    # comparisons with >= 3 trials) re-run too (config.yaml: dependent_effects).
     expected = {**dict.fromkeys(per_analysis + summaries + DEPENDENT_RULES, 1), "plot_sensitivity": 2,
-                "analyse_timepoints": 1}
+                "plot_metaregression": 2}
     assert _planned_jobs(workdir) == expected
 
     # A secondary effect (primary = no) feeds only the dependent-effects job of its analysis: the
@@ -277,8 +277,9 @@ def test_rerun_scope_after_editing_the_table(tmp_path):
     edited = table.copy()
     edited.loc[edited["instrument"] == "test scale", "effect"] = "0.300"
     write_table(edited, workdir / "studies.tsv")
-    assert _planned_jobs(workdir) == dict.fromkeys(
-        ("all", "check_table", "tabulate_effects", "report_changes", *DEPENDENT_RULES), 1)
+    assert _planned_jobs(workdir) == {
+        **dict.fromkeys(("all", "check_table", "tabulate_effects", "report_changes", *DEPENDENT_RULES), 1),
+        "plot_metaregression": 2}
 
 
 #: Jobs an edit of one pain-interference row re-runs under config.yaml: dependent_effects.
