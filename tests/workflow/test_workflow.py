@@ -273,12 +273,15 @@ def test_rerun_scope_after_editing_the_table(tmp_path):
 
     # A secondary effect (primary = no) feeds only the dependent-effects job of its analysis: the
     # primary analysis, its plots, sensitivity and network analyses and the model across windows
-    # (primary rows only) do not re-run.
+    # (primary rows only) do not re-run. The table-wide summaries do: the study-table page and
+    # effects.tsv show the row, and collect_tables (robustness.tsv holds the dependent models)
+    # rewrites pooled.tsv, which the summary of findings, methods text and provenance read.
     edited = table.copy()
     edited.loc[edited["instrument"] == "test scale", "effect"] = "0.300"
     write_table(edited, workdir / "studies.tsv")
     assert _planned_jobs(workdir) == {
-        **dict.fromkeys(("all", "check_table", "tabulate_effects", "report_changes", *DEPENDENT_RULES), 1),
+        **dict.fromkeys(("all", "check_table", "tabulate_effects", "tabulate_study_table", "report_changes",
+                         "summarise_findings", "write_methods", "trace_provenance", *DEPENDENT_RULES), 1),
         "plot_metaregression": 2}
 
 
