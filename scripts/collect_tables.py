@@ -1,17 +1,33 @@
 """Rule collect_tables: stack every analysis's rows into results/pooled.tsv,
 results/robustness.tsv, results/subgroup_tests.tsv and results/bayes_priors.tsv (analyses in
-config order)."""
+config order). With config.yaml: dependent_effects, each analysis's robustness rows are
+followed by its dependent-effects models' (evsynth.tables.dependent.dependent_robustness_records)."""
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evsynth.data.io import concat_tsv
+from evsynth.data.io import concat_tsv, read_tsv, tsv_lines, write_text_atomic
 from evsynth.pipeline.logs import log_to
+from evsynth.tables.dependent import dependent_robustness_records
+from evsynth.tables.pooled import ROBUSTNESS_COLUMNS
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 with log_to(snakemake.log[0]) as log:
-    for table in ("pooled", "robustness", "subgroups", "bayes_priors"):
+    for table in ("pooled", "subgroups", "bayes_priors"):
         paths = list(snakemake.input[table])
         rows = concat_tsv(paths, snakemake.output[table])
         log.info("%s: %d rows from %d analyses", table, rows, len(paths))
+    paths, dependent = list(snakemake.input.robustness), list(snakemake.input.dependent)
+    if not dependent:
+        rows = concat_tsv(paths, snakemake.output.robustness)
+        log.info("robustness: %d rows from %d analyses", rows, len(paths))
+    else:
+        lines = ["\t".join(ROBUSTNESS_COLUMNS)]
+        for path, models in zip(paths, dependent, strict=True):
+            lines += Path(path).read_text(encoding="utf-8").splitlines()[1:]
+            own, fitted = read_tsv(path).to_dict("records"), read_tsv(models).to_dict("records")
+            lines += tsv_lines(dependent_robustness_records(fitted, own), ROBUSTNESS_COLUMNS)
+        write_text_atomic(snakemake.output.robustness, "\n".join(lines) + "\n")
+        log.info("robustness: %d rows from %d analyses, dependent-effects models included", len(lines) - 1, len(paths))

@@ -314,3 +314,24 @@ def test_command_line_refuses_a_bad_map_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "imported.tsv"
     assert cli.main([str(data), "--map", str(bad), "--config", str(REPO / "config.yaml"), "--out", str(out)]) == 2
     assert "problem(s) in the map" in capsys.readouterr().err and not out.exists()
+
+
+def test_with_secondary_other_instruments_and_later_rows_are_secondary_effects(tmp_path):
+    """--secondary (issue 15): the later measurement in a window and a second instrument become
+    primary = no rows, which the study-table check accepts beside their primary row."""
+    text = BODILY.splitlines()
+    later = text[2].replace('"109"', '"110"').replace(';"post";8;', ';"follow up";12;')
+    path = tmp_path / "bd.csv"
+    path.write_text("\n".join([*text, later]) + "\n", encoding="utf-8")
+    plain = import_rows(read_metapsy(path), mapping("bodily-distress-psyctr"), OUTCOMES, WINDOWS)
+    result = import_rows(read_metapsy(path), mapping("bodily-distress-psyctr"), OUTCOMES, WINDOWS, secondary=True)
+    rows = {r["timepoint"]: r for r in result.rows if r["outcome"] == "pain_intensity" and r["study"] == "Friesen 2017"}
+    assert (rows["8w"]["primary"], rows["12w"]["primary"]) == ("", "no")
+    assert rows["12w"]["include"] == "yes" and "a later measurement in the post window" in rows["12w"]["notes"]
+    assert len(result.rows) == len(plain.rows) and not any(r["primary"] for r in plain.rows)
+    from evsynth.data.io import write_tsv
+    from evsynth.data.metapsy import IMPORT_COLUMNS
+
+    out = tmp_path / "imported.tsv"
+    write_tsv(result.rows, IMPORT_COLUMNS, out)
+    assert (load_studies(out, CONFIG)["primary"] == False).sum() == 1  # noqa: E712

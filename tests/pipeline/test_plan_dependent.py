@@ -37,8 +37,12 @@ def test_configured_section_plans_two_tables_per_analysis_and_the_moderator_cell
     section = {"rho": 0.5, "moderators": [{"column": "year", "kind": "continuous"}]}
     plan = Plan.load(shipped_config(dependent_effects=section))
     outputs = plan.dependent_outputs()
-    tables = [o for o in outputs if o.endswith(".tsv")]
+    tables = [o for o in outputs if o.endswith(".tsv") and not o.endswith("_timepoints.tsv")]
     assert len(tables) == 2 * len(plan.analyses)
+    # One model across windows per outcome in several windows, and the report page.
+    timepoints = [o for o in outputs if o.endswith("_timepoints.tsv")]
+    assert len(timepoints) == len(plan.timepoint_outcomes()) and "results/dependent.html" in outputs
+    assert "results/dependent/depression_timepoints.tsv" in outputs
     assert "results/dependent/pain_interference_post.tsv" in outputs
     assert "results/metaregression/pain_interference_post.tsv" in outputs
     rows = plan.moderator_rows("pain_interference", "post")

@@ -1,8 +1,9 @@
-"""Rules analyse_dependent and plot_metaregression end to end (issue 15), on the shipped
-pain-interference SMD rows (real, cited; one effect per trial, as the study table holds today)
-with a meta-regression on publication year (fitted: a bubble plot) and on extra_therapy (empty
-for some trials: the table row and the plot say why it is not fitted); and a moderator column the
-table lacks, which stops the run naming it before any job runs."""
+"""Rules analyse_dependent, plot_metaregression, analyse_timepoints and summarise_dependent end to
+end (issue 15), on the shipped pain-interference SMD rows (real, cited; Menga 2014 gives a
+secondary effect, its 12-week FIQ, so online vs usual care has 5 effects in 4 trials) with a
+meta-regression on publication year (fitted: a bubble plot) and on extra_therapy (empty for some
+trials: the table row and the plot say why it is not fitted); and a moderator column the table
+lacks, which stops the run naming it before any job runs."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from matplotlib.image import imread
 
 from conftest import REPO, copy_config, review_config, run_workflow
 from evsynth.tables.dependent import DEPENDENT_COLUMNS, METAREGRESSION_COLUMNS, MODELS
+from evsynth.tables.pooled import ROBUSTNESS_COLUMNS
+from evsynth.tables.timepoints import TIMEPOINT_COLUMNS
 
 pytestmark = pytest.mark.workflow
 
@@ -24,6 +27,7 @@ TARGETS = (
     PLOTS.format("year"),
     PLOTS.format("extra_therapy"),
 )
+MORE = ("results/dependent/pain_interference_timepoints.tsv", "results/robustness.tsv", "results/dependent.html")
 
 
 def prepare(path: Path, moderators: list[dict]) -> Path:
@@ -41,19 +45,30 @@ def prepare(path: Path, moderators: list[dict]) -> Path:
 def test_dependent_and_metaregression_tables(tmp_path):
     work = prepare(tmp_path / "run", [{"column": "year", "kind": "continuous"},
                                       {"column": "extra_therapy", "kind": "categorical"}])
-    run_workflow(work, *TARGETS)
+    run_workflow(work, *TARGETS, *MORE)
     dependent = pd.read_csv(work / TARGETS[0], sep="\t", keep_default_na=False)
     assert tuple(dependent.columns) == DEPENDENT_COLUMNS
     coach = dependent[dependent["treatment"] == "coach"]
     assert coach["model"].tolist() == list(MODELS)
     # One effect per trial: no within-trial level, and the aggregated row is the trials' own REML + HK.
     assert coach.set_index("model").loc["che", "status"].startswith("one effect per trial")
-    # The shipped table's 12 coach-led trials, Gasslander 2022 not estimable (no SE; effects.tsv).
-    assert coach.set_index("model").loc["aggregated", "k_trials"] == 11
     studies = pd.read_csv(work / "results/analyses/pain_interference/post/studies.tsv", sep="\t")
     trials = studies[(studies["treatment"] == "coach") & (studies["comparator"] == "usual_care")
                      & (studies["estimable"] == "yes")]
     assert coach.set_index("model").loc["aggregated", "k_trials"] == trials["study"].nunique() >= 7
+    # Online vs usual care: Menga 2014's secondary effect gives the within-trial level.
+    online = dependent[dependent["treatment"] == "online"].set_index("model")
+    assert online.loc["che", "status"] == "fitted" and online.loc["che", "k_effects"] == 5
+    assert online.loc["che", "k_trials"] == 4 and float(online.loc["che", "robust_df"]) > 0
+    robustness = pd.read_csv(work / MORE[1], sep="\t", keep_default_na=False)
+    assert tuple(robustness.columns) == ROBUSTNESS_COLUMNS
+    models = robustness[robustness["profile"].str.startswith("dependent: ")]
+    assert set(zip(models["treatment"], models["comparator"])) == {("online", "usual_care")}
+    che = models[models["profile"] == "dependent: che (rho 0.6), CR2"]
+    assert float(che["ci_lower"].item()) == pytest.approx(float(online.loc["che", "robust_ci_lower"]), rel=1e-9)
+    timepoints = pd.read_csv(work / MORE[0], sep="\t", keep_default_na=False)
+    assert tuple(timepoints.columns) == TIMEPOINT_COLUMNS and set(timepoints["timepoint"]) >= {"post"}
+    assert "Several effects per trial" in (work / MORE[2]).read_text(encoding="utf-8")
     regression = pd.read_csv(work / TARGETS[1], sep="\t", keep_default_na=False)
     assert tuple(regression.columns) == METAREGRESSION_COLUMNS
     slope = regression[(regression["treatment"] == "coach") & (regression["coefficient"] == "year")]

@@ -231,8 +231,19 @@ def _planned_jobs(workdir: Path) -> dict[str, int]:
     return counts
 
 
+def with_secondary_effect(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` plus a hand-made secondary effect of Menga 2014 (another instrument; a test row,
+    not a real number), so that the dependent-effects job of pain interference has one."""
+    table = table.assign(primary="", instrument="")
+    second = table[table["study"] == "Menga 2014"].iloc[0].copy()
+    second[["primary", "instrument", "effect", "ci_lower", "ci_upper", "se"]] = ["no", "test scale", "0.200",
+                                                                               "-0.400", "0.800", ""]
+    return pd.concat([table, second.to_frame().T], ignore_index=True)
+
+
 def test_rerun_scope_after_editing_the_table(tmp_path):
     workdir = prepare(tmp_path / "scope")
+    write_table(with_secondary_effect(small_table()), workdir / "studies.tsv")
     run_workflow(workdir)
     table = pd.read_csv(workdir / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)
 
@@ -253,9 +264,29 @@ def test_rerun_scope_after_editing_the_table(tmp_path):
                  "collect_sensitivity", "collect_network", "summarise_findings", "trace_provenance",
                  "report_changes", "write_methods")
     # plot_sensitivity runs per comparison: the edited analysis (pain interference, post) has two
-    # with >= 3 trials. Known before the run, since every plot is declared at parse time.
-    expected = {**dict.fromkeys(per_analysis + summaries, 1), "plot_sensitivity": 2}
+    # with >= 3 trials. Known before the run, since every plot is declared at parse time. The
+    # dependent-effects job of the analysis, its page and its meta-regression bubble plots (two
+    # comparisons with >= 3 trials) re-run too (config.yaml: dependent_effects).
+    expected = {**dict.fromkeys(per_analysis + summaries + DEPENDENT_RULES, 1), "plot_sensitivity": 2,
+                "plot_metaregression": 2}
     assert _planned_jobs(workdir) == expected
+
+    # A secondary effect (primary = no) feeds only the dependent-effects job of its analysis: the
+    # primary analysis, its plots, sensitivity and network analyses and the model across windows
+    # (primary rows only) do not re-run. The table-wide summaries do: the study-table page and
+    # effects.tsv show the row, and collect_tables (robustness.tsv holds the dependent models)
+    # rewrites pooled.tsv, which the summary of findings, methods text and provenance read.
+    edited = table.copy()
+    edited.loc[edited["instrument"] == "test scale", "effect"] = "0.300"
+    write_table(edited, workdir / "studies.tsv")
+    assert _planned_jobs(workdir) == {
+        **dict.fromkeys(("all", "check_table", "tabulate_effects", "tabulate_study_table", "report_changes",
+                         "summarise_findings", "write_methods", "trace_provenance", *DEPENDENT_RULES), 1),
+        "plot_metaregression": 2}
+
+
+#: Jobs an edit of one pain-interference row re-runs under config.yaml: dependent_effects.
+DEPENDENT_RULES = ("analyse_dependent", "collect_tables", "summarise_dependent")
 
 
 def test_lint_and_format_are_clean():

@@ -3,6 +3,9 @@
 # every effect of the analysis, secondary ones (primary = no) too, as params: editing a secondary
 # row re-runs this job only, not the primary analysis.
 DEPENDENT = PLAN.config.dependent.as_dict() if PLAN.config.dependent is not None else {}
+TIMEPOINT_WINDOWS = [
+    {"id": w.id, "start": w.start, "end": w.end} for w in PLAN.config.windows
+]
 
 
 rule analyse_dependent:
@@ -88,3 +91,63 @@ rule plot_metaregression:
         matplotlib=MATPLOTLIB_VERSION,
     script:
         "../../scripts/plot_metaregression.py"
+
+
+# One model across the timepoint windows of each outcome analysed in two or more (Ishak 2007),
+# on the primary rows of those windows (the per-window analyses' own params).
+rule analyse_timepoints:
+    input:
+        code=code("analyse_timepoints"),
+    output:
+        timepoints="results/dependent/{outcome}_timepoints.tsv",
+    log:
+        "results/logs/analyse_timepoints/{outcome}.log",
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        rows=JOB.timepoint_rows,
+        outcome=JOB.outcome,
+        modes=MODES,
+        method=METHOD,
+        continuity_correction=PLAN.config.continuity_correction,
+        windows=TIMEPOINT_WINDOWS,
+        structure=DEPENDENT.get("timepoint_structure", "AR"),
+        versions=VERSIONS,
+    script:
+        "../../scripts/analyse_timepoints.py"
+
+
+# The report's page on several effects per trial: the primary analysis beside the
+# dependent-effects models, and the model across windows beside the per-window analyses.
+rule summarise_dependent:
+    input:
+        pooled="results/pooled.tsv",
+        dependent=JOB.dependent_tables,
+        timepoints=JOB.timepoint_tables,
+        code=code("summarise_dependent"),
+    output:
+        html=report(
+            "results/dependent.html",
+            caption="../report/dependent.rst",
+            category="Several effects per trial",
+            labels={"table": "several effects per trial"},
+        ),
+    log:
+        "results/logs/summarise_dependent.log",
+    localrule: True
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        outcomes=OUTCOMES,
+        mode_labels=MODE_LABELS,
+        profile=PROFILE,
+    script:
+        "../../scripts/summarise_dependent.py"

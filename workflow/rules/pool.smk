@@ -41,6 +41,7 @@ rule collect_tables:
         bayes_priors=analysis_outputs(
             "results/analyses/{outcome}/{timepoint}/bayes_priors.tsv"
         ),
+        dependent=JOB.dependent_tables,
         code=code("collect_tables"),
     output:
         pooled=report(

@@ -201,6 +201,8 @@ class DependentConfig:
     #: "trial-mean" (each trial's mean, clubSandwich ``impute_covariance_matrix(smooth_vi =
     #: TRUE)``, as metapsyTools' ``runMetaAnalysis`` builds it).
     che_variances: str = "as-given"
+    #: Correlation structure of the model across timepoint windows (AR or HAR, Ishak 2007).
+    timepoint_structure: str = "AR"
 
     def as_dict(self) -> dict[str, Any]:
         """The section as written in config.yaml (params); :func:`dependent_config` reads it back."""
@@ -212,6 +214,8 @@ class DependentConfig:
         }
         if self.che_variances != "as-given":  # the params of configs without the key stay as they were
             section["che_variances"] = self.che_variances
+        if self.timepoint_structure != "AR":
+            section["timepoint_structure"] = self.timepoint_structure
         return section
 
 
@@ -234,7 +238,11 @@ def dependent_config(section: Mapping[str, Any] | None) -> tuple[DependentConfig
         problems.append(f"config.yaml: dependent_effects.che_variances = {che_variances!r}: one of "
                         f"{', '.join(CHE_VARIANCES)}")
         che_variances = "as-given"
-    config = DependentConfig(rho, moderators, permutations, seed, che_variances)
+    structure = str(section.get("timepoint_structure", "AR"))
+    if structure not in ("AR", "HAR"):
+        problems.append(f"config.yaml: dependent_effects.timepoint_structure = {structure}: must be AR or HAR")
+        structure = "AR"
+    config = DependentConfig(rho, moderators, permutations, seed, che_variances, structure)
     return config, problems
 
 

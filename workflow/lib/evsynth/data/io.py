@@ -90,14 +90,22 @@ def write_tsv(
     ``-0.63 [-1.45, 0.19]``), never labels, which are written as they are.
     """
 
+    lines = ["\t".join(columns), *tsv_lines(records, columns, safe_text=safe_text, verbatim=verbatim)]
+    write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def tsv_lines(
+    records: Iterable[dict[str, Any]], columns: Sequence[str], *, safe_text: bool = True,
+    verbatim: Collection[str] = (),
+) -> list[str]:
+    """The lines (no header) :func:`write_tsv` writes for ``records``."""
+
     def cell(value: Any, guard: bool) -> str:
         text = format_cell(value)
         return neutralise_formula(text) if guard and isinstance(value, str) else text
 
     guards = [safe_text and col not in verbatim for col in columns]
-    lines = ["\t".join(columns)]
-    lines += ["\t".join(cell(rec.get(col), g) for col, g in zip(columns, guards)) for rec in records]
-    write_text_atomic(path, "\n".join(lines) + "\n")
+    return ["\t".join(cell(rec.get(col), g) for col, g in zip(columns, guards)) for rec in records]
 
 
 def read_tsv(path: str | Path) -> pd.DataFrame:

@@ -70,6 +70,10 @@ class JobFunctions:
         """Every included effect of one analysis, secondary ones too (rule analyse_dependent)."""
         return self.plan.dependent_rows(wildcards.outcome, wildcards.timepoint)
 
+    def timepoint_rows(self, wildcards) -> list[dict[str, Any]]:
+        """The primary rows of every window of one outcome (rule analyse_timepoints)."""
+        return self.plan.timepoint_rows(wildcards.outcome)
+
     def moderator_rows(self, wildcards) -> list[dict[str, str]]:
         """Study-table cells config.yaml: dependent_effects.moderators names, for one analysis."""
         return self._checked(self.plan.moderator_rows, wildcards.outcome, wildcards.timepoint)
@@ -131,6 +135,12 @@ class JobFunctions:
 
     def extraction_outputs(self, wildcards) -> list[str]:
         return self.plan.extraction_outputs()
+
+    def dependent_tables(self, wildcards) -> list[str]:
+        return self.plan.dependent_tables()
+
+    def timepoint_tables(self, wildcards) -> list[str]:
+        return self.plan.timepoint_tables()
 
     def dependent_outputs(self, wildcards) -> list[str]:
         return self.plan.dependent_outputs()

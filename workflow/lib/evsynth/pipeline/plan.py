@@ -240,7 +240,32 @@ class Plan:
         if self.config.dependent is None:
             return []
         tables = [f"results/{kind}/{o}_{t}.tsv" for o, t in self.analyses for kind in ("dependent", "metaregression")]
-        return tables + self.metaregression_plots()
+        return [*tables, *self.metaregression_plots(), *self.timepoint_tables(), "results/dependent.html"]
+
+    def timepoint_tables(self) -> list[str]:
+        """results/dependent/{outcome}_timepoints.tsv of every outcome analysed in two or more
+        windows ([] when dependent_effects is off)."""
+        return [f"results/dependent/{o}_timepoints.tsv" for o in self.timepoint_outcomes()]
+
+    def timepoint_outcomes(self) -> list[str]:
+        """Outcomes analysed in at least two timepoint windows, in config order: each gets one
+        model across its windows (rule analyse_timepoints) when dependent_effects is set."""
+        if self.config.dependent is None:
+            return []
+        windows = [o for o, _ in self.analyses]
+        return [o for o in dict.fromkeys(windows) if windows.count(o) >= 2]
+
+    def timepoint_rows(self, outcome: str) -> list[dict[str, Any]]:
+        """The primary rows of every window of one outcome (one effect per trial and window), the
+        analyses' own params in window order: the job re-runs when one of them changes."""
+        return [row for o, t in self.analyses if o == outcome for row in self.analysis_rows(o, t)]
+
+    def dependent_tables(self) -> list[str]:
+        """results/dependent/ table of every analysis, in config order, when dependent_effects is
+        set: robustness.tsv compares their models' conclusions too ([] otherwise)."""
+        if self.config.dependent is None:
+            return []
+        return [f"results/dependent/{o}_{t}.tsv" for o, t in self.analyses]
 
     @property
     def moderator_pattern(self) -> str:

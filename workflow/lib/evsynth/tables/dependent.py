@@ -20,6 +20,7 @@ from scipy import stats
 
 from evsynth.data.config import DependentConfig, Outcome
 from evsynth.stats.dependent import ClusteredCovariance, aggregate_within, extreme_per_trial, trial_mean_variances
+from evsynth.stats.escalc import RATIO_MEASURES
 from evsynth.stats.metaregression import moderator_design, permutation_test, r2
 from evsynth.stats.multilevel import fit_multilevel
 from evsynth.stats.multivariate import rma_mv
@@ -321,3 +322,42 @@ def _regression_rows(base, y, v, trial, X, names, one_per_trial, config, alpha) 
             }
         )
     return rows
+
+
+def dependent_robustness_records(
+    dependent: Sequence[Mapping[str, Any]], robustness: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """robustness.tsv rows for one analysis's dependent-effects models (``results/dependent/``):
+    one per fitted model, profile ``dependent: <model>``, its conclusion (does the CI exclude no
+    effect?) compared with the chosen profile's row of the same comparison in ``robustness``.
+    Three-level and CHE rows use their CR2 interval (Satterthwaite df), the others their
+    Knapp-Hartung one. Only comparisons with several effects in some trial get rows (with one
+    effect per trial every model is the primary analysis again); comparisons without a chosen
+    row (not pooled) and models not fitted give none."""
+    # str(): read back from a TSV, a comparison without a chosen row (bayes profile) has an empty cell.
+    chosen = {(r["treatment"], r["comparator"]): str(r["ci_excludes_no_effect"]) == "True"
+              for r in robustness if str(r["chosen"]) == "True"}
+    records = []
+    for row in dependent:
+        key = (row["treatment"], row["comparator"])
+        several = row["k_effects"] > row["k_trials"]
+        if not several or key not in chosen or not str(row["status"]).startswith("fitted"):
+            continue
+        robust = row["model"] in ("three-level", "che")
+        prefix = "robust_" if robust else ""
+        lower, upper = row[f"{prefix}ci_lower"], row[f"{prefix}ci_upper"]
+        null = 1.0 if row["measure"] in RATIO_MEASURES else 0.0
+        excludes = bool(lower > null or upper < null)
+        with_rho = row["model"] in ("che", "aggregated")
+        label = f"dependent: {row['model']}" + (f" (rho {row['rho']:g})" if with_rho else "")
+        tau2 = row["sigma2_between"] + (row["sigma2_within"] if robust else 0.0)
+        i2 = row["i2_between"] + row["i2_within"] if robust else None
+        records.append({
+            "outcome": row["outcome"], "timepoint": row["timepoint"], "treatment": row["treatment"],
+            "comparator": row["comparator"], "measure": row["measure"], "k": row["k_trials"],
+            "profile": label + (", CR2" if robust else ""), "chosen": False, "estimate": row["estimate"],
+            "ci_lower": lower, "ci_upper": upper, "pi_lower": row["pi_lower"], "pi_upper": row["pi_upper"],
+            "p_value": row["robust_p_value"] if robust else row["p_value"], "tau2": tau2, "i2": i2,
+            "ci_excludes_no_effect": excludes, "conclusion_differs_from_chosen": excludes != chosen[key],
+        })  # fmt: skip
+    return records
