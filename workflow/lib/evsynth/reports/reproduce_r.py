@@ -35,7 +35,7 @@ from typing import Any
 import pandas as pd
 
 from evsynth._values import is_na
-from evsynth.tables.subgroups import SINGLE_TRIAL_STATUS
+from evsynth.wording import SINGLE_TRIAL_STATUS
 
 __all__ = ["reproduce_script", "r_string"]
 
