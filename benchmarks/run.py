@@ -72,7 +72,7 @@ FULL = {
     # metafor + clubSandwich take ~30 CPU s per fit at this size: one call per round.
     "case6": {"effects": 1000, "trials": 200, "reps": 7, "metafor": (1, 1)},
     "case7": {"k": 10, "reps": 7, "n": 10_000, "many_reps": 2},
-    "case5": {"version_reps": 5, "cold_reps": 1, "noop_reps": 3, "edit_reps": 2,
+    "case5": {"version_reps": 5, "cold_reps": 1, "noop_reps": 3, "edit_reps": 2, "greedy_cold": False,
               "review": (5, 2, 2), "review_noop_reps": 1, "review_edit_reps": 1, "timeout": 2400},
 }
 SMOKE = {
@@ -470,6 +470,14 @@ def _floor(directory: Path, label: str, c: dict, log) -> dict:
 
 def _pipeline(directory: Path, label: str, c: dict, log, cold_reps: int, noop_reps: int, edit_reps: int) -> dict:
     out: dict = {}
+    if c.get("greedy_cold"):
+        # Snakemake's default scheduler solves an ILP (pulp + CBC) at each of ~200 job selections.
+        for leftover in (".snakemake", "results"):
+            shutil.rmtree(directory / leftover, ignore_errors=True)
+        log(f"case 5: {label}: cold run with --scheduler greedy")
+        greedy = _snakemake(directory, c["timeout"], "--scheduler", "greedy")
+        if greedy["returncode"] == 0:
+            out["cold_greedy"] = stats([greedy["wall_s"]], [greedy["cpu_s"]])
     colds = []
     for rep in range(cold_reps):
         for leftover in (".snakemake", "results"):
@@ -930,6 +938,7 @@ def _floor_lines(c5: dict) -> list[str]:
              "excepted) with the cold run's.", "",
              "| table | floor | jobs | files identical | cold / floor (wall) | cold / floor (CPU) | "
              "CPU by rule in the floor |", "|---|---|---|---|---|---|---|"]
+    notes: list[str] = []
     for label, key in (("shipped", "shipped"), ("20x review", "review_run")):
         run = c5.get(key) or {}
         floor = run.get("floor")
@@ -942,11 +951,16 @@ def _floor_lines(c5: dict) -> list[str]:
         rules = ", ".join(f"{name} {_fmt_s(cpu)}" for name, cpu in by_rule[:6])
         same = floor["files_compared"] - len(floor["files_differing"])
         differing = f" (differ: {', '.join(floor['files_differing'][:5])})" if floor["files_differing"] else ""
+        if "cold_greedy" in run:
+            greedy = run["cold_greedy"]
+            notes.append(f"- {label}: a cold run with `--scheduler greedy` (no ILP solve per job selection): "
+                         f"{_spread(greedy)}, {greedy['median'] / floor['run']['median']:.2f}x the floor "
+                         f"(CPU {_cpu(greedy) / _cpu(floor['run']):.2f}x).")
         lines.append(f"| {label} | {_spread(floor['run'])} | {floor['jobs']} | {same} of {floor['files_compared']}"
                      f"{differing} | {run['cold']['median'] / floor['run']['median']:.2f}x | "
                      f"{_cpu(run['cold']) / _cpu(floor['run']):.2f}x | {rules} |")
     lines.append("")
-    return lines
+    return lines + ([*notes, ""] if notes else [])
 
 
 def _drawing_analysis(c5: dict) -> list[str]:
@@ -981,11 +995,18 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=HERE, help="directory for results.md and results.json")
     parser.add_argument("--no-metafor", action="store_true", help="skip the metafor runs even if R is installed")
     parser.add_argument("--no-review", action="store_true", help="case 5 without the 20x synthetic review")
+    parser.add_argument("--greedy", action="store_true", help="case 5: also a cold run with --scheduler greedy")
+    parser.add_argument("--reps", help="case 5: version,noop,edit repetitions (e.g. 3,2,1 on a loaded machine)")
     parser.add_argument("--note", action="append", default=[], help="a line for the report's Notes")
     args = parser.parse_args(argv)
     cfg = SMOKE if args.smoke else FULL
     if args.no_review:
         cfg = {**cfg, "case5": {**cfg["case5"], "skip_review": True}}
+    if args.greedy:
+        cfg = {**cfg, "case5": {**cfg["case5"], "greedy_cold": True}}
+    if args.reps:
+        version, noop, edit = (int(x) for x in args.reps.split(","))
+        cfg = {**cfg, "case5": {**cfg["case5"], "version_reps": version, "noop_reps": noop, "edit_reps": edit}}
     cases = {int(c) for c in args.cases.split(",") if c}
     started = time.perf_counter()
 
