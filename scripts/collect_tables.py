@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from evsynth.data.io import concat_tsv, read_tsv, tsv_lines, write_text_atomic
 from evsynth.pipeline.logs import log_to
 from evsynth.tables.dependent import dependent_robustness_records
-from evsynth.tables.pooled import ROBUSTNESS_COLUMNS
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -24,10 +23,13 @@ with log_to(snakemake.log[0]) as log:
         rows = concat_tsv(paths, snakemake.output.robustness)
         log.info("robustness: %d rows from %d analyses", rows, len(paths))
     else:
-        lines = ["\t".join(ROBUSTNESS_COLUMNS)]
+        # The columns as each analysis wrote them (tables.pooled.ROBUSTNESS_COLUMNS), read from the
+        # first file rather than imported: tables.pooled pulls in scipy.stats, and this job pools nothing.
+        header = Path(paths[0]).read_text(encoding="utf-8").split("\n", 1)[0]
+        columns, lines = header.split("\t"), [header]
         for path, models in zip(paths, dependent, strict=True):
             lines += Path(path).read_text(encoding="utf-8").splitlines()[1:]
             own, fitted = read_tsv(path).to_dict("records"), read_tsv(models).to_dict("records")
-            lines += tsv_lines(dependent_robustness_records(fitted, own), ROBUSTNESS_COLUMNS)
+            lines += tsv_lines(dependent_robustness_records(fitted, own), columns)
         write_text_atomic(snakemake.output.robustness, "\n".join(lines) + "\n")
         log.info("robustness: %d rows from %d analyses, dependent-effects models included", len(lines) - 1, len(paths))

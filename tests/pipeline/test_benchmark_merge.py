@@ -66,3 +66,13 @@ def test_splice_replaces_only_the_merged_case():
     again = _splice("\n".join(out), FRESH.replace("new section", "newer section"), ["case8"], "case8 again.")
     assert again.count("## 8. ") == 1 and "newer section" in again and again.count("| 8 |") == 1
     assert again.split("\n")[2].endswith("Case re-runs: case8 again.")
+
+
+def test_splice_leaves_other_tables_whose_first_cell_is_a_number():
+    """The case-5 section's tables start rows with a table name, case 1's with k: a target row
+    goes into the Targets table only (once it was spliced below the case-5 table)."""
+    previous = PREVIOUS.replace("cold runs", "| k | time |\n|---|---|\n| 8 | 1 ms |\n| 10 | 2 ms |")
+    out = _splice(previous, FRESH, ["case8"], "case8 re-run today.").split("\n")
+    row7 = "| 7 | posterior | 1.31 ms | yes | 1.3 ms | yes |"
+    assert out.index("| 8 | reported forms | +0.1% | yes | +0.7% | yes |") == out.index(row7) + 1
+    assert "| 8 | 1 ms |" in out and out.index("| 10 | 2 ms |") == out.index("| 8 | 1 ms |") + 1

@@ -18,6 +18,10 @@ CI_METHOD_LABELS = {
 
 I2_LABELS = {"tau2": "I² from tau²", "q": "I² from Q (RevMan 5)", "q-ht": "I² from Q, test-based CI (R meta)"}
 
+#: Status of a single trial's combined-arms contrast (tables.subgroups); here, a leaf, so that
+#: reports.reproduce_r can test for it without importing the statistics (and scipy.stats).
+SINGLE_TRIAL_STATUS = "single study: CBT arms combined, not pooled"
+
 PI_LABELS = {
     "none": "no prediction interval",
     "normal": "prediction interval on the normal distribution",

@@ -31,7 +31,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Polygon
-from scipy import stats
+from scipy.special import ndtri
 
 from evsynth.figures._base import (
     DARK,
@@ -495,7 +495,7 @@ def draw_funnel(
         se_all = np.array([r["se"] for r in records], dtype=float)
         y_all = np.array([r["yi"] for r in records], dtype=float)
         se_max = 1.08 * float(se_all.max())
-        z = [float(stats.norm.ppf(1 - a / 2)) for a in CONTOUR_LEVELS]
+        z = [float(ndtri(1 - a / 2)) for a in CONTOUR_LEVELS]  # = norm.ppf; scipy.stats costs ~0.4 s a job
         reach = max(z[-1] * se_max, float(np.max(np.abs(y_all))) * 1.08)
         ax.set_xscale("log" if meta.ratio else "linear")
         lim = (float(tr(-reach)), float(tr(reach)))

@@ -39,7 +39,7 @@ import pandas as pd
 
 from evsynth._values import is_na
 from evsynth.tables.bayes import POSTERIOR_PREDICTIVE
-from evsynth.tables.subgroups import SINGLE_TRIAL_STATUS
+from evsynth.wording import SINGLE_TRIAL_STATUS
 
 __all__ = ["reproduce_script", "r_string"]
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy.special import stdtrit  # t quantile, as scipy.stats.t.ppf computes it, without importing scipy.stats
 
 from evsynth.data.config import DependentConfig, Outcome
 from evsynth.stats.dependent import ClusteredCovariance, aggregate_within, extreme_per_trial, trial_mean_variances
@@ -113,7 +113,7 @@ def _one_per_trial(outcome: Outcome, y: np.ndarray, v: np.ndarray, alpha: float)
     fit = rma_mv(y, v, test="knha", alpha=alpha)
     back = outcome.to_reporting
     df = len(y) - 1
-    half = stats.t.ppf(1 - alpha / 2, df) * np.sqrt(fit.se[0] ** 2 + fit.tau2)
+    half = stdtrit(df, 1 - alpha / 2) * np.sqrt(fit.se[0] ** 2 + fit.tau2)
     return {
         "theta": fit.beta[0],
         "se": fit.se[0],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from scipy import stats
+from scipy.special import ndtri
 
 from evsynth.data.config import Outcome
 from evsynth.data.contrasts import compute_all_effects
@@ -54,7 +54,7 @@ def effects_records(
     names the conversions that produced ``yi``/``vi`` from data as the trial reported it ('' =
     used as reported) and ``conversion_source`` their citations (:mod:`evsynth.data.conversions`)."""
     frame = compute_all_effects(rows, outcomes, modes, add=continuity_correction, smd_variance=smd_variance)
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = ndtri(1 - alpha / 2)  # = scipy.stats.norm.ppf, without importing scipy.stats (~0.4 s per job)
     records = []
     for rec in frame.to_dict("records"):
         back = outcomes[rec["outcome"]].to_reporting

@@ -35,6 +35,7 @@ from evsynth.stats.subgroups import (
     overall_estimate,
     separate_tau2_test,
 )
+from evsynth.wording import SINGLE_TRIAL_STATUS
 
 
 def subgroup_differences(
@@ -185,9 +186,6 @@ def subgroup_records(
             "note": "; ".join(n for n in (o.method, o.note) if n),
         })
     return tests, overall_rows
-
-
-SINGLE_TRIAL_STATUS = "single study: CBT arms combined, not pooled"
 
 
 def single_trial_overall(
