@@ -177,7 +177,11 @@ def test_robustness_table_lists_every_profile(finished):
                              true_values=["yes"], false_values=["no"])
     coach = robustness[(robustness["outcome"] == "pain_interference") & (robustness["treatment"] == "coach")]
     bayes = coach["profile"].str.startswith("bayes (")
-    assert sorted(coach.loc[~bayes, "profile"]) == ["cochrane-2025", "metafor", "revman5"]
+    # The chosen settings re-run without outliers / influential trials when a rule excludes one (issue 15).
+    excluding = coach["profile"].str.startswith("cochrane-2025, excluding ")
+    assert sorted(coach.loc[~bayes & ~excluding, "profile"]) == ["cochrane-2025", "metafor", "revman5"]
+    assert set(coach.loc[excluding, "profile"]) <= {"cochrane-2025, excluding outliers",
+                                                   "cochrane-2025, excluding influential trials"}
     assert coach.loc[bayes, "profile"].tolist() == ["bayes (half-normal(0.5), mu flat)"]  # issue 16
     assert coach.loc[coach["chosen"], "profile"].tolist() == ["cochrane-2025"]
 
