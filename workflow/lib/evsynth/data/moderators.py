@@ -21,10 +21,12 @@ from evsynth.data.sensitivity_cells import _raw_table
 
 
 def moderator_records(
-    studies: pd.DataFrame, path: str, config: DependentConfig, outcome: str, window: str
+    studies: pd.DataFrame, table: str | pd.DataFrame, config: DependentConfig, outcome: str, window: str
 ) -> list[dict[str, str]]:
     """Study, treatment, comparator, arm and each moderator column (text) of one analysis's rows,
-    sorted; [] without moderators.
+    sorted; [] without moderators. ``table`` is the study table's path, or under dual extraction
+    the reconciled table as text cells (row ``i`` is line ``i + 2``), as for
+    :func:`evsynth.data.sensitivity_cells.sensitivity_records`.
 
     Raises
     ------
@@ -34,11 +36,14 @@ def moderator_records(
     columns = list(dict.fromkeys(m.column for m in config.moderators))
     if not columns:
         return []
-    raw = _raw_table(str(path), os.stat(path).st_mtime_ns)
+    if isinstance(table, pd.DataFrame):
+        raw, name = table.reset_index(drop=True), "the reconciled study table"
+    else:
+        raw, name = _raw_table(str(table), os.stat(table).st_mtime_ns), str(table)
     missing = [col for col in columns if col not in raw.columns]
     if missing:
         raise ValueError(
-            f"config.yaml: dependent_effects.moderators names column(s) {', '.join(missing)} that {path} does not "
+            f"config.yaml: dependent_effects.moderators names column(s) {', '.join(missing)} that {name} does not "
             f"have; its columns are: {', '.join(raw.columns)}"
         )
     rows = studies[(studies["outcome"] == outcome) & (studies["window"] == window)]

@@ -227,7 +227,7 @@ class Plan:
         if (outcome, timepoint) not in cache:
             try:
                 cache[outcome, timepoint] = moderator_records(
-                    self._every_effect, self.config.studies, self.config.dependent, outcome, timepoint
+                    self._every_effect, self._cells_table, self.config.dependent, outcome, timepoint
                 )
             except ValueError as err:
                 raise ConfigError(str(err)) from None
