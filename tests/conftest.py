@@ -36,6 +36,18 @@ def as_array(values) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
+def normand_rows(metafor: dict) -> list[dict]:
+    """dat.normand1999 (metafor's SMD example, length of stay) as study-table means rows of
+    coach vs usual care, from the inputs pinned in metafor_reference.json."""
+    i = metafor["normand_smd_dl_z"]["inputs"]
+    return [
+        {"study": str(s), "year": 1999, "treatment": "coach", "comparator": "usual_care", "outcome": "los",
+         "form": "means", "mean_treat": m1, "sd_treat": s1, "n_treat": n1, "mean_ctrl": m2, "sd_ctrl": s2,
+         "n_ctrl": n2}
+        for s, m1, s1, n1, m2, s2, n2 in zip(i["study"], i["m1i"], i["sd1i"], i["n1i"], i["m2i"], i["sd2i"], i["n2i"])
+    ]  # fmt: skip
+
+
 def review_config() -> dict:
     """config.yaml for a review of another table than the shipped one (most workflow tests run
     on a subset): its screening log describes the shipped table, so it is left out."""

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import as_array
+from conftest import as_array, normand_rows
 from evsynth.data.config import Outcome, resolve_settings
 from evsynth.stats.escalc import from_means
 from evsynth.stats.profiles import PROFILES, settings_from_dict
@@ -35,13 +35,7 @@ def test_revman_smd_variance_dat_normand1999(metafor):
 
 def test_robustness_flags_the_normand_conclusion_flip(metafor):
     """anchors.md c.7: on dat.normand1999 SMD the DL-Wald CI excludes 0 but REML-HKSJ does not."""
-    i = metafor["normand_smd_dl_z"]["inputs"]
-    rows = [
-        {"study": str(s), "year": 1999, "treatment": "coach", "comparator": "usual_care", "outcome": "los",
-         "form": "means", "mean_treat": m1, "sd_treat": s1, "n_treat": n1, "mean_ctrl": m2, "sd_ctrl": s2,
-         "n_ctrl": n2}
-        for s, m1, s1, n1, m2, s2, n2 in zip(i["study"], i["m1i"], i["sd1i"], i["n1i"], i["m2i"], i["sd2i"], i["n2i"])
-    ]
+    rows = normand_rows(metafor)
     outcome = Outcome("los", "Length of stay", "SMD", higher_is_better=False)
     records = robustness_records(rows, outcome, ["coach", "usual_care"], PROFILES["cochrane-2025"], 0.5, "post")
     verdict = {r["profile"]: (r["ci_excludes_no_effect"], r["conclusion_differs_from_chosen"]) for r in records}

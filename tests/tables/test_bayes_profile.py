@@ -14,7 +14,7 @@ import re
 import pandas as pd
 import pytest
 
-from conftest import rscript_with_metafor, run_r_scripts
+from conftest import normand_rows, rscript_with_metafor, run_r_scripts
 from evsynth.data.bayes_config import bayes_settings
 from evsynth.data.config import Outcome, resolve_settings
 from evsynth.data.io import read_tsv, write_tsv
@@ -44,13 +44,7 @@ BAYES_SETTINGS = bayes_settings({"bayes": {}}, "los", "SMD").as_dict()  # defaul
 
 @pytest.fixture(scope="module")
 def rows(metafor):
-    i = metafor["normand_smd_dl_z"]["inputs"]
-    rows = [
-        {"study": str(s), "year": 1999, "treatment": "coach", "comparator": "usual_care", "outcome": "los",
-         "form": "means", "mean_treat": m1, "sd_treat": s1, "n_treat": n1, "mean_ctrl": m2, "sd_ctrl": s2,
-         "n_ctrl": n2}
-        for s, m1, s1, n1, m2, s2, n2 in zip(i["study"], i["m1i"], i["sd1i"], i["n1i"], i["m2i"], i["sd2i"], i["n2i"])
-    ]  # fmt: skip
+    rows = normand_rows(metafor)
     return rows + [{**rows[0], "study": "Single", "treatment": "online"}]
 
 

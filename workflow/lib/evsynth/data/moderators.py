@@ -9,7 +9,6 @@ builders, refusing a trial whose rows disagree.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,7 +16,7 @@ import pandas as pd
 
 from evsynth._values import text
 from evsynth.data.config import DependentConfig
-from evsynth.data.sensitivity_cells import _raw_table
+from evsynth.data.sensitivity_cells import raw_cells
 
 
 def moderator_records(
@@ -36,10 +35,7 @@ def moderator_records(
     columns = list(dict.fromkeys(m.column for m in config.moderators))
     if not columns:
         return []
-    if isinstance(table, pd.DataFrame):
-        raw, name = table.reset_index(drop=True), "the reconciled study table"
-    else:
-        raw, name = _raw_table(str(table), os.stat(table).st_mtime_ns), str(table)
+    raw, name = raw_cells(table)
     missing = [col for col in columns if col not in raw.columns]
     if missing:
         raise ValueError(

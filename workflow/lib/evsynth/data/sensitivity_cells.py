@@ -61,6 +61,14 @@ def _raw_table(path: str, mtime_ns: int) -> pd.DataFrame:
     return read_table(path)
 
 
+def raw_cells(table: str | os.PathLike | pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The study table as text cells and its name in messages: re-read from its path, or under
+    dual extraction the reconciled table already read (row ``i`` is line ``i + 2``)."""
+    if isinstance(table, pd.DataFrame):
+        return table.reset_index(drop=True), "the reconciled study table"
+    return _raw_table(str(table), os.stat(table).st_mtime_ns), str(table)
+
+
 def sensitivity_records(
     studies: pd.DataFrame, table: str | pd.DataFrame, config: SensitivityConfig, outcome: str, window: str
 ) -> list[dict[str, str]]:
@@ -97,10 +105,7 @@ def sensitivity_records(
     columns = config.columns
     if not columns:
         return []
-    if isinstance(table, pd.DataFrame):
-        raw, name = table.reset_index(drop=True), "the reconciled study table"
-    else:
-        raw, name = _raw_table(str(table), os.stat(table).st_mtime_ns), str(table)
+    raw, name = raw_cells(table)
     missing = [col for col in columns if col not in raw.columns and col != LOW_RISK_COLUMN]
     if missing:
         raise ValueError(

@@ -392,8 +392,6 @@ def mark_conclusions(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(records)
 
 
-
-
 def bayes_reported_only_records(
     rows: Sequence[Mapping[str, Any]],
     outcome: Outcome,
