@@ -5,9 +5,10 @@ Tutorial: metapsyTools "Get Started" article (tools.metapsy.org/articles/web/get
 source vignettes/web/get-started.Rmd of github.com/metapsy-project/metapsyTools), section
 "Pooling Effects", the printed ``res`` of ``runMetaAnalysis(ma.data)`` with
 ``ma.data <- filterPoolingData(depressionPsyCtr, condition_arm1 == "cbt",
-Detect(condition_arm2, "wl|cau"))``. Its numbers are pinned here at the printed precision
-(g and CIs to 2 decimals: half a unit of the last printed digit, 0.005; I² and its CI as
-printed, within 0.06; p to 3 decimals). The tutorial's lowest/highest rows come from a bug
+Detect(condition_arm2, "wl|cau"))``, and section "Publication Bias", the "Limit meta-analysis"
+row of ``correctPublicationBias(res, which.run = "combined")``. Its numbers are pinned here at
+the printed precision (g and CIs to 2 decimals: half a unit of the last printed digit, 0.005;
+I² and its CI as printed, within 0.06; p to 3 decimals). The tutorial's lowest/highest rows come from a bug
 fixed in metapsyTools commit 00d983f: those are pinned to metafor instead. Its CHE row is built
 on clubSandwich's ``smooth_vi = TRUE`` covariance (``dependent_effects: che_variances:
 trial-mean``, set in the example's config).
@@ -25,10 +26,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from scipy import stats
 
 from evsynth.data.config import outcomes_from_config
 from evsynth.data.contrasts import compute_effects
 from evsynth.data.studies import load_studies, read_table
+from evsynth.stats.bias_adjusted import limit_meta
 from evsynth.stats.dependent import ClusteredCovariance, aggregate_within, extreme_per_trial, trial_mean_variances
 from evsynth.stats.multilevel import fit_multilevel
 from evsynth.stats.pooling import pool_with
@@ -95,6 +98,42 @@ def test_combined_arm_wise_with_rho_06_reproduces_the_tutorial(effects):
     V = ClusteredCovariance.constant_correlation(effects["vi"].to_numpy(), effects["arm"].tolist(), 0.6)
     agg = aggregate_within(effects["yi"].to_numpy(), V)
     _pooled_like_tutorial(agg.yi, agg.vi, "combined")
+
+
+def test_limit_meta_analysis_reproduces_the_tutorial(effects):
+    """Limit meta-analysis (Rücker et al. 2011) pinned to a published, printed worked example.
+
+    Source: metapsyTools' "Get Started" tutorial, section "Publication Bias", the printed
+    ``correctPublicationBias(res, which.run = "combined")``, row "Limit meta-analysis":
+    k 17, g 0.1 [-0.32; 0.52], p 0.649, prediction interval [-1.05; 1.25] (its "i2" column, G²
+    95.1, is not computed by evsynth). Input: the tutorial's "combined" model, the 26 effects of
+    examples/metapsy/studies.tsv (depressionPsyCtr rows, each row citing its source) aggregated
+    within trial arms at rho = 0.6, the row pinned above. metapsyTools calls
+    ``metasens::limitmeta(model.combined)`` with its defaults: method.adjust = "beta0" (beta +
+    tau alpha, evsynth's ``limit_meta``) and the model's tau², REML (runMetaAnalysis' explicit
+    method.tau, so meta's version does not matter; Knapp-Hartung does not enter limitmeta). The SE
+    is metasens >= 1.0-1's, (XᵀX)⁻¹ of the generalised radial regression with its alpha-beta
+    covariance, as ``limit_meta``; the earlier 1/(sd(1/SE) sqrt(k-1)) would print [-0.10; 0.29].
+    The prediction interval is metapsyTools' own: beta0 ± t(k-1) sqrt(SE² + tau²).
+    Tolerance: half a unit of the last printed digit (0.005 for g, CI and PI; 0.0005 for p).
+    """
+    V = ClusteredCovariance.constant_correlation(effects["vi"].to_numpy(), effects["arm"].tolist(), 0.6)
+    agg = aggregate_within(effects["yi"].to_numpy(), V)
+    yi, vi = np.asarray(agg.yi, float), np.asarray(agg.vi, float)
+    tau2 = pool_with(yi, vi, METAPSY).tau2  # REML, the combined model's
+    est, _, _ = limit_meta(yi, vi, tau2, alpha=0.05)
+    assert est.k_used == 17
+    half_pi = stats.t.ppf(0.975, est.k_used - 1) * np.sqrt(est.se**2 + tau2)
+    printed = {
+        "g": (est.theta, 0.1, 0.005),
+        "ci_lb": (est.ci_lower, -0.32, 0.005),
+        "ci_ub": (est.ci_upper, 0.52, 0.005),
+        "p": (est.p_value, 0.649, 0.0005),
+        "pi_lb": (est.theta - half_pi, -1.05, 0.005),
+        "pi_ub": (est.theta + half_pi, 1.25, 0.005),
+    }
+    for name, (ours, value, half_unit) in printed.items():
+        assert abs(ours - value) <= half_unit, (name, ours)
 
 
 def test_low_risk_of_bias_subset_reproduces_the_tutorial(effects):

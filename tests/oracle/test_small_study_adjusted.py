@@ -121,8 +121,9 @@ def test_wls_and_waap_match_lm(case_id):
 def test_limit_meta_analysis_on_the_textbook_example(tau2_key):
     """Schwarzer, Carpenter & Rücker (2015), Meta-Analysis with R, chapter 5: topical NSAIDs
     (Moore et al. 1998, BMJ 316:333; metasens ``nsaids``), 37 trials, log OR, tau² by DL (meta's
-    default then) and REML. The book's printed numbers were not available to us: this pins
-    ``limit_meta`` on its data to the independent R lm() implementation, at TOL["rel"]."""
+    default then) and REML. The book's printed output is not reachable here, so this pins
+    ``limit_meta`` on its data to the independent R lm() implementation, at TOL["rel"]; the
+    published printed pin is test_metapsy_tutorial.py::test_limit_meta_analysis_reproduces_the_tutorial."""
     example = load("small_study_adjusted", "limit_examples")["moore1998_nsaids_or"]
     yi, vi = _inputs(example)
     assert len(yi) == 37

@@ -14,6 +14,8 @@
   fitted by least squares (covariance (XᵀX)⁻¹); the limit estimate for a trial of infinite
   precision is beta + tau alpha, with variance Var(beta) + tau² Var(alpha) + 2 tau
   Cov(alpha, beta) (tau held fixed), and a Wald CI. tau² is the configured estimator's.
+  This is metasens ``limitmeta(method.adjust = "beta0")`` from metasens 1.0-1 on (before it,
+  metasens's SE left out tau and the covariance).
 * **WAAP-WLS** (Stanley, Doucouliagos & Ioannidis 2017, Stat Med 36:1580): the
   unrestricted weighted least squares estimate (Stanley & Doucouliagos 2015, Stat Med
   34:2116) is the common-effect estimate with SE √(φ/Σwᵢ), φ = Q/(k - 1) (not floored at
