@@ -5,8 +5,9 @@ Tutorial: metapsyTools "Get Started" article (tools.metapsy.org/articles/web/get
 source vignettes/web/get-started.Rmd of github.com/metapsy-project/metapsyTools), section
 "Pooling Effects", the printed ``res`` of ``runMetaAnalysis(ma.data)`` with
 ``ma.data <- filterPoolingData(depressionPsyCtr, condition_arm1 == "cbt",
-Detect(condition_arm2, "wl|cau"))``, and section "Publication Bias", the "Limit meta-analysis"
-row of ``correctPublicationBias(res, which.run = "combined")``. Its numbers are pinned here at
+Detect(condition_arm2, "wl|cau"))``, and section "Publication Bias", the "Trim-and-fill method",
+"Limit meta-analysis" and "Selection model" rows of ``correctPublicationBias(res, which.run =
+"combined")``. Its numbers are pinned here at
 the printed precision (g and CIs to 2 decimals: half a unit of the last printed digit, 0.005;
 I² and its CI as printed, within 0.06; p to 3 decimals). The tutorial's lowest/highest rows come from a bug
 fixed in metapsyTools commit 00d983f: those are pinned to metafor instead. Its CHE row is built
@@ -15,7 +16,9 @@ trial-mean``, set in the example's config).
 
 metafor: tests/oracle/reference/metapsy_tutorial.R -> tests/oracle/data/metapsy_tutorial.json
 (rma(method = "REML", test = "knha"), rma.mv + robust(clubSandwich = TRUE), aggregate(rho =
-0.6) on the same effect sizes), at TOL["rel"] for rma() and TOL["nlminb_rel"] for rma.mv.
+0.6) on the same effect sizes), at TOL["rel"] for rma() and TOL["nlminb_rel"] for rma.mv; the
+combined model's trimfill(rma(method = "FE")) + rma(test = "knha") at TOL["rel"] and its
+selmodel(alternative = "less", steps = 0.05) at TOL["selmodel_rel"].
 """
 
 from __future__ import annotations
