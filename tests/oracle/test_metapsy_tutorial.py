@@ -202,6 +202,23 @@ def test_trim_and_fill_as_r_meta_equals_metafor(combined):
     assert (default.k0, default.side) == (case["reml_k0"], case["reml_side"])
 
 
+def test_common_effect_trimming_equals_metafor_on_bcg():
+    # Not the example: dat.bcg (log RR), metafor trimfill(rma(yi, vi, method = "FE")): 4 studies
+    # on the right (k0 1 under REML, metafor_sensitivity.json), at TOL["rel"]. The trimming does
+    # not depend on the final model's estimator; the final model is pool() on observed plus filled.
+    case = R["trimfill_fe_bcg"]
+    yi, vi = np.asarray(case["yi"], float), np.asarray(case["vi"], float)
+    tf = trim_and_fill(yi, vi, estimator="REML", ci_method="wald", alpha=0.05, trim_estimator="FE")
+    assert (tf.k0, tf.side) == (case["k0"], case["side"]) == (4, "right")
+    assert max_rel_error(np.sort(tf.filled_yi), np.sort(case["filled_yi"])) < TOL["rel"]
+    assert max_rel_error(np.sort(tf.filled_vi), np.sort(case["filled_vi"])) < TOL["rel"]
+    same_trim = trim_and_fill(yi, vi, estimator="DL", ci_method="wald", alpha=0.05, trim_estimator="FE")
+    assert np.array_equal(same_trim.filled_yi, tf.filled_yi)
+    refit = pool(np.r_[yi, tf.filled_yi], np.r_[vi, tf.filled_vi], estimator="REML", ci_method="wald", alpha=0.05)
+    assert (tf.pooled.theta, tf.pooled.se) == (refit.theta, refit.se)
+    assert trim_and_fill(yi, vi, estimator="REML", ci_method="wald", alpha=0.05).k0 == 1
+
+
 def test_selection_model_reproduces_the_tutorial(combined, selection_combined):
     """Step-function selection model (Vevea & Hedges 1995) pinned to a printed worked example.
 

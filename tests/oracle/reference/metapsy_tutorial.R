@@ -34,6 +34,8 @@
 #             rule), then the observed plus filled studies pooled as the input model was:
 #             rma(method = "REML", test = "knha"); also metafor's own trimfill() of the REML model
 #             (trimming with REML: k0 = 0 here) for the contrast
+#   trimfill_fe_bcg  not the example: trimfill(rma(method = "FE")) on dat.bcg (log RR), where the
+#             common-effect trimming fills 4 studies and the REML trimming 1
 #   subgroups_bcg  not the example: dat.bcg (log RR) by allocation, the metapsy profile's test for
 #             subgroup differences: per subgroup rma(test = "knha"), then Q between the subgroup
 #             estimates weighted by 1 / (their Hartung-Knapp SE)² (R meta under hakn = TRUE).
@@ -168,6 +170,11 @@ cases$trimfill_combined <- list(
   k = filled$k, beta = num(c(filled$b)), se = num(filled$se), ci_lb = num(filled$ci.lb),
   ci_ub = num(filled$ci.ub), pval = num(filled$pval), tau2 = num(filled$tau2),
   reml_k0 = tf_reml$k0, reml_side = tf_reml$side)
+tf_bcg <- trimfill(rma(yi, vi, data = bcg, method = "FE"))
+cases$trimfill_fe_bcg <- list(
+  r_call = 'not the example: escalc("RR", dat.bcg); trimfill(rma(yi, vi, method = "FE")) (k0 1 under REML)',
+  yi = arr(bcg$yi), vi = arr(bcg$vi), k0 = tf_bcg$k0, side = tf_bcg$side,
+  filled_yi = arr(tf_bcg$yi[tf_bcg$fill]), filled_vi = arr(tf_bcg$vi[tf_bcg$fill]))
 cases$subgroups_bcg <- list(
   r_call = paste('escalc("RR", dat.bcg); per alloc rma(method = "REML", test = "knha");',
                  "Qb = sum(w (theta - weighted mean)^2), w = 1/se_knha^2, df = G - 1"),
