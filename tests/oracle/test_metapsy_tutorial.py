@@ -5,8 +5,9 @@ Tutorial: metapsyTools "Get Started" article (tools.metapsy.org/articles/web/get
 source vignettes/web/get-started.Rmd of github.com/metapsy-project/metapsyTools), section
 "Pooling Effects", the printed ``res`` of ``runMetaAnalysis(ma.data)`` with
 ``ma.data <- filterPoolingData(depressionPsyCtr, condition_arm1 == "cbt",
-Detect(condition_arm2, "wl|cau"))``, and section "Publication Bias", the "Limit meta-analysis"
-row of ``correctPublicationBias(res, which.run = "combined")``. Its numbers are pinned here at
+Detect(condition_arm2, "wl|cau"))``, and section "Publication Bias", the "Trim-and-fill method",
+"Limit meta-analysis" and "Selection model" rows of ``correctPublicationBias(res, which.run =
+"combined")``. Its numbers are pinned here at
 the printed precision (g and CIs to 2 decimals: half a unit of the last printed digit, 0.005;
 I² and its CI as printed, within 0.06; p to 3 decimals). The tutorial's lowest/highest rows come from a bug
 fixed in metapsyTools commit 00d983f: those are pinned to metafor instead. Its CHE row is built
@@ -15,7 +16,9 @@ trial-mean``, set in the example's config).
 
 metafor: tests/oracle/reference/metapsy_tutorial.R -> tests/oracle/data/metapsy_tutorial.json
 (rma(method = "REML", test = "knha"), rma.mv + robust(clubSandwich = TRUE), aggregate(rho =
-0.6) on the same effect sizes), at TOL["rel"] for rma() and TOL["nlminb_rel"] for rma.mv.
+0.6) on the same effect sizes), at TOL["rel"] for rma() and TOL["nlminb_rel"] for rma.mv; the
+combined model's trimfill(rma(method = "FE")) + rma(test = "knha") at TOL["rel"] and its
+selmodel(alternative = "less", steps = 0.05) at TOL["selmodel_rel"].
 """
 
 from __future__ import annotations
@@ -34,9 +37,11 @@ from evsynth.data.studies import load_studies, read_table
 from evsynth.stats.bias_adjusted import limit_meta
 from evsynth.stats.dependent import ClusteredCovariance, aggregate_within, extreme_per_trial, trial_mean_variances
 from evsynth.stats.multilevel import fit_multilevel
-from evsynth.stats.pooling import pool_with
+from evsynth.stats.pooling import pool, pool_with
 from evsynth.stats.profiles import PROFILES
 from evsynth.stats.robust import cr2
+from evsynth.stats.selection import selection_model
+from evsynth.stats.smallstudy import trim_and_fill
 from evsynth.stats.subgroups import separate_tau2_test
 from oracle._oracle import TOL, load, max_rel_error
 
@@ -50,6 +55,8 @@ TUTORIAL = {
     "overall": (26, -0.57, (-0.85, -0.28), "<0.001", 76.4, (65.65, 83.76), (-1.57, 0.43)),
     "combined": (17, -0.54, (-0.89, -0.18), 0.005, 77.1, (63.64, 85.57), (-1.64, 0.57)),
     "rob": (13, -0.34, (-0.58, -0.11), 0.008, 73.4, (53.91, 84.71), (-1.10, 0.41)),
+    # Section "Publication Bias", row "Trim-and-fill method" (k after filling).
+    "trimfill": (24, -0.16, (-0.62, 0.31), 0.490, 85.4, (79.41, 89.61), (-2.16, 1.85)),
 }
 
 
@@ -134,6 +141,132 @@ def test_limit_meta_analysis_reproduces_the_tutorial(effects):
     }
     for name, (ours, value, half_unit) in printed.items():
         assert abs(ours - value) <= half_unit, (name, ours)
+
+
+@pytest.fixture(scope="module")
+def combined(effects):
+    """The tutorial's "combined" model: effects aggregated within trial arms at rho = 0.6 (k 17)."""
+    V = ClusteredCovariance.constant_correlation(effects["vi"].to_numpy(), effects["arm"].tolist(), 0.6)
+    agg = aggregate_within(effects["yi"].to_numpy(), V)
+    return np.asarray(agg.yi, float), np.asarray(agg.vi, float)
+
+
+@pytest.fixture(scope="module")
+def selection_combined(combined):
+    """metapsyTools' selection model: step at one-sided p = 0.05, ``alternative = "less"`` (on -yᵢ)."""
+    yi, vi = combined
+    return selection_model(-yi, vi, steps=(0.05,), alpha=0.05)
+
+
+def test_trim_and_fill_reproduces_the_tutorial(combined):
+    """Trim-and-fill (Duval & Tweedie 2000) pinned to a published, printed worked example.
+
+    Source: metapsyTools' "Get Started" tutorial, section "Publication Bias", the printed
+    ``correctPublicationBias(res, which.run = "combined")``, row "Trim-and-fill method": k 24,
+    g -0.16 [-0.62; 0.31], p 0.490, I² 85.4 [79.41; 89.61], prediction interval [-2.16; 1.85]
+    (its nnt, 24.4, is not computed by evsynth). Input: the "combined" model pinned above (k 17).
+    metapsyTools calls ``meta::trimfill(model.combined)`` with meta's defaults: L0
+    (``type = "L"``), k0 estimated under the common-effect model (``ma.common = TRUE``: evsynth's
+    ``trim_estimator="FE"``), side from the sign of Egger's intercept (``left = NULL``), then the
+    observed plus filled studies pooled as the model was: REML, Hartung-Knapp, I² and PI as the
+    metapsy profile. metafor's ``trimfill()`` trims with the model's own estimator (REML): k0 = 0
+    here, the tutorial's row needs the common-effect trimming.
+    Tolerance: half a unit of the last printed digit (0.005 for g, CI and PI; 0.0005 for p;
+    I² and its CI as ``_pooled_like_tutorial``).
+    """
+    yi, vi = combined
+    tf = trim_and_fill(yi, vi, estimator="REML", ci_method="hksj", alpha=0.05, trim_estimator="FE")
+    assert (tf.k0, tf.side) == (7, "right")
+    fit = _pooled_like_tutorial(np.r_[yi, tf.filled_yi], np.r_[vi, tf.filled_vi], "trimfill")
+    assert (tf.pooled.theta, tf.pooled.ci_lower, tf.pooled.ci_upper) == (fit.theta, fit.ci_lower, fit.ci_upper)
+    # metafor's own rule (trimming under REML) fills nothing on these data.
+    assert trim_and_fill(yi, vi, estimator="REML", ci_method="hksj", alpha=0.05).k0 == 0
+
+
+def test_trim_and_fill_as_r_meta_equals_metafor(combined):
+    # metafor's trimfill(rma(yi, vi, method = "FE")) on the combined model (k0, side, the filled
+    # studies), then rma(method = "REML", test = "knha") on observed plus filled, at TOL["rel"];
+    # and trimfill() of the REML model (metafor's default trimming): k0 = 0.
+    case = R["trimfill_combined"]
+    yi, vi = combined
+    tf = trim_and_fill(yi, vi, estimator="REML", ci_method="hksj", alpha=0.05, trim_estimator="FE")
+    assert (tf.k0, tf.side) == (case["k0"], case["side"])
+    assert max_rel_error(np.sort(tf.filled_yi), np.sort(case["filled_yi"])) < TOL["rel"]
+    assert max_rel_error(np.sort(tf.filled_vi), np.sort(case["filled_vi"])) < TOL["rel"]
+    p = tf.pooled
+    assert p.k == case["k"]
+    ours = [p.theta, p.se, p.ci_lower, p.ci_upper, p.p_value, p.tau2]
+    theirs = [case[n] for n in ("beta", "se", "ci_lb", "ci_ub", "pval", "tau2")]
+    assert max_rel_error(ours, theirs) < TOL["rel"]
+    default = trim_and_fill(yi, vi, estimator="REML", ci_method="hksj", alpha=0.05)
+    assert (default.k0, default.side) == (case["reml_k0"], case["reml_side"])
+
+
+def test_common_effect_trimming_equals_metafor_on_bcg():
+    # Not the example: dat.bcg (log RR), metafor trimfill(rma(yi, vi, method = "FE")): 4 studies
+    # on the right (k0 1 under REML, metafor_sensitivity.json), at TOL["rel"]. The trimming does
+    # not depend on the final model's estimator; the final model is pool() on observed plus filled.
+    case = R["trimfill_fe_bcg"]
+    yi, vi = np.asarray(case["yi"], float), np.asarray(case["vi"], float)
+    tf = trim_and_fill(yi, vi, estimator="REML", ci_method="wald", alpha=0.05, trim_estimator="FE")
+    assert (tf.k0, tf.side) == (case["k0"], case["side"]) == (4, "right")
+    assert max_rel_error(np.sort(tf.filled_yi), np.sort(case["filled_yi"])) < TOL["rel"]
+    assert max_rel_error(np.sort(tf.filled_vi), np.sort(case["filled_vi"])) < TOL["rel"]
+    same_trim = trim_and_fill(yi, vi, estimator="DL", ci_method="wald", alpha=0.05, trim_estimator="FE")
+    assert np.array_equal(same_trim.filled_yi, tf.filled_yi)
+    refit = pool(np.r_[yi, tf.filled_yi], np.r_[vi, tf.filled_vi], estimator="REML", ci_method="wald", alpha=0.05)
+    assert (tf.pooled.theta, tf.pooled.se) == (refit.theta, refit.se)
+    assert trim_and_fill(yi, vi, estimator="REML", ci_method="wald", alpha=0.05).k0 == 1
+
+
+def test_selection_model_reproduces_the_tutorial(combined, selection_combined):
+    """Step-function selection model (Vevea & Hedges 1995) pinned to a printed worked example.
+
+    Source: metapsyTools' "Get Started" tutorial, section "Publication Bias", the printed
+    ``correctPublicationBias(res, which.run = "combined")``, row "Selection model": k 17, g
+    -0.87 [-1.38; -0.36], p < 0.001, I² 85.7, prediction interval [-1.98; 0.24] (its I² CI
+    [64.72; 94.57], from metafor's profile-likelihood CI of tau², and nnt 6.38 are not computed
+    by evsynth). metapsyTools refits the combined model as ``rma.uni(method = "REML", test =
+    "t")`` and calls ``selmodel(type = "stepfun", alternative = "less", steps = 0.05)``
+    (``lower.is.better = TRUE``, ``selmodel.steps = 0.05``): maximum likelihood whatever the
+    input's estimator, Wald z CI. ``alternative = "less"`` is ``selection_model`` on -yᵢ with
+    the estimate turned back round (the pipeline orients every comparison so). The PI is
+    metafor's ``predict()``: theta ± z sqrt(SE² + tau²); I² is metapsyTools' tau²/(tau² + s²),
+    s² the typical within-study variance (Higgins & Thompson 2002), as the REML fit's I² has it.
+    Tolerance: half a unit of the last printed digit (0.005 for g, CI and PI; 0.05 for I²).
+    """
+    yi, vi = combined
+    fit = selection_combined
+    theta, lo, hi = -fit.theta, -fit.ci_upper, -fit.ci_lower
+    half_pi = stats.norm.ppf(0.975) * np.sqrt(fit.se**2 + fit.tau2)
+    reml = pool(yi, vi, estimator="REML", ci_method="hksj", alpha=0.05, i2="tau2")
+    typical = reml.tau2 * (100 - reml.i2) / reml.i2
+    printed = {
+        "g": (theta, -0.87, 0.005),
+        "ci_lb": (lo, -1.38, 0.005),
+        "ci_ub": (hi, -0.36, 0.005),
+        "pi_lb": (theta - half_pi, -1.98, 0.005),
+        "pi_ub": (theta + half_pi, 0.24, 0.005),
+        "i2": (100 * fit.tau2 / (fit.tau2 + typical), 85.7, 0.05),
+    }
+    for name, (ours, value, half_unit) in printed.items():
+        assert abs(ours - value) <= half_unit, (name, ours)
+    assert fit.p_value < 0.001
+
+
+def test_selection_model_equals_metafor_selmodel(selection_combined):
+    # selmodel(rma.uni(yi, sei, method = "REML", test = "t"), type = "stepfun", alternative =
+    # "less", steps = 0.05) on the combined model, at TOL["selmodel_rel"] (metafor's optim() is
+    # the limit) and the log-likelihood and LRT at TOL["selmodel_ll_abs"].
+    case = R["selmodel_combined"]
+    fit = selection_combined
+    ours = [-fit.theta, fit.se, -fit.ci_upper, -fit.ci_lower, fit.p_value, fit.tau2, fit.delta[1],
+            fit.delta_se[1], fit.lrt_p]
+    theirs = [case[n] for n in ("beta", "se", "ci_lb", "ci_ub", "pval", "tau2")] + [
+        case["delta"][1], case["delta_se"][1], case["LRTp"]]
+    assert max_rel_error(ours, theirs) < TOL["selmodel_rel"]
+    assert abs(fit.log_lik - case["ll"]) < TOL["selmodel_ll_abs"]
+    assert abs(fit.lrt - case["LRT"]) < TOL["selmodel_ll_abs"]
 
 
 def test_low_risk_of_bias_subset_reproduces_the_tutorial(effects):

@@ -22,6 +22,20 @@
 #   che_smooth  the same with V = impute_covariance_matrix(vi, study, r = 0.6, smooth_vi = TRUE)
 #             (each trial's mean variance, as metapsyTools' runMetaAnalysis builds it)
 #   remission the 7 remission effects as if independent: Q < k, the other branch of the I² CI
+#   selmodel_combined  what metapsyTools' correctPublicationBias(res, which.run = "combined")
+#             runs for its "Selection model" row: rma.uni(yi, sei, method = "REML", test = "t")
+#             on aggregated_arms (its hakn = TRUE), then selmodel(type = "stepfun",
+#             alternative = "less", steps = 0.05) (lower.is.better = TRUE, selmodel.steps = 0.05):
+#             refitted by ML, Wald z CI
+#   trimfill_combined  its "Trim-and-fill method" row, R meta's trimfill() defaults written with
+#             metafor (meta is not installed): the number missing and the filled studies under the
+#             common-effect model (ma.common = TRUE; trimfill(rma(method = "FE")), L0, side from
+#             the sign of the FE slope on sqrt(vi), i.e. of Egger's classical intercept, meta's
+#             rule), then the observed plus filled studies pooled as the input model was:
+#             rma(method = "REML", test = "knha"); also metafor's own trimfill() of the REML model
+#             (trimming with REML: k0 = 0 here) for the contrast
+#   trimfill_fe_bcg  not the example: trimfill(rma(method = "FE")) on dat.bcg (log RR), where the
+#             common-effect trimming fills 4 studies and the REML trimming 1
 #   subgroups_bcg  not the example: dat.bcg (log RR) by allocation, the metapsy profile's test for
 #             subgroup differences: per subgroup rma(test = "knha"), then Q between the subgroup
 #             estimates weighted by 1 / (their Hartung-Knapp SE)² (R meta under hakn = TRUE).
@@ -138,6 +152,29 @@ theta <- sapply(fits, function(f) c(f$b)); se <- sapply(fits, function(f) f$se)
 w <- 1 / se^2
 Qb <- sum(w * (theta - sum(w * theta) / sum(w))^2)
 cases$remission <- uni(dat$yi[counts], dat$vi[counts], "the 7 remission effects")
+m_comb <- rma.uni(yi = agg_arms$yi, sei = sqrt(agg_arms$vi), method = "REML", test = "t", control = CONTROL)
+sel <- selmodel(m_comb, type = "stepfun", alternative = "less", steps = 0.05)
+cases$selmodel_combined <- list(
+  r_call = paste('rma.uni(yi, sei = sqrt(vi), method = "REML", test = "t") on aggregated_arms;',
+                 'selmodel(type = "stepfun", alternative = "less", steps = 0.05)'),
+  k = sel$k, beta = num(c(sel$beta)), se = num(sel$se), ci_lb = num(sel$ci.lb), ci_ub = num(sel$ci.ub),
+  pval = num(sel$pval), tau2 = num(sel$tau2), delta = arr(sel$delta), delta_se = arr(sel$se.delta),
+  LRT = num(sel$LRT), LRTp = num(sel$LRTp), ll = num(sel$ll))
+tf_fe <- trimfill(rma(yi, vi, data = agg_arms, method = "FE"))
+filled <- rma(tf_fe$yi, tf_fe$vi, method = "REML", test = "knha", control = CONTROL)
+tf_reml <- trimfill(rma(yi, vi, data = agg_arms, method = "REML", control = CONTROL))
+cases$trimfill_combined <- list(
+  r_call = paste('trimfill(rma(yi, vi, method = "FE")) on aggregated_arms; rma(yi, vi, method = "REML",',
+                 'test = "knha") on its observed plus filled studies'),
+  k0 = tf_fe$k0, side = tf_fe$side, filled_yi = arr(tf_fe$yi[tf_fe$fill]), filled_vi = arr(tf_fe$vi[tf_fe$fill]),
+  k = filled$k, beta = num(c(filled$b)), se = num(filled$se), ci_lb = num(filled$ci.lb),
+  ci_ub = num(filled$ci.ub), pval = num(filled$pval), tau2 = num(filled$tau2),
+  reml_k0 = tf_reml$k0, reml_side = tf_reml$side)
+tf_bcg <- trimfill(rma(yi, vi, data = bcg, method = "FE"))
+cases$trimfill_fe_bcg <- list(
+  r_call = 'not the example: escalc("RR", dat.bcg); trimfill(rma(yi, vi, method = "FE")) (k0 1 under REML)',
+  yi = arr(bcg$yi), vi = arr(bcg$vi), k0 = tf_bcg$k0, side = tf_bcg$side,
+  filled_yi = arr(tf_bcg$yi[tf_bcg$fill]), filled_vi = arr(tf_bcg$vi[tf_bcg$fill]))
 cases$subgroups_bcg <- list(
   r_call = paste('escalc("RR", dat.bcg); per alloc rma(method = "REML", test = "knha");',
                  "Qb = sum(w (theta - weighted mean)^2), w = 1/se_knha^2, df = G - 1"),

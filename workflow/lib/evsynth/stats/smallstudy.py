@@ -25,6 +25,8 @@ v6.5 §13.3.5.4: with fewer, the tests are too weak to tell chance from asymmetr
   filled in and the model is refitted with :func:`evsynth.stats.pooling.pool` under the
   configured settings. (metafor's ``trimfill`` refits with ``test="z"`` and a 95% level
   unless they are passed again; here the configured CI method and alpha are used.)
+  ``trim_estimator="FE"`` trims under the common-effect model and pools under the configured
+  one, R meta's default (``ma.common = TRUE``; Peters et al. 2007).
 
 The funnel plot's significance contours follow Peters et al. (2008); they are drawn by
 :mod:`evsynth.figures.sensitivity`.
@@ -42,6 +44,9 @@ publication bias. Biometrics 50(4):1088-1101. doi:10.2307/2533446
 Duval S, Tweedie R (2000). Trim and fill: a simple funnel-plot-based method of testing
 and adjusting for publication bias in meta-analysis. Biometrics 56(2):455-463.
 doi:10.1111/j.0006-341X.2000.00455.x
+Peters JL, Sutton AJ, Jones DR, Abrams KR, Rushton L (2007). Performance of the trim and
+fill method in the presence of publication bias and between-study heterogeneity. Stat Med
+26(25):4544-4562. doi:10.1002/sim.2889
 Peters JL, Sutton AJ, Jones DR, Abrams KR, Rushton L (2008). Contour-enhanced
 meta-analysis funnel plots help distinguish publication bias from other causes of
 asymmetry. J Clin Epidemiol 61(10):991-996. doi:10.1016/j.jclinepi.2007.11.010
@@ -106,7 +111,7 @@ def _weighted(X: np.ndarray, y: np.ndarray, w: np.ndarray):
 def _regression_tau2(y, v, X, estimator: str) -> float:
     """metafor's tau² estimators for a meta-regression with model matrix X."""
     k, p = X.shape
-    if k == p:  # metafor's k = 1 fit (and no df left in general)
+    if k == p or estimator == "FE":  # metafor's k = 1 fit (and no df left in general); common effect
         return 0.0
     # HE: ordinary least squares residuals against the trace of P_ols V.
     ols_inv = np.linalg.inv(X.T @ X)
@@ -174,7 +179,8 @@ def meta_regression(
     X : array_like
         k x p model matrix (include a column of ones for an intercept).
     estimator : str
-        tau² estimator: REML, ML, DL, HE, PM, SJ or EB.
+        tau² estimator: REML, ML, DL, HE, PM, SJ or EB; "FE" fixes tau² at 0 (metafor
+        ``method="FE"``).
     ci_method : str
         "wald" (z), "hksj" (t on k - p df, variances times s² = YᵀPY/(k - p)) or
         "hksj-adhoc" (s² floored at 1). With k = 1 the test is z (metafor).
@@ -419,6 +425,7 @@ def trim_and_fill(
     alpha: float = 0.05,
     side: str | None = None,
     max_iter: int = 100,
+    trim_estimator: str | None = None,
 ) -> TrimFill:
     """Trim-and-fill with the L0 estimator (Duval & Tweedie 2000; metafor ``trimfill``).
 
@@ -427,14 +434,25 @@ def trim_and_fill(
     yi, vi : array_like
         Estimates and sampling variances; k ≥ 3.
     estimator : str
-        tau² estimator of every fit (metafor refits with the model's ``method``).
+        tau² estimator of the final, filled-in meta-analysis, and of every trimming fit
+        unless ``trim_estimator`` says otherwise (metafor refits with the model's ``method``).
     ci_method, alpha
         Test and level of the final, filled-in meta-analysis.
     side : {"left", "right"}, optional
         Side of the funnel where studies are missing; by default chosen from the sign of
-        the SEᵢ slope of ``rma(yi, vi, mods=sqrt(vi))``: negative -> "right".
+        the SEᵢ slope of ``rma(yi, vi, mods=sqrt(vi))`` under the trimming estimator:
+        negative -> "right".
     max_iter : int
         metafor stops with an error when k0 has not settled after this many rounds.
+    trim_estimator : str, optional
+        tau² estimator of the side choice and the trimming fits; None: ``estimator``
+        (metafor's ``trimfill``). "FE" estimates k0 under the common-effect model and pools
+        the filled-in studies under ``estimator``: R meta's ``trimfill`` default
+        (``ma.common = TRUE``, the "fixed-random" model Peters et al. 2007 found to perform
+        best; metapsyTools' ``correctPublicationBias``), whose side rule, the sign of Egger's
+        classical intercept, is the sign of the FE slope. (meta also averages tied ranks and
+        rounds L0 half up, where metafor, and this function, rank ties first and round half
+        to even: they differ only on exact ties.)
 
     Returns
     -------
@@ -444,8 +462,9 @@ def trim_and_fill(
     k = len(y)
     if k < 3:
         raise ValueError("trim-and-fill needs at least 3 studies")
+    trim = estimator if trim_estimator is None else trim_estimator
     if side is None:
-        slope = meta_regression(y, v, np.column_stack((np.ones(k), np.sqrt(v))), estimator=estimator).beta[1]
+        slope = meta_regression(y, v, np.column_stack((np.ones(k), np.sqrt(v))), estimator=trim).beta[1]
         side = "right" if slope < 0 else "left"
     if side not in ("left", "right"):
         raise ValueError(f"side must be 'left' or 'right', not {side!r}")
@@ -460,7 +479,7 @@ def trim_and_fill(
         if iterations > max_iter:
             raise ArithmeticError("trim-and-fill did not converge")
         kept = k - k0
-        beta = float(meta_regression(ys[:kept], vs[:kept], ones[:kept], estimator=estimator).beta[0])
+        beta = float(meta_regression(ys[:kept], vs[:kept], ones[:kept], estimator=trim).beta[0])
         centred = ys - beta
         ranks = np.empty(k)
         ranks[np.argsort(np.abs(centred), kind="stable")] = np.arange(1, k + 1)  # ties: first
