@@ -15,6 +15,7 @@ import pytest
 
 from evsynth.data.config import Outcome, resolve_settings, sensitivity_config
 from evsynth.data.hashes import method_hash
+from evsynth.reports.methods_text import methods_blocks, to_markdown
 from evsynth.stats.profiles import PROFILES
 from evsynth.stats.smallstudy import trim_and_fill
 from evsynth.tables import sensitivity
@@ -96,3 +97,14 @@ def test_override_is_named_and_common_trimming_is_hashed():
     # their method hash (the frozen baselines' provenance).
     before = {k: v for k, v in default.items() if k not in ("subgroup_se", "trimfill_trim_model")}
     assert method_hash(default, 0.5) == method_hash(before, 0.5)
+
+
+def test_methods_text_names_common_effect_trimming_only_when_used():
+    def text(profile: str) -> str:
+        blocks = methods_blocks(PROFILES[profile].as_dict(), {OUTCOME.id: OUTCOME.as_dict()}, {}, 0.5, {}, [], None)
+        return to_markdown(blocks)
+
+    assert "trim-and-fill (Duval & Tweedie 2000) (the number of missing trials estimated under the common-effect " \
+           "model (Peters et al. 2007)" in text("metapsy")
+    assert "Peters JL" in text("metapsy")
+    assert "common-effect model" not in text("cochrane-2025") and "Peters JL" not in text("cochrane-2025")
