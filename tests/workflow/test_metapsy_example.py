@@ -108,3 +108,20 @@ def test_r_script_reproduces_pooled_tsv_to_1e6(example, tmp_path):
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     (checked,) = re.findall(r"SCRIPT depression_post.R: (\d+) checked, 0 differ", result.stdout)
     assert int(checked) == 26  # every number of the pooled row, the I² and H² CIs from Q included
+
+
+def test_trim_and_fill_trims_as_metapsytools(example):
+    # The metapsy profile's trimfill_trim_model: common (R meta's trimfill() default, which
+    # metapsyTools' correctPublicationBias calls): metafor's trimfill(rma(method = "FE")) on the
+    # 14 primary effects, then rma(method = "REML", test = "knha") on observed plus filled
+    # (case trimfill_primary); metafor's REML trimming would fill none.
+    table = pd.read_csv(example / "results" / "sensitivity" / "depression_post" / "small_study.tsv", sep="\t")
+    (row,) = table[table["test"] == "trim_and_fill"].to_dict("records")
+    case = R["trimfill_primary"]
+    assert (row["k"], row["k0"], row["side"], row["k_filled"]) == (14, case["k0"], case["side"], case["k"])
+    assert (case["k0"], case["reml_k0"]) == (3, 0)
+    assert (round(row["estimate"], 2), round(row["ci_lower"], 2), round(row["ci_upper"], 2)) == (-0.25, -0.93, 0.42)
+    for ours, theirs in (("estimate", "beta"), ("se", "se"), ("ci_lower", "ci_lb"), ("ci_upper", "ci_ub"),
+                         ("p_value", "pval"), ("tau2", "tau2")):
+        assert _close(row[ours], case[theirs]), ours
+    assert "common-effect model" in row["note"]

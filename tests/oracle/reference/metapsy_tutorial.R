@@ -34,6 +34,10 @@
 #             rule), then the observed plus filled studies pooled as the input model was:
 #             rma(method = "REML", test = "knha"); also metafor's own trimfill() of the REML model
 #             (trimming with REML: k0 = 0 here) for the contrast
+#   trimfill_primary  the same common-effect trimming on the 14 primary effects, then rma(method =
+#             "REML", test = "knha") on observed plus filled: the trim-and-fill row of the example's
+#             sensitivity/small_study.tsv under the metapsy profile (trimfill_trim_model: common);
+#             reml_k0 is metafor's own trimfill() of the REML model (what the other profiles do)
 #   trimfill_fe_bcg  not the example: trimfill(rma(method = "FE")) on dat.bcg (log RR), where the
 #             common-effect trimming fills 4 studies and the REML trimming 1
 #   subgroups_bcg  not the example: dat.bcg (log RR) by allocation, the metapsy profile's test for
@@ -170,11 +174,23 @@ cases$trimfill_combined <- list(
   k = filled$k, beta = num(c(filled$b)), se = num(filled$se), ci_lb = num(filled$ci.lb),
   ci_ub = num(filled$ci.ub), pval = num(filled$pval), tau2 = num(filled$tau2),
   reml_k0 = tf_reml$k0, reml_side = tf_reml$side)
+tf_prim <- trimfill(rma(yi, vi, data = prim, method = "FE"))
+filled_prim <- rma(tf_prim$yi, tf_prim$vi, method = "REML", test = "knha", control = CONTROL)
+tf_prim_reml <- trimfill(rma(yi, vi, data = prim, method = "REML", control = CONTROL))
+cases$trimfill_primary <- list(
+  r_call = paste('trimfill(rma(yi, vi, method = "FE")) on the 14 primary effects; rma(yi, vi, method = "REML",',
+                 'test = "knha") on its observed plus filled studies'),
+  k0 = tf_prim$k0, side = tf_prim$side, filled_yi = arr(tf_prim$yi[tf_prim$fill]),
+  filled_vi = arr(tf_prim$vi[tf_prim$fill]), k = filled_prim$k, beta = num(c(filled_prim$b)),
+  se = num(filled_prim$se), ci_lb = num(filled_prim$ci.lb), ci_ub = num(filled_prim$ci.ub),
+  pval = num(filled_prim$pval), tau2 = num(filled_prim$tau2), reml_k0 = tf_prim_reml$k0)
 tf_bcg <- trimfill(rma(yi, vi, data = bcg, method = "FE"))
+tf_bcg_reml <- trimfill(rma(yi, vi, data = bcg, method = "REML", control = CONTROL))
 cases$trimfill_fe_bcg <- list(
   r_call = 'not the example: escalc("RR", dat.bcg); trimfill(rma(yi, vi, method = "FE")) (k0 1 under REML)',
   yi = arr(bcg$yi), vi = arr(bcg$vi), k0 = tf_bcg$k0, side = tf_bcg$side,
-  filled_yi = arr(tf_bcg$yi[tf_bcg$fill]), filled_vi = arr(tf_bcg$vi[tf_bcg$fill]))
+  filled_yi = arr(tf_bcg$yi[tf_bcg$fill]), filled_vi = arr(tf_bcg$vi[tf_bcg$fill]),
+  reml_k0 = tf_bcg_reml$k0, reml_side = tf_bcg_reml$side)
 cases$subgroups_bcg <- list(
   r_call = paste('escalc("RR", dat.bcg); per alloc rma(method = "REML", test = "knha");',
                  "Qb = sum(w (theta - weighted mean)^2), w = 1/se_knha^2, df = G - 1"),

@@ -51,14 +51,15 @@ def method_hash(settings: Mapping[str, Any], continuity_correction: float) -> st
     """Hash of the resolved method settings and the continuity correction.
 
     A setting added later is left out at the value that reproduces the earlier behaviour
-    (``subgroup_se = "wald"``), so that the hashes of frozen baselines still match.
+    (``subgroup_se = "wald"``, ``trimfill_trim_model = "analysis"``), so that the hashes of
+    frozen baselines still match.
     """
     settings = {k: v for k, v in settings.items() if (k, v) not in LATER_DEFAULTS}
     return short_hash({"settings": settings, "continuity_correction": continuity_correction})
 
 
 #: (setting, value) pairs equal to what every run did before the setting existed.
-LATER_DEFAULTS = {("subgroup_se", "wald")}
+LATER_DEFAULTS = {("subgroup_se", "wald"), ("trimfill_trim_model", "analysis")}
 
 
 def footer_line(rows: str, method: str, profile: str) -> str:

@@ -101,6 +101,9 @@ REFERENCES = {
                         "guideline for reporting systematic reviews. BMJ 2021;372:n71.",
     "Paule & Mandel 1982": "Paule RC, Mandel J. Consensus values and weighting factors. J Res Natl Bur Stand "
                            "1982;87:377-385.",
+    "Peters et al. 2007": "Peters JL, Sutton AJ, Jones DR, Abrams KR, Rushton L. Performance of the trim and fill "
+                          "method in the presence of publication bias and between-study heterogeneity. Stat Med "
+                          "2007;26:4544-4562.",
     "Riley, Higgins & Deeks 2011": "Riley RD, Higgins JPT, Deeks JJ. Interpretation of random effects "
                                    "meta-analyses. BMJ 2011;342:d549.",
     "Sidik & Jonkman 2002": "Sidik K, Jonkman JN. A simple confidence interval for meta-analysis. Stat Med "
@@ -238,6 +241,10 @@ def methods_blocks(
              + _cite("Egger's regression test", "Egger et al. 1997", used=used) + ", "
              + _cite("the rank correlation test", "Begg & Mazumdar 1994", used=used) + " and "
              + _cite("trim-and-fill", "Duval & Tweedie 2000", used=used)
+             + (" (the number of missing trials estimated under the "
+                + _cite("common-effect model", "Peters et al. 2007", used=used)
+                + ", the filled-in trials pooled as in the main analysis)"
+                if method.get("trimfill_trim_model", "analysis") == "common" else "")
              + f" when a comparison had at least {min_k} trials.")
     blocks += [("h2", "Sensitivity and small-study effects"), ("p", sens)]
     software = ("Analyses were run with evsynth " + versions.get("evsynth", "?") + " (Python; PyMARE "

@@ -23,7 +23,10 @@ overridden on top of it in ``config.yaml: pooling``
   (``calculateEffectSizes``; binary rows by Chinn's d times the same J, as its ``esc_2x2``),
   and the test for subgroup differences on the subgroups' Hartung-Knapp SEs (meta's
   ``update(..., subgroup = )`` under ``hakn = TRUE``, which metapsyTools' ``subgroupAnalysis``
-  calls). The other profiles test on the plain random-effects SEs (RevMan).
+  calls). The other profiles test on the plain random-effects SEs (RevMan). Its trim-and-fill
+  estimates the number of missing studies under the common-effect model and pools the filled-in
+  studies under REML with Hartung-Knapp (R meta's ``trimfill`` defaults, which metapsyTools'
+  ``correctPublicationBias`` calls); the other profiles trim under their own estimator (metafor).
 * ``bayes``: the Bayesian random-effects model is the primary analysis (Röver 2020, J Stat Softw
   93(6); docs/bayes.md): pooled estimates, intervals and prediction intervals are the posterior
   median, the central credible interval and the posterior predictive interval
@@ -46,9 +49,16 @@ I2_METHODS = ("tau2", "q", "q-ht")
 TAU2_CIS = ("qprofile", "none")
 SMD_VARIANCES = ("metafor", "revman", "metapsy")
 SUBGROUP_SES = ("wald", "hksj")
+#: Model under which trim-and-fill estimates the number of missing studies (and their side):
+#: the analysis's own tau² estimator (metafor's ``trimfill``) or the common-effect model (R
+#: meta's ``trimfill`` default, which metapsyTools calls).
+TRIMFILL_TRIM_MODELS = ("analysis", "common")
 #: The profile whose primary numbers are Bayesian (evsynth.tables.bayes).
 BAYES = "bayes"
-SETTING_KEYS = ("estimator", "ci_method", "prediction_interval", "i2", "tau2_ci", "smd_variance", "subgroup_se")
+SETTING_KEYS = (
+    "estimator", "ci_method", "prediction_interval", "i2", "tau2_ci", "smd_variance", "subgroup_se",
+    "trimfill_trim_model",
+)
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,9 @@ class MethodSettings:
     smd_variance: str
     #: SE of each subgroup's estimate in the separate-tau² test for subgroup differences.
     subgroup_se: str = "wald"
+    #: Model trim-and-fill trims under (TRIMFILL_TRIM_MODELS); the filled-in pooling always
+    #: uses the analysis's estimator and CI.
+    trimfill_trim_model: str = "analysis"
     alpha: float = 0.05
     overridden: tuple[str, ...] = ()
 
@@ -88,7 +101,9 @@ PROFILES: dict[str, MethodSettings] = {
     "cochrane-2025": MethodSettings("cochrane-2025", "REML", "hksj", "t_k-1", "tau2", "qprofile", "metafor"),
     "revman5": MethodSettings("revman5", "DL", "wald", "none", "q", "none", "revman"),
     "metafor": MethodSettings("metafor", "REML", "wald", "normal", "tau2", "qprofile", "metafor"),
-    "metapsy": MethodSettings("metapsy", "REML", "hksj", "t_k-2-wald", "q-ht", "qprofile", "metapsy", "hksj"),
+    "metapsy": MethodSettings(
+        "metapsy", "REML", "hksj", "t_k-2-wald", "q-ht", "qprofile", "metapsy", "hksj", trimfill_trim_model="common"
+    ),
     BAYES: MethodSettings(BAYES, "REML", "hksj", "t_k-1", "tau2", "qprofile", "metafor"),
 }
 #: Profiles robustness.tsv re-runs every comparison under (under ``bayes``, the frequentist

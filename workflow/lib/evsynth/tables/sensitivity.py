@@ -101,6 +101,15 @@ _TEST_NOTES = {
     "deviates vs variances",
     "trim_and_fill": "Duval & Tweedie 2000, L0 estimator; theta = estimate with k0 filled studies",
 }
+#: trim_and_fill's trim_estimator per ``pooling.trimfill_trim_model``: None trims under the
+#: analysis's estimator (metafor), "FE" under the common-effect model (R meta's default).
+_TRIM_ESTIMATORS = {"analysis": None, "common": "FE"}
+#: Added to the trim-and-fill note when k0 comes from the common-effect model; the note of the
+#: default (analysis) trimming is unchanged, so tables made before the setting keep their bytes.
+_COMMON_TRIMMING_NOTE = (
+    "; k0 and side estimated under the common-effect model (trimfill_trim_model = common, R meta's "
+    "trimfill default), filled-in studies pooled with the analysis's estimator and CI"
+)
 
 
 # ---------------------------------------------------------------------------------------
@@ -238,7 +247,11 @@ def analyse_sensitivity(
         kw = {"estimator": settings.estimator, "ci_method": settings.ci_method, "alpha": settings.alpha}
         k = len(comp.yi)
         infl = influence(comp.yi, comp.vi, **kw) if k >= MIN_K_LEAVE_ONE_OUT else None
-        filled = trim_and_fill(comp.yi, comp.vi, **kw) if k >= max(3, config.small_study_min_k) else None
+        filled = (
+            trim_and_fill(comp.yi, comp.vi, **kw, trim_estimator=_TRIM_ESTIMATORS[settings.trimfill_trim_model])
+            if k >= max(3, config.small_study_min_k)
+            else None
+        )
         for name, records in (
             ("leave_one_out", _leave_one_out(comp, infl, settings, outcome)),
             ("influence", _influence(comp, infl)),
@@ -414,7 +427,8 @@ def _small_study(
             "side": tf.side,
             "k_filled": k + tf.k0,
             "status": "computed",
-            "note": _TEST_NOTES["trim_and_fill"],
+            "note": _TEST_NOTES["trim_and_fill"]
+            + (_COMMON_TRIMMING_NOTE if settings.trimfill_trim_model == "common" else ""),
         }
     )
     return records
