@@ -112,7 +112,7 @@ def _ishak_windows(keep):
 
 def test_rho_is_not_reported_when_the_data_cannot_estimate_it():
     # Every trial at w1, one of them (Barichella 2003) also at w3, which no other trial
-    # reports: w3's mean absorbs that effect and the restricted likelihood is flat in rho
+    # reports: w3's mean takes that effect and the restricted likelihood is flat in rho
     # (rma.mv returns its start, 0.5; the shipped depression rows, post and 6m, are this case).
     w1 = {s: ("w1",) for s in ishak_effects().query("window == 'w1'")["study"]}
     alone = _ishak_windows({**w1, "Barichella (2003)": ("w1", "w3")})
@@ -123,6 +123,11 @@ def test_rho_is_not_reported_when_the_data_cannot_estimate_it():
     assert status.startswith("not identifiable: 1 trial(s) report more than one window (Barichella (2003): w1, w3)")
     assert "only one trial reports w3" in status and f"at least {MIN_RHO_TRIALS} such trials" in status
     assert all("theta" not in r and "rho" not in r for r in rows)
+    # The report page says why instead of claiming no trial reports several windows.
+    page = dependent_html([], [], rows, {"updrs": "UPDRS"}, {"coach": "Coach-led", "usual_care": "Usual care"},
+                          "metafor")
+    assert "<h2>UPDRS: Coach-led vs Usual care</h2>" in page and "Barichella (2003): w1, w3" in page
+    assert "No comparison has a trial reporting several windows" not in page
     # Two trials at w1 and w2 beside w1-only trials: rho from one residual contrast (the shipped
     # pain-intensity rows gave rho = -0.72 so) is not reported either; a third such trial fits.
     two = {**w1, "Burchiel (1999)": ("w1", "w2"), "DBS for PD Study Grp. (2001)": ("w1", "w2")}
