@@ -1,8 +1,16 @@
 # Random-effects meta-analyses of remote CBT for chronic pain by delivery mode.
 # Run: snakemake --cores 4   (configuration: config.yaml; study table: see docs/study_table.md)
+# A review kept in its own directory: snakemake --cores 4 --configfile DIR/config.yaml, whose
+# `workdir` key moves the run into DIR (evsynth.pipeline.workdir); --configfile without it is
+# an override merged over config.yaml.
 from snakemake.utils import min_version
 
+from evsynth.pipeline.workdir import review_directory
+
 min_version("9.0")
+
+
+workdir: review_directory(workflow.overwrite_configfiles)
 
 
 configfile: "config.yaml"

@@ -16,12 +16,12 @@ from evsynth.data.config import Outcome, dependent_config
 from evsynth.data.contrasts import analysis_effects
 from evsynth.data.io import write_tsv
 from evsynth.data.moderators import moderator_values
-from evsynth.data.vocabulary import comparison_order
 from evsynth.pipeline.logs import log_to
 from evsynth.stats.profiles import settings_from_dict
 from evsynth.tables.dependent import (
     DEPENDENT_COLUMNS,
     METAREGRESSION_COLUMNS,
+    comparison_blocks,
     dependent_records,
     metaregression_records,
 )
@@ -38,12 +38,8 @@ with log_to(snakemake.log[0]) as log:
     # Every effect of the analysis, secondary ones (primary = no) too, computed as the primary
     # analysis computes its own; comparisons in the order of the primary analysis.
     effects = analysis_effects(params.effects, outcome, params.modes, settings, params.continuity_correction)
-    order = comparison_order(params.modes)
-    rank = [order.get(pair, 99) for pair in zip(effects["treatment"], effects["comparator"])]
-    effects = effects.assign(_rank=rank).sort_values(["_rank", "study"], kind="stable")
-    usable = effects[effects["estimable"].astype(bool)]
     dependent, regression = [], []
-    for (treatment, comparator), block in usable.groupby(["treatment", "comparator"], sort=False):
+    for (treatment, comparator), block in comparison_blocks(effects, params.modes):
         y, v, trial = block["yi"].to_numpy(float), block["vi"].to_numpy(float), block["study"].astype(str).tolist()
         dependent += dependent_records(outcome, timepoint, treatment, comparator, y, v, trial, config, params.alpha)
         moderators, problems = {}, {}

@@ -1,19 +1,24 @@
 """Rule plot_metaregression: the bubble plot of one moderator's meta-regression in one comparison
 of one analysis, as SVG, PNG and PDF (byte-identical across runs).
 
-The model is refitted from the analysis's ``studies.tsv`` exactly as rule analyse_dependent fits
-it (evsynth.figures.bubble); the table row's omnibus test, R² and permutation p are shown under
-the title. When the table's row says the moderator was not fitted, the plot says why.
+The model is refitted on the rows rule analyse_dependent fits (every effect of the comparison,
+secondary ones too: evsynth.tables.dependent.comparison_blocks, from the same params), exactly
+as it fits them (evsynth.figures.bubble): each bubble is one row of the table's model, sized by
+its weight in that model. The table row's omnibus test, R² and permutation p are shown under the
+title. When the table's row says the moderator was not fitted, the plot says why.
 """
 
 from typing import TYPE_CHECKING
 
 from evsynth.data.config import MEASURE_NAMES, Outcome, dependent_config
+from evsynth.data.contrasts import analysis_effects
 from evsynth.data.io import read_tsv
 from evsynth.data.moderators import moderator_values
 from evsynth.figures._base import save_figure
 from evsynth.figures.bubble import bubble_data, bubble_figure, message_figure, summary_text
 from evsynth.pipeline.logs import log_to
+from evsynth.stats.profiles import settings_from_dict
+from evsynth.tables.dependent import comparison_blocks
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -24,9 +29,10 @@ with log_to(snakemake.log[0]) as log:
     outcome = Outcome(**params.outcome)
     config, _ = dependent_config(params.dependent)
     kind = next(m.kind for m in config.moderators if m.column == wildcards.moderator)
-    studies = read_tsv(snakemake.input.studies)
-    pair = studies["treatment"].astype(str) + "_vs_" + studies["comparator"].astype(str)
-    block = studies[(pair == wildcards.comparison) & studies["estimable"].astype(bool)]
+    effects = analysis_effects(params.effects, outcome, params.modes, settings_from_dict(params.method),
+                               params.continuity_correction)
+    blocks = {f"{t}_vs_{c}": block for (t, c), block in comparison_blocks(effects, params.modes)}
+    block = blocks[wildcards.comparison]
     treatment, comparator = str(block["treatment"].iloc[0]), str(block["comparator"].iloc[0])
     table = read_tsv(snakemake.input.metaregression)
     rows = table[(table["treatment"] == treatment) & (table["comparator"] == comparator)
@@ -45,4 +51,5 @@ with log_to(snakemake.log[0]) as log:
         figure = bubble_figure(data, title=title, comparison=comparison, measure=MEASURE_NAMES[outcome.measure],
                                ratio=outcome.ratio, summary=summary_text(rows[0]))
     save_figure(figure, {fmt: snakemake.output[fmt] for fmt in ("svg", "png", "pdf")})
-    log.info("%s %s vs %s: %s", wildcards.moderator, treatment, comparator, status)
+    log.info("%s %s vs %s: %s; %d effects of %d trials drawn", wildcards.moderator, treatment, comparator, status,
+             len(block), block["study"].nunique())

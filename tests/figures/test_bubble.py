@@ -14,8 +14,11 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from evsynth.data.config import DependentConfig
+from evsynth.data.config import Outcome as ConfigOutcome
 from evsynth.figures._base import figure_context, save_figure
 from evsynth.figures.bubble import GRID_POINTS, bubble_data, bubble_figure, message_figure, summary_text
 from evsynth.stats.dependent import ClusteredCovariance
@@ -23,9 +26,11 @@ from evsynth.stats.metaregression import moderator_design, predict
 from evsynth.stats.multilevel import fit_multilevel
 from evsynth.stats.multivariate import rma_mv
 from evsynth.stats.robust import cr2, linear_contrasts
+from evsynth.tables.dependent import comparison_blocks, metaregression_records
 from oracle._oracle import TOL, load, max_rel_error
 
 CASES = load("metaregression_bubble")
+MD = ConfigOutcome("delinquency", "Delinquency", "MD", False)
 
 
 def _bcg(moderator: str):
@@ -135,3 +140,35 @@ def test_constant_moderator_is_refused():
     y, v, trial, values, kind = _bcg("ablat")
     with pytest.raises(ValueError, match="constant"):
         bubble_data(y, v, trial, [10] * len(y), "continuous", 0.6, 0.05, "ablat")
+
+
+def test_each_bubble_is_one_row_of_the_tables_model():
+    """rule plot_metaregression draws comparison_blocks' rows, the rows rule analyse_dependent
+    fits: every effect of the comparison (secondary rows too), each sized by its weight in the
+    table's model; the drawn line is the table's coefficients. dat.assink2016 (CHE, rho 0.6) as
+    coach vs usual care, each trial's first effect its primary one, behind another comparison."""
+    y, v, trial, values, kind = _assink("year")
+    assink = pd.DataFrame({"study": trial, "treatment": "coach", "comparator": "usual_care", "yi": y, "vi": v,
+                           "estimable": True, "year": values})
+    assink["primary"] = np.where(assink.duplicated("study"), "no", "")
+    other = pd.DataFrame({"study": ["a", "b", "c"], "treatment": "online", "comparator": "usual_care",
+                          "yi": [0.1, 0.2, 0.3], "vi": 0.1, "estimable": True, "year": [2001, 2002, 2003],
+                          "primary": ""})
+    blocks = dict(comparison_blocks(pd.concat([other, assink.iloc[::-1]]), ["coach", "online", "usual_care"]))
+    assert list(blocks) == [("coach", "usual_care"), ("online", "usual_care")]  # config order
+    block = blocks["coach", "usual_care"]
+    assert len(block) == len(y) > block["study"].nunique() and (block["primary"] == "no").any()
+    by, bv, btrial = block["yi"].to_numpy(float), block["vi"].to_numpy(float), block["study"].tolist()
+    rows = metaregression_records(MD, "post", "coach", "usual_care", by, bv, btrial,
+                                  {"year": (block["year"].tolist(), kind)}, DependentConfig(rho=0.6))
+    data = bubble_data(by, bv, btrial, block["year"].tolist(), kind, 0.6, 0.05, "year")
+    assert data.model == rows[0]["model"] == "che" and len(data.y) == rows[0]["k_effects"]
+    assert np.array_equal(data.y, by)
+    fit = fit_multilevel(by, ClusteredCovariance.constant_correlation(bv, btrial, 0.6),
+                         moderator_design([("year", block["year"].tolist(), kind)])[0], test="t")
+    w = np.empty(len(by))
+    for idx, W in zip(fit.model.rows, fit.model.W):
+        w[idx] = np.diagonal(W, axis1=-2, axis2=-1)
+    assert max_rel_error(data.weight, 100 * w / w.sum()) < 1e-12
+    intercept, slope = (r["theta"] for r in rows)
+    assert max_rel_error(data.fitted.estimate, intercept + slope * np.array(data.at)) < 1e-9

@@ -7,10 +7,12 @@ source vignettes/web/get-started.Rmd of github.com/metapsy-project/metapsyTools)
 ``ma.data <- filterPoolingData(depressionPsyCtr, condition_arm1 == "cbt",
 Detect(condition_arm2, "wl|cau"))``, and section "Publication Bias", the "Trim-and-fill method",
 "Limit meta-analysis" and "Selection model" rows of ``correctPublicationBias(res, which.run =
-"combined")``. Its numbers are pinned here at
-the printed precision (g and CIs to 2 decimals: half a unit of the last printed digit, 0.005;
-I² and its CI as printed, within 0.06; p to 3 decimals). The tutorial's lowest/highest rows come from a bug
-fixed in metapsyTools commit 00d983f: those are pinned to metafor instead. Its CHE row is built
+"combined")``. Its numbers are pinned here at the printed precision (g and CIs to 2 decimals:
+half a unit of the last printed digit, 0.005; I² and its CI as printed, within 0.06; p to 3
+decimals). The tutorial's lowest/highest rows come from a bug fixed in metapsyTools commit
+00d983f: those are pinned to metafor instead. Its "Outliers removed" and "Influence Analysis"
+rows are run on its "overall" model (all 26 effects as if independent), so they are pinned
+there; the example's own re-runs (on its 14 primary effects) are pinned to metafor. Its CHE row is built
 on clubSandwich's ``smooth_vi = TRUE`` covariance (``dependent_effects: che_variances:
 trial-mean``, set in the example's config).
 
@@ -36,6 +38,7 @@ from evsynth.data.contrasts import compute_effects
 from evsynth.data.studies import load_studies, read_table
 from evsynth.stats.bias_adjusted import limit_meta
 from evsynth.stats.dependent import ClusteredCovariance, aggregate_within, extreme_per_trial, trial_mean_variances
+from evsynth.stats.exclusion import exclusion_reruns
 from evsynth.stats.multilevel import fit_multilevel
 from evsynth.stats.pooling import pool, pool_with
 from evsynth.stats.profiles import PROFILES
@@ -57,7 +60,13 @@ TUTORIAL = {
     "rob": (13, -0.34, (-0.58, -0.11), 0.008, 73.4, (53.91, 84.71), (-1.10, 0.41)),
     # Section "Publication Bias", row "Trim-and-fill method" (k after filling).
     "trimfill": (24, -0.16, (-0.62, 0.31), 0.490, 85.4, (79.41, 89.61), (-2.16, 1.85)),
+    # "Outliers removed" and "Influence Analysis": run on the "overall" model (all 26 effects).
+    "outliers": (23, -0.46, (-0.63, -0.29), "<0.001", 61.6, (39.55, 75.55), (-1.11, 0.19)),
+    "influential": (24, -0.43, (-0.60, -0.27), "<0.001", 63.9, (44.18, 76.66), (-1.08, 0.22)),
 }
+# The effects the tutorial's notes (d) and (e) list as removed (study and arm; Bzdok 2001 has none).
+TUTORIAL_EXCLUDED = {"outliers": ["Ayen 2004 cbt", "Ayen 2004 cbt", "Bzdok 2001 NA"],
+                     "influential": ["Ayen 2004 cbt", "Ayen 2004 cbt"]}
 
 
 @pytest.fixture(scope="module")
@@ -339,6 +348,35 @@ def test_metapsy_profile_equals_metafor_rma_knha(effects, name):
     sub = _subset(effects, name)
     assert len(sub) == R[name]["k"]
     _check_uni(pool_with(sub["yi"].to_numpy(), sub["vi"].to_numpy(), METAPSY), R[name])
+
+
+def test_outlier_and_influence_reruns_on_the_overall_model_reproduce_the_tutorial(effects):
+    # Tutorial "Outliers removed" (23) and "Influence Analysis" (24): metapsyTools runs both on
+    # its "overall" model (all 26 effects as if independent), with the rules of
+    # evsynth.stats.exclusion: an effect's Wald CI outside the pooled Hartung-Knapp CI
+    # (metapsyFindOutliers), metafor influence()'s is.infl (metapsyInfluenceAnalysis).
+    reruns = exclusion_reruns(effects["yi"].to_numpy(), effects["vi"].to_numpy(), METAPSY)
+    for rerun in reruns:
+        assert sorted(effects["arm"][rerun.excluded]) == TUTORIAL_EXCLUDED[rerun.analysis]
+        kept = effects[~rerun.excluded]
+        fit = _pooled_like_tutorial(kept["yi"], kept["vi"], rerun.analysis)
+        assert fit.theta == rerun.pooled.theta
+
+
+@pytest.mark.parametrize("subset,case", [("overall", "exclusions_overall"), ("primary", "exclusions_primary")])
+def test_outlier_and_influence_reruns_equal_metafor(effects, subset, case):
+    # tests/oracle/reference/metapsy_tutorial.R: res <- rma(yi, vi, method = "REML", test =
+    # "knha"); outliers: Wald CI (qnorm(0.975)) outside [res$ci.lb, res$ci.ub]; influential:
+    # influence(res)$is.infl (metapsyTools' test = "z" fit flags the same effects here); each
+    # re-run rma(yi, vi, subset = !excluded, ...), at TOL["rel"]. "primary" is the example's
+    # pooled.tsv analysis (14 trials), whose rows tests/workflow/test_metapsy_example.py checks.
+    sub = _subset(effects, subset)
+    for rerun in exclusion_reruns(sub["yi"].to_numpy(), sub["vi"].to_numpy(), METAPSY):
+        theirs = R[case][rerun.analysis]
+        assert rerun.excluded.tolist() == theirs["excluded"]
+        assert theirs["is_infl_z"] == R[case]["influential"]["excluded"]
+        assert rerun.pooled.k == theirs["k"] == len(sub) - sum(theirs["excluded"])
+        _check_uni(rerun.pooled, theirs)
 
 
 @pytest.mark.parametrize("name,cluster", [("aggregated", "study"), ("aggregated_arms", "arm")])

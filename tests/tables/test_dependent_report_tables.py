@@ -9,6 +9,7 @@ import pytest
 from evsynth.data.config import DependentConfig, Window
 from evsynth.data.config import Outcome as ConfigOutcome
 from evsynth.reports.dependent import dependent_html
+from evsynth.stats.timepoints import MIN_RHO_TRIALS, rho_trials
 from evsynth.tables.dependent import dependent_records, dependent_robustness_records
 from evsynth.tables.timepoints import TIMEPOINT_COLUMNS, timepoint_records
 from oracle._oracle import TOL, load
@@ -101,3 +102,39 @@ def test_report_page_puts_the_models_beside_the_primary_analysis_and_escapes_lab
     che = dependent[1]
     assert f"{che['estimate']:.2f} [{che['robust_ci_lower']:.2f}, {che['robust_ci_upper']:.2f}]" in page
     assert "UPDRS: Coach-led vs Usual care (AR" in page and page.count("<tr><td>w") == 4
+
+
+def _ishak_windows(keep):
+    """Ishak et al.'s effects (dat.ishak2007) in the windows ``keep`` (trial -> windows)."""
+    effects = ishak_effects()
+    return effects[[w in keep.get(s, ()) for s, w in zip(effects["study"], effects["window"])]]
+
+
+def test_rho_is_not_reported_when_the_data_cannot_estimate_it():
+    # Every trial at w1, one of them (Barichella 2003) also at w3, which no other trial
+    # reports: w3's mean takes that effect and the restricted likelihood is flat in rho
+    # (rma.mv returns its start, 0.5; the shipped depression rows, post and 6m, are this case).
+    w1 = {s: ("w1",) for s in ishak_effects().query("window == 'w1'")["study"]}
+    alone = _ishak_windows({**w1, "Barichella (2003)": ("w1", "w3")})
+    assert rho_trials(alone["study"], alone["window"]) == ()
+    rows = timepoint_records(MD, alone, WINDOWS, ["coach", "usual_care"], "AR", test="z")
+    assert [r["timepoint"] for r in rows] == ["w1", "w3"]
+    (status,) = {r["status"] for r in rows}
+    assert status.startswith("not identifiable: 1 trial(s) report more than one window (Barichella (2003): w1, w3)")
+    assert "only one trial reports w3" in status and f"at least {MIN_RHO_TRIALS} such trials" in status
+    assert all("theta" not in r and "rho" not in r for r in rows)
+    # The report page says why instead of claiming no trial reports several windows.
+    page = dependent_html([], [], rows, {"updrs": "UPDRS"}, {"coach": "Coach-led", "usual_care": "Usual care"},
+                          "metafor")
+    assert "<h2>UPDRS: Coach-led vs Usual care</h2>" in page and "Barichella (2003): w1, w3" in page
+    assert "No comparison has a trial reporting several windows" not in page
+    # Two trials at w1 and w2 beside w1-only trials: rho from one residual contrast (the shipped
+    # pain-intensity rows gave rho = -0.72 so) is not reported either; a third such trial fits.
+    two = {**w1, "Burchiel (1999)": ("w1", "w2"), "DBS for PD Study Grp. (2001)": ("w1", "w2")}
+    effects = _ishak_windows(two)
+    assert rho_trials(effects["study"], effects["window"]) == ("Burchiel (1999)", "DBS for PD Study Grp. (2001)")
+    rows = timepoint_records(MD, effects, WINDOWS, ["coach", "usual_care"], "AR", test="z")
+    assert all(r["status"].startswith("not identifiable: 2 trial(s)") for r in rows)
+    effects = _ishak_windows({**two, "Simuni (2002)": ("w1", "w2")})
+    rows = timepoint_records(MD, effects, WINDOWS, ["coach", "usual_care"], "AR", test="z")
+    assert {r["status"] for r in rows} == {"fitted"} and -1 < rows[0]["rho"] < 1

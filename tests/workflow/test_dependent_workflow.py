@@ -27,7 +27,8 @@ TARGETS = (
     PLOTS.format("year"),
     PLOTS.format("extra_therapy"),
 )
-MORE = ("results/dependent/pain_interference_timepoints.tsv", "results/robustness.tsv", "results/dependent.html")
+MORE = ("results/dependent/pain_interference_timepoints.tsv", "results/robustness.tsv", "results/dependent.html",
+        "results/metaregression/pain_interference_post/year_online_vs_usual_care.png")
 
 
 def prepare(path: Path, moderators: list[dict]) -> Path:
@@ -80,6 +81,13 @@ def test_dependent_and_metaregression_tables(tmp_path):
     heights = {m: imread(work / PLOTS.format(m)).shape[0] for m in ("year", "extra_therapy")}
     assert heights["year"] > 800 and heights["extra_therapy"] < heights["year"] / 2
     assert (work / PLOTS.format("year").replace(".png", ".svg")).stat().st_size > 10_000
+    # Online vs usual care's bubbles are the CHE model's 5 effects (Menga 2014's secondary one
+    # too), as the table's row, not the 4 primary rows of studies.tsv.
+    (online_year,) = regression[(regression["treatment"] == "online") & (regression["coefficient"] == "year")
+                                ].to_dict("records")
+    assert (online_year["model"], online_year["k_effects"], online_year["k_trials"]) == ("che", 5, 4)
+    log = work / "results/logs/plot_metaregression/pain_interference_post_year_online_vs_usual_care.log"
+    assert "fitted; 5 effects of 4 trials drawn" in log.read_text()
     first = {t: (work / t).read_bytes() for t in TARGETS[1:]}
     (work / TARGETS[1]).unlink()
     run_workflow(work, *TARGETS)

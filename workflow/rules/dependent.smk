@@ -51,7 +51,6 @@ rule analyse_dependent:
 
 rule plot_metaregression:
     input:
-        studies="results/analyses/{outcome}/{timepoint}/studies.tsv",
         metaregression="results/metaregression/{outcome}_{timepoint}.tsv",
         code=code("plot_metaregression"),
     output:
@@ -83,8 +82,12 @@ rule plot_metaregression:
         mem_mb=1000,
         runtime=10,
     params:
+        effects=JOB.dependent_rows,
         rows=JOB.moderator_rows,
         outcome=JOB.outcome,
+        modes=MODES,
+        method=METHOD,
+        continuity_correction=PLAN.config.continuity_correction,
         mode_labels=MODE_LABELS,
         alpha=METHOD["alpha"],
         dependent=DEPENDENT,

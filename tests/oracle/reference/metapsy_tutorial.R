@@ -40,6 +40,15 @@
 #             reml_k0 is metafor's own trimfill() of the REML model (what the other profiles do)
 #   trimfill_fe_bcg  not the example: trimfill(rma(method = "FE")) on dat.bcg (log RR), where the
 #             common-effect trimming fills 4 studies and the REML trimming 1
+#   exclusions_primary / exclusions_overall  outlier and influence re-runs (evsynth.stats.exclusion)
+#             on the 14 primary effects (the example's pooled.tsv analysis) and on all 26 (the
+#             tutorial's "overall" model, on which its "Outliers removed" and "Influence
+#             Analysis" rows are run): res <- rma(yi, vi, method = "REML", test = "knha"); an
+#             outlier's Wald CI yi +- qnorm(0.975) sqrt(vi) lies outside [res$ci.lb, res$ci.ub]
+#             (Harrer et al. 2021 ch. 5.4.1; metapsyFindOutliers writes 1.96 and takes the HK CI
+#             of meta::metagen(hakn = TRUE)); influential: influence(res)$is.infl (Viechtbauer &
+#             Cheung 2010); each re-run rma(yi, vi, subset = !excluded, ...). is_infl_z records
+#             influence() of the test = "z" fit, which metapsyInfluenceAnalysis uses.
 #   subgroups_bcg  not the example: dat.bcg (log RR) by allocation, the metapsy profile's test for
 #             subgroup differences: per subgroup rma(test = "knha"), then Q between the subgroup
 #             estimates weighted by 1 / (their Hartung-Knapp SE)² (R meta under hakn = TRUE).
@@ -95,6 +104,26 @@ uni <- function(yi, vi, label) {
        i2_q = num(i2[["i2"]]), i2_q_lb = num(i2[["i2_lb"]]), i2_q_ub = num(i2[["i2_ub"]]),
        I2_tau2 = num(res$I2), pi_lb = num(pi[1]), pi_ub = num(pi[2]), se_wald = num(se_z),
        yi = arr(yi), vi = arr(vi))
+}
+
+# Outlier and influence exclusion re-runs of rma(test = "knha") on d, each refit with subset =.
+exclusions <- function(d, label) {
+  res <- rma(yi, vi, data = d, method = "REML", test = "knha", control = CONTROL)
+  z <- qnorm(0.975)
+  flags <- list(outliers = d$yi + z * sqrt(d$vi) < res$ci.lb | d$yi - z * sqrt(d$vi) > res$ci.ub,
+                influential = unname(influence(res)$is.infl))
+  infl_z <- unname(influence(rma(yi, vi, data = d, method = "REML", control = CONTROL))$is.infl)
+  lapply(setNames(names(flags), names(flags)), function(rule) {
+    excluded <- flags[[rule]]
+    keep <- !excluded
+    refit <- rma(yi, vi, data = d, subset = keep, method = "REML", test = "knha", control = CONTROL)
+    stopifnot(refit$k == sum(keep))
+    case <- uni(d$yi[keep], d$vi[keep], paste0(label, ", ", rule, " excluded: rma(yi, vi, subset = !excluded, ",
+                                                'method = "REML", test = "knha")'))
+    stopifnot(isTRUE(all.equal(c(refit$b), case$beta |> as.numeric(), tolerance = 1e-12)))
+    c(case, list(excluded = lgl(excluded), excluded_labels = I(d$arm[excluded]), is_infl_z = lgl(infl_z),
+                 full_ci_lb = num(res$ci.lb), full_ci_ub = num(res$ci.ub)))
+  })
 }
 
 pick <- function(fun) {
@@ -155,6 +184,8 @@ fits <- lapply(split(bcg, bcg$alloc), function(d) rma(yi, vi, data = d, method =
 theta <- sapply(fits, function(f) c(f$b)); se <- sapply(fits, function(f) f$se)
 w <- 1 / se^2
 Qb <- sum(w * (theta - sum(w * theta) / sum(w))^2)
+cases$exclusions_primary <- exclusions(prim, "the 14 primary effects")
+cases$exclusions_overall <- exclusions(dat, "all 26 effects")
 cases$remission <- uni(dat$yi[counts], dat$vi[counts], "the 7 remission effects")
 m_comb <- rma.uni(yi = agg_arms$yi, sei = sqrt(agg_arms$vi), method = "REML", test = "t", control = CONTROL)
 sel <- selmodel(m_comb, type = "stepfun", alternative = "less", steps = 0.05)

@@ -112,9 +112,13 @@ def dependent_html(
     body.append(f"<p>{len(several)} comparison(s) have several effects in some trial; in the other {single} "
                 "every model is the primary analysis again (results/dependent/ lists them).</p>")
     fitted: dict[tuple, list[Mapping[str, Any]]] = {}
+    unfitted: dict[tuple, str] = {}  # trials with several windows, but no model: why (one status per comparison)
     for row in timepoints:
-        if str(row["status"]).startswith("fitted"):
-            fitted.setdefault((row["outcome"], row["treatment"], row["comparator"]), []).append(row)
+        status, key = str(row["status"]), (row["outcome"], row["treatment"], row["comparator"])
+        if status.startswith("fitted"):
+            fitted.setdefault(key, []).append(row)
+        elif status.startswith(("not identifiable", "not fitted")):
+            unfitted[key] = status
     body.append("<h1>Time-specific effects from one model across windows</h1>")
     body.append("<p class=\"meta\">Ishak et al. 2007: one mean per timepoint window, a trial's true effects "
                 "correlated across its windows (results/dependent/&lt;outcome&gt;_timepoints.tsv).</p>")
@@ -123,6 +127,9 @@ def dependent_html(
         body.append(f"<h2>{escape(title(outcome, treatment, comparator))} ({escape(structure)}, rho "
                     f"{rho:.2f})</h2>")
         body.append(_timepoint_table(rows, primary))
-    if not fitted:
+    for (outcome, treatment, comparator), status in unfitted.items():
+        body.append(f"<h2>{escape(title(outcome, treatment, comparator))}</h2>")
+        body.append(f"<p>{escape(status)}</p>")
+    if not fitted and not unfitted:
         body.append("<p>No comparison has a trial reporting several windows.</p>")
     return _document("Several effects per trial", "\n".join(body))

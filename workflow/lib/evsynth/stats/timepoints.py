@@ -36,9 +36,44 @@ from evsynth.stats._iterate import MAX_ITER, THRESHOLD
 from evsynth.stats.dependent import ClusteredCovariance
 from evsynth.stats.multilevel import gls, score_information, summarise
 
-__all__ = ["STRUCTURES", "TimepointFit", "fit_timepoints"]
+__all__ = ["MIN_RHO_TRIALS", "STRUCTURES", "TimepointFit", "fit_timepoints", "rho_trials"]
 
 STRUCTURES = ("AR", "HAR")
+
+#: Fewest trials informing rho (:func:`rho_trials`) for the model to be reported: with 2, a
+#: window reported by those 2 trials alone leaves one residual contrast to estimate rho from
+#: (the shipped pain-intensity rows gave rho = -0.72 so, its restricted likelihood nearly flat).
+MIN_RHO_TRIALS = 3
+
+
+def rho_trials(trials: Sequence, windows: Sequence) -> tuple:
+    """The trials whose effects inform the correlation rho of their true effects across windows.
+
+    With one mean per window, an effect that is its window's only effect adds one observation
+    and one coefficient: REML's error contrasts give it no weight, so it carries no information
+    on G, and the restricted likelihood is flat in rho when no other effect does (rma.mv then
+    returns its starting rho, 0.5). rho is informed by the trials with effects in at least 2
+    windows that other trials report too.
+
+    Parameters
+    ----------
+    trials, windows
+        Each effect's trial and window (one effect per trial and window).
+
+    Returns
+    -------
+    tuple
+        Those trials, sorted.
+    """
+    per_window: dict = {}
+    for trial, window in zip(trials, windows):
+        per_window.setdefault(window, set()).add(trial)
+    shared = {w for w, ts in per_window.items() if len(ts) >= 2}
+    reach: dict = {}
+    for trial, window in zip(trials, windows):
+        if window in shared:
+            reach.setdefault(trial, set()).add(window)
+    return tuple(sorted(t for t, ws in reach.items() if len(ws) >= 2))
 
 
 @dataclass(frozen=True)

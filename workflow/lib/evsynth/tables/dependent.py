@@ -16,9 +16,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy.special import stdtrit  # t quantile, as scipy.stats.t.ppf computes it, without importing scipy.stats
 
 from evsynth.data.config import DependentConfig, Outcome
+from evsynth.data.vocabulary import comparison_order
 from evsynth.stats.dependent import ClusteredCovariance, aggregate_within, extreme_per_trial, trial_mean_variances
 from evsynth.stats.escalc import RATIO_MEASURES
 from evsynth.stats.metaregression import moderator_design, permutation_test, r2
@@ -197,6 +199,27 @@ def dependent_records(
             row.update(_one_per_trial(outcome, y[rows_kept], v[rows_kept], alpha))
         rows.append(row)
     return rows
+
+
+def comparison_blocks(effects: pd.DataFrame, modes: Sequence[str]) -> list[tuple[tuple[str, str], pd.DataFrame]]:
+    """The estimable effects of each comparison of one analysis, as the dependent-effects models
+    and the meta-regression fit them: every effect (secondary rows, ``primary = no``, too),
+    comparisons in the primary analysis's order, trials sorted within. Rule analyse_dependent
+    fits these rows and rule plot_metaregression draws them, so each bubble is one row of the
+    fitted model.
+
+    Parameters
+    ----------
+    effects
+        :func:`evsynth.data.contrasts.analysis_effects` of the analysis's rows.
+    modes
+        Delivery mode ids in config order.
+    """
+    order = comparison_order(modes)
+    rank = [order.get(pair, 99) for pair in zip(effects["treatment"], effects["comparator"])]
+    effects = effects.assign(_rank=rank).sort_values(["_rank", "study"], kind="stable")
+    usable = effects[effects["estimable"].astype(bool)]
+    return [(pair, block) for pair, block in usable.groupby(["treatment", "comparator"], sort=False)]
 
 
 def metaregression_records(

@@ -8,6 +8,10 @@ analyses (``pooled.tsv``), a window with few trials borrows strength from the tr
 follow-ups. The sampling errors of one trial's follow-ups are correlated as Ishak et al.
 imputed them, ``phi^|t_i - t_j|`` with phi = 0.97 and t in months. Columns are
 ``TIMEPOINT_COLUMNS`` (docs/outputs.md); a comparison that cannot be fitted gets rows saying why.
+The model is fitted only when at least :data:`~evsynth.stats.timepoints.MIN_RHO_TRIALS` trials
+inform rho (:func:`~evsynth.stats.timepoints.rho_trials`: effects in 2 or more windows that
+other trials report too); otherwise rho, and the window means that depend on it, are not
+estimable from the data, and the rows say which trials report several windows.
 
 References
 ----------
@@ -26,7 +30,7 @@ import pandas as pd
 from evsynth.data.config import Outcome, Window
 from evsynth.data.vocabulary import comparison_order
 from evsynth.stats.dependent import ClusteredCovariance
-from evsynth.stats.timepoints import fit_timepoints
+from evsynth.stats.timepoints import MIN_RHO_TRIALS, fit_timepoints, rho_trials
 
 TIMEPOINT_COLUMNS = (
     "outcome",
@@ -61,6 +65,21 @@ def _months(row: dict[str, Any], windows: dict[str, Window]) -> float:
         return float(months)
     window = windows[row["window"]]
     return (window.start + window.end) / 2
+
+
+def _not_identifiable(block: pd.DataFrame, informing: Sequence[str]) -> str:
+    """Why rho is not estimable from ``block``: which trials report several windows and how
+    many other trials report those windows."""
+    windows_of = block.groupby("study", sort=True)["window"].agg(list)
+    several = [f"{study}: {', '.join(ws)}" for study, ws in windows_of.items() if len(ws) > 1]
+    counts = block["window"].value_counts()
+    alone = [w for w in dict.fromkeys(block["window"]) if counts[w] == 1]
+    text = (f"not identifiable: {len(several)} trial(s) report more than one window ({'; '.join(several)}), "
+            f"{len(informing)} of them in windows other trials report too")
+    if alone:
+        text += f" (only one trial reports {', '.join(alone)}: that window's mean takes its effect)"
+    text += f"; the correlation rho across windows needs at least {MIN_RHO_TRIALS} such trials"
+    return text + ": see the per-window analyses"
 
 
 def timepoint_records(
@@ -110,6 +129,8 @@ def timepoint_records(
             status = "fewer than 2 trials: not modelled"
         elif not repeated:
             status = "no trial reports several windows: the per-window analyses say it all"
+        elif len(informing := rho_trials(trials, block["window"].tolist())) < MIN_RHO_TRIALS:
+            status = _not_identifiable(block, informing)
         else:
             status = ""
             months = [_months(r, by_id) for r in block.to_dict("records")]
