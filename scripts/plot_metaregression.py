@@ -1,5 +1,5 @@
 """Rule plot_metaregression: the bubble plot of one moderator's meta-regression in one comparison
-of one analysis, as SVG, PNG and PDF (byte-identical across runs).
+of one analysis, in each format of config.yaml figures.formats (byte-identical across runs).
 
 The model is refitted from the analysis's ``studies.tsv`` exactly as rule analyse_dependent fits
 it (evsynth.figures.bubble); the table row's omnibus test, R² and permutation p are shown under
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from evsynth.data.config import MEASURE_NAMES, Outcome, dependent_config
 from evsynth.data.io import read_tsv
 from evsynth.data.moderators import moderator_values
-from evsynth.figures._base import save_figure
+from evsynth.figures._base import figure_paths, save_figure
 from evsynth.figures.bubble import bubble_data, bubble_figure, message_figure, summary_text
 from evsynth.pipeline.logs import log_to
 
@@ -44,5 +44,5 @@ with log_to(snakemake.log[0]) as log:
                            config.rho, params.alpha, wildcards.moderator)
         figure = bubble_figure(data, title=title, comparison=comparison, measure=MEASURE_NAMES[outcome.measure],
                                ratio=outcome.ratio, summary=summary_text(rows[0]))
-    save_figure(figure, {fmt: snakemake.output[fmt] for fmt in ("svg", "png", "pdf")})
+    save_figure(figure, figure_paths(snakemake.output))
     log.info("%s %s vs %s: %s", wildcards.moderator, treatment, comparator, status)

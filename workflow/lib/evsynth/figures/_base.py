@@ -43,6 +43,7 @@ __all__ = [
     "body_frame",
     "effect_axis",
     "figure_context",
+    "figure_paths",
     "finite",
     "fit",
     "graph_axes",
@@ -151,6 +152,15 @@ def _targets(paths: Mapping[str, str] | Sequence[str]) -> list[tuple[str, Path]]
         if fmt not in _METADATA:
             raise ValueError(f"unsupported figure format {fmt!r} for {path}")
     return sorted(pairs, key=lambda fp: (str(fp[1]), fp[0]))
+
+
+def figure_paths(outputs: Any, name: str = "") -> dict[str, str]:
+    """``{format: path}`` of one figure among a job's named outputs (keys ``format``, or
+    ``name_format`` when a job draws several figures, as ``figure_outputs`` in
+    workflow/rules/common.smk names them): the formats config.yaml figures.formats asks for."""
+    named = dict(outputs.items())
+    keys = {fmt: f"{name}_{fmt}" if name else fmt for fmt in _METADATA}
+    return {fmt: str(named[key]) for fmt, key in keys.items() if key in named}
 
 
 def save_figure(fig: Figure, paths: Mapping[str, str] | Sequence[str]) -> None:
