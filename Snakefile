@@ -45,9 +45,7 @@ rule all:
         "results/pooled.tsv",
         "results/robustness.tsv",
         "results/subgroup_tests.tsv",
-        analysis_outputs("results/forest/{outcome}_{timepoint}.svg"),
-        analysis_outputs("results/forest/{outcome}_{timepoint}.png"),
-        analysis_outputs("results/forest/{outcome}_{timepoint}.pdf"),
+        figure_files(analysis_outputs("results/forest/{outcome}_{timepoint}")),
         "results/sensitivity/leave_one_out.tsv",
         "results/sensitivity/influence.tsv",
         "results/sensitivity/cumulative.tsv",
@@ -58,8 +56,10 @@ rule all:
         "results/summary_of_findings.md",
         "results/summary_of_findings.html",
         "results/study_table.html",
-        PLAN.rob_outputs("results/rob/{outcome}_{timepoint}_traffic_light.svg"),
-        PLAN.rob_outputs("results/rob/{outcome}_{timepoint}_summary.svg"),
+        figure_files(
+            PLAN.rob_outputs("results/rob/{outcome}_{timepoint}_traffic_light")
+        ),
+        figure_files(PLAN.rob_outputs("results/rob/{outcome}_{timepoint}_summary")),
         "results/provenance.tsv",
         "results/provenance_rows.tsv",
         "results/changes.md",

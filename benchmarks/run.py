@@ -500,8 +500,10 @@ def _pipeline(directory: Path, label: str, c: dict, log, cold_reps: int, noop_re
         return out
     out["cold"] = stats([r["wall_s"] for r in good], [r["cpu_s"] for r in good])
     out["jobs"] = good[-1]["jobs"]
-    # Drawing dominates a cold run (a PDF with embedded fonts costs ~0.5 s): count what was drawn.
-    out["figures"] = sum(1 for _ in (directory / "results").rglob("*.svg"))
+    # Drawing dominates a cold run: count what was drawn, in the formats config.yaml figures.formats asks for.
+    drawn = [p for p in (directory / "results").rglob("*") if p.suffix in (".svg", ".png", ".pdf")]
+    out["figures"] = len({p.with_suffix("") for p in drawn})
+    out["figure_formats"] = [f for f in ("svg", "png", "pdf") if any(p.suffix == f".{f}" for p in drawn)]
     out["cold_max_rss_mb"] = max(r["max_rss_mb"] for r in good)
     if colds[-1]["returncode"] == 0:
         out["floor"] = _floor(directory, label, c, log)
@@ -890,15 +892,16 @@ def write_report(results: dict, out: Path, smoke: bool, command: str) -> None:
             lines.append("")
         else:
             lines += ["| table | cold | no-op re-run | one-row edit | jobs (cold / no-op / edit) | "
-                      "figures (each SVG + PNG + PDF) | largest process RSS |", "|---|---|---|---|---|---|---|"]
+                      "figures (formats) | largest process RSS |", "|---|---|---|---|---|---|---|"]
             for label, key in (("shipped", "shipped"), ("20x review", "review_run")):
                 r = c5.get(key, {})
                 if "cold" not in r:
                     lines.append(f"| {label} | {r.get('error', 'not run')[:200]} | | | | | |")
                     continue
                 jobs = f"{r.get('jobs')} / {r.get('noop_jobs')} / {r.get('edit_jobs')}"
+                formats = " + ".join(f.upper() for f in r.get("figure_formats", ["svg", "png", "pdf"]))
                 lines.append(f"| {label} | {_spread(r['cold'])} | {_spread(r.get('noop'))} | "
-                             f"{_spread(r.get('edit'))} | {jobs} | {r.get('figures', '?')} | "
+                             f"{_spread(r.get('edit'))} | {jobs} | {r.get('figures', '?')} ({formats}) | "
                              f"{r['cold_max_rss_mb']:.0f} MB |")
             lines.append("")
             lines += _floor_lines(c5)
@@ -999,9 +1002,11 @@ def _drawing_analysis(c5: dict) -> list[str]:
     for label, r in (("shipped table", shipped), ("20x review", review)):
         if "cold" in r and r.get("figures"):
             cpu = r["cold"].get("cpu_median") or r["cold"]["median"]
-            lines.append(f"- {label}: {r['figures']:,} figures x {_fmt_s(one)} = about "
-                         f"{r['figures'] * one:,.0f} CPU s of drawing, of a cold run of {cpu:,.0f} CPU s "
-                         f"({r['jobs']:,} jobs).")
+            formats = r.get("figure_formats", ["svg", "png", "pdf"])
+            each = parts["draw"] + sum(parts[f] for f in formats)
+            lines.append(f"- {label}: {r['figures']:,} figures ({' + '.join(f.upper() for f in formats)}) x "
+                         f"{_fmt_s(each)} = about {r['figures'] * each:,.0f} CPU s of drawing, of a cold run "
+                         f"of {cpu:,.0f} CPU s ({r['jobs']:,} jobs).")
     lines.append("")
     return lines
 

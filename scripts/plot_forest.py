@@ -1,10 +1,10 @@
-"""Rule plot_forest: draw one analysis's RevMan-style forest plot as SVG, PNG and PDF."""
+"""Rule plot_forest: draw one analysis's RevMan-style forest plot in each format of config.yaml figures.formats."""
 
 from typing import TYPE_CHECKING
 
 from evsynth.data.config import Outcome
 from evsynth.data.io import read_tsv
-from evsynth.figures._base import save_figure
+from evsynth.figures._base import figure_paths, save_figure
 from evsynth.figures.forest import draw_forest
 from evsynth.figures.forest_data import analysis_forest_data
 from evsynth.pipeline.logs import log_to
@@ -28,4 +28,4 @@ with log_to(snakemake.log[0]):
         bayes_row=params.bayes_row,
         rob_headers=rob_headers,
     )
-    save_figure(draw_forest(data), dict(snakemake.output))
+    save_figure(draw_forest(data), figure_paths(snakemake.output))

@@ -1,5 +1,5 @@
 """Rule plot_metaregression: the bubble plot of one moderator's meta-regression in one comparison
-of one analysis, as SVG, PNG and PDF (byte-identical across runs).
+of one analysis, in each format of config.yaml figures.formats (byte-identical across runs).
 
 The model is refitted on the rows rule analyse_dependent fits (every effect of the comparison,
 secondary ones too: evsynth.tables.dependent.comparison_blocks, from the same params), exactly
@@ -14,7 +14,7 @@ from evsynth.data.config import MEASURE_NAMES, Outcome, dependent_config
 from evsynth.data.contrasts import analysis_effects
 from evsynth.data.io import read_tsv
 from evsynth.data.moderators import moderator_values
-from evsynth.figures._base import save_figure
+from evsynth.figures._base import figure_paths, save_figure
 from evsynth.figures.bubble import bubble_data, bubble_figure, message_figure, summary_text
 from evsynth.pipeline.logs import log_to
 from evsynth.stats.profiles import settings_from_dict
@@ -50,6 +50,6 @@ with log_to(snakemake.log[0]) as log:
                            config.rho, params.alpha, wildcards.moderator)
         figure = bubble_figure(data, title=title, comparison=comparison, measure=MEASURE_NAMES[outcome.measure],
                                ratio=outcome.ratio, summary=summary_text(rows[0]))
-    save_figure(figure, {fmt: snakemake.output[fmt] for fmt in ("svg", "png", "pdf")})
+    save_figure(figure, figure_paths(snakemake.output))
     log.info("%s %s vs %s: %s; %d effects of %d trials drawn", wildcards.moderator, treatment, comparator, status,
              len(block), block["study"].nunique())

@@ -1,5 +1,5 @@
 """Rule plot_network: the network graph and the forest plot of every mode against usual care,
-each as SVG, PNG and PDF (byte-identical across runs).
+each in the formats of config.yaml figures.formats (byte-identical across runs).
 
 Draws the tables written by rule analyse_network (and the network's structure from the
 analysis's ``studies.tsv``). The workflow asks for these plots only for networks that were
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from evsynth.data.config import MEASURE_NAMES, Outcome
 from evsynth.data.io import read_tsv
 from evsynth.data.network import network_structure
-from evsynth.figures._base import save_figure
+from evsynth.figures._base import figure_paths, save_figure
 from evsynth.figures.network import network_figures
 from evsynth.pipeline.logs import log_to
 from evsynth.stats.profiles import settings_from_dict
@@ -40,5 +40,5 @@ with log_to(snakemake.log[0]) as log:
         alpha=settings.alpha,
     )
     for kind, figure in figures.items():
-        save_figure(figure, {fmt: snakemake.output[f"{kind}_{fmt}"] for fmt in ("svg", "png", "pdf")})
+        save_figure(figure, figure_paths(snakemake.output, kind))
         log.info("%s drawn (%s)", kind, summary.get("status"))

@@ -1,4 +1,4 @@
-"""Rule plot_prisma: the PRISMA 2020 flow diagram of the screening log, as SVG, PNG and PDF.
+"""Rule plot_prisma: the PRISMA 2020 flow diagram of the screening log, in each format of config.yaml figures.formats.
 
 The counts come checked from the screening log (config.yaml: screening; evsynth.data.screening);
 in a living review the studies of the previous version come from the frozen baseline.
@@ -7,7 +7,7 @@ in a living review the studies of the previous version come from the frozen base
 from typing import TYPE_CHECKING
 
 from evsynth.data.screening import counts_from_dict
-from evsynth.figures._base import save_figure
+from evsynth.figures._base import figure_paths, save_figure
 from evsynth.figures.prisma import draw_prisma
 from evsynth.pipeline.logs import log_to
 
@@ -22,5 +22,5 @@ with log_to(snakemake.log[0]) as log:
                  "Layout: Page et al. 2021, BMJ 372:n71.")
     title = "PRISMA 2020 flow diagram" + (" (updated review)" if counts.updated else "")
     out = snakemake.output
-    save_figure(draw_prisma(counts, title, notes), {"svg": out.svg, "png": out.png, "pdf": out.pdf})
+    save_figure(draw_prisma(counts, title, notes), figure_paths(out))
     log.info("%s studies included (%s form)", counts.studies, counts.form)

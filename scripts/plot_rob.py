@@ -1,4 +1,4 @@
-"""Rule plot_rob: one analysis's risk-of-bias figures (robvis style), as SVG, PNG and PDF.
+"""Rule plot_rob: one analysis's risk-of-bias figures (robvis style), in each format of config.yaml figures.formats.
 
 A traffic-light plot (one row per study: RoB 2 domains D1-D5 and overall; trials rated with
 RoB 1 in their own panel, items SG, AC, BA, ITT) and a weighted summary bar chart (per
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from evsynth.data.columns import ROB1_ITEMS
 from evsynth.data.io import read_tsv
-from evsynth.figures._base import save_figure
+from evsynth.figures._base import figure_paths, save_figure
 from evsynth.figures.rob import draw_summary, draw_traffic_light
 from evsynth.pipeline.logs import log_to
 from evsynth.tables.rob import comparison_judgements, traffic_light_panels, weighted_summary
@@ -29,7 +29,7 @@ with log_to(snakemake.log[0]) as log:
     tools = "RoB 2" if not rob1_rows else "RoB 2 and RoB 1" if rows else "RoB 1"
     save_figure(
         draw_traffic_light(rows, f"Risk of bias ({tools}): {what}", rob1_rows=rob1_rows),
-        {"svg": out.traffic_light_svg, "png": out.traffic_light_png, "pdf": out.traffic_light_pdf},
+        figure_paths(out, "traffic_light"),
     )
     panels = weighted_summary(studies, judgements, params.mode_labels, rob1)
     notes = [
@@ -41,7 +41,7 @@ with log_to(snakemake.log[0]) as log:
                      "all four items are low; Cochrane Handbook 5.1, Table 8.7.a); their domain bars are grey.")
     save_figure(
         draw_summary(panels, f"Risk of bias ({tools}), weighted summary: {what}", notes),
-        {"svg": out.summary_svg, "png": out.summary_png, "pdf": out.summary_pdf},
+        figure_paths(out, "summary"),
     )
     log.info("%d traffic-light rows (%d RoB 1), %d comparisons", len(rows) + len(rob1_rows), len(rob1_rows),
              len(panels))

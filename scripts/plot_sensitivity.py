@@ -1,5 +1,5 @@
 """Rule plot_sensitivity: the leave-one-out, Baujat, cumulative and funnel plots of one
-comparison in one analysis, each as SVG, PNG and PDF (byte-identical across runs).
+comparison in one analysis, each in the formats of config.yaml figures.formats (byte-identical across runs).
 
 The plots draw the tables written by rule analyse_sensitivity and the analysis's
 ``pooled.tsv``; a comparison with too few estimable trials gets a plot saying why.
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from evsynth.data.config import MEASURE_NAMES, Outcome, sensitivity_config
 from evsynth.data.io import read_tsv
-from evsynth.figures._base import save_figure
+from evsynth.figures._base import figure_paths, save_figure
 from evsynth.figures.sensitivity import sensitivity_figures
 from evsynth.pipeline.logs import log_to
 from evsynth.stats.profiles import settings_from_dict
@@ -35,5 +35,5 @@ with log_to(snakemake.log[0]) as log:
         small_study_min_k=sensitivity_config(params.sensitivity).small_study_min_k,
     )
     for kind, figure in figures.items():
-        save_figure(figure, {fmt: snakemake.output[f"{kind}_{fmt}"] for fmt in ("svg", "png", "pdf")})
+        save_figure(figure, figure_paths(snakemake.output, kind))
         log.info("%s drawn", kind)

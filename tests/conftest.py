@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
+from evsynth.data.config import figure_formats as _figure_formats
 from oracle._oracle import load
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,6 +55,11 @@ def review_config() -> dict:
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["screening"] = {**config.get("screening", {}), "log": ""}
     return config
+
+
+def figure_formats(config: dict | None = None) -> tuple[str, ...]:
+    """The formats a run of ``config`` (default :func:`review_config`) draws every figure in."""
+    return _figure_formats(review_config() if config is None else config)[0]
 
 
 def copy_config(directory: Path, config: dict | None = None) -> None:

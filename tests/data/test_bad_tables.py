@@ -77,6 +77,8 @@ CONFIG_RULES = {
     "negative_correction.yaml": "-0.5",
     "rho_out_of_range.yaml": "1.0",
     "unknown_moderator_kind.yaml": "ordinal",
+    "unknown_figure_format.yaml": "jpg",
+    "no_figure_format.yaml": "figures",
 }
 
 

@@ -63,7 +63,7 @@ def test_bubble_plots_per_moderator_and_comparison_with_three_trials():
     post = sorted(p for p in plots if p.startswith("results/metaregression/pain_interference_post/"))
     assert post == sorted(
         f"results/metaregression/pain_interference_post/{m}_{c}_vs_usual_care.{ext}"
-        for m in ("year", "extra_therapy") for c in ("coach", "online") for ext in ("svg", "png", "pdf")
+        for m in ("year", "extra_therapy") for c in ("coach", "online") for ext in plan.config.figure_formats
     )
     assert not any(p.startswith("results/metaregression/pain_interference_20w/") for p in plots)
     assert plan.moderator_pattern == "year|extra_therapy"

@@ -20,13 +20,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, rscript_with_metafor, run_r_scripts, run_workflow
+from conftest import REPO, figure_formats, rscript_with_metafor, run_r_scripts, run_workflow
 from evsynth.pipeline.plan import Plan
 
 pytestmark = pytest.mark.workflow
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
-TARGETS = ["results/methods.md", "results/results.md", "results/methods_and_results.html", "results/prisma.svg",
-           "results/prisma.png", "results/prisma.pdf"]
+TARGETS = ["results/methods.md", "results/results.md", "results/methods_and_results.html",
+           *(f"results/prisma.{ext}" for ext in figure_formats(CONFIG))]
 
 
 def _reproduce_targets() -> list[str]:
@@ -88,8 +88,10 @@ def test_methods_state_the_configured_choices_with_citations(filed):
         assert words in text, words
 
 
-def test_prisma_diagram_in_three_formats_and_in_the_report_caption(filed):
-    for ext in ("svg", "png", "pdf"):
+def test_prisma_diagram_in_the_configured_formats_and_in_the_report_caption(filed):
+    assert sorted(p.name for p in (filed / "results").glob("prisma.*")) == sorted(
+        f"prisma.{ext}" for ext in figure_formats(CONFIG))
+    for ext in figure_formats(CONFIG):
         assert (filed / "results" / f"prisma.{ext}").stat().st_size > 1000
     svg = (filed / "results" / "prisma.svg").read_text()
     # An update: the previous version's 20 trials, the Metapsy databases, no other method.

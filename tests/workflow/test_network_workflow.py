@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import TABLE_BEFORE_METAPSY, copy_config, run_workflow
+from conftest import TABLE_BEFORE_METAPSY, copy_config, figure_formats, run_workflow
 from evsynth.data.io import read_tsv
 from evsynth.tables.network import INCONSISTENCY_COLUMNS, LEAGUE_COLUMNS, RANKING_COLUMNS, SUMMARY_COLUMNS
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.workflow
 ANALYSES = ("pain_severity_response_post", "pain_severity_response_6m", "pain_severity_response_12m",
             "pain_interference_post")
 PLOTTED = "pain_interference_post"
-PLOTS = [f"results/network/{PLOTTED}_{kind}.{ext}" for kind in ("graph", "forest") for ext in ("svg", "png", "pdf")]
+PLOTS = [f"results/network/{PLOTTED}_{kind}.{ext}" for kind in ("graph", "forest") for ext in figure_formats()]
 
 
 def prepare(path: Path) -> Path:

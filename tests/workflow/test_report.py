@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO, copy_config, review_config, run_workflow
+from conftest import REPO, copy_config, figure_formats, review_config, run_workflow
 
 pytestmark = pytest.mark.workflow
 
@@ -184,7 +184,7 @@ def test_human_tables_are_spreadsheet_safe_and_escaped(finished):
 def test_rob_figures_and_forest_columns_only_where_judged(finished):
     rob = sorted(p.name for p in (finished / "results" / "rob").iterdir())
     assert rob == sorted(f"pain_interference_response_post_{kind}.{ext}" for kind in ("traffic_light", "summary")
-                         for ext in ("svg", "png", "pdf"))
+                         for ext in figure_formats())
     forest = finished / "results" / "forest"
     assert 'id="rob-0-0-0"' in (forest / "pain_interference_response_post.svg").read_text()
     assert 'id="rob-0-0-0"' not in (forest / "pain_interference_post.svg").read_text()

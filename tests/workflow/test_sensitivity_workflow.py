@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import TABLE_BEFORE_METAPSY, copy_config, review_config, run_workflow
+from conftest import TABLE_BEFORE_METAPSY, copy_config, figure_formats, review_config, run_workflow
 
 pytestmark = pytest.mark.workflow
 
@@ -69,7 +69,7 @@ def test_tables_and_plots_exist(finished):
     plots = sorted(p.name for p in (out / "pain_interference_post").iterdir() if p.suffix != ".tsv")
     assert plots == sorted(
         f"{kind}_{comparison}.{ext}" for kind in PLOTS for comparison in ("coach_vs_usual_care", "online_vs_usual_care")
-        for ext in ("svg", "png", "pdf")
+        for ext in figure_formats()
     )
     assert not any(p.suffix == ".svg" for a in ANALYSES[:3] for p in (out / a).iterdir())  # k = 1: no plots
 

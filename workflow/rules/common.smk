@@ -55,6 +55,9 @@ VERSIONS = {
     "scipy": importlib.metadata.version("scipy"),
 }
 MATPLOTLIB_VERSION = importlib.metadata.version("matplotlib")
+# config.yaml: figures.formats, and the one of them the Snakemake report embeds.
+FIGURE_FORMATS = PLAN.config.figure_formats
+REPORT_FORMAT = PLAN.config.report_format
 
 
 def ungated_code(rule_name):
@@ -72,3 +75,20 @@ def code(rule_name):
 def analysis_outputs(pattern):
     """``pattern`` filled in for every analysis (outcome, timepoint), in config order."""
     return PLAN.analysis_outputs(pattern)
+
+
+def figure_outputs(stem, name="", **report_args):
+    """Named outputs of one figure: ``stem`` (a path without extension) in every configured
+    format, keyed by format (``name_format`` for a rule drawing several figures); the copy
+    the report embeds is wrapped in ``report(**report_args)``."""
+    outputs = {}
+    for fmt in FIGURE_FORMATS:
+        path = f"{stem}.{fmt}"
+        key = f"{name}_{fmt}" if name else fmt
+        outputs[key] = report(path, **report_args) if fmt == REPORT_FORMAT else path
+    return outputs
+
+
+def figure_files(stems):
+    """Every configured format of each figure in ``stems``, for rule all."""
+    return [f"{stem}.{fmt}" for stem in stems for fmt in FIGURE_FORMATS]

@@ -54,8 +54,8 @@ rule plot_metaregression:
         metaregression="results/metaregression/{outcome}_{timepoint}.tsv",
         code=code("plot_metaregression"),
     output:
-        svg=report(
-            "results/metaregression/{outcome}_{timepoint}/{moderator}_{comparison}.svg",
+        **figure_outputs(
+            "results/metaregression/{outcome}_{timepoint}/{moderator}_{comparison}",
             caption="../report/metaregression_plots.rst",
             category="Meta-regression",
             subcategory="{outcome}",
@@ -66,8 +66,6 @@ rule plot_metaregression:
                 "moderator": "{moderator}",
             },
         ),
-        png="results/metaregression/{outcome}_{timepoint}/{moderator}_{comparison}.png",
-        pdf="results/metaregression/{outcome}_{timepoint}/{moderator}_{comparison}.pdf",
     log:
         "results/logs/plot_metaregression/{outcome}_{timepoint}_{moderator}_{comparison}.log",
     wildcard_constraints:

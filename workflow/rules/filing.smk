@@ -17,14 +17,12 @@ rule plot_prisma:
     input:
         code=code("plot_prisma"),
     output:
-        svg=report(
-            "results/prisma.svg",
+        **figure_outputs(
+            "results/prisma",
             caption="../report/prisma.rst",
             category="Study selection",
             labels={"figure": "PRISMA 2020 flow diagram"},
         ),
-        png="results/prisma.png",
-        pdf="results/prisma.pdf",
     log:
         "results/logs/plot_prisma.log",
     localrule: True

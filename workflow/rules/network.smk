@@ -39,8 +39,9 @@ rule plot_network:
         summary="results/network/{outcome}_{timepoint}_summary.tsv",
         code=code("plot_network"),
     output:
-        graph_svg=report(
-            "results/network/{outcome}_{timepoint}_graph.svg",
+        **figure_outputs(
+            "results/network/{outcome}_{timepoint}_graph",
+            name="graph",
             caption="../report/network_plots.rst",
             category="Network meta-analysis",
             subcategory="{outcome}",
@@ -50,10 +51,9 @@ rule plot_network:
                 "plot": "graph",
             },
         ),
-        graph_png="results/network/{outcome}_{timepoint}_graph.png",
-        graph_pdf="results/network/{outcome}_{timepoint}_graph.pdf",
-        forest_svg=report(
-            "results/network/{outcome}_{timepoint}_forest.svg",
+        **figure_outputs(
+            "results/network/{outcome}_{timepoint}_forest",
+            name="forest",
             caption="../report/network_plots.rst",
             category="Network meta-analysis",
             subcategory="{outcome}",
@@ -63,8 +63,6 @@ rule plot_network:
                 "plot": "forest",
             },
         ),
-        forest_png="results/network/{outcome}_{timepoint}_forest.png",
-        forest_pdf="results/network/{outcome}_{timepoint}_forest.pdf",
     log:
         "results/logs/plot_network/{outcome}_{timepoint}.log",
     group:

@@ -6,15 +6,13 @@ rule plot_forest:
         subgroups="results/analyses/{outcome}/{timepoint}/subgroups.tsv",
         code=code("plot_forest"),
     output:
-        svg=report(
-            "results/forest/{outcome}_{timepoint}.svg",
+        **figure_outputs(
+            "results/forest/{outcome}_{timepoint}",
             caption="../report/forest.rst",
             category="Forest plots",
             subcategory="{outcome}",
             labels={"outcome": "{outcome}", "timepoint": "{timepoint}"},
         ),
-        png="results/forest/{outcome}_{timepoint}.png",
-        pdf="results/forest/{outcome}_{timepoint}.pdf",
     log:
         "results/logs/plot_forest/{outcome}_{timepoint}.log",
     group:

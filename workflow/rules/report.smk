@@ -82,8 +82,9 @@ rule plot_rob:
         studies="results/analyses/{outcome}/{timepoint}/studies.tsv",
         code=code("plot_rob"),
     output:
-        traffic_light_svg=report(
-            "results/rob/{outcome}_{timepoint}_traffic_light.svg",
+        **figure_outputs(
+            "results/rob/{outcome}_{timepoint}_traffic_light",
+            name="traffic_light",
             caption="../report/rob_traffic_light.rst",
             category="Risk of bias",
             subcategory="{outcome}",
@@ -93,10 +94,9 @@ rule plot_rob:
                 "figure": "traffic light",
             },
         ),
-        traffic_light_png="results/rob/{outcome}_{timepoint}_traffic_light.png",
-        traffic_light_pdf="results/rob/{outcome}_{timepoint}_traffic_light.pdf",
-        summary_svg=report(
-            "results/rob/{outcome}_{timepoint}_summary.svg",
+        **figure_outputs(
+            "results/rob/{outcome}_{timepoint}_summary",
+            name="summary",
             caption="../report/rob_summary.rst",
             category="Risk of bias",
             subcategory="{outcome}",
@@ -106,8 +106,6 @@ rule plot_rob:
                 "figure": "weighted summary",
             },
         ),
-        summary_png="results/rob/{outcome}_{timepoint}_summary.png",
-        summary_pdf="results/rob/{outcome}_{timepoint}_summary.pdf",
     log:
         "results/logs/plot_rob/{outcome}_{timepoint}.log",
     group:

@@ -44,8 +44,9 @@ rule plot_sensitivity:
         pooled="results/analyses/{outcome}/{timepoint}/pooled.tsv",
         code=code("plot_sensitivity"),
     output:
-        leave_one_out_svg=report(
-            "results/sensitivity/{outcome}_{timepoint}/leave_one_out_{comparison}.svg",
+        **figure_outputs(
+            "results/sensitivity/{outcome}_{timepoint}/leave_one_out_{comparison}",
+            name="leave_one_out",
             caption="../report/sensitivity_plots.rst",
             category="Sensitivity analyses",
             subcategory="{outcome}",
@@ -56,10 +57,9 @@ rule plot_sensitivity:
                 "plot": "leave-one-out",
             },
         ),
-        leave_one_out_png="results/sensitivity/{outcome}_{timepoint}/leave_one_out_{comparison}.png",
-        leave_one_out_pdf="results/sensitivity/{outcome}_{timepoint}/leave_one_out_{comparison}.pdf",
-        baujat_svg=report(
-            "results/sensitivity/{outcome}_{timepoint}/baujat_{comparison}.svg",
+        **figure_outputs(
+            "results/sensitivity/{outcome}_{timepoint}/baujat_{comparison}",
+            name="baujat",
             caption="../report/sensitivity_plots.rst",
             category="Sensitivity analyses",
             subcategory="{outcome}",
@@ -70,10 +70,9 @@ rule plot_sensitivity:
                 "plot": "Baujat",
             },
         ),
-        baujat_png="results/sensitivity/{outcome}_{timepoint}/baujat_{comparison}.png",
-        baujat_pdf="results/sensitivity/{outcome}_{timepoint}/baujat_{comparison}.pdf",
-        cumulative_svg=report(
-            "results/sensitivity/{outcome}_{timepoint}/cumulative_{comparison}.svg",
+        **figure_outputs(
+            "results/sensitivity/{outcome}_{timepoint}/cumulative_{comparison}",
+            name="cumulative",
             caption="../report/sensitivity_plots.rst",
             category="Sensitivity analyses",
             subcategory="{outcome}",
@@ -84,10 +83,9 @@ rule plot_sensitivity:
                 "plot": "cumulative",
             },
         ),
-        cumulative_png="results/sensitivity/{outcome}_{timepoint}/cumulative_{comparison}.png",
-        cumulative_pdf="results/sensitivity/{outcome}_{timepoint}/cumulative_{comparison}.pdf",
-        funnel_svg=report(
-            "results/sensitivity/{outcome}_{timepoint}/funnel_{comparison}.svg",
+        **figure_outputs(
+            "results/sensitivity/{outcome}_{timepoint}/funnel_{comparison}",
+            name="funnel",
             caption="../report/sensitivity_plots.rst",
             category="Sensitivity analyses",
             subcategory="{outcome}",
@@ -98,8 +96,6 @@ rule plot_sensitivity:
                 "plot": "funnel",
             },
         ),
-        funnel_png="results/sensitivity/{outcome}_{timepoint}/funnel_{comparison}.png",
-        funnel_pdf="results/sensitivity/{outcome}_{timepoint}/funnel_{comparison}.pdf",
     log:
         "results/logs/plot_sensitivity/{outcome}_{timepoint}_{comparison}.log",
     wildcard_constraints:

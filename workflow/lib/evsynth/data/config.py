@@ -29,6 +29,14 @@ MEASURE_NAMES = {
 }
 
 
+#: Figure formats the plotting rules can draw, in the order tried for the Snakemake report's
+#: copy (SVG, else PNG, else PDF): config.yaml figures.formats picks among them.
+FIGURE_FORMATS = ("svg", "png", "pdf")
+#: Drawn when config.yaml has no figures.formats: SVG (the HTML report and the web) and PNG
+#: (word processors, slides); PDF, the costliest to write, on request for journals.
+DEFAULT_FIGURE_FORMATS = ("svg", "png")
+
+
 class ConfigError(ValueError):
     """The configuration breaks a rule the schema cannot express."""
 
@@ -276,6 +284,13 @@ class ReviewConfig:
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
     #: ``config.yaml: dependent_effects``; None (the default) runs none of those analyses.
     dependent: DependentConfig | None = None
+    #: ``config.yaml: figures.formats`` in :data:`FIGURE_FORMATS` order (listing order moves nothing).
+    figure_formats: tuple[str, ...] = DEFAULT_FIGURE_FORMATS
+
+    @property
+    def report_format(self) -> str:
+        """The format the Snakemake report embeds: the first drawn of SVG, PNG, PDF."""
+        return self.figure_formats[0]
 
     @property
     def mode_ids(self) -> list[str]:
@@ -328,6 +343,20 @@ def _changes_problems(changes: ChangesConfig) -> list[str]:
     return problems
 
 
+def figure_formats(raw: Mapping[str, Any]) -> tuple[tuple[str, ...], list[str]]:
+    """``config.yaml: figures.formats`` in :data:`FIGURE_FORMATS` order, and its problems (the
+    schema's rules again, for configurations read without Snakemake)."""
+    given = (raw.get("figures") or {}).get("formats", list(DEFAULT_FIGURE_FORMATS))
+    where = f"config.yaml: figures.formats = {given!r}"
+    if not isinstance(given, (list, tuple)) or not given:
+        return DEFAULT_FIGURE_FORMATS, [f"{where}: give a list of one or more of {', '.join(FIGURE_FORMATS)}"]
+    problems = [f"{where}: unknown format {f!r}; figures can be drawn as {', '.join(FIGURE_FORMATS)}"
+                for f in given if f not in FIGURE_FORMATS]
+    if len({repr(f) for f in given}) < len(given):
+        problems.append(f"{where}: a format is listed twice")
+    return tuple(f for f in FIGURE_FORMATS if f in given), problems
+
+
 def load_config(raw: Mapping[str, Any]) -> ReviewConfig:
     """Type ``config.yaml`` (already checked against its schema) and check the rules the schema
     cannot express. Relative paths (baseline) are read from the working directory.
@@ -350,6 +379,8 @@ def load_config(raw: Mapping[str, Any]) -> ReviewConfig:
     problems += _changes_problems(changes)
     dependent, dependent_problems = dependent_config(raw.get("dependent_effects"))
     problems += dependent_problems
+    formats, format_problems = figure_formats(raw)
+    problems += format_problems
     if problems:
         raise ConfigError("\n".join(problems))
     return ReviewConfig(
@@ -365,4 +396,5 @@ def load_config(raw: Mapping[str, Any]) -> ReviewConfig:
         extraction=extraction,
         raw=raw,
         dependent=dependent,
+        figure_formats=formats,
     )

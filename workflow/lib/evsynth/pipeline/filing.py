@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from evsynth.data.screening import PrismaCounts, ScreeningError, counts_as_dict, load_screening
-from evsynth.pipeline.plan import FIGURE_FORMATS, Plan
+from evsynth.pipeline.plan import Plan
 
 
 def previous_studies(baseline: str) -> list[str] | None:
@@ -70,7 +70,7 @@ class Filing:
         """Everything the filing rules make, for rule all."""
         files = ["results/methods.md", "results/results.md", "results/methods_and_results.html"]
         if self.counts is not None:
-            files += [f"results/prisma.{ext}" for ext in FIGURE_FORMATS]
+            files += [f"results/prisma.{ext}" for ext in self.plan.config.figure_formats]
         return files + self.plan.analysis_outputs("results/reproduce/{outcome}_{timepoint}.R")
 
     # Params functions (wildcards unused: one job each).

@@ -41,7 +41,6 @@ from evsynth.stats.escalc import BINARY_MEASURES
 #: Output of rule block_pooling, requested by every rule that computes results while
 #: dual-extraction discrepancies are unresolved (it fails, so nothing is pooled).
 POOLING_GATE_FILE = "results/.extraction_unresolved"
-FIGURE_FORMATS = ("svg", "png", "pdf")
 #: Fields of results/effects.tsv's rows (notes left out, so editing them re-runs nothing).
 ALL_ROW_FIELDS = (*ROW_FIELDS, "include", "exclusion_reason", "source", "primary")
 TRACE_FIELDS = ("study", "outcome", "window", "timepoint", "form", "treatment", "comparator", "arm", "source")
@@ -284,18 +283,18 @@ class Plan:
             for o, t in self.analyses
             for c in plotted_comparisons(self.analysis_effects(o, t))
             for m in self.config.dependent.moderators
-            for ext in FIGURE_FORMATS
+            for ext in self.config.figure_formats
         ]
 
     def sensitivity_plots(self) -> list[str]:
-        """Sensitivity plots (4 kinds x 3 formats) of each comparison with >= 3 estimable trials,
+        """Sensitivity plots (4 kinds x the configured formats) of each comparison with >= 3 estimable trials,
         decided from the effect sizes rule pool_analysis computes."""
         return [
             f"results/sensitivity/{o}_{t}/{kind}_{c}.{ext}"
             for o, t in self.analyses
             for c in plotted_comparisons(self.analysis_effects(o, t))
             for kind in PLOT_KINDS
-            for ext in FIGURE_FORMATS
+            for ext in self.config.figure_formats
         ]
 
     def network_plots(self) -> list[str]:
@@ -307,7 +306,7 @@ class Plan:
             for o, t in self.analyses
             if network_status(self.analysis_effects(o, t), self.config.mode_ids).plotted
             for kind in ("graph", "forest")
-            for ext in FIGURE_FORMATS
+            for ext in self.config.figure_formats
         ]
 
     # ---------------------------------------------------------------- whole table
