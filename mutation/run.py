@@ -31,18 +31,23 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import functools
+import importlib
 import json
 import os
 import random
-import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import linemap
+from render import SURVIVING, counts, render
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "workflow" / "lib" / "evsynth"
@@ -183,7 +188,8 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _imports(path: Path) -> set[str]:
+@functools.cache
+def _imports(path: Path) -> frozenset[str]:
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("evsynth"):
@@ -191,7 +197,7 @@ def _imports(path: Path) -> set[str]:
             names.update(f"{node.module}.{a.name}" for a in node.names)
         elif isinstance(node, ast.Import):
             names.update(a.name for a in node.names if a.name.startswith("evsynth"))
-    return names
+    return frozenset(names)
 
 
 def covering_tests(module: str) -> list[Path]:
@@ -226,20 +232,72 @@ def covering_tests(module: str) -> list[Path]:
 # ------------------------------------------------------------------ running
 
 
-def run_tests(copy_root: Path, tests: list[Path], timeout: float) -> tuple[str, float]:
+PYTEST_ARGS = ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--hypothesis-seed=0", "-o", "addopts="]
+# Imported once by the runner so that a forked child starts with them (evsynth itself never is).
+PRELOAD = ("numpy", "scipy.stats", "scipy.optimize", "scipy.linalg", "scipy.special", "pandas", "pymare", "yaml",
+           "jsonschema", "hypothesis", "matplotlib.pyplot", "pytest")
+
+
+def _verdict(code: int, output: str, copy_root: Path) -> str:
+    status = {0: "survived", 1: "killed"}.get(code, "error")
+    if status == "error" and str(copy_root) in output:
+        status = "killed"  # the mutated module fails at import: every test of it fails
+    return status
+
+
+def run_tests(copy_root: Path, tests: list[str], timeout: float) -> tuple[str, float]:
+    """Run ``tests`` (files or test ids) in a new interpreter on the mutated copy."""
     env = {**os.environ, "PYTHONPATH": str(copy_root), "PYTHONDONTWRITEBYTECODE": "1",
            "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"}
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-               "--hypothesis-seed=0", *map(str, tests)]
+    command = [sys.executable, "-m", "pytest", *PYTEST_ARGS, *tests]
     start = time.monotonic()
     try:
         result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return "timeout", time.monotonic() - start
-    status = {0: "survived", 1: "killed"}.get(result.returncode, "error")
-    if status == "error" and str(copy_root) in result.stdout + result.stderr:
-        status = "killed"  # the mutated module fails at import: every test of it fails
-    return status, time.monotonic() - start
+    return _verdict(result.returncode, result.stdout + result.stderr, copy_root), time.monotonic() - start
+
+
+def run_tests_forked(copy_root: Path, tests: list[str], timeout: float) -> tuple[str, float]:
+    """The same in a fork of this process, which has the heavy libraries imported but no evsynth
+    module: interpreter start-up and library imports (about a second a mutant) are paid once."""
+    start = time.monotonic()
+    with tempfile.TemporaryFile() as out:
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            code = 3
+            try:
+                os.setpgid(0, 0)  # one group, so that a timeout also ends the tests' own subprocesses
+                os.dup2(out.fileno(), 1)
+                os.dup2(out.fileno(), 2)
+                os.chdir(REPO)
+                os.environ.update({"PYTHONPATH": str(copy_root), "PYTHONDONTWRITEBYTECODE": "1"})
+                sys.dont_write_bytecode = True
+                sys.path[:] = [str(copy_root)] + [p for p in sys.path if not (Path(p) / "evsynth").is_dir()]
+                import pytest
+
+                code = int(pytest.main([*PYTEST_ARGS, *tests]))
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        deadline = start + timeout
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.killpg(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return "timeout", time.monotonic() - start
+            time.sleep(0.01)
+        out.seek(0)
+        output = out.read().decode(errors="replace")
+    code = os.waitstatus_to_exitcode(status)
+    verdict = _verdict(code, output, copy_root)
+    if verdict == "error":
+        print(output[-2000:], file=sys.stderr)
+    return verdict, time.monotonic() - start
 
 
 def equivalent_notes() -> dict[str, str]:
@@ -253,24 +311,75 @@ def equivalent_notes() -> dict[str, str]:
     return notes
 
 
+def _test_order() -> dict[str, int]:
+    """Each unit-test file's distance (in imports) from the nearest module of the layers."""
+    order: dict[str, int] = {}
+    for module in sorted(str(p.relative_to(PACKAGE)) for layer in LAYERS for p in (PACKAGE / layer).rglob("*.py")):
+        for rank, path in enumerate(covering_tests(module)):
+            key = str(path.relative_to(REPO))
+            order[key] = min(order.get(key, rank), rank)
+    return order
+
+
+class Selector:
+    """The tests a mutant runs: by executed lines (default) or by imports (the files importing its module)."""
+
+    def __init__(self, how: str):
+        self.how, self.files, self.sources = how, {}, {}
+        if how == "lines":
+            subprocess.run([sys.executable, str(Path(__file__).with_name("linemap.py"))], cwd=REPO, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"})
+            self.linemap = linemap.load_or_build([])
+            self.order = _test_order()
+
+    def timeout(self, tests: list[str], most: float) -> float:
+        if self.how == "imports":
+            return most
+        return min(most, 60 + 20 * sum(self.linemap["seconds"].get(t, 1.0) for t in tests))
+
+    def __call__(self, mutant: Mutant) -> list[str]:
+        if self.how == "imports":
+            if mutant.module not in self.files:
+                self.files[mutant.module] = [str(p) for p in covering_tests(mutant.module)]
+            return self.files[mutant.module]
+        if mutant.module not in self.sources:
+            source = (PACKAGE / mutant.module).read_text()
+            tree = ast.parse(source)
+            spans = linemap.statement_spans(tree)
+            self.sources[mutant.module] = ([spans[id(n)] for n in ast.walk(tree)], linemap.function_body_lines(source))
+        spans, body = self.sources[mutant.module]
+        span = spans[mutant.n]
+        return linemap.select(self.linemap, mutant.module, span, mutant.line not in body, self.order)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modules", nargs="*", help="paths under workflow/lib/evsynth (default: stats/ and data/)")
     parser.add_argument("--sample", type=int, help="run a random sample of this many mutants")
     parser.add_argument("--seed", type=int, default=21, help="seed of the sample (default 21)")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per mutant (default 600)")
+    parser.add_argument("--ids", nargs="*", help="run only these mutant ids (module:line:col:node)")
+    parser.add_argument("--timeout", type=float, default=600.0,
+                        help="seconds per mutant at most (default 600; with --select lines, 60 s plus 20 times "
+                        "what its tests took in the mapping run, if less: a mutant that loops ends sooner)")
+    parser.add_argument("--select", choices=("lines", "imports"), default="lines",
+                        help="tests per mutant: those executing its statement (default), or every unit-test "
+                        "file importing its module (slow; the runner before coverage-based selection)")
+    parser.add_argument("--no-fork", action="store_true",
+                        help="start a new interpreter per mutant instead of forking this one")
     parser.add_argument("--report", default=str(REPO / "mutation" / "report.md"))
     parser.add_argument("--results", default=str(RESULTS), help="JSON record of the run (mutation/results.json)")
-    parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument("--list", action="store_true", help="list the mutants (and their tests) and exit")
     parser.add_argument("--rerun", action="store_true",
                         help="re-run the survivors of mutation/results.json not explained as equivalent "
                         "(after adding tests; timeouts are not re-run)")
     args = parser.parse_args(argv)
+    if os.environ.get("PYTHONHASHSEED") != "0":  # forked children inherit the hash seed: fix it first
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
     results_path = Path(args.results)
     previous = json.loads(results_path.read_text()) if args.rerun else None
     if previous:
-        for key in ("modules", "sample", "seed"):
-            setattr(args, key, previous["settings"][key])
+        for key in ("modules", "sample", "seed", "ids", "select"):
+            setattr(args, key, previous["settings"].get(key, getattr(args, key)))
 
     modules = args.modules or sorted(
         str(p.relative_to(PACKAGE)) for layer in LAYERS for p in (PACKAGE / layer).rglob("*.py"))
@@ -279,118 +388,71 @@ def main(argv: list[str] | None = None) -> int:
     if args.sample is not None and args.sample < len(everything):
         picked = sorted(random.Random(args.seed).sample(range(len(everything)), args.sample))
         chosen = [everything[i] for i in picked]
+    if args.ids:
+        chosen = [(m, how) for m, how in chosen if m.id in set(args.ids)]
     if previous:
         known = equivalent_notes()  # explained as equivalent: they survive by definition
-        again = {r["id"] for r in previous["mutants"] if r["status"] == "survived" and r["id"] not in known}
+        again = {r["id"] for r in previous["mutants"] if r["status"] in SURVIVING and r["id"] not in known}
         chosen = [(m, how) for m, how in chosen if m.id in again]
+    select = Selector(args.select)
     if args.list:
         for mutant, _ in chosen:
-            print(f"{mutant.id}\t{mutant.description}")
+            print(f"{mutant.id}\t{mutant.description}\t{len(select(mutant))} tests")
         print(f"{len(chosen)} of {len(everything)} mutants", file=sys.stderr)
         return 0
 
+    fork = not args.no_fork
+    if fork:
+        os.environ["MPLBACKEND"] = "Agg"
+        for name in PRELOAD:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                pass
     results = []
     started = time.monotonic()
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryDirectory(prefix="evsynth-mutation-") as tmp:
         copy_root = Path(tmp)
         shutil.copytree(PACKAGE, copy_root / "evsynth", ignore=shutil.ignore_patterns("__pycache__"))
-        tests_of = {}
         for i, (mutant, how) in enumerate(chosen, 1):
             target = copy_root / "evsynth" / mutant.module
             original = target.read_text()
-            tests = tests_of.setdefault(mutant.module, covering_tests(mutant.module))
+            tests = select(mutant)
             target.write_text(mutated_source(original, mutant, how))
             try:
-                status, seconds = run_tests(copy_root, tests, args.timeout) if tests else ("no tests", 0.0)
+                if not tests:
+                    status, seconds = "not covered", 0.0
+                else:
+                    status, seconds = (run_tests_forked if fork else run_tests)(copy_root, tests,
+                                                                                select.timeout(tests, args.timeout))
             finally:
                 target.write_text(original)
-            results.append((mutant, status, seconds))
-            print(f"[{i}/{len(chosen)}] {status:9s} {seconds:5.1f}s {mutant.id} {mutant.description}", flush=True)
+            results.append((mutant, status, seconds, len(tests)))
+            print(f"[{i}/{len(chosen)}] {status:11s} {seconds:5.1f}s {len(tests):4d} tests {mutant.id} "
+                  f"{mutant.description}", flush=True)
     cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_seconds = (cpu.ru_utime - cpu_before.ru_utime) + (cpu.ru_stime - cpu_before.ru_stime)
     records = [{"id": m.id, "module": m.module, "line": m.line, "description": m.description, "status": s,
-                "seconds": round(t, 1)} for m, s, t in results]
+                "seconds": round(t, 1), "tests": n} for m, s, t, n in results]
     runs = [{"mutants": len(records), "wall_s": round(time.monotonic() - started), "cpu_s": round(cpu_seconds)}]
     if previous:  # the survivors' new verdicts replace the old ones
         new = {r["id"]: r for r in records}
         records = [new.get(r["id"], r) for r in previous["mutants"]]
         runs = previous["runs"] + runs
-    document = {"settings": {"modules": args.modules, "sample": args.sample, "seed": args.seed,
-                             "timeout": args.timeout, "generated": len(everything), "n_modules": len(modules)},
+    notes = equivalent_notes()
+    document = {"settings": {"modules": args.modules, "sample": args.sample, "seed": args.seed, "ids": args.ids,
+                             "timeout": args.timeout, "select": args.select, "fork": fork,
+                             "generated": len(everything), "n_modules": len(modules)},
                 "runs": runs, "mutants": records}
+    # The verdicts before any test written for this run's survivors: the population estimate.
+    modules_run = sorted({r["module"] for r in records})
+    by_module = {m: counts([r for r in records if r["module"] == m], notes) for m in modules_run}
+    document["first"] = previous.get("first") if previous else {**counts(records, notes), "modules": by_module}
     results_path.write_text(json.dumps(document, indent=1) + "\n")
-    Path(args.report).write_text(render(document, equivalent_notes()))
+    Path(args.report).write_text(render(document, notes))
     print(f"wrote {results_path} and {args.report}")
     return 0
-
-
-def _source_line(module: str, line: int) -> str:
-    text = (PACKAGE / module).read_text().splitlines()[line - 1].strip()
-    return re.sub(r"\|", r"\\|", text)[:90]
-
-
-def render(document: dict, notes: dict[str, str]) -> str:
-    settings, mutants = document["settings"], document["mutants"]
-    command = "mutation/run.py"
-    if settings["modules"]:
-        command += " --modules " + " ".join(settings["modules"])
-    if settings["sample"] is not None:
-        command += f" --sample {settings['sample']} --seed {settings['seed']}"
-    wall = sum(r["wall_s"] for r in document["runs"]) / 60
-    cpu = sum(r["cpu_s"] for r in document["runs"]) / 60
-    runs = "; ".join(f"{r['mutants']} mutants in {r['wall_s'] / 60:.0f} min" for r in document["runs"])
-    sampled = len(mutants) < settings["generated"]
-    lines = [
-        "# Mutation score of the statistics and data layers",
-        "",
-        "Written by `mutation/run.py` (how it works: its docstring and the README, \"Mutation score\"). Re-run with:",
-        "",
-        "```bash",
-        f"PYTHONPATH=workflow/lib nice -n 10 .venv/bin/python {command}",
-        "PYTHONPATH=workflow/lib nice -n 10 .venv/bin/python mutation/run.py --rerun  # survivors, after new tests",
-        "```",
-        "",
-        f"- Mutants: {len(mutants)} run of {settings['generated']} generated over {settings['n_modules']} modules "
-        f"of `evsynth/stats` and `evsynth/data`"
-        f"{' (a deterministic sample, seed ' + str(settings['seed']) + ')' if sampled else ''}.",
-        f"- Time: {wall:.0f} min wall, {cpu:.0f} min CPU ({runs}; 2 cores shared with other jobs), "
-        f"per-mutant timeout {settings['timeout']:.0f} s.",
-        "- Killed: a covering unit test failed. Equivalent: the mutant cannot change any output (why: "
-        "`mutation/equivalent.tsv`). Timed out: the covering tests did not finish in time (not counted).",
-        "",
-        "| layer / module | mutants | killed | equivalent | survived | timed out | score (killed / decided) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-
-    def row(name, group):
-        killed = sum(r["status"] == "killed" for r in group)
-        eq = sum(r["status"] == "survived" and r["id"] in notes for r in group)
-        timeout = sum(r["status"] == "timeout" for r in group)
-        survived = len(group) - killed - eq - timeout
-        decided = killed + survived
-        pct = f"{100 * killed / decided:.1f}%" if decided else "-"
-        return f"| {name} | {len(group)} | {killed} | {eq} | {survived} | {timeout} | {pct} |"
-
-    for layer in LAYERS:
-        lines.append(row(f"**{layer}**", [r for r in mutants if r["module"].startswith(layer + "/")]))
-    lines.append(row("**stats + data**", mutants))
-    for module in sorted({r["module"] for r in mutants}):
-        lines.append(row(module, [r for r in mutants if r["module"] == module]))
-    open_ = [r for r in mutants if r["status"] not in ("killed",)]
-    lines += ["", "## Surviving and timed-out mutants", ""]
-    if not open_:
-        lines.append("None.")
-    else:
-        lines += ["| mutant (module:line:col:node) | mutation | line | verdict |", "|---|---|---|---|"]
-        for r in open_:
-            if r["status"] == "survived" and r["id"] in notes:
-                verdict = notes[r["id"]]
-            else:
-                verdict = f"**{r['status']}**"
-            lines.append(f"| `{r['id']}` | {r['description']} | `{_source_line(r['module'], r['line'])}` | {verdict} |")
-    lines.append("")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":
