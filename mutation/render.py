@@ -57,7 +57,9 @@ def render(document: dict, notes: dict[str, str]) -> str:
         command += f" --sample {settings['sample']} --seed {settings['seed']}"
     wall = sum(r["wall_s"] for r in document["runs"]) / 60
     cpu = sum(r["cpu_s"] for r in document["runs"]) / 60
-    runs = "; ".join(f"{r['mutants']} mutants in {r['wall_s'] / 60:.0f} min" for r in document["runs"])
+    how = settings.get("select")
+    runs = "; ".join(f"{r['mutants']} mutants in {r['wall_s'] / 60:.0f} min"
+                     + (f" (tests by {r['select']})" if r.get("select", how) != how else "") for r in document["runs"])
     sampled = len(mutants) < settings["generated"]
     first = document.get("first")
     lines = [

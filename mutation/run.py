@@ -8,17 +8,25 @@ comparison flipped (``<``/``<=``, ``>``/``>=``, ``==``/``!=``, ``is``/``is not``
 other strings, annotations and ``__all__`` are left alone.
 
 For each mutant the module is rewritten in a temporary copy of the package (the working tree is
-never touched; ``PYTHONPATH`` points the tests at the copy) and only the fast tests that import it,
-directly or through other evsynth modules, run (``tests/workflow`` never), nearest importers first,
-stopping at the first failure (``-x``) or after ``--timeout`` seconds (a timeout is reported apart,
-neither killed nor survived). A mutant that passes every test survives; ``mutation/equivalent.tsv``
-explains those that cannot change any output (equivalent mutants). Mutant ids
-(``module:line:col:n``) and the sample drawn by ``--sample N --seed S`` are deterministic.
+never touched; the tests import the copy) and only the unit tests that execute the mutated
+statement run (``tests/workflow`` never): ``mutation/linemap.py`` maps every line of the two
+layers to the tests executing it, once per state of the sources (about 3 minutes, cached in
+``.mutation-cache/``). A statement no unit test executes is "not covered", a survivor, at once.
+The tests run nearest test file first (in imports), fastest first within it, stopping at the
+first failure (``-x``), in a fork of the runner that has numpy, scipy, pandas, PyMARE, pytest and
+hypothesis imported (never evsynth), or after a timeout (reported apart, neither killed nor
+survived). ``--select imports --no-fork`` is the runner before this: every unit-test file
+importing the module, in a new interpreter (17 s a mutant; a killed verdict of the line
+selection is one of it too, its tests being a subset). A mutant that passes every test survives;
+``mutation/equivalent.tsv`` explains those that cannot change any output (equivalent mutants).
+Mutant ids (``module:line:col:n``) and the sample drawn by ``--sample N --seed S`` are
+deterministic.
 
-    python mutation/run.py                          # every mutant: hours on 2 cores
-    python mutation/run.py --sample 150 --seed 21   # a reproducible sample; writes mutation/report.md
+    python mutation/run.py                           # every mutant (~7,000): about a day on 2 shared cores
+    python mutation/run.py --sample 150 --seed 2612  # a reproducible sample; writes mutation/report.md
     python mutation/run.py --modules stats/escalc.py data/checks.py --list
-    python mutation/run.py --rerun                  # re-run the survivors of mutation/results.json
+    python mutation/run.py --rerun                   # re-run the survivors of mutation/results.json
+    python mutation/run.py --ids stats/tau2.py:153:79:1084 --select imports --no-fork   # one, the old way
 
 Results go to ``mutation/results.json`` (one record per mutant run) and ``mutation/report.md``.
 
@@ -348,8 +356,25 @@ class Selector:
             spans = linemap.statement_spans(tree)
             self.sources[mutant.module] = ([spans[id(n)] for n in ast.walk(tree)], linemap.function_body_lines(source))
         spans, body = self.sources[mutant.module]
-        span = spans[mutant.n]
-        return linemap.select(self.linemap, mutant.module, span, mutant.line not in body, self.order)
+        module_level = mutant.line not in body
+        tests = linemap.select(self.linemap, mutant.module, spans[mutant.n], module_level, self.order)
+        if module_level:  # a test may read a module's constants or dataclass flags without running a line of it
+            files = self._direct_importers(mutant.module)
+            tests += [t for t in sorted(self.linemap["seconds"]) if t.split("::")[0] in files and t not in tests]
+        return tests
+
+    def _direct_importers(self, module: str) -> set[str]:
+        name = _module_name(PACKAGE / module)
+        package = ".".join(name.split(".")[:2])  # evsynth.stats or evsynth.data
+        found = set()
+        for path in sorted(TESTS.rglob("test_*.py")):
+            if "workflow" in path.relative_to(TESTS).parts:
+                continue
+            imported = _imports(path)
+            if name in imported or any(i.startswith(name + ".") for i in imported) or \
+                    f"import {package}\n" in path.read_text():
+                found.add(str(path.relative_to(REPO)))
+        return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -361,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=600.0,
                         help="seconds per mutant at most (default 600; with --select lines, 60 s plus 20 times "
                         "what its tests took in the mapping run, if less: a mutant that loops ends sooner)")
-    parser.add_argument("--select", choices=("lines", "imports"), default="lines",
+    parser.add_argument("--select", choices=("lines", "imports"),
                         help="tests per mutant: those executing its statement (default), or every unit-test "
                         "file importing its module (slow; the runner before coverage-based selection)")
     parser.add_argument("--no-fork", action="store_true",
@@ -379,7 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     previous = json.loads(results_path.read_text()) if args.rerun else None
     if previous:
         for key in ("modules", "sample", "seed", "ids", "select"):
-            setattr(args, key, previous["settings"].get(key, getattr(args, key)))
+            if key != "select" or args.select is None:  # a rerun may change how tests are selected
+                setattr(args, key, previous["settings"].get(key, getattr(args, key)))
+    args.select = args.select or "lines"
 
     modules = args.modules or sorted(
         str(p.relative_to(PACKAGE)) for layer in LAYERS for p in (PACKAGE / layer).rglob("*.py"))
@@ -435,14 +462,16 @@ def main(argv: list[str] | None = None) -> int:
     cpu_seconds = (cpu.ru_utime - cpu_before.ru_utime) + (cpu.ru_stime - cpu_before.ru_stime)
     records = [{"id": m.id, "module": m.module, "line": m.line, "description": m.description, "status": s,
                 "seconds": round(t, 1), "tests": n} for m, s, t, n in results]
-    runs = [{"mutants": len(records), "wall_s": round(time.monotonic() - started), "cpu_s": round(cpu_seconds)}]
+    runs = [{"mutants": len(records), "wall_s": round(time.monotonic() - started), "cpu_s": round(cpu_seconds),
+             "select": args.select}]
     if previous:  # the survivors' new verdicts replace the old ones
         new = {r["id"]: r for r in records}
         records = [new.get(r["id"], r) for r in previous["mutants"]]
         runs = previous["runs"] + runs
     notes = equivalent_notes()
     document = {"settings": {"modules": args.modules, "sample": args.sample, "seed": args.seed, "ids": args.ids,
-                             "timeout": args.timeout, "select": args.select, "fork": fork,
+                             "timeout": args.timeout, "fork": fork,
+                             "select": previous["settings"].get("select", "imports") if previous else args.select,
                              "generated": len(everything), "n_modules": len(modules)},
                 "runs": runs, "mutants": records}
     # The verdicts before any test written for this run's survivors: the population estimate.
