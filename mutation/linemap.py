@@ -131,6 +131,14 @@ def build(tests: list[str]) -> dict:
     return {"seconds": {t: round(s, 4) for t, s in recorder.seconds.items()}, "lines": by_line}
 
 
+def load(key: str) -> dict:
+    """The map built for sources hashing to ``key`` (by ``python mutation/linemap.py``)."""
+    path = CACHE / f"linemap-{key}.json"
+    if not path.is_file():
+        raise SystemExit(f"no line map for the current sources ({path.name}): were tests edited while it was built?")
+    return json.loads(path.read_text())
+
+
 def load_or_build(tests: list[str]) -> dict:
     key = source_hash()
     path = CACHE / f"linemap-{key}.json"

@@ -335,9 +335,10 @@ class Selector:
     def __init__(self, how: str):
         self.how, self.files, self.sources = how, {}, {}
         if how == "lines":
+            key = linemap.source_hash()  # the runner itself never imports evsynth or the tests
             subprocess.run([sys.executable, str(Path(__file__).with_name("linemap.py"))], cwd=REPO, check=True,
                            env={**os.environ, "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"})
-            self.linemap = linemap.load_or_build([])
+            self.linemap = linemap.load(key)
             self.order = _test_order()
 
     def timeout(self, tests: list[str], most: float) -> float:
@@ -404,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = json.loads(results_path.read_text()) if args.rerun else None
     if previous:
         for key in ("modules", "sample", "seed", "ids", "select"):
-            if key != "select" or args.select is None:  # a rerun may change how tests are selected
+            if getattr(args, key) is None or key not in ("select", "ids"):  # a rerun may narrow or re-select
                 setattr(args, key, previous["settings"].get(key, getattr(args, key)))
     args.select = args.select or "lines"
 

@@ -60,3 +60,11 @@ def test_the_default_half_normal_scale_is_the_configured_default():
     # Röver et al. 2021: half-normal(0.5) on the log-ratio and SMD scales, in both places that
     # carry the default (the prior's own field and the Bayesian config's default per measure).
     assert {TauPrior("half-normal").scale} == set(DEFAULT_SCALE.values()) == {0.5}
+
+
+def test_the_marginal_predictive_distributions_are_the_published_ones():
+    # Turner et al. 2015, p. 993: log tau² ~ N(-2.56, 1.74²) for any outcome and comparison;
+    # Rhodes et al. 2015, section 3.3: log tau² ~ -3.44 + 2.59 t5 (a typo in either is a
+    # different prior for every review that uses the default "any" row).
+    assert EMPIRICAL["turner2015"][1]["any"]["any"] == (-2.56, 1.74)
+    assert EMPIRICAL["rhodes2015"][1]["any"]["any"] == (-3.44, 2.59)

@@ -161,3 +161,11 @@ def test_equal_quartiles_add_no_skewness_in_s3(q):
     # (no spread to compare with); a symmetric range then leaves the test statistic at 0.
     fit = mean_sd_from_fivenum(50, 5.0, minimum=2.0, q1=q, q3=q, maximum=8.0)
     assert (fit.scenario, fit.skew_statistic, fit.skewed) == ("S3", 0.0, False)
+
+
+@pytest.mark.parametrize("quartiles", [{}, {"q1": 5.0, "q3": 5.0}], ids=["S1", "S3"])
+def test_a_report_with_no_spread_at_all_is_not_skewed(quartiles):
+    # Every participant with the same value (min = max): the range term of Shi et al.'s (2023)
+    # statistic is taken as 0, as the quartile term is, and the SD estimate is 0.
+    fit = mean_sd_from_fivenum(50, 5.0, minimum=5.0, maximum=5.0, **quartiles)
+    assert (fit.mean, fit.sd, fit.skew_statistic, fit.skewed) == (5.0, 0.0, 0.0, False)
