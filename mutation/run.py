@@ -8,17 +8,27 @@ comparison flipped (``<``/``<=``, ``>``/``>=``, ``==``/``!=``, ``is``/``is not``
 other strings, annotations and ``__all__`` are left alone.
 
 For each mutant the module is rewritten in a temporary copy of the package (the working tree is
-never touched; ``PYTHONPATH`` points the tests at the copy) and only the fast tests that import it,
-directly or through other evsynth modules, run (``tests/workflow`` never), nearest importers first,
-stopping at the first failure (``-x``) or after ``--timeout`` seconds (a timeout is reported apart,
-neither killed nor survived). A mutant that passes every test survives; ``mutation/equivalent.tsv``
-explains those that cannot change any output (equivalent mutants). Mutant ids
-(``module:line:col:n``) and the sample drawn by ``--sample N --seed S`` are deterministic.
+never touched; the tests import the copy) and only the unit tests that execute the mutated
+statement run (``tests/workflow`` never): ``mutation/linemap.py`` maps every line of the two
+layers to the tests executing it, once per state of the sources (about 3 minutes, cached in
+``.mutation-cache/``). A statement no unit test executes is "not covered", a survivor, at once.
+The tests run nearest test file first (in imports), fastest first within it, stopping at the
+first failure (``-x``), in a fork of the runner that has numpy, scipy, pandas, PyMARE, pytest and
+hypothesis imported (never evsynth), or after a timeout (reported apart, neither killed nor
+survived). ``--select imports --no-fork`` is the runner before this: every unit-test file
+importing the module, in a new interpreter (17 s a mutant; a killed verdict of the line
+selection is one of it too, its tests being a subset). A mutant that passes every test survives;
+``mutation/equivalent.tsv`` explains those that cannot change any output (equivalent mutants).
+Mutant ids (``module:line:col:n``) and the sample drawn by ``--sample N --seed S`` are
+deterministic.
 
-    python mutation/run.py                          # every mutant: hours on 2 cores
-    python mutation/run.py --sample 150 --seed 21   # a reproducible sample; writes mutation/report.md
+    python mutation/run.py                           # every mutant (~7,000): about a day on 2 shared cores
+    python mutation/run.py --sample 150 --seed 2612  # a reproducible sample; writes mutation/report.md
     python mutation/run.py --modules stats/escalc.py data/checks.py --list
-    python mutation/run.py --rerun                  # re-run the survivors of mutation/results.json
+    python mutation/run.py --rerun                   # re-run the survivors of mutation/results.json
+    python mutation/run.py --ids stats/tau2.py:153:79:1084 --select imports --no-fork   # one, the old way
+
+Running the tests: ``mutation/execute.py``; the report: ``mutation/render.py``.
 
 Results go to ``mutation/results.json`` (one record per mutant run) and ``mutation/report.md``.
 
@@ -31,10 +41,11 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import functools
+import importlib
 import json
 import os
 import random
-import re
 import resource
 import shutil
 import subprocess
@@ -43,6 +54,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import linemap
+from execute import PRELOAD, run_tests, run_tests_forked
+from render import SURVIVING, counts, render
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "workflow" / "lib" / "evsynth"
@@ -183,7 +198,8 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _imports(path: Path) -> set[str]:
+@functools.cache
+def _imports(path: Path) -> frozenset[str]:
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("evsynth"):
@@ -191,7 +207,7 @@ def _imports(path: Path) -> set[str]:
             names.update(f"{node.module}.{a.name}" for a in node.names)
         elif isinstance(node, ast.Import):
             names.update(a.name for a in node.names if a.name.startswith("evsynth"))
-    return names
+    return frozenset(names)
 
 
 def covering_tests(module: str) -> list[Path]:
@@ -226,22 +242,6 @@ def covering_tests(module: str) -> list[Path]:
 # ------------------------------------------------------------------ running
 
 
-def run_tests(copy_root: Path, tests: list[Path], timeout: float) -> tuple[str, float]:
-    env = {**os.environ, "PYTHONPATH": str(copy_root), "PYTHONDONTWRITEBYTECODE": "1",
-           "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"}
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-               "--hypothesis-seed=0", *map(str, tests)]
-    start = time.monotonic()
-    try:
-        result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return "timeout", time.monotonic() - start
-    status = {0: "survived", 1: "killed"}.get(result.returncode, "error")
-    if status == "error" and str(copy_root) in result.stdout + result.stderr:
-        status = "killed"  # the mutated module fails at import: every test of it fails
-    return status, time.monotonic() - start
-
-
 def equivalent_notes() -> dict[str, str]:
     if not EQUIVALENT.is_file():
         return {}
@@ -253,24 +253,95 @@ def equivalent_notes() -> dict[str, str]:
     return notes
 
 
+def _test_order() -> dict[str, int]:
+    """Each unit-test file's distance (in imports) from the nearest module of the layers."""
+    order: dict[str, int] = {}
+    for module in sorted(str(p.relative_to(PACKAGE)) for layer in LAYERS for p in (PACKAGE / layer).rglob("*.py")):
+        for rank, path in enumerate(covering_tests(module)):
+            key = str(path.relative_to(REPO))
+            order[key] = min(order.get(key, rank), rank)
+    return order
+
+
+class Selector:
+    """The tests a mutant runs: by executed lines (default) or by imports (the files importing its module)."""
+
+    def __init__(self, how: str):
+        self.how, self.files, self.sources = how, {}, {}
+        if how == "lines":
+            key = linemap.source_hash()  # the runner itself never imports evsynth or the tests
+            subprocess.run([sys.executable, str(Path(__file__).with_name("linemap.py"))], cwd=REPO, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"})
+            self.linemap = linemap.load(key)
+            self.order = _test_order()
+
+    def timeout(self, tests: list[str], most: float) -> float:
+        if self.how == "imports":
+            return most
+        return min(most, 60 + 20 * sum(self.linemap["seconds"].get(t, 1.0) for t in tests))
+
+    def __call__(self, mutant: Mutant) -> list[str]:
+        if self.how == "imports":
+            if mutant.module not in self.files:
+                self.files[mutant.module] = [str(p) for p in covering_tests(mutant.module)]
+            return self.files[mutant.module]
+        if mutant.module not in self.sources:
+            source = (PACKAGE / mutant.module).read_text()
+            tree = ast.parse(source)
+            spans = linemap.statement_spans(tree)
+            self.sources[mutant.module] = ([spans[id(n)] for n in ast.walk(tree)], linemap.function_body_lines(source))
+        spans, body = self.sources[mutant.module]
+        module_level = mutant.line not in body
+        tests = linemap.select(self.linemap, mutant.module, spans[mutant.n], module_level, self.order)
+        if module_level:  # a test may read a module's constants or dataclass flags without running a line of it
+            files = self._direct_importers(mutant.module)
+            tests += [t for t in sorted(self.linemap["seconds"]) if t.split("::")[0] in files and t not in tests]
+        return tests
+
+    def _direct_importers(self, module: str) -> set[str]:
+        name = _module_name(PACKAGE / module)
+        package = ".".join(name.split(".")[:2])  # evsynth.stats or evsynth.data
+        found = set()
+        for path in sorted(TESTS.rglob("test_*.py")):
+            if "workflow" in path.relative_to(TESTS).parts:
+                continue
+            imported = _imports(path)
+            if name in imported or any(i.startswith(name + ".") for i in imported) or \
+                    f"import {package}\n" in path.read_text():
+                found.add(str(path.relative_to(REPO)))
+        return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modules", nargs="*", help="paths under workflow/lib/evsynth (default: stats/ and data/)")
     parser.add_argument("--sample", type=int, help="run a random sample of this many mutants")
     parser.add_argument("--seed", type=int, default=21, help="seed of the sample (default 21)")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per mutant (default 600)")
+    parser.add_argument("--ids", nargs="*", help="run only these mutant ids (module:line:col:node)")
+    parser.add_argument("--timeout", type=float, default=600.0,
+                        help="seconds per mutant at most (default 600; with --select lines, 60 s plus 20 times "
+                        "what its tests took in the mapping run, if less: a mutant that loops ends sooner)")
+    parser.add_argument("--select", choices=("lines", "imports"),
+                        help="tests per mutant: those executing its statement (default), or every unit-test "
+                        "file importing its module (slow; the runner before coverage-based selection)")
+    parser.add_argument("--no-fork", action="store_true",
+                        help="start a new interpreter per mutant instead of forking this one")
     parser.add_argument("--report", default=str(REPO / "mutation" / "report.md"))
     parser.add_argument("--results", default=str(RESULTS), help="JSON record of the run (mutation/results.json)")
-    parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument("--list", action="store_true", help="list the mutants (and their tests) and exit")
     parser.add_argument("--rerun", action="store_true",
                         help="re-run the survivors of mutation/results.json not explained as equivalent "
                         "(after adding tests; timeouts are not re-run)")
     args = parser.parse_args(argv)
+    if os.environ.get("PYTHONHASHSEED") != "0":  # forked children inherit the hash seed: fix it first
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
     results_path = Path(args.results)
     previous = json.loads(results_path.read_text()) if args.rerun else None
     if previous:
-        for key in ("modules", "sample", "seed"):
-            setattr(args, key, previous["settings"][key])
+        for key in ("modules", "sample", "seed", "ids", "select"):
+            if getattr(args, key) is None or key not in ("select", "ids"):  # a rerun may narrow or re-select
+                setattr(args, key, previous["settings"].get(key, getattr(args, key)))
+    args.select = args.select or "lines"
 
     modules = args.modules or sorted(
         str(p.relative_to(PACKAGE)) for layer in LAYERS for p in (PACKAGE / layer).rglob("*.py"))
@@ -279,118 +350,73 @@ def main(argv: list[str] | None = None) -> int:
     if args.sample is not None and args.sample < len(everything):
         picked = sorted(random.Random(args.seed).sample(range(len(everything)), args.sample))
         chosen = [everything[i] for i in picked]
+    if args.ids:
+        chosen = [(m, how) for m, how in chosen if m.id in set(args.ids)]
     if previous:
         known = equivalent_notes()  # explained as equivalent: they survive by definition
-        again = {r["id"] for r in previous["mutants"] if r["status"] == "survived" and r["id"] not in known}
+        again = {r["id"] for r in previous["mutants"] if r["status"] in SURVIVING and r["id"] not in known}
         chosen = [(m, how) for m, how in chosen if m.id in again]
+    select = Selector(args.select)
     if args.list:
         for mutant, _ in chosen:
-            print(f"{mutant.id}\t{mutant.description}")
+            print(f"{mutant.id}\t{mutant.description}\t{len(select(mutant))} tests")
         print(f"{len(chosen)} of {len(everything)} mutants", file=sys.stderr)
         return 0
 
+    fork = not args.no_fork
+    if fork:
+        os.environ["MPLBACKEND"] = "Agg"
+        for name in PRELOAD:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                pass
     results = []
     started = time.monotonic()
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryDirectory(prefix="evsynth-mutation-") as tmp:
         copy_root = Path(tmp)
         shutil.copytree(PACKAGE, copy_root / "evsynth", ignore=shutil.ignore_patterns("__pycache__"))
-        tests_of = {}
         for i, (mutant, how) in enumerate(chosen, 1):
             target = copy_root / "evsynth" / mutant.module
             original = target.read_text()
-            tests = tests_of.setdefault(mutant.module, covering_tests(mutant.module))
+            tests = select(mutant)
             target.write_text(mutated_source(original, mutant, how))
             try:
-                status, seconds = run_tests(copy_root, tests, args.timeout) if tests else ("no tests", 0.0)
+                if not tests:
+                    status, seconds = "not covered", 0.0
+                else:
+                    status, seconds = (run_tests_forked if fork else run_tests)(copy_root, tests,
+                                                                                select.timeout(tests, args.timeout))
             finally:
                 target.write_text(original)
-            results.append((mutant, status, seconds))
-            print(f"[{i}/{len(chosen)}] {status:9s} {seconds:5.1f}s {mutant.id} {mutant.description}", flush=True)
+            results.append((mutant, status, seconds, len(tests)))
+            print(f"[{i}/{len(chosen)}] {status:11s} {seconds:5.1f}s {len(tests):4d} tests {mutant.id} "
+                  f"{mutant.description}", flush=True)
     cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_seconds = (cpu.ru_utime - cpu_before.ru_utime) + (cpu.ru_stime - cpu_before.ru_stime)
     records = [{"id": m.id, "module": m.module, "line": m.line, "description": m.description, "status": s,
-                "seconds": round(t, 1)} for m, s, t in results]
-    runs = [{"mutants": len(records), "wall_s": round(time.monotonic() - started), "cpu_s": round(cpu_seconds)}]
+                "seconds": round(t, 1), "tests": n} for m, s, t, n in results]
+    runs = [{"mutants": len(records), "wall_s": round(time.monotonic() - started), "cpu_s": round(cpu_seconds),
+             "select": args.select}]
     if previous:  # the survivors' new verdicts replace the old ones
         new = {r["id"]: r for r in records}
         records = [new.get(r["id"], r) for r in previous["mutants"]]
         runs = previous["runs"] + runs
-    document = {"settings": {"modules": args.modules, "sample": args.sample, "seed": args.seed,
-                             "timeout": args.timeout, "generated": len(everything), "n_modules": len(modules)},
+    notes = equivalent_notes()
+    document = {"settings": {"modules": args.modules, "sample": args.sample, "seed": args.seed, "ids": args.ids,
+                             "timeout": args.timeout, "fork": fork,
+                             "select": previous["settings"].get("select", "imports") if previous else args.select,
+                             "generated": len(everything), "n_modules": len(modules)},
                 "runs": runs, "mutants": records}
+    # The verdicts before any test written for this run's survivors: the population estimate.
+    modules_run = sorted({r["module"] for r in records})
+    by_module = {m: counts([r for r in records if r["module"] == m], notes) for m in modules_run}
+    document["first"] = previous.get("first") if previous else {**counts(records, notes), "modules": by_module}
     results_path.write_text(json.dumps(document, indent=1) + "\n")
-    Path(args.report).write_text(render(document, equivalent_notes()))
+    Path(args.report).write_text(render(document, notes))
     print(f"wrote {results_path} and {args.report}")
     return 0
-
-
-def _source_line(module: str, line: int) -> str:
-    text = (PACKAGE / module).read_text().splitlines()[line - 1].strip()
-    return re.sub(r"\|", r"\\|", text)[:90]
-
-
-def render(document: dict, notes: dict[str, str]) -> str:
-    settings, mutants = document["settings"], document["mutants"]
-    command = "mutation/run.py"
-    if settings["modules"]:
-        command += " --modules " + " ".join(settings["modules"])
-    if settings["sample"] is not None:
-        command += f" --sample {settings['sample']} --seed {settings['seed']}"
-    wall = sum(r["wall_s"] for r in document["runs"]) / 60
-    cpu = sum(r["cpu_s"] for r in document["runs"]) / 60
-    runs = "; ".join(f"{r['mutants']} mutants in {r['wall_s'] / 60:.0f} min" for r in document["runs"])
-    sampled = len(mutants) < settings["generated"]
-    lines = [
-        "# Mutation score of the statistics and data layers",
-        "",
-        "Written by `mutation/run.py` (how it works: its docstring and the README, \"Mutation score\"). Re-run with:",
-        "",
-        "```bash",
-        f"PYTHONPATH=workflow/lib nice -n 10 .venv/bin/python {command}",
-        "PYTHONPATH=workflow/lib nice -n 10 .venv/bin/python mutation/run.py --rerun  # survivors, after new tests",
-        "```",
-        "",
-        f"- Mutants: {len(mutants)} run of {settings['generated']} generated over {settings['n_modules']} modules "
-        f"of `evsynth/stats` and `evsynth/data`"
-        f"{' (a deterministic sample, seed ' + str(settings['seed']) + ')' if sampled else ''}.",
-        f"- Time: {wall:.0f} min wall, {cpu:.0f} min CPU ({runs}; 2 cores shared with other jobs), "
-        f"per-mutant timeout {settings['timeout']:.0f} s.",
-        "- Killed: a covering unit test failed. Equivalent: the mutant cannot change any output (why: "
-        "`mutation/equivalent.tsv`). Timed out: the covering tests did not finish in time (not counted).",
-        "",
-        "| layer / module | mutants | killed | equivalent | survived | timed out | score (killed / decided) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-
-    def row(name, group):
-        killed = sum(r["status"] == "killed" for r in group)
-        eq = sum(r["status"] == "survived" and r["id"] in notes for r in group)
-        timeout = sum(r["status"] == "timeout" for r in group)
-        survived = len(group) - killed - eq - timeout
-        decided = killed + survived
-        pct = f"{100 * killed / decided:.1f}%" if decided else "-"
-        return f"| {name} | {len(group)} | {killed} | {eq} | {survived} | {timeout} | {pct} |"
-
-    for layer in LAYERS:
-        lines.append(row(f"**{layer}**", [r for r in mutants if r["module"].startswith(layer + "/")]))
-    lines.append(row("**stats + data**", mutants))
-    for module in sorted({r["module"] for r in mutants}):
-        lines.append(row(module, [r for r in mutants if r["module"] == module]))
-    open_ = [r for r in mutants if r["status"] not in ("killed",)]
-    lines += ["", "## Surviving and timed-out mutants", ""]
-    if not open_:
-        lines.append("None.")
-    else:
-        lines += ["| mutant (module:line:col:node) | mutation | line | verdict |", "|---|---|---|---|"]
-        for r in open_:
-            if r["status"] == "survived" and r["id"] in notes:
-                verdict = notes[r["id"]]
-            else:
-                verdict = f"**{r['status']}**"
-            lines.append(f"| `{r['id']}` | {r['description']} | `{_source_line(r['module'], r['line'])}` | {verdict} |")
-    lines.append("")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -120,3 +120,16 @@ def test_a_log_that_is_not_a_table_is_reported(tmp_path):
     path.write_text("x")
     with pytest.raises(ScreeningError, match="unsupported file type"):
         load_screening(path, REASONS, TABLE, "studies.tsv")
+
+
+def test_exclusion_reasons_come_in_the_configured_order_whatever_the_file_order(tmp_path):
+    # docs/screening.md: the diagram lists reasons in config.yaml's order (a mutant that
+    # stopped recognising a configured reason kept the file's order instead).
+    reasons = list(REASONS)
+    assert len(reasons) >= 2
+    data = yaml.safe_load((FIXTURES / "screening" / "good_counts.yaml").read_text())
+    data["databases_and_registers"]["excluded"] = {reasons[1]: 1, reasons[0]: 0}
+    path = tmp_path / "counts.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    counts = load_screening(path, REASONS, TABLE, "studies.tsv")
+    assert [reason for reason, _ in counts.databases.excluded] == [reasons[0], reasons[1]]

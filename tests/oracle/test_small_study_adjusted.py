@@ -11,6 +11,8 @@ meta-analysis and WLS/WAAP: R's ``lm()`` implementations of Rücker et al. (2011
 Stanley et al. (2017) at 1e-6.
 """
 
+from statistics import NormalDist
+
 import numpy as np
 import pytest
 
@@ -96,6 +98,20 @@ def test_limit_meta_analysis_matches_the_r_implementation(case_id):
         max_rel_error([ours.theta, ours.se, alpha_, alpha_p], [r["theta"], r["se"], r["alpha"], r["alpha_p"]])
         < TOL["rel"]
     )
+    # The Wald CI and p-value of the limit estimate, as metasens::limitmeta reports them, from
+    # R's estimate and SE: theta ± qnorm(0.975) se, 2 pnorm(-|theta| / se).
+    z = NormalDist().inv_cdf(0.975)
+    wald = {"ci_lb": r["theta"] - z * r["se"], "ci_ub": r["theta"] + z * r["se"],
+            "pval": 2 * NormalDist().cdf(-abs(r["theta"]) / r["se"])}
+    for name, value in zip(wald, (ours.ci_lower, ours.ci_upper, ours.p_value)):
+        assert max_rel_error(value, wald[name]) < TOL["rel"], name
+
+
+def test_wls_of_identical_estimates_has_no_spread_and_p_zero():
+    """All trials agree exactly: lm(yi ~ 1, weights = 1/vi) has residual SE 0, so the WLS SE is 0,
+    the CI is the point, and the p-value is taken as 0 (R's lm gives t = Inf, p < 2e-16)."""
+    fit = wls([0.3, 0.3, 0.3], [0.1, 0.2, 0.4])
+    assert (fit.theta, fit.se, fit.ci_lower, fit.ci_upper, fit.p_value) == (0.3, 0.0, 0.3, 0.3, 0.0)
 
 
 @pytest.mark.parametrize("case_id", IDS)

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from scipy import stats
 
 from conftest import REPO
 from evsynth.data.config import outcomes_from_config
@@ -213,3 +214,18 @@ def test_split_shared_group_handbook_23_3_4():
         split_shared_group(777, 1)
     with pytest.raises(ValueError):
         split_shared_group(10, 2, events=11)
+
+
+@pytest.mark.parametrize("test,df", [("z", None), ("hksj", 10)])
+def test_common_tau2_subgroup_cis_are_wald_or_t_on_the_residual_df(test, df):
+    """predict() of metafor's rma.mv(mods = ~ factor(alloc) - 1) style cell means: CI = theta ± q se
+    with q = qnorm(0.975), or qt(0.975, k - G) under test = "knha" (dat.bcg by allocation: k = 13,
+    G = 3, so df = 10, as the published F(2, 10) above)."""
+    ins = CASES["bcg_alloc_reml_z"]["inputs"]
+    vi, groups = np.diag(ins["V"]), groups_of("bcg_alloc_reml_z", "alloc")
+    result = common_tau2_test(ins["yi"], vi, groups, test=test)
+    q = stats.norm.ppf(0.975) if df is None else stats.t.ppf(0.975, df)
+    for sub in result.subgroups:
+        assert np.isfinite([sub.ci_lower, sub.ci_upper]).all()
+        assert sub.ci_lower == pytest.approx(sub.theta - q * sub.se, rel=1e-12)
+        assert sub.ci_upper == pytest.approx(sub.theta + q * sub.se, rel=1e-12)

@@ -153,3 +153,19 @@ def test_chinn_smd_matches_metafor_or2dl():
     yi, vi = smd_from_log_odds_ratio(log_or, v)
     np.testing.assert_allclose(yi, ref["yi"], rtol=1e-10)
     np.testing.assert_allclose(vi, ref["vi"], rtol=1e-10)
+
+
+@pytest.mark.parametrize("q", [4.0, 5.0])
+def test_equal_quartiles_add_no_skewness_in_s3(q):
+    # Shi et al. (2023): the quartile term |q1 + q3 - 2m| / (q3 - q1) is taken as 0 when q3 = q1
+    # (no spread to compare with); a symmetric range then leaves the test statistic at 0.
+    fit = mean_sd_from_fivenum(50, 5.0, minimum=2.0, q1=q, q3=q, maximum=8.0)
+    assert (fit.scenario, fit.skew_statistic, fit.skewed) == ("S3", 0.0, False)
+
+
+@pytest.mark.parametrize("quartiles", [{}, {"q1": 5.0, "q3": 5.0}], ids=["S1", "S3"])
+def test_a_report_with_no_spread_at_all_is_not_skewed(quartiles):
+    # Every participant with the same value (min = max): the range term of Shi et al.'s (2023)
+    # statistic is taken as 0, as the quartile term is, and the SD estimate is 0.
+    fit = mean_sd_from_fivenum(50, 5.0, minimum=5.0, maximum=5.0, **quartiles)
+    assert (fit.mean, fit.sd, fit.skew_statistic, fit.skewed) == (5.0, 0.0, 0.0, False)

@@ -201,3 +201,15 @@ def test_timepoints_refuse_two_effects_in_one_window():
         fit_timepoints([0.1, 0.2, 0.3, 0.4], V, [1, 1, 1, 2])
     with pytest.raises(ValueError, match="structure"):
         fit_timepoints([0.1, 0.2, 0.3, 0.4], V, [1, 2, 1, 2], structure="CS")
+
+
+def test_cr2_gives_a_prediction_interval_only_where_the_model_has_one():
+    """A prediction interval belongs to an intercept-only model; a one-column model without an
+    intercept (regression through the origin) has none, robust or not (both directions)."""
+    yi, vi, trial = _data()
+    V = ClusteredCovariance.constant_correlation(vi, trial, 0.6)
+    plain = cr2(fit_multilevel(yi, V))
+    assert plain.pi_lower is not None and plain.pi_lower < plain.beta[0] < plain.pi_upper
+    dose = np.linspace(0.5, 2.0, len(yi))[:, None]
+    through_origin = fit_multilevel(yi, V, dose, names=["dose"])
+    assert through_origin.pi_lower is None and cr2(through_origin).pi_lower is None

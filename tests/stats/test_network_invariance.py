@@ -143,3 +143,18 @@ def test_renaming_trials_changes_nothing_but_labels(suffix, path):
     renamed = fit("hasselblad1998_reml", frame.assign(study=frame["study"].map(names)), path)
     assert_same_fit(base, renamed, studies=names)
     assert [e.studies for e in renamed.edges] == [tuple(names[s] for s in e.studies) for e in base.edges]
+
+
+def test_node_split_without_indirect_evidence_left_reports_none():
+    """Back-calculation (Dias et al. 2010) divides by 1 - prop_direct: where the direct evidence
+    is practically all of it (prop >= 1 - 1e-10) the indirect estimate is undefined and reported
+    as None with a note, while the other pairs of the same loop keep theirs (both directions)."""
+    frame = pd.DataFrame({"study": ["s1", "s2", "s3", "s4"], "treatment": ["B", "C", "C", "B"],
+                          "comparator": ["A", "A", "B", "A"], "yi": [0.5, 0.3, -0.1, 0.52],
+                          "vi": [1e-6, 1e4, 1e4, 1e-6]})
+    common = fit_network(frame, treatments=["A", "B", "C"], reference="A").common
+    split = {(s.treatment, s.comparator): s for s in common.nodesplit}
+    ab = split["A", "B"]
+    assert ab.prop_direct > 1 - 1e-10 and ab.indirect is None and ab.p_value is None
+    assert "back-calculation undefined" in ab.note
+    assert split["A", "C"].indirect is not None and split["A", "C"].note == ""

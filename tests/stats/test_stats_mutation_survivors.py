@@ -13,7 +13,8 @@ import pytest
 
 import evsynth.data
 import evsynth.stats
-from evsynth.stats.multivariate import BlockCovariance
+from evsynth.stats._summary import i2_test_based_ci
+from evsynth.stats.multivariate import BlockCovariance, rma_mv
 from evsynth.stats.qprofile import _halley_one
 from evsynth.stats.smallstudy import trim_and_fill
 from evsynth.stats.subgroups import separate_tau2_test
@@ -105,3 +106,31 @@ def test_each_subgroup_has_its_wald_interval(alpha):
     for s in test.subgroups:
         assert s.ci_lower == pytest.approx(s.theta - z * s.se, rel=1e-12)
         assert s.ci_upper == pytest.approx(s.theta + z * s.se, rel=1e-12)
+
+
+@pytest.mark.parametrize("k", [3, 5, 10])
+@pytest.mark.parametrize("above", [-0.5, 0.0, 0.5])
+def test_i2_test_based_ci_takes_the_large_q_se_only_strictly_above_k(k, above):
+    # Higgins & Thompson (2002, Stat Med 21:1539, appendix) and R meta's isquared: the se of
+    # ln H is the large-Q formula when Q > k, the small-Q one otherwise (at Q = k too).
+    q = k + above
+    df = k - 1
+    if q > k:
+        se = 0.5 * (np.log(q) - np.log(df)) / (np.sqrt(2 * q) - np.sqrt(2 * k - 3))
+    else:
+        se = np.sqrt(1 / (2 * (k - 2)) * (1 - 1 / (3 * (k - 2) ** 2)))
+    z = NormalDist().inv_cdf(0.975)
+    h = np.sqrt(q / df)
+    lower, upper = max(np.exp(np.log(h) - z * se), 1.0), max(np.exp(np.log(h) + z * se), 1.0)
+    i2_lo, i2_hi, h2_lo, h2_hi = i2_test_based_ci(np.array([q]), k, 0.05)
+    assert h2_lo[0] == pytest.approx(lower**2, rel=1e-12) and h2_hi[0] == pytest.approx(upper**2, rel=1e-12)
+    assert i2_hi[0] == pytest.approx(100 * (upper**2 - 1) / upper**2, rel=1e-12, abs=1e-12)
+
+
+def test_knapp_hartung_with_zero_residuals_falls_back_to_the_unscaled_variance():
+    """Identical estimates: the Knapp-Hartung scale rss / (k - p) is 0; rma_mv uses the ad hoc
+    floor s² = 1, as evsynth.stats.pooling does, so the SE is the model-based (z-test) one."""
+    yi, vi = [0.3, 0.3, 0.3], [0.1, 0.2, 0.4]
+    knha, z = rma_mv(yi, vi, test="knha"), rma_mv(yi, vi, test="z")
+    np.testing.assert_allclose(knha.se, z.se, rtol=1e-12)
+    assert "ad hoc floor used" in knha.note
