@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -110,3 +112,86 @@ def workdir(tmp_path: Path) -> Path:
     """A working directory holding a copy of config.yaml (the study table is added per test)."""
     copy_config(tmp_path)
     return tmp_path
+
+
+# --- One run of the workflow tests' small review, shared by the session ---------------------------
+# Most workflow tests need a finished review of the same small table under the default config.
+# It is run once (small_review); tests that only read it share it, tests that edit or re-run
+# copy it (copy_review keeps modification times, so Snakemake sees nothing to do in the copy).
+
+#: Workflow code a review carries with it (its code inputs are then paths inside the review).
+CODE = ("Snakefile", "workflow", "scripts")
+IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+
+
+def small_table() -> pd.DataFrame:
+    """RESOLVE's primary outcome (3 contrasts x 3 timepoints) and every interference SMD row of the
+    table before the Metapsy import: 4 analyses, 42 jobs, every rule of a shipped run but the
+    PRISMA figure."""
+    table = pd.read_csv(TABLE_BEFORE_METAPSY, sep="\t", dtype=str, keep_default_na=False)
+    keep = ((table["study"] == "DeBar 2025") & (table["outcome"] == "pain_severity_response")) | (
+        table["outcome"] == "pain_interference"
+    )
+    return table[keep]
+
+
+def write_table(table: pd.DataFrame, path: Path) -> None:
+    table.to_csv(path, sep="\t", index=False, lineterminator="\n")
+
+
+@pytest.fixture(scope="session")
+def code_snapshot(tmp_path_factory) -> Path:
+    """The workflow code copied once per session: every review made from it runs the same code,
+    whatever is edited in the repository meanwhile."""
+    root = tmp_path_factory.mktemp("code")
+    shutil.copy2(REPO / "Snakefile", root / "Snakefile")
+    for folder in CODE[1:]:
+        shutil.copytree(REPO / folder, root / folder, ignore=IGNORE)
+    return root
+
+
+def new_review(code: Path, path: Path, table: pd.DataFrame | None = None) -> Path:
+    """A self-contained review at ``path``: the code of ``code``, the default review config and
+    ``table`` (default :func:`small_table`), not run yet."""
+    path.mkdir(parents=True)
+    shutil.copy2(code / "Snakefile", path / "Snakefile")
+    for folder in CODE[1:]:
+        shutil.copytree(code / folder, path / folder)
+    copy_config(path)
+    write_table(small_table() if table is None else table, path / "studies.tsv")
+    return path
+
+
+def review_command(review: Path, *args: str) -> tuple[list[str], dict[str, str]]:
+    """Command and environment that run the review's own Snakefile in it, with its own evsynth
+    first on PYTHONPATH (the jobs import the code the review carries)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(review / "workflow" / "lib")] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])))
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(review / "Snakefile"),
+               "--directory", str(review), "--cores", "2", *args]
+    return command, env
+
+
+def run_review(review: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run Snakemake on a review made by :func:`new_review` (or a copy of one)."""
+    command, env = review_command(review, *args)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def copy_review(review: Path, path: Path) -> Path:
+    """A copy of a finished review that plans nothing (copy2: modification times kept, as
+    `cp -a`; test_code_inputs checks that a copied review plans nothing)."""
+    shutil.copytree(review, path, symlinks=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_review(code_snapshot, tmp_path_factory) -> Path:
+    """:func:`small_table` under the default review config, run once for the session. Read it
+    only; copy it (:func:`copy_review`) to edit or re-run anything."""
+    review = new_review(code_snapshot, tmp_path_factory.mktemp("small_review") / "review")
+    run_review(review)
+    return review
