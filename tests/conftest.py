@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -195,3 +197,29 @@ def small_review(code_snapshot, tmp_path_factory) -> Path:
     review = new_review(code_snapshot, tmp_path_factory.mktemp("small_review") / "review")
     run_review(review)
     return review
+
+
+@pytest.fixture(scope="session")
+def resumed_review(code_snapshot, tmp_path_factory) -> tuple[Path, bool, list[Path]]:
+    """:func:`small_table`'s review killed mid-run (SIGKILL to Snakemake and its jobs once 2 of its
+    4 analyses are pooled), then recovered as the README says (--unlock, then --rerun-incomplete):
+    (the review, whether results/pooled.tsv existed when it was killed, the temporary files the
+    kill left under results/). test_interrupted_run.py checks all three; every file of it was
+    computed once, by the killed run or by the resumed one, so test_workflow.py's
+    same-input-same-bytes test compares it with :func:`small_review` as its second run."""
+    killed = new_review(code_snapshot, tmp_path_factory.mktemp("resumed_review") / "review")
+    command, env = review_command(killed)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    # Kill once some analyses are done but the run is far from finished.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list((killed / "results").rglob("pooled.tsv"))) < 2:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = (killed / "results" / "pooled.tsv").exists()
+    leftovers = [p for p in (killed / "results").rglob("*") if p.name.endswith(".tmp") and "logs" not in p.parts]
+    # A hard kill leaves Snakemake's lock behind.
+    run_review(killed, "--unlock")
+    run_review(killed, "--rerun-incomplete")
+    return killed, finished, leftovers

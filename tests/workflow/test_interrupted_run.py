@@ -7,22 +7,16 @@ uninterrupted run.
 
 The review is the workflow tests' small one (conftest.small_table: 4 analyses, 42 jobs of
 every rule a shipped run has but the PRISMA figure; atomic writes and --rerun-incomplete do
-not depend on the rule or the table's size), and the uninterrupted run is the session's
-(conftest.small_review), of the same code snapshot.
+not depend on the rule or the table's size): conftest.resumed_review kills and recovers it,
+and the uninterrupted run is the session's (conftest.small_review), of the same code snapshot.
 """
 
 from __future__ import annotations
 
 import filecmp
-import os
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
-
-from conftest import new_review, review_command, run_review
 
 pytestmark = pytest.mark.workflow
 
@@ -33,24 +27,11 @@ def _results(root: Path) -> list[str]:
     )
 
 
-def test_killed_run_then_rerun_incomplete_matches_a_clean_run(small_review, code_snapshot, tmp_path):
-    killed = new_review(code_snapshot, tmp_path / "killed")
-    command, env = review_command(killed)
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
-    # Kill once some analyses are done (2 of the 4 pooled) but the run is far from finished.
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list((killed / "results").rglob("pooled.tsv"))) < 2:
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    assert not (killed / "results" / "pooled.tsv").exists(), "the run finished before it could be killed"
+def test_killed_run_then_rerun_incomplete_matches_a_clean_run(resumed_review, small_review):
+    killed, finished_before_the_kill, leftovers = resumed_review
+    assert not finished_before_the_kill, "the run finished before it could be killed"
     # No temporary file may be left where a later run could mistake it for an output.
-    assert not [p for p in (killed / "results").rglob("*") if p.name.endswith(".tmp") and "logs" not in p.parts]
-
-    # The README's recovery: a hard kill leaves Snakemake's lock behind.
-    run_review(killed, "--unlock")
-    run_review(killed, "--rerun-incomplete")
+    assert leftovers == []
 
     clean = small_review
     files = _results(clean)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO, copy_config, copy_review, new_review, run_review, run_workflow, small_table, write_table
+from conftest import REPO, copy_config, copy_review, run_review, run_workflow, small_table, write_table
 from oracle._oracle import load
 
 pytestmark = pytest.mark.workflow
@@ -183,9 +183,10 @@ def test_every_analysis_has_three_figures_and_effects_list_all_rows(finished):
     assert effects.loc[effects["study"] == "Buhrman 2013b", "status"].str.startswith("excluded by reviewer").all()
 
 
-def test_same_input_gives_same_bytes(finished, code_snapshot, tmp_path):
-    second = new_review(code_snapshot, tmp_path / "second")
-    run_review(second)
+def test_same_input_gives_same_bytes(finished, resumed_review):
+    # The second run of the same input: conftest.resumed_review, killed mid-way and resumed, each
+    # of its files computed once, by other processes than the first run's.
+    second = resumed_review[0]
     first_files = sorted(p.relative_to(finished) for p in (finished / "results").rglob("*")
                          if p.is_file() and "logs" not in p.parts)
     assert len(first_files) > 15
