@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -55,6 +59,13 @@ def review_config() -> dict:
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["screening"] = {**config.get("screening", {}), "log": ""}
     return config
+
+
+def all_formats_config() -> dict:
+    """:func:`review_config` drawing every figure format (config.yaml's default leaves PDF out), as
+    the shared review (:func:`new_review`) does: its same-bytes, Slurm and interrupted-run checks
+    then cover each writer."""
+    return {**review_config(), "figures": {"formats": ["pdf", "svg", "png"]}}
 
 
 def figure_formats(config: dict | None = None) -> tuple[str, ...]:
@@ -116,3 +127,112 @@ def workdir(tmp_path: Path) -> Path:
     """A working directory holding a copy of config.yaml (the study table is added per test)."""
     copy_config(tmp_path)
     return tmp_path
+
+
+# --- One run of the workflow tests' small review, shared by the session ---------------------------
+# Most workflow tests need a finished review of the same small table under the default config.
+# It is run once (small_review); tests that only read it share it, tests that edit or re-run
+# copy it (copy_review keeps modification times, so Snakemake sees nothing to do in the copy).
+
+#: Workflow code a review carries with it (its code inputs are then paths inside the review).
+CODE = ("Snakefile", "workflow", "scripts")
+IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+
+
+def small_table() -> pd.DataFrame:
+    """RESOLVE's primary outcome (3 contrasts x 3 timepoints) and every interference SMD row of the
+    table before the Metapsy import: 4 analyses, 42 jobs, every rule of a shipped run but the
+    PRISMA figure."""
+    table = pd.read_csv(TABLE_BEFORE_METAPSY, sep="\t", dtype=str, keep_default_na=False)
+    keep = ((table["study"] == "DeBar 2025") & (table["outcome"] == "pain_severity_response")) | (
+        table["outcome"] == "pain_interference"
+    )
+    return table[keep]
+
+
+def write_table(table: pd.DataFrame, path: Path) -> None:
+    table.to_csv(path, sep="\t", index=False, lineterminator="\n")
+
+
+@pytest.fixture(scope="session")
+def code_snapshot(tmp_path_factory) -> Path:
+    """The workflow code copied once per session: every review made from it runs the same code,
+    whatever is edited in the repository meanwhile."""
+    root = tmp_path_factory.mktemp("code")
+    shutil.copy2(REPO / "Snakefile", root / "Snakefile")
+    for folder in CODE[1:]:
+        shutil.copytree(REPO / folder, root / folder, ignore=IGNORE)
+    return root
+
+
+def new_review(code: Path, path: Path, table: pd.DataFrame | None = None) -> Path:
+    """A self-contained review at ``path``: the code of ``code``, :func:`all_formats_config` and
+    ``table`` (default :func:`small_table`), not run yet."""
+    path.mkdir(parents=True)
+    shutil.copy2(code / "Snakefile", path / "Snakefile")
+    for folder in CODE[1:]:
+        shutil.copytree(code / folder, path / folder)
+    copy_config(path, all_formats_config())
+    write_table(small_table() if table is None else table, path / "studies.tsv")
+    return path
+
+
+def review_command(review: Path, *args: str) -> tuple[list[str], dict[str, str]]:
+    """Command and environment that run the review's own Snakefile in it, with its own evsynth
+    first on PYTHONPATH (the jobs import the code the review carries)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(review / "workflow" / "lib")] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])))
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(review / "Snakefile"),
+               "--directory", str(review), "--cores", "2", *args]
+    return command, env
+
+
+def run_review(review: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run Snakemake on a review made by :func:`new_review` (or a copy of one)."""
+    command, env = review_command(review, *args)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def copy_review(review: Path, path: Path) -> Path:
+    """A copy of a finished review that plans nothing (copy2: modification times kept, as
+    `cp -a`; test_code_inputs checks that a copied review plans nothing)."""
+    shutil.copytree(review, path, symlinks=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_review(code_snapshot, tmp_path_factory) -> Path:
+    """:func:`small_table` under the default review config, run once for the session. Read it
+    only; copy it (:func:`copy_review`) to edit or re-run anything."""
+    review = new_review(code_snapshot, tmp_path_factory.mktemp("small_review") / "review")
+    run_review(review)
+    return review
+
+
+@pytest.fixture(scope="session")
+def resumed_review(code_snapshot, tmp_path_factory) -> tuple[Path, bool, list[Path]]:
+    """:func:`small_table`'s review killed mid-run (SIGKILL to Snakemake and its jobs once 2 of its
+    4 analyses are pooled), then recovered as the README says (--unlock, then --rerun-incomplete):
+    (the review, whether results/pooled.tsv existed when it was killed, the temporary files the
+    kill left under results/). test_interrupted_run.py checks all three; every file of it was
+    computed once, by the killed run or by the resumed one, so test_workflow.py's
+    same-input-same-bytes test compares it with :func:`small_review` as its second run."""
+    killed = new_review(code_snapshot, tmp_path_factory.mktemp("resumed_review") / "review")
+    command, env = review_command(killed)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    # Kill once some analyses are done but the run is far from finished.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list((killed / "results").rglob("pooled.tsv"))) < 2:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = (killed / "results" / "pooled.tsv").exists()
+    leftovers = [p for p in (killed / "results").rglob("*") if p.name.endswith(".tmp") and "logs" not in p.parts]
+    # A hard kill leaves Snakemake's lock behind.
+    run_review(killed, "--unlock")
+    run_review(killed, "--rerun-incomplete")
+    return killed, finished, leftovers

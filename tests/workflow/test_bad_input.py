@@ -7,10 +7,9 @@ import hashlib
 import shutil
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from conftest import REPO, copy_config, run_workflow
+from conftest import REPO, copy_review, run_review
 
 pytestmark = pytest.mark.workflow
 CORPUS = REPO / "tests" / "fixtures"
@@ -25,13 +24,9 @@ def _fingerprint(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def good_run(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("good")
-    copy_config(workdir)
-    table = pd.read_csv(REPO / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)
-    table[table["outcome"] == "pain_interference"].to_csv(workdir / "studies.tsv", sep="\t", index=False)
-    run_workflow(workdir)
-    return workdir
+def good_run(small_review, tmp_path_factory) -> Path:
+    """A copy of the session's finished review (conftest.small_review): the bad inputs go into it."""
+    return copy_review(small_review, tmp_path_factory.mktemp("good") / "review")
 
 
 @pytest.mark.parametrize(
@@ -53,7 +48,7 @@ def test_bad_table_after_a_good_run(good_run, bad, messages):
     original = (good_run / "studies.tsv").read_bytes()
     try:
         shutil.copy(CORPUS / "bad_tables" / bad, good_run / "studies.tsv")
-        result = run_workflow(good_run, check=False)
+        result = run_review(good_run, check=False)
     finally:
         (good_run / "studies.tsv").write_bytes(original)
     assert result.returncode != 0
@@ -66,7 +61,7 @@ def test_bad_table_after_a_good_run(good_run, bad, messages):
 
 def test_bad_config_after_a_good_run(good_run):
     before = _fingerprint(good_run)
-    result = run_workflow(good_run, "--configfile", str(CORPUS / "bad_configs" / "unknown_key.yaml"), check=False)
+    result = run_review(good_run, "--configfile", str(CORPUS / "bad_configs" / "unknown_key.yaml"), check=False)
     assert result.returncode != 0
     assert "methd" in result.stdout + result.stderr
     assert _fingerprint(good_run) == before

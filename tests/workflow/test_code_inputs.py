@@ -20,9 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from test_workflow import small_table, write_table
 
-from conftest import REPO, copy_config
+from conftest import REPO, copy_review
 
 pytestmark = pytest.mark.workflow
 
@@ -119,18 +118,10 @@ def downstream(graph: dict[str, set[str]], rules: set[str]) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def review(tmp_path_factory) -> Path:
-    """A finished review in its own folder: the workflow's code, config and a small table."""
-    root = tmp_path_factory.mktemp("review") / "a"
-    root.mkdir()
-    shutil.copy(REPO / "Snakefile", root / "Snakefile")
-    copy_config(root)
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
-    shutil.copytree(REPO / "workflow", root / "workflow", ignore=ignore)
-    shutil.copytree(REPO / "scripts", root / "scripts", ignore=ignore)
-    write_table(small_table(), root / "studies.tsv")
-    snakemake(root)
-    return root
+def review(small_review, tmp_path_factory) -> Path:
+    """A finished review in its own folder: the workflow's code, config and a small table (a copy
+    of the session's conftest.small_review, which carries its code; the tests below edit it)."""
+    return copy_review(small_review, tmp_path_factory.mktemp("review") / "a")
 
 
 @pytest.fixture(scope="module")

@@ -4,22 +4,19 @@ Every table and figure is written to a temporary name and renamed (evsynth.data.
 evsynth.figures._base), and Snakemake records incomplete jobs; after --unlock, the next run
 with --rerun-incomplete redoes exactly those and ends with the same bytes as an
 uninterrupted run.
+
+The review is the workflow tests' small one (conftest.small_table: 4 analyses, 42 jobs of
+every rule a shipped run has but the PRISMA figure; atomic writes and --rerun-incomplete do
+not depend on the rule or the table's size): conftest.resumed_review kills and recovers it,
+and the uninterrupted run is the session's (conftest.small_review), of the same code snapshot.
 """
 
 from __future__ import annotations
 
 import filecmp
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
-
-from conftest import REPO, copy_config, review_config, run_workflow
 
 pytestmark = pytest.mark.workflow
 
@@ -30,43 +27,13 @@ def _results(root: Path) -> list[str]:
     )
 
 
-def _prepare(path: Path) -> Path:
-    """config.yaml and a real subset of studies.tsv: every SMD interference row and RESOLVE's
-    3 binary outcomes at arm level (12 analyses: enough jobs to kill a run in the middle)."""
-    path.mkdir()
-    # Atomic writes and --rerun-incomplete are the same for every rule; the dependent-effects
-    # jobs (about 20 more per run here) would only lengthen the three runs.
-    config = review_config()
-    config.pop("dependent_effects", None)
-    copy_config(path, config)
-    table = pd.read_csv(REPO / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)
-    keep = table["outcome"].isin(["pain_interference", "pain_severity_response", "pain_intensity_response",
-                                  "pain_interference_response"])
-    table[keep].to_csv(path / "studies.tsv", sep="\t", index=False, lineterminator="\n")
-    return path
-
-
-def test_killed_run_then_rerun_incomplete_matches_a_clean_run(tmp_path):
-    killed = _prepare(tmp_path / "killed")
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(killed),
-               "--cores", "2"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    # Kill once some analyses are done but the run is far from finished.
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list((killed / "results").rglob("pooled.tsv"))) < 3:
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    assert not (killed / "results" / "pooled.tsv").exists(), "the run finished before it could be killed"
+def test_killed_run_then_rerun_incomplete_matches_a_clean_run(resumed_review, small_review):
+    killed, finished_before_the_kill, leftovers = resumed_review
+    assert not finished_before_the_kill, "the run finished before it could be killed"
     # No temporary file may be left where a later run could mistake it for an output.
-    assert not [p for p in (killed / "results").rglob("*") if p.name.endswith(".tmp") and "logs" not in p.parts]
+    assert leftovers == []
 
-    # The README's recovery: a hard kill leaves Snakemake's lock behind.
-    run_workflow(killed, "--unlock")
-    run_workflow(killed, "--rerun-incomplete")
-
-    clean = _prepare(tmp_path / "clean")
-    run_workflow(clean)
+    clean = small_review
     files = _results(clean)
     assert files == _results(killed)
     _, mismatch, errors = filecmp.cmpfiles(clean, killed, files, shallow=False)

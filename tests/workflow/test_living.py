@@ -4,7 +4,9 @@ log names an added trial and the analyses it moved, and re-runs are exactly as w
 Every test runs Snakemake on a *copy* of the workflow code (Snakefile, workflow/, scripts/) in a
 temporary directory: the jobs still import the installed evsynth package, but the package modules
 that are rule inputs (``package_sources``) are the copy's, so a test can edit one, and edits
-made to the repository meanwhile cannot disturb a dry run's job list. Slow (marked workflow).
+made to the repository meanwhile cannot disturb a dry run's job list. The precise re-run tests
+use a copy of the session's finished small review (conftest.small_review), which carries its
+own copy of the code. Slow (marked workflow).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, TABLE_BEFORE_METAPSY, copy_config, review_config
+from conftest import REPO, TABLE_BEFORE_METAPSY, copy_config, copy_review, review_config, small_table
 
 pytestmark = pytest.mark.workflow
 
@@ -234,47 +236,39 @@ def test_cumulative_meta_analysis_by_inclusion_date(code, tmp_path):
 
 # --- Precise re-runs -------------------------------------------------------------------------------------
 
-def small_table() -> pd.DataFrame:
-    """RESOLVE's primary outcome at three timepoints and every interference SMD row: 4 analyses."""
-    table = shipped()
-    keep = ((table["study"] == "DeBar 2025") & (table["outcome"] == "pain_severity_response")) | (
-        table["outcome"] == "pain_interference")
-    return table[keep]
-
-
 ANALYSES = {("pain_severity_response", "post"), ("pain_severity_response", "6m"),
             ("pain_severity_response", "12m"), ("pain_interference", "post")}
 
 
 @pytest.fixture(scope="module")
-def built(code, tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("scope")
-    configure(workdir)
-    write(small_table(), workdir / "studies.tsv")
-    snakemake(code, workdir)
-    assert planned(code, workdir) == []
+def built(small_review, tmp_path_factory) -> Path:
+    """A copy of the session's finished review of conftest.small_table (RESOLVE's primary outcome
+    at three timepoints and every interference SMD row: 4 analyses), which carries its own copy
+    of the code: the tests below run its Snakefile and edit its modules."""
+    workdir = copy_review(small_review, tmp_path_factory.mktemp("scope") / "review")
+    assert planned(workdir, workdir) == []
     return workdir
 
 
-def test_resaving_resorting_or_editing_notes_reruns_nothing(code, built):
+def test_resaving_resorting_or_editing_notes_reruns_nothing(built):
     table = small_table()
     path = built / "studies.tsv"
     write(table, path)  # re-saved: same bytes, new modification time
     os.utime(path)
-    assert planned(code, built) == []
+    assert planned(built, built) == []
     shuffled = table.sample(frac=1, random_state=7).copy()
     shuffled["notes"] = "edited note"
     write(shuffled, path)
-    assert planned(code, built) == []
+    assert planned(built, built) == []
     write(table, path)
 
 
-def test_editing_one_row_reruns_only_its_analysis_and_the_summaries(code, built):
+def test_editing_one_row_reruns_only_its_analysis_and_the_summaries(built):
     table = small_table().copy()
     table.loc[table["study"] == "Menga 2014", "effect"] = "0.300"
     write(table, built / "studies.tsv")
     try:
-        jobs = planned(code, built)
+        jobs = planned(built, built)
         per_analysis = {(w.get("outcome"), w.get("timepoint")) for _, w in jobs if w}
         assert per_analysis == {("pain_interference", "post")}
         rules = [rule for rule, _ in jobs]
@@ -285,27 +279,27 @@ def test_editing_one_row_reruns_only_its_analysis_and_the_summaries(code, built)
         assert {"collect_tables", "tabulate_effects", "trace_provenance", "report_changes"} <= set(rules)
     finally:
         write(small_table(), built / "studies.tsv")
-    assert planned(code, built) == []
+    assert planned(built, built) == []
 
 
-def test_a_new_pymare_version_reruns_the_pooling(code, built, tmp_path):
+def test_a_new_pymare_version_reruns_the_pooling(built, tmp_path):
     """PyMARE's version is a param of pool_analysis: simulated by a dist-info for version 99.0 ahead
     of the real one on the path (importlib.metadata reads the first it finds; nothing is imported)."""
     fake = tmp_path / "fake" / "pymare-99.0.dist-info"
     fake.mkdir(parents=True)
     (fake / "METADATA").write_text("Metadata-Version: 2.1\nName: pymare\nVersion: 99.0\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "fake")}
-    pooling = {(w["outcome"], w["timepoint"]) for rule, w in planned(code, built, env=env) if rule == "pool_analysis"}
+    pooling = {(w["outcome"], w["timepoint"]) for rule, w in planned(built, built, env=env) if rule == "pool_analysis"}
     assert pooling == ANALYSES
-    assert planned(code, built) == []
+    assert planned(built, built) == []
 
 
-def test_editing_a_statistics_module_reruns_the_pooling(code, built):
-    module = code / "workflow" / "lib" / "evsynth" / "stats" / "pooling.py"
+def test_editing_a_statistics_module_reruns_the_pooling(built):
+    module = built / "workflow" / "lib" / "evsynth" / "stats" / "pooling.py"
     original = module.read_bytes()
     module.write_bytes(original + b"\n# an edit to the statistics package\n")
     try:
-        jobs = planned(code, built)
+        jobs = planned(built, built)
         pooling = {(w["outcome"], w["timepoint"]) for rule, w in jobs if rule == "pool_analysis"}
         assert pooling == ANALYSES
     finally:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import TABLE_BEFORE_METAPSY, copy_config, figure_formats, run_workflow
+from conftest import all_formats_config, copy_review, figure_formats, run_review
 from evsynth.data.io import read_tsv
 from evsynth.tables.network import INCONSISTENCY_COLUMNS, LEAGUE_COLUMNS, RANKING_COLUMNS, SUMMARY_COLUMNS
 
@@ -26,25 +26,15 @@ pytestmark = pytest.mark.workflow
 ANALYSES = ("pain_severity_response_post", "pain_severity_response_6m", "pain_severity_response_12m",
             "pain_interference_post")
 PLOTTED = "pain_interference_post"
-PLOTS = [f"results/network/{PLOTTED}_{kind}.{ext}" for kind in ("graph", "forest") for ext in figure_formats()]
-
-
-def prepare(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    copy_config(path)
-    table = pd.read_csv(TABLE_BEFORE_METAPSY, sep="\t", dtype=str, keep_default_na=False)
-    keep = ((table["study"] == "DeBar 2025") & (table["outcome"] == "pain_severity_response")) | (
-        table["outcome"] == "pain_interference"
-    )
-    table[keep].to_csv(path / "studies.tsv", sep="\t", index=False, lineterminator="\n")
-    return path
+PLOTS = [f"results/network/{PLOTTED}_{kind}.{ext}"
+         for kind in ("graph", "forest") for ext in figure_formats(all_formats_config())]
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> Path:
-    workdir = prepare(tmp_path_factory.mktemp("network"))
-    run_workflow(workdir, "results/network/networks.tsv", *PLOTS)
-    return workdir
+def finished(small_review, tmp_path_factory) -> Path:
+    """A copy of the session's finished review of this subset (conftest.small_review): two tests
+    below re-run plots in it."""
+    return copy_review(small_review, tmp_path_factory.mktemp("network") / "review")
 
 
 def read(path: Path) -> pd.DataFrame:
@@ -66,7 +56,7 @@ def test_every_analysis_gets_its_tables(finished):
 
 
 def test_dry_run_plans_plots_for_the_connected_network_only(finished):
-    result = run_workflow(finished, "--dry-run", "--forceall", "--quiet", "rules")
+    result = run_review(finished, "--dry-run", "--forceall", "--quiet", "rules")
     assert re.search(r"\bplot_network\s+1\b", result.stdout), result.stdout[-2000:]
 
 
@@ -111,13 +101,13 @@ def test_plots_are_written_and_byte_identical_on_rerun(finished, tmp_path):
     for plot in PLOTS:
         assert (finished / plot).stat().st_size > 1000
         shutil.copy(finished / plot, tmp_path / Path(plot).name)
-    run_workflow(finished, *PLOTS, "--forcerun", "plot_network")
+    run_review(finished, *PLOTS, "--forcerun", "plot_network")
     for plot in PLOTS:
         assert filecmp.cmp(finished / plot, tmp_path / Path(plot).name, shallow=False), plot
 
 
 def test_a_plot_asked_for_a_single_trial_network_states_why(finished):
     target = "results/network/pain_severity_response_6m_graph.svg"
-    run_workflow(finished, target)
+    run_review(finished, target)
     svg = (finished / target).read_text()
     assert "<svg" in svg and (finished / "results/network/pain_severity_response_6m_forest.png").is_file()

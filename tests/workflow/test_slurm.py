@@ -3,20 +3,21 @@ and munge, started by tests/slurm/start_slurm.sh), driven by snakemake-executor-
 with the shipped profile workflow/profiles/slurm, ends with the same bytes under results/
 as a local run (``--cores 2``) of the same code and table.
 
-Both runs use one snapshot of the Snakefile, workflow/ and scripts/ (its evsynth first on
-PYTHONPATH, which sbatch passes on to the jobs), so an edit to the repo during the run
-cannot make them differ. The table is test_workflow.py's subset of studies.tsv (4 analyses):
-it runs every rule the full shipped table runs, in about a tenth of the time. Only what a
-localhost Slurm without accounting needs is overridden on the command line: job status from
-`squeue` (no slurmdbd, so no `sacct`), a 1 s first status check, kept Slurm logs (to count
-the jobs) and no retries (so that a failure shows).
+Both runs use the session's snapshot of the Snakefile, workflow/ and scripts/, each review
+carrying a copy (its evsynth first on PYTHONPATH, which sbatch passes on to the jobs), so an
+edit to the repo during the run cannot make them differ. The table is the workflow tests'
+subset (conftest.small_table, 4 analyses): it runs every rule the full shipped table runs but
+the PRISMA figure, in a fraction of the time; the local run is the session's shared run of
+it. Only what a localhost Slurm without accounting needs is overridden on the command line:
+job status from `squeue` (no slurmdbd, so no `sacct`), a 1 s first status check, kept Slurm
+logs (to count the jobs) and no retries (so that a failure shows).
 
 Needs root, the Debian packages (`apt-get install -y --no-install-recommends slurm-wlm
 munge`) and the plugin (requirements-test.txt); skipped without them, unless
 EVSYNTH_REQUIRE_SLURM=1 (set by .ci/run, which installs the packages) turns the skip into a
 failure. Slurm is left running (`bash tests/slurm/start_slurm.sh stop` stops it). Slow
-(marked ``workflow``): about 70 s on an idle 2-core machine, 50 s of it the Slurm run (its
-two group jobs of 2 CPUs each take turns on the 2-CPU node) and 17 s the local run.
+(marked ``workflow``): about 50 s on an idle 2-core machine for the Slurm run (its group jobs
+of 2 CPUs each take turns on the 2-CPU node), besides the shared local run.
 """
 
 from __future__ import annotations
@@ -31,10 +32,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from conftest import REPO, copy_config, figure_formats
+from conftest import REPO, all_formats_config, figure_formats, new_review
 
 pytestmark = pytest.mark.workflow
 
@@ -52,15 +52,6 @@ def unavailable(reason: str) -> None:
         pytest.fail(f"{reason}; EVSYNTH_REQUIRE_SLURM=1 (.ci/run installs Slurm), so this test must run")
     pytest.skip(f"{reason}; it runs as root after `apt-get install -y --no-install-recommends slurm-wlm "
                 "munge` and `pip install -r requirements-test.txt`")
-
-
-def small_table() -> pd.DataFrame:
-    """test_workflow.py's table: RESOLVE's primary outcome and every interference SMD row."""
-    table = pd.read_csv(REPO / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)
-    keep = ((table["study"] == "DeBar 2025") & (table["outcome"] == "pain_severity_response")) | (
-        table["outcome"] == "pain_interference"
-    )
-    return table[keep]
 
 
 def snakemake(code: Path, workdir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -101,30 +92,18 @@ def slurm():
 
 
 @pytest.fixture(scope="module")
-def runs(slurm, tmp_path_factory):
+def runs(slurm, small_review, code_snapshot, tmp_path_factory):
     """(Slurm run directory, its snakemake output, what `scontrol` said about each of its
-    Slurm jobs right after the run, local run directory)."""
-    root = tmp_path_factory.mktemp("slurm")
-    code = root / "code"
-    code.mkdir()
-    shutil.copy(REPO / "Snakefile", code / "Snakefile")
-    for folder in ("workflow", "scripts"):
-        shutil.copytree(REPO / folder, code / folder,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
-    directories = {}
-    for name in ("on_slurm", "local"):
-        workdir = directories[name] = root / name
-        workdir.mkdir()
-        copy_config(workdir)
-        small_table().to_csv(workdir / "studies.tsv", sep="\t", index=False, lineterminator="\n")
-    on_slurm = snakemake(code, directories["on_slurm"], "--workflow-profile",
-                         str(code / "workflow" / "profiles" / "slurm"), *LOCALHOST)
-    output = on_slurm.stdout + on_slurm.stderr
+    Slurm jobs right after the run, local run directory). The local run is the session's
+    (conftest.small_review), a review carrying the same code snapshot as the Slurm run's."""
+    on_slurm = new_review(code_snapshot, tmp_path_factory.mktemp("slurm") / "on_slurm")
+    run = snakemake(on_slurm, on_slurm, "--workflow-profile", str(on_slurm / "workflow" / "profiles" / "slurm"),
+                    *LOCALHOST)
+    output = run.stdout + run.stderr
     # Asked now: slurmctld forgets a finished job MinJobAge (300 s) after its end.
     shown = {job: subprocess.run(["scontrol", "show", "job", "--oneliner", job], capture_output=True,
                                  text=True).stdout for job, _ in SUBMITTED.findall(output)}
-    snakemake(code, directories["local"], "--cores", "2")
-    return directories["on_slurm"], output, shown, directories["local"]
+    return on_slurm, output, shown, small_review
 
 
 def results(root: Path) -> list[str]:
@@ -137,7 +116,8 @@ def test_slurm_run_gives_the_same_bytes_as_a_local_run(runs):
     on_slurm, _, _, local = runs
     files = results(local)
     assert len(files) > 15
-    assert {Path(f).suffix for f in files} >= {".tsv", ".md", ".html", *(f".{ext}" for ext in figure_formats())}
+    suffixes = {f".{ext}" for ext in figure_formats(all_formats_config())}
+    assert {Path(f).suffix for f in files} >= {".tsv", ".md", ".html", *suffixes}
     assert results(on_slurm) == files
     _, mismatch, errors = filecmp.cmpfiles(local, on_slurm, files, shallow=False)
     assert mismatch == [] and errors == []

@@ -16,39 +16,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO, TABLE_BEFORE_METAPSY, copy_config, review_config, run_workflow
+from conftest import REPO, copy_config, copy_review, run_review, run_workflow, small_table, write_table
 from oracle._oracle import load
 
 pytestmark = pytest.mark.workflow
 
 
-
-def small_table() -> pd.DataFrame:
-    """RESOLVE's primary outcome (3 contrasts x 3 timepoints) and every interference SMD row."""
-    table = pd.read_csv(TABLE_BEFORE_METAPSY, sep="\t", dtype=str, keep_default_na=False)
-    keep = ((table["study"] == "DeBar 2025") & (table["outcome"] == "pain_severity_response")) | (
-        table["outcome"] == "pain_interference"
-    )
-    return table[keep]
-
-
-def write_table(table: pd.DataFrame, path: Path) -> None:
-    table.to_csv(path, sep="\t", index=False, lineterminator="\n")
-
-
 def prepare(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
-    # Every format (config.yaml's default leaves PDF out): the byte test covers each writer.
-    copy_config(path, {**review_config(), "figures": {"formats": ["pdf", "svg", "png"]}})
+    copy_config(path)
     write_table(small_table(), path / "studies.tsv")
     return path
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> Path:
-    workdir = prepare(tmp_path_factory.mktemp("run"))
-    run_workflow(workdir)
-    return workdir
+def finished(small_review) -> Path:
+    """The session's run of the small table (conftest.small_review): read only."""
+    return small_review
 
 
 def test_resolve_primary_outcome_reproduces_the_paper(finished):
@@ -199,9 +183,10 @@ def test_every_analysis_has_three_figures_and_effects_list_all_rows(finished):
     assert effects.loc[effects["study"] == "Buhrman 2013b", "status"].str.startswith("excluded by reviewer").all()
 
 
-def test_same_input_gives_same_bytes(finished, tmp_path):
-    second = prepare(tmp_path / "second")
-    run_workflow(second)
+def test_same_input_gives_same_bytes(finished, resumed_review):
+    # The second run of the same input: conftest.resumed_review, killed mid-way and resumed, each
+    # of its files computed once, by other processes than the first run's.
+    second = resumed_review[0]
     first_files = sorted(p.relative_to(finished) for p in (finished / "results").rglob("*")
                          if p.is_file() and "logs" not in p.parts)
     assert len(first_files) > 15
@@ -224,7 +209,7 @@ def test_bad_table_stops_before_anything_is_written(tmp_path):
 
 
 def _planned_jobs(workdir: Path) -> dict[str, int]:
-    result = run_workflow(workdir, "--dry-run")
+    result = run_review(workdir, "--dry-run")
     counts = {}
     lines = result.stdout.splitlines()
     if "Job stats:" in lines:
@@ -246,10 +231,12 @@ def with_secondary_effect(table: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([table, second.to_frame().T], ignore_index=True)
 
 
-def test_rerun_scope_after_editing_the_table(tmp_path):
-    workdir = prepare(tmp_path / "scope")
+def test_rerun_scope_after_editing_the_table(small_review, tmp_path):
+    # The session's finished review with one secondary effect added: the run brings it up to date
+    # (the dependent-effects jobs and the summaries), as a cold run of that table would end.
+    workdir = copy_review(small_review, tmp_path / "scope")
     write_table(with_secondary_effect(small_table()), workdir / "studies.tsv")
-    run_workflow(workdir)
+    run_review(workdir)
     table = pd.read_csv(workdir / "studies.tsv", sep="\t", dtype=str, keep_default_na=False)
 
     # Re-sorting the rows and editing notes change no analysis: nothing re-runs.
