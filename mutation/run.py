@@ -23,7 +23,7 @@ Mutant ids (``module:line:col:n``) and the sample drawn by ``--sample N --seed S
 deterministic.
 
     python mutation/run.py                           # every mutant (~7,000): about a day on 2 shared cores
-    python mutation/run.py --sample 150 --seed 2612  # a reproducible sample; writes mutation/report.md
+    python mutation/run.py --sample 120 --seed 3001  # a reproducible sample; writes mutation/report.md
     python mutation/run.py --modules stats/escalc.py data/checks.py --list
     python mutation/run.py --rerun                   # re-run the survivors of mutation/results.json
     python mutation/run.py --ids stats/tau2.py:153:79:1084 --select imports --no-fork   # one, the old way

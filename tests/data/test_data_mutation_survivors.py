@@ -157,3 +157,20 @@ def test_unresolved_message_names_the_adjudication_file_or_says_to_make_one(name
             "column": "effect", "value_a": "0.5", "value_b": "0.6"}
     message = unresolved_message([cell], names)
     assert says in message and "None" not in message
+
+
+@pytest.mark.parametrize("limit", ["lower", "upper"])
+@pytest.mark.parametrize("form", ["contrast", "arm"])
+def test_an_estimate_on_either_ci_limit_is_inside_and_just_beyond_is_outside(tmp_path, form, limit):
+    """A reported estimate equal to a rounded CI limit is valid; 0.01 beyond it is not."""
+    contrast, arms = _table_rows()
+    row = (contrast if form == "contrast" else arms).copy()
+    prefix = "" if form == "contrast" else "arm_"
+    estimate = f"{prefix}estimate" if form == "arm" else "effect"
+    value = float(row[f"{prefix}ci_{limit}"].iloc[0])
+    row[estimate] = f"{value:g}"
+    assert [p for p in _problems(tmp_path, row) if p[0] == estimate] == []
+    row[estimate] = f"{value + (0.01 if limit == 'upper' else -0.01):g}"
+    assert [rule for column, rule in _problems(tmp_path, row) if column == estimate] == [
+        f"lies outside its own CI [{float(row[prefix + 'ci_lower'].iloc[0]):g}, "
+        f"{float(row[prefix + 'ci_upper'].iloc[0]):g}]"]

@@ -84,6 +84,19 @@ def test_nnt_ci_through_infinity_and_no_nnt_for_harm():
     assert number_needed_to_treat(-0.05, (-0.08, -0.02), higher_is_better=False).text == "20 (13 to 50)"
 
 
+@pytest.mark.parametrize("higher_is_better", [True, False])
+def test_nnt_at_exact_reciprocals_is_not_rounded_up(higher_is_better):
+    # 1 / 0.10 and 1 / 0.05 are exactly 10 and 20 in floating point: NNTs 10 and 20, not 11 and 21,
+    # for the CI limits of a clear benefit and of one through no effect (Altman 1998, BMJ
+    # 317:1309: "NNTB 10 to infinity to NNTH 20"), on an outcome where more or fewer events are better.
+    s = 1 if higher_is_better else -1
+    assert number_needed_to_treat(s * 0.08, (s * 0.05, s * 0.10), higher_is_better).text == "13 (10 to 20)"
+    assert number_needed_to_treat(s * 0.05, (s * 0.04, s * 0.10), higher_is_better).text == "20 (10 to 25)"
+    through = number_needed_to_treat(s * 0.05, (s * -0.05, s * 0.10), higher_is_better)
+    assert through.text == "20 (NNTB 10 to infinity to NNTH 20)"
+    assert number_needed_to_treat(s * 0.05, (0.0, s * 0.10), higher_is_better).text == "20 (NNTB 10 to infinity)"
+
+
 def test_smd_reexpressed_by_reference_sd():
     assert reexpress_smd(-0.33, -0.63, -0.03, 2.0) == pytest.approx((-0.66, -1.26, -0.06))
 
@@ -221,6 +234,17 @@ def test_judgements_file_checks(tmp_path):
     assert "line 4, column 'outcome' = 'o': same outcome, timepoint and comparison as line 2" in text
     with pytest.raises(JudgementsError, match="file not found"):
         load_judgements(tmp_path / "missing.tsv", [], [], [])
+
+
+def test_judgements_header_problems_are_all_on_line_1(tmp_path):
+    """An unknown column and a missing one are both header problems: line 1, each named, at once."""
+    bad = tmp_path / "grade.tsv"
+    bad.write_text("outcome\ttimepoint\ttreatment\tcomparator\tcertainity\n"
+                   "o\tpost\tcoach\tusual_care\tlow\n")
+    with pytest.raises(JudgementsError) as err:
+        load_judgements(bad, ["o"], ["post"], ["coach", "usual_care"])
+    found = [(p.line, p.column, p.rule.split(";")[0]) for p in err.value.problems]
+    assert found == [(1, "certainity", "unknown column"), (1, "certainty", "required column is missing")]
 
 
 def test_all_rows_have_only_known_columns_and_finite_numbers():

@@ -258,8 +258,8 @@ def _tau2(
 ) -> tuple[np.ndarray, np.ndarray]:
     """tau² of every subset and whether its iteration converged.
 
-    Iterative estimators start from ``start`` when given (leave-one-out: the full-data
-    tau²), else from metafor's start (HE for REML/ML/EB, DL for PM's Newton steps).
+    Iterative estimators start from ``start`` when given (leave-one-out with PM: the
+    full-data tau²), else from metafor's start (HE for REML/ML/EB, DL for PM's Newton steps).
     """
     n = fixed.n.astype(float)
     rows_all = np.arange(family.rows)
@@ -458,8 +458,10 @@ def leave_one_out_fits(
     if len(np.atleast_1d(yi)) < 2:
         raise ValueError("leave-one-out needs at least two studies")
     start = None
-    if estimator in ("REML", "ML", "EB", "PM"):
-        # Each subset lacks one study, so its tau² is near the full data's: start there.
+    if estimator == "PM":
+        # Each subset lacks one study, so its tau² is near the full data's: start there. Only
+        # for PM, whose Q(tau²) = k - 1 has one root: a REML/ML/EB likelihood may have two
+        # maxima (one at tau² = 0), and metafor's leave1out starts each fit from HE.
         start = float(single_fit(yi, vi, estimator=estimator).tau2[0])
     return _fit(_Family("loo", len(yi)), yi, vi, estimator, ci_method, alpha, chunk_elements, start)
 
