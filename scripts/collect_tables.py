@@ -1,7 +1,9 @@
 """Rule collect_tables: stack every analysis's rows into results/pooled.tsv,
-results/robustness.tsv, results/subgroup_tests.tsv and results/bayes_priors.tsv (analyses in
-config order). With config.yaml: dependent_effects, each analysis's robustness rows are
-followed by its dependent-effects models' (evsynth.tables.dependent.dependent_robustness_records)."""
+results/robustness.tsv, results/subgroup_tests.tsv, results/bayes_priors.tsv,
+results/sensitivity/{leave_one_out,influence,cumulative,small_study,subsets}.tsv and
+results/network/networks.tsv (analyses in config order; one job for every shipped table, issue 18).
+With config.yaml: dependent_effects, each analysis's robustness rows are followed by its
+dependent-effects models' (evsynth.tables.dependent.dependent_robustness_records)."""
 
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,7 +16,8 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 with log_to(snakemake.log[0]) as log:
-    for table in ("pooled", "subgroups", "bayes_priors"):
+    for table in ("pooled", "subgroups", "bayes_priors", "leave_one_out", "influence", "cumulative", "small_study",
+                  "subsets"):  # fmt: skip
         paths = list(snakemake.input[table])
         rows = concat_tsv(paths, snakemake.output[table])
         log.info("%s: %d rows from %d analyses", table, rows, len(paths))
@@ -33,3 +36,6 @@ with log_to(snakemake.log[0]) as log:
             lines += tsv_lines(dependent_robustness_records(fitted, own), columns)
         write_text_atomic(snakemake.output.robustness, "\n".join(lines) + "\n")
         log.info("robustness: %d rows from %d analyses, dependent-effects models included", len(lines) - 1, len(paths))
+    paths = list(snakemake.input.summaries)
+    rows = concat_tsv(paths, snakemake.output.networks)
+    log.info("networks.tsv: %d rows from %d analyses", rows, len(paths))

@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = sorted((REPO / "scripts").glob("*.py"))
 #: Scripts whose jobs pool (random-effects fits, their tests and CIs): they may import scipy.stats.
-POOLING = {"pool_analysis", "analyse_sensitivity", "analyse_dependent"}
+POOLING = {"analyse"}
 
 
 def _evsynth_imports(path: Path) -> list[str]:

@@ -172,8 +172,8 @@ def test_an_adjudication_unblocks_pooling_and_is_kept(code, dual):
         table.loc[table["study"] == "Friesen 2017", "year"] = "2016"
         write(table, dual / name)
     rules = sorted(rule for rule, _ in planned(code, dual, *targets))
-    # Year is the shipped config's meta-regression moderator: the dependent-effects job re-runs too.
-    assert rules == ["analyse_dependent", "collect_tables", "pool_analysis", "reconcile", "trace_provenance"]
+    # One job computes every table of the analysis (year is also the meta-regression moderator).
+    assert rules == ["analyse", "collect_tables", "reconcile", "trace_provenance"]
 
 
 # --- What changed -----------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ def test_adding_one_trial_to_the_shipped_table_names_it_and_the_analyses_it_move
     table = shipped()
     write(pd.concat([table, new_trial().to_frame().T]), workdir / "studies.tsv")
     # Only the analysis the trial enters is re-pooled.
-    pooling = [w for rule, w in planned(code, workdir, "results/changes.md") if rule == "pool_analysis"]
+    pooling = [w for rule, w in planned(code, workdir, "results/changes.md") if rule == "analyse"]
     assert pooling == [{"outcome": "pain_interference", "timepoint": "post"}]
     snakemake(code, workdir, "results/changes.md")
 
@@ -272,7 +272,7 @@ def test_editing_one_row_reruns_only_its_analysis_and_the_summaries(built):
         per_analysis = {(w.get("outcome"), w.get("timepoint")) for _, w in jobs if w}
         assert per_analysis == {("pain_interference", "post")}
         rules = [rule for rule, _ in jobs]
-        for rule in ("pool_analysis", "plot_forest"):
+        for rule in ("analyse", "plot_forest"):
             assert rules.count(rule) == 1
         # The provenance table and the change log are summaries: they re-run; the per-analysis
         # hash in each plot's footer keeps the other plots untouched.
@@ -283,13 +283,13 @@ def test_editing_one_row_reruns_only_its_analysis_and_the_summaries(built):
 
 
 def test_a_new_pymare_version_reruns_the_pooling(built, tmp_path):
-    """PyMARE's version is a param of pool_analysis: simulated by a dist-info for version 99.0 ahead
+    """PyMARE's version is a param of analyse: simulated by a dist-info for version 99.0 ahead
     of the real one on the path (importlib.metadata reads the first it finds; nothing is imported)."""
     fake = tmp_path / "fake" / "pymare-99.0.dist-info"
     fake.mkdir(parents=True)
     (fake / "METADATA").write_text("Metadata-Version: 2.1\nName: pymare\nVersion: 99.0\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "fake")}
-    pooling = {(w["outcome"], w["timepoint"]) for rule, w in planned(built, built, env=env) if rule == "pool_analysis"}
+    pooling = {(w["outcome"], w["timepoint"]) for rule, w in planned(built, built, env=env) if rule == "analyse"}
     assert pooling == ANALYSES
     assert planned(built, built) == []
 
@@ -300,7 +300,7 @@ def test_editing_a_statistics_module_reruns_the_pooling(built):
     module.write_bytes(original + b"\n# an edit to the statistics package\n")
     try:
         jobs = planned(built, built)
-        pooling = {(w["outcome"], w["timepoint"]) for rule, w in jobs if rule == "pool_analysis"}
+        pooling = {(w["outcome"], w["timepoint"]) for rule, w in jobs if rule == "analyse"}
         assert pooling == ANALYSES
     finally:
         module.write_bytes(original)

@@ -141,5 +141,5 @@ def test_every_non_local_job_ran_as_a_completed_slurm_job(runs):
     non_local = Counter(rule for local, rule in submitting_side if not local)
     local_rules = {rule for local, rule in submitting_side if local}
     assert in_slurm_jobs == non_local
-    assert {"pool_analysis", "plot_forest", "analyse_sensitivity", "analyse_network"} <= set(non_local)
+    assert {"analyse", "plot_forest"} <= set(non_local)
     assert local_rules and not local_rules & set(non_local)

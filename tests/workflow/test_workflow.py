@@ -250,35 +250,31 @@ def test_rerun_scope_after_editing_the_table(small_review, tmp_path):
     edited.loc[edited["study"] == "Menga 2014", "effect"] = "0.300"
     write_table(edited, workdir / "studies.tsv")
     # Per-analysis rules run once (the edited analysis only); the rest are table-wide summaries.
-    per_analysis = ("pool_analysis", "plot_forest", "analyse_sensitivity", "analyse_network", "plot_network",
-                    "reproduce_in_r")
+    per_analysis = ("analyse", "plot_forest", "plot_network")
     summaries = ("all", "check_table", "collect_tables", "tabulate_effects", "tabulate_study_table",
-                 "collect_sensitivity", "collect_network", "summarise_findings", "trace_provenance",
-                 "report_changes", "write_methods")
+                 "summarise_findings", "trace_provenance", "report_changes", "write_methods")
     # plot_sensitivity runs per comparison: the edited analysis (pain interference, post) has two
     # with >= 3 trials. Known before the run, since every plot is declared at parse time. The
-    # dependent-effects job of the analysis, its page and its meta-regression bubble plots (two
-    # comparisons with >= 3 trials) re-run too (config.yaml: dependent_effects).
+    # dependent-effects page and the analysis's meta-regression bubble plots (two comparisons
+    # with >= 3 trials) re-run too (config.yaml: dependent_effects).
     expected = {**dict.fromkeys(per_analysis + summaries + DEPENDENT_RULES, 1), "plot_sensitivity": 2,
                 "plot_metaregression": 2}
     assert _planned_jobs(workdir) == expected
 
-    # A secondary effect (primary = no) feeds only the dependent-effects job of its analysis: the
-    # primary analysis, its plots, sensitivity and network analyses and the model across windows
-    # (primary rows only) do not re-run. The table-wide summaries do: the study-table page and
-    # effects.tsv show the row, and collect_tables (robustness.tsv holds the dependent models)
-    # rewrites pooled.tsv, which the summary of findings, methods text and provenance read.
+    # A secondary effect (primary = no) feeds only its own analysis's job (rule analyse computes
+    # every table of the analysis in one process, issue 18): that job and the drawings of its
+    # outputs re-run, no other analysis, and not the model across windows (primary rows only).
+    # The table-wide summaries do: the study-table page and effects.tsv show the row, and
+    # collect_tables (robustness.tsv holds the dependent models) rewrites pooled.tsv, which the
+    # summary of findings, methods text and provenance read.
     edited = table.copy()
     edited.loc[edited["instrument"] == "test scale", "effect"] = "0.300"
     write_table(edited, workdir / "studies.tsv")
-    assert _planned_jobs(workdir) == {
-        **dict.fromkeys(("all", "check_table", "tabulate_effects", "tabulate_study_table", "report_changes",
-                         "summarise_findings", "write_methods", "trace_provenance", *DEPENDENT_RULES), 1),
-        "plot_metaregression": 2}
+    assert _planned_jobs(workdir) == expected
 
 
 #: Jobs an edit of one pain-interference row re-runs under config.yaml: dependent_effects.
-DEPENDENT_RULES = ("analyse_dependent", "collect_tables", "summarise_dependent")
+DEPENDENT_RULES = ("collect_tables", "summarise_dependent")
 
 
 def test_lint_and_format_are_clean():

@@ -44,6 +44,8 @@ MODE_LABELS = PLAN.config.modes
 OUTCOMES = {oid: outcome.as_dict() for oid, outcome in PLAN.config.outcomes.items()}
 WINDOWS = PLAN.config.window_ids
 ANALYSES = PLAN.analyses
+SENSITIVITY = PLAN.config.sensitivity.as_dict()
+DEPENDENT = PLAN.config.dependent.as_dict() if PLAN.config.dependent is not None else {}
 BAYES_FOREST_ROW = bool((PLAN.config.raw.get("bayes") or {}).get("forest_row", True))
 
 LIBRARY = Path(workflow.basedir) / "workflow" / "lib"
@@ -92,3 +94,25 @@ def figure_outputs(stem, name="", **report_args):
 def figure_files(stems):
     """Every configured format of each figure in ``stems``, for rule all."""
     return [f"{stem}.{fmt}" for stem in stems for fmt in FIGURE_FORMATS]
+
+
+def dependent_outputs():
+    """Rule analyse's several-effects tables (results/dependent/, results/metaregression/), only
+    with config.yaml: dependent_effects: otherwise the analysis writes neither."""
+    if PLAN.config.dependent is None:
+        return {}
+    return {
+        "dependent": "results/dependent/{outcome}_{timepoint}.tsv",
+        "metaregression": report(
+            "results/metaregression/{outcome}_{timepoint}.tsv",
+            caption="../report/metaregression_table.rst",
+            category="Meta-regression",
+            subcategory="{outcome}",
+            labels={
+                "outcome": "{outcome}",
+                "timepoint": "{timepoint}",
+                "comparison": "all (table)",
+                "moderator": "all (table)",
+            },
+        ),
+    }

@@ -1,52 +1,9 @@
 # Several effects per trial and meta-regression (issue 15): only when config.yaml:
-# dependent_effects is set (rule all: JOB.dependent_outputs is empty otherwise). Its rows are
-# every effect of the analysis, secondary ones (primary = no) too, as params: editing a secondary
-# row re-runs this job only, not the primary analysis.
-DEPENDENT = PLAN.config.dependent.as_dict() if PLAN.config.dependent is not None else {}
+# dependent_effects is set (rule all: JOB.dependent_outputs is empty otherwise). The per-analysis
+# tables are rule analyse's (pool.smk, common.smk: dependent_outputs).
 TIMEPOINT_WINDOWS = [
     {"id": w.id, "start": w.start, "end": w.end} for w in PLAN.config.windows
 ]
-
-
-rule analyse_dependent:
-    input:
-        code=code("analyse_dependent"),
-    output:
-        dependent="results/dependent/{outcome}_{timepoint}.tsv",
-        metaregression=report(
-            "results/metaregression/{outcome}_{timepoint}.tsv",
-            caption="../report/metaregression_table.rst",
-            category="Meta-regression",
-            subcategory="{outcome}",
-            labels={
-                "outcome": "{outcome}",
-                "timepoint": "{timepoint}",
-                "comparison": "all (table)",
-                "moderator": "all (table)",
-            },
-        ),
-    log:
-        "results/logs/analyse_dependent/{outcome}_{timepoint}.log",
-    group:
-        "analysis"
-    conda:
-        "../envs/stats.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    params:
-        effects=JOB.dependent_rows,
-        rows=JOB.moderator_rows,
-        outcome=JOB.outcome,
-        modes=MODES,
-        method=METHOD,
-        continuity_correction=PLAN.config.continuity_correction,
-        alpha=METHOD["alpha"],
-        dependent=DEPENDENT,
-        versions=VERSIONS,
-    script:
-        "../../scripts/analyse_dependent.py"
 
 
 rule plot_metaregression:

@@ -85,34 +85,3 @@ rule write_methods:
         profile=PROFILE,
     script:
         "../../scripts/write_methods.py"
-
-
-rule reproduce_in_r:
-    input:
-        pooled="results/analyses/{outcome}/{timepoint}/pooled.tsv",
-        studies="results/analyses/{outcome}/{timepoint}/studies.tsv",
-        code=code("reproduce_in_r"),
-    output:
-        script=report(
-            "results/reproduce/{outcome}_{timepoint}.R",
-            caption="../report/reproduce.rst",
-            category="Reproduce in R",
-            subcategory="{outcome}",
-            labels={"outcome": "{outcome}", "timepoint": "{timepoint}"},
-        ),
-    log:
-        "results/logs/reproduce_in_r/{outcome}_{timepoint}.log",
-    group:
-        "analysis"
-    conda:
-        "../envs/stats.yaml"
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=5,
-    params:
-        outcome=JOB.outcome,
-        versions=VERSIONS,
-        profile=PROFILE,
-    script:
-        "../../scripts/reproduce_in_r.py"

@@ -1,34 +1,6 @@
 # Network meta-analysis of the delivery modes (direct and indirect evidence in one model):
-# tables for every analysis, plots for those whose network is connected with >= 2 trials
+# tables for every analysis (rule analyse, pool.smk), plots for those whose network is connected with >= 2 trials
 # (known at parse time from the effect sizes of the rows each analysis pools).
-
-
-rule analyse_network:
-    input:
-        studies="results/analyses/{outcome}/{timepoint}/studies.tsv",
-        code=code("analyse_network"),
-    output:
-        league="results/network/{outcome}_{timepoint}_league.tsv",
-        inconsistency="results/network/{outcome}_{timepoint}_inconsistency.tsv",
-        ranking="results/network/{outcome}_{timepoint}_ranking.tsv",
-        summary="results/network/{outcome}_{timepoint}_summary.tsv",
-    log:
-        "results/logs/analyse_network/{outcome}_{timepoint}.log",
-    group:
-        "analysis"
-    conda:
-        "../envs/stats.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    params:
-        outcome=JOB.outcome,
-        mode_labels=MODE_LABELS,
-        method=METHOD,
-        versions=VERSIONS,
-    script:
-        "../../scripts/analyse_network.py"
 
 
 rule plot_network:
@@ -80,26 +52,3 @@ rule plot_network:
         matplotlib=MATPLOTLIB_VERSION,
     script:
         "../../scripts/plot_network.py"
-
-
-rule collect_network:
-    input:
-        summaries=analysis_outputs("results/network/{outcome}_{timepoint}_summary.tsv"),
-        code=code("collect_network"),
-    output:
-        networks=report(
-            "results/network/networks.tsv",
-            caption="../report/network_tables.rst",
-            category="Tables",
-        ),
-    log:
-        "results/logs/collect_network.log",
-    localrule: True
-    conda:
-        "../envs/stats.yaml"
-    threads: 1
-    resources:
-        mem_mb=200,
-        runtime=5,
-    script:
-        "../../scripts/collect_network.py"

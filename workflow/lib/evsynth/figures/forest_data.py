@@ -347,7 +347,7 @@ def analysis_forest_data(
     bayes_row: bool = False,
     rob_headers: Sequence[str] = ROB_HEADERS,
 ) -> ForestData:
-    """The forest plot of one analysis from the tables rule pool_analysis writes
+    """The forest plot of one analysis from the tables rule analyse writes
     (``pooled``, ``studies``, ``robustness``, ``subgroups``): :func:`build_forest_data` with
     the :func:`method_footer`, then ``extra_footer`` (e.g. the provenance line)."""
     footer = method_footer(

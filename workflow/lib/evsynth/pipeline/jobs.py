@@ -67,7 +67,7 @@ class JobFunctions:
         return self._checked(self.plan.sensitivity_rows, wildcards.outcome, wildcards.timepoint)
 
     def dependent_rows(self, wildcards) -> list[dict[str, Any]]:
-        """Every included effect of one analysis, secondary ones too (rule analyse_dependent)."""
+        """Every included effect of one analysis, secondary ones too (rule analyse, its dependent-effects step)."""
         return self.plan.dependent_rows(wildcards.outcome, wildcards.timepoint)
 
     def timepoint_rows(self, wildcards) -> list[dict[str, Any]]:

@@ -138,7 +138,7 @@ class Plan:
         }
 
     def analysis_effects(self, outcome: str, timepoint: str) -> pd.DataFrame:
-        """The analysis's effect sizes as rule pool_analysis computes them, so which plots it
+        """The analysis's effect sizes as rule analyse computes them, so which plots it
         gets is known at parse time."""
         return self._effects[(outcome, timepoint)]
 
@@ -193,7 +193,7 @@ class Plan:
         return reconciliation.names["a"] if reconciliation.raw is None else reconciliation.raw
 
     def dependent_rows(self, outcome: str, timepoint: str) -> list[dict[str, Any]]:
-        """Every included effect of one analysis, secondary ones too (rule analyse_dependent):
+        """Every included effect of one analysis, secondary ones too (rule analyse):
         the columns it uses plus ``primary`` and ``instrument``, sorted by every field so that the
         table's row order never matters ([] when dependent_effects is off)."""
         if self.config.dependent is None:
@@ -288,7 +288,7 @@ class Plan:
 
     def sensitivity_plots(self) -> list[str]:
         """Sensitivity plots (4 kinds x the configured formats) of each comparison with >= 3 estimable trials,
-        decided from the effect sizes rule pool_analysis computes."""
+        decided from the effect sizes rule analyse computes."""
         return [
             f"results/sensitivity/{o}_{t}/{kind}_{c}.{ext}"
             for o, t in self.analyses

@@ -204,7 +204,7 @@ def dependent_records(
 def comparison_blocks(effects: pd.DataFrame, modes: Sequence[str]) -> list[tuple[tuple[str, str], pd.DataFrame]]:
     """The estimable effects of each comparison of one analysis, as the dependent-effects models
     and the meta-regression fit them: every effect (secondary rows, ``primary = no``, too),
-    comparisons in the primary analysis's order, trials sorted within. Rule analyse_dependent
+    comparisons in the primary analysis's order, trials sorted within. Rule analyse
     fits these rows and rule plot_metaregression draws them, so each bubble is one row of the
     fitted model.
 
