@@ -13,6 +13,7 @@ from evsynth.data.reconcile import ReconcileError
 from evsynth.data.studies import StudyTableError
 from evsynth.pipeline.jobs import JobFunctions
 from evsynth.pipeline.plan import POOLING_GATE_FILE, Plan
+from evsynth.pipeline.scheduling import coalesce_reevaluation_timers
 from evsynth.pipeline.sources import script_sources
 
 validate(config, "../schemas/config.schema.yaml")
@@ -25,6 +26,9 @@ try:
 except (StudyTableError, ConfigError, ReconcileError) as err:
     raise WorkflowError(str(err)) from None
 JOB = JobFunctions(PLAN, error=WorkflowError)
+# Snakemake's rate limiter multiplies its re-evaluation timers with every finished job; one
+# is enough (evsynth.pipeline.scheduling).
+coalesce_reevaluation_timers()
 
 # While A and B disagree in a cell the adjudication does not settle, every rule also needs
 # the output of rule block_pooling (living.smk), which fails once rule reconcile has written
