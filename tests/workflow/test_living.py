@@ -4,9 +4,9 @@ log names an added trial and the analyses it moved, and re-runs are exactly as w
 Every test runs Snakemake on a *copy* of the workflow code (Snakefile, workflow/, scripts/) in a
 temporary directory: the jobs still import the installed evsynth package, but the package modules
 that are rule inputs (``package_sources``) are the copy's, so a test can edit one, and edits
-made to the repository meanwhile cannot disturb a dry run's job list. The precise re-run tests
-use a copy of the session's finished small review (conftest.small_review), which carries its
-own copy of the code. Slow (marked workflow).
+made to the repository meanwhile cannot disturb a dry run's job list. The change-log test and
+the precise re-run tests use a copy of the session's finished small review
+(conftest.small_review), which carries its own copy of the code. Slow (marked workflow).
 """
 
 from __future__ import annotations
@@ -178,19 +178,28 @@ def test_an_adjudication_unblocks_pooling_and_is_kept(code, dual):
 
 # --- What changed -----------------------------------------------------------------------------------
 
-def test_adding_one_trial_to_the_shipped_table_names_it_and_the_analyses_it_moved(code, tmp_path):
-    workdir = tmp_path / "review"
-    workdir.mkdir()
-    configure(workdir)
-    write(shipped(), workdir / "studies.tsv")
+def reconfigure(workdir: Path, **sections) -> None:
+    """Replace sections of a copied review's own config.yaml (its other settings stay as run)."""
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config.update(sections)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+
+
+def test_adding_one_trial_to_the_review_names_it_and_the_analyses_it_moved(small_review, tmp_path):
+    # A copy of the session's finished review (conftest.small_table: RESOLVE's primary outcome and
+    # every interference row of the table before the Metapsy import, 4 analyses): the trial enters
+    # one of them; the other three must not move.
+    workdir = copy_review(small_review, tmp_path / "review")
+    code = workdir  # the copy carries the code it was run with
+    reconfigure(workdir, changes={"baseline": "", "i2_bands": [25, 50, 75]})
     snakemake(code, workdir, "results/changes.md")
     assert "No baseline is configured" in (workdir / "results" / "changes.md").read_text()
 
     freeze = subprocess.run([sys.executable, "-m", "evsynth.freeze", "results", "baselines/v1"], cwd=workdir,
                             capture_output=True, text=True, check=True)
     assert "baselines/v1" in freeze.stdout
-    configure(workdir, changes={"baseline": "baselines/v1", "i2_bands": [25, 50, 75]})
-    table = shipped()
+    reconfigure(workdir, changes={"baseline": "baselines/v1", "i2_bands": [25, 50, 75]})
+    table = small_table()
     write(pd.concat([table, new_trial().to_frame().T]), workdir / "studies.tsv")
     # Only the analysis the trial enters is re-pooled.
     pooling = [w for rule, w in planned(code, workdir, "results/changes.md") if rule == "analyse"]

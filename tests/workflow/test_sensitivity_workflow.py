@@ -14,7 +14,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import TABLE_BEFORE_METAPSY, copy_config, figure_formats, review_config, run_workflow
+from conftest import (
+    all_formats_config,
+    copy_config,
+    copy_review,
+    figure_formats,
+    run_review,
+    run_workflow,
+    small_table,
+    write_table,
+)
 
 pytestmark = pytest.mark.workflow
 
@@ -25,20 +34,22 @@ ANALYSES = ("pain_severity_response_post", "pain_severity_response_6m", "pain_se
 EXCLUDED = ("Buhrman 2004", "Buhrman 2011")
 
 
-def prepare(path: Path, sensitivity: dict) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    config = review_config()
+def configure(path: Path, sensitivity: dict) -> Path:
+    """Write the config (the shared review's, conftest.all_formats_config, with ``sensitivity``
+    and no baseline) and the subset (conftest.small_table plus the test column) into ``path``."""
+    config = all_formats_config()
     config["sensitivity"] = sensitivity
     config["changes"]["baseline"] = ""
     copy_config(path, config)
-    table = pd.read_csv(TABLE_BEFORE_METAPSY, sep="\t", dtype=str, keep_default_na=False)
-    keep = ((table["study"] == "DeBar 2025") & (table["outcome"] == "pain_severity_response")) | (
-        table["outcome"] == "pain_interference"
-    )
-    table = table[keep].copy()
+    table = small_table().copy()
     table["extra_sensitivity_test"] = ["exclude" if s in EXCLUDED else "" for s in table["study"]]
-    table.to_csv(path / "studies.tsv", sep="\t", index=False, lineterminator="\n")
+    write_table(table, path / "studies.tsv")
     return path
+
+
+def prepare(path: Path, sensitivity: dict) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return configure(path, sensitivity)
 
 
 SENSITIVITY = {
@@ -50,9 +61,13 @@ SENSITIVITY = {
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> Path:
-    workdir = prepare(tmp_path_factory.mktemp("sensitivity"), SENSITIVITY)
-    run_workflow(workdir)
+def finished(small_review, tmp_path_factory) -> Path:
+    """A copy of the session's finished review of the same rows (conftest.small_review), given the
+    test column and these settings, then brought up to date: the run redoes what they feed (the
+    sensitivity jobs, their plots and the summaries that name the settings), as a cold run of
+    this review would end; test_same_input_gives_same_bytes compares it with a cold run."""
+    workdir = configure(copy_review(small_review, tmp_path_factory.mktemp("sensitivity") / "review"), SENSITIVITY)
+    run_review(workdir)
     return workdir
 
 
@@ -69,7 +84,7 @@ def test_tables_and_plots_exist(finished):
     plots = sorted(p.name for p in (out / "pain_interference_post").iterdir() if p.suffix != ".tsv")
     assert plots == sorted(
         f"{kind}_{comparison}.{ext}" for kind in PLOTS for comparison in ("coach_vs_usual_care", "online_vs_usual_care")
-        for ext in figure_formats()
+        for ext in figure_formats(all_formats_config())
     )
     assert not any(p.suffix == ".svg" for a in ANALYSES[:3] for p in (out / a).iterdir())  # k = 1: no plots
 
