@@ -235,3 +235,21 @@ def test_plotted_comparisons_keep_the_order_of_first_appearance():
     table = pd.DataFrame(rows, columns=["treatment", "comparator", "estimable"])
     assert plotted_comparisons(table) == ["waitlist_vs_usual_care", "coach_vs_usual_care", "b_vs_a"]
     assert plotted_comparisons(table.iloc[::-1]) == ["b_vs_a", "coach_vs_usual_care", "waitlist_vs_usual_care"]
+
+
+@pytest.mark.parametrize("shift,agrees", [(0.0, True), (0.0099, True), (-0.0099, True), (0.0101, False),
+                                          (-0.0101, False), (0.015, False), (-0.019, False), (None, True)])
+def test_metapsy_g_check_tolerance_is_0_01(tmp_path, shift, agrees):
+    """Sander 2020 (row 638): our g -0.4228441 against the database's .g 0.42284428693507 given
+    benefit-positive (-0.4228443 on our convention); a .g moved by more than 0.01 is flagged."""
+    from data.test_metapsy import DEPRESSION, OUTCOMES, WINDOWS, mapping
+    from evsynth.data.metapsy import import_rows, read_metapsy
+
+    path = tmp_path / "depression.csv"
+    path.write_text(DEPRESSION, encoding="utf-8")
+    line, cells = read_metapsy(path)[2]
+    g = "NA" if shift is None else f"{0.42284428693507 + shift!r}"
+    (check,) = import_rows([(line, {**cells, ".g": g})], mapping("depression-psyctr"), OUTCOMES, WINDOWS).g_checks
+    assert check["agrees"] is agrees
+    assert check["g_ours_arm1_minus_arm2"] == pytest.approx(-0.4228441322, abs=1e-9)
+    assert check["g_metapsy_same_convention"] == (None if shift is None else pytest.approx(-0.42284428693507 - shift))

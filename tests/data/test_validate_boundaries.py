@@ -72,6 +72,8 @@ CASES = [
     ("means", {"sd_treat": "", "sem_treat": "0.3"}, []),
     ("means", {"sd_treat": "", "sem_treat": "0"}, [("sem_treat", "0", "an SE must be greater than 0")]),
     ("means", {"sd_treat": "", "mean_ci_lower_treat": "3.5", "mean_ci_upper_treat": "4.7"}, []),
+    ("means", {"sd_treat": "", "sem_treat": "0", "mean_ci_lower_treat": "3.5", "mean_ci_upper_treat": "4.7"},
+     [("sem_treat", "0", "an SE must be greater than 0")]),  # not also "disagrees with the CI"
     ("means", {"sd_treat": "", "mean_ci_lower_treat": "4.1", "mean_ci_upper_treat": "4.7"}, []),  # mean on a limit
     ("means", {"sd_treat": "", "mean_ci_lower_treat": "3.5", "mean_ci_upper_treat": "4.1"}, []),
     ("means", {"sd_treat": "", "mean_ci_lower_treat": "4.2", "mean_ci_upper_treat": "4.7"},
@@ -94,6 +96,14 @@ CASES = [
     ("means", {"sd_treat": "", "sem_treat": "0.34", "mean_ci_lower_treat": "3.5", "mean_ci_upper_treat": "4.7"},
      [("sem_treat", "0.34", "disagrees with the CI of the mean beside it, which implies an SE of 0.2966 (more than 10% "
                             "apart); check both, keep the one the source reports")]),
+    # exactly 10% apart is allowed: SE 0.3845262615623163 is 0.1 x itself above the 0.3460736354 the CI
+    # 3.4-4.8 implies with n 40, exactly in floating point (found by stepping the SE by ulps)
+    ("means", {"sd_treat": "", "sem_treat": "0.3845262615623163", "mean_ci_lower_treat": "3.4",
+               "mean_ci_upper_treat": "4.8", "mean_treat": "4.1"}, []),
+    ("means", {"sd_treat": "", "sem_treat": "0.38452626156232", "mean_ci_lower_treat": "3.4",
+               "mean_ci_upper_treat": "4.8", "mean_treat": "4.1"},
+     [("sem_treat", "0.38452626156232", "disagrees with the CI of the mean beside it, which implies an SE of 0.3461 "
+                                        "(more than 10% apart); check both, keep the one the source reports")]),
     # contrast: estimate within its CI (limits allowed), SE > 0, CI level in [50, 100), p in (0, 1]
     ("contrast", {"effect": "-0.7"}, []), ("contrast", {"effect": "-0.1"}, []),
     ("contrast", {"effect": "-0.05"}, [("effect", "-0.05", "lies outside its own CI [-0.7, -0.1]")]),
@@ -120,6 +130,11 @@ CASES = [
     ("contrast", {"se": "0.135"},
      [("se", "0.135", "disagrees with the CI beside it, which implies an SE of 0.1531 (more than 10% apart); check "
                       "both, keep the one the source reports")]),
+    # exactly 10% apart is allowed (the CI 0.1-0.5 implies 0.1020426914 = 0.9 x 0.11338076820547868 in floating point)
+    ("contrast", {"effect": "0.3", "ci_lower": "0.1", "ci_upper": "0.5", "se": "0.11338076820547868"}, []),
+    ("contrast", {"effect": "0.3", "ci_lower": "0.1", "ci_upper": "0.5", "se": "0.1133807682055"},
+     [("se", "0.1133807682055", "disagrees with the CI beside it, which implies an SE of 0.102 (more than 10% apart); "
+                                "check both, keep the one the source reports")]),
     # ratio measures: > 0, the estimate within its CI
     ("ratio", {"effect": "1.1"}, []), ("ratio", {"effect": "2.0"}, []),
     ("ratio", {"effect": "0", "ci_lower": ""}, [("ci_lower", "", "give both CI limits or neither"),
