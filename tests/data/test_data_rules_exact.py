@@ -318,3 +318,56 @@ def test_metapsy_g_check_of_event_counts_is_chinns_smd_with_harms_unturned(tmp_p
     assert check["g_ours_arm1_minus_arm2"] == pytest.approx(math.log(3 * 6 / (7 * 4)) * math.sqrt(3) / math.pi,
                                                             rel=1e-12)
     assert result.rows[0]["effect_direction"] == ""
+
+
+def test_a_borrowed_sd_is_the_mean_of_every_donor_arm_sd_and_says_so():
+    """Furukawa et al. 2006: the mean of the 6 arm SDs of the other trials (3, 3, 5, 6, 4, 4 -> 25/6);
+    a reported control SD is kept; the conversion ids and details are appended once."""
+    donors = [_means(2, "D 2019", 3.0), {**_means(3, "E 2021", 5.0), "sd_ctrl": 6.0}, _means(4, "D 2019", 4.0)]
+    needy = {**_means(5, "T 2020", None), "sd_ctrl": 2.5, "conversion": "sd_from_se", "conversion_detail": "x"}
+    assert borrow_missing_sds([*donors, needy], {"effects": {"borrow_missing_sd": True}}) == []
+    assert (needy["sd_treat"], needy["sd_ctrl"]) == (pytest.approx(25 / 6, rel=1e-15), 2.5)
+    assert needy["conversion"] == "sd_from_se; sd_borrowed"
+    assert needy["conversion_detail"] == ("x; treatment SD 4.16667 borrowed: mean of the 6 arm SDs reported by "
+                                          "D 2019, E 2021 (Furukawa et al. 2006, J Clin Epidemiol 59:7)")
+    untouched = _means(6, "U 2022", None)
+    assert borrow_missing_sds([*donors, untouched], {"effects": {"borrow_missing_sd": False}}) == []
+    assert untouched["sd_treat"] is None
+
+
+MEANS_GROUP = {**GROUP, "form": "means", "mean_ctrl": 5.0, "sd_ctrl": 2.0, "n_ctrl": 40, "source": "s1"}
+
+
+def test_an_arm_group_of_means_combines_three_arms_by_the_handbook_formula():
+    """Handbook Table 6.5.a applied pairwise equals the pooled SD of all three groups:
+    sqrt((sum (n-1) sd² + sum n (mean - grand mean)²) / (N - 1))."""
+    arms = [(20, 3.0, 1.0), (30, 4.0, 1.5), (10, 2.0, 1.2)]
+    rows = [{**MEANS_GROUP, "line": line, "n_treat": n, "mean_treat": m, "sd_treat": s}
+            for line, (n, m, s) in zip((2, 3, 4), arms)]
+    rows[1] = {**rows[1], "source": "s2", "conversion": "sd_from_se", "conversion_detail": "y"}
+    (row,), problems = combine_arm_groups(rows)
+    assert problems == []
+    grand = sum(n * m for n, m, _ in arms) / 60
+    sd = ((sum((n - 1) * s**2 + n * (m - grand) ** 2 for n, m, s in arms)) / 59) ** 0.5
+    assert (row["n_treat"], row["mean_treat"], row["sd_treat"]) == (60, pytest.approx(grand), pytest.approx(sd))
+    assert (row["line"], row["source"], row["conversion"]) == (2, "s1; s2", "sd_from_se; combined_arms")
+    assert row["conversion_detail"] == (
+        "y; treatment arms of lines 2, 3, 4 combined: n 60, mean 3.33333, SD 1.48748 (Cochrane Handbook v6.5 Table "
+        "6.5.a); control arm counted once (Cochrane Handbook v6.5 §6.5.2.10, Table 6.5.a)")
+
+
+def test_every_row_of_an_arm_group_must_give_the_same_control_arm():
+    rows = [{**MEANS_GROUP, "line": 2, "n_treat": 20, "mean_treat": 3.0, "sd_treat": 1.0},
+            {**MEANS_GROUP, "line": 3, "n_treat": 30, "mean_treat": 4.0, "sd_treat": 1.5, "sd_ctrl": 2.1},
+            {**MEANS_GROUP, "line": 4, "n_treat": 10, "mean_treat": 2.0, "sd_treat": 1.2, "n_ctrl": 41,
+             "mean_ctrl": 4.0}]
+    out, problems = combine_arm_groups(rows)
+    rule = ("the shared control arm differs from line 2 ({}): the rows of arm_group 'g' share one control arm, "
+            "counted once")
+    assert problems == [(3, "sd_ctrl", "2.1", rule.format(2.0)), (4, "mean_ctrl", "4.0", rule.format(5.0))]
+    assert out == [{k: v for k, v in r.items() if k != "arm_group"} for r in rows]  # nothing combined
+    single, problems = combine_arm_groups([rows[0], {**rows[1], "arm_group": "h"}])
+    assert problems == [(2, "arm_group", "g", "arm_group names a single row: give the other arms of the group the "
+                                              "same label, or leave it empty"),
+                        (3, "arm_group", "h", "arm_group names a single row: give the other arms of the group the "
+                                              "same label, or leave it empty")]
