@@ -371,3 +371,13 @@ def test_every_row_of_an_arm_group_must_give_the_same_control_arm():
                                               "same label, or leave it empty"),
                         (3, "arm_group", "h", "arm_group names a single row: give the other arms of the group the "
                                               "same label, or leave it empty")]
+
+
+def test_covariance_pairs_follow_the_table_order_of_their_trials():
+    """Trials in table order (not sorted by label): the pairs of 'Z 2020' (rows 0-1) come first."""
+    def trial(label):
+        frame = _trial_effects().iloc[:2]
+        return frame.assign(study=label, arm_group=f"{label} | o | 3")
+
+    frame = pd.concat([trial("Z 2020"), trial("A 2019")], ignore_index=True)
+    assert [(p.row_i, p.row_j) for p in covariance_pairs(frame)] == [(0, 1), (2, 3)]
