@@ -93,3 +93,11 @@ def test_dependent_section_problems_all_at_once_and_defaults_kept():
     assert problems == [] and (config.che_variances, config.timepoint_structure) == ("trial-mean", "HAR")
     assert config.as_dict() == {"rho": 0.6, "moderators": [], "permutations": 1000, "seed": 20240101,
                                 "che_variances": "trial-mean", "timepoint_structure": "HAR"}
+
+
+@pytest.mark.parametrize("sof,path", [({}, ""), ({"judgements": None}, ""), ({"judgements": "grade.tsv"}, "grade.tsv")])
+def test_the_judgements_path_is_empty_unless_given(sof, path):
+    raw = copy.deepcopy(CONFIG)
+    raw["changes"] = {**raw.get("changes", {}), "baseline": ""}
+    raw["summary_of_findings"] = sof
+    assert load_config(raw).judgements == path

@@ -381,3 +381,22 @@ def test_covariance_pairs_follow_the_table_order_of_their_trials():
 
     frame = pd.concat([trial("Z 2020"), trial("A 2019")], ignore_index=True)
     assert [(p.row_i, p.row_j) for p in covariance_pairs(frame)] == [(0, 1), (2, 3)]
+
+
+@pytest.mark.parametrize("needy", [
+    {**_means(3, "T 2020", None), "form": "counts"},  # not arm means: nothing to borrow for
+    _means(3, "T 2020", None),  # a row already refused (in failed_lines): left alone
+])
+def test_rows_not_borrowing_are_left_alone(needy):
+    problems = borrow_missing_sds([_means(2, "D 2019", 3.0), needy], {"effects": {"borrow_missing_sd": True}},
+                                  failed_lines={3} if needy["form"] == "means" else ())
+    assert problems == [] and needy["sd_treat"] is None and needy["conversion"] == ""
+
+
+def test_raw_cells_of_a_reconciled_table_are_numbered_from_0_with_its_own_columns():
+    from evsynth.data.sensitivity_cells import raw_cells
+
+    table = pd.DataFrame({"study": ["A 2020", "B 2021"], "extra_rob": ["high", "low"]}, index=[7, 3])
+    raw, name = raw_cells(table)
+    assert (list(raw.columns), list(raw.index), name) == (["study", "extra_rob"], [0, 1], "the reconciled study table")
+    assert list(raw["study"]) == ["A 2020", "B 2021"]

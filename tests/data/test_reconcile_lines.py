@@ -46,3 +46,36 @@ def test_a_row_one_reviewer_alone_extracted_names_that_extraction_only():
         "Dual extraction: 1 problem(s); nothing was pooled:",
         f"  - reconciled row of a.tsv line 4, column 'primary' = 'yes': {TWO_PRIMARY}",
     ]
+
+
+def _row_verdict(study, verdict):
+    return {"study": study, "outcome": "bpi_pain_severity", "timepoint": "3", "comparison": "coach_vs_usual_care",
+            "column": "row", "agreed_value": verdict, "who": "JD", "why": "Table 3"}
+
+
+def test_every_row_adjudicated_absent_leaves_a_table_without_rows():
+    a, b = frame(MEANS), frame({**MEANS, "study": "U 2021"})
+    verdicts = frame(_row_verdict("T 2020", "absent"), _row_verdict("U 2021", "absent"))
+    assert problems(a, b, verdicts) == ["Dual extraction: 1 problem(s); nothing was pooled:",
+                                        "  - reconciled row of line 2: the table has a header but no rows"]
+
+
+@pytest.mark.parametrize("kept", ["T 2020", "U 2021"])  # the row only A extracted, or only B
+def test_a_kept_row_takes_its_cells_from_the_one_extraction_that_has_it(kept):
+    a, b = frame(MEANS), frame({**MEANS, "study": "U 2021"})
+    dropped = "U 2021" if kept == "T 2020" else "T 2020"
+    result = reconcile_tables(a, b, frame(_row_verdict(kept, "present"), _row_verdict(dropped, "absent")), NAMES,
+                              CONFIG)
+    assert list(result.studies["study"]) == [kept]
+    cells = {(c["study"], c["column"]): c for c in result.cells}
+    assert {c["study"] for c in result.cells} == {"T 2020", "U 2021"}
+    assert (kept, "sd_treat") in cells and (dropped, "sd_treat") not in cells
+    present_in_a = kept == "T 2020"
+    for column in ("study", "n_treat", "mean_treat", "sd_ctrl"):
+        cell = cells[(kept, column)]
+        expected = kept if column == "study" else MEANS[column]
+        assert (cell["value"], cell["settled"], cell["who"]) == (expected, "adjudicated", "JD")
+        assert (cell["value_a"], cell["value_b"]) == ((expected, "") if present_in_a else ("", expected))
+    assert cells[(dropped, "row")]["value"] == "absent"
+    assert result.row_settled[(kept, "bpi_pain_severity", "3", "coach_vs_usual_care")] == \
+        "adjudicated: row present (JD)"
