@@ -41,11 +41,18 @@ def test_arm_rows_that_pair_up_are_valid(tmp_path):
     assert table_problems(tmp_path, [arm("coach"), arm("usual_care"), arm("online")]) == []
 
 
-def test_one_arm_measure_per_trial_outcome_and_timepoint_names_the_first_line(tmp_path):
-    proportion = {"arm_measure": "proportion", "arm_estimate": "0.2", "arm_ci_lower": "0.18", "arm_ci_upper": "0.23"}
-    rows = [arm("coach"), arm("online"), arm("usual_care", **proportion)]
+PROPORTION = {"arm_measure": "proportion", "arm_estimate": "0.2", "arm_ci_lower": "0.18", "arm_ci_upper": "0.23"}
+
+
+@pytest.mark.parametrize("measures,lines", [
+    (("percent", "percent", "proportion"), [4]),
+    (("percent", "proportion", "proportion"), [3, 4]),  # every arm is compared with the first, not the one before
+])
+def test_one_arm_measure_per_trial_outcome_and_timepoint_names_the_first_line(tmp_path, measures, lines):
+    rows = [arm(mode, **(PROPORTION if kind == "proportion" else {}))
+            for mode, kind in zip(("coach", "online", "usual_care"), measures)]
     rule = "differs from line 2 ('percent'): one measure per study x outcome x timepoint"
-    assert table_problems(tmp_path, rows) == [(4, "arm_measure", "proportion", rule)]
+    assert table_problems(tmp_path, rows) == [(line, "arm_measure", "proportion", rule) for line in lines]
 
 
 def test_an_orphan_arm_and_a_duplicate_arm(tmp_path):
