@@ -291,3 +291,18 @@ def test_raw_cells_of_a_reconciled_table_are_numbered_from_0_with_its_own_column
     raw, name = raw_cells(table)
     assert (list(raw.columns), list(raw.index), name) == (["study", "extra_rob"], [0, 1], "the reconciled study table")
     assert list(raw["study"]) == ["A 2020", "B 2021"]
+
+
+def test_rows_without_a_form_are_refused_not_dropped():
+    """Typed rows always carry 'form' (load_studies); rows without it cannot be classified, so
+    compute_all_effects fails loudly rather than returning no effects."""
+    with pytest.raises(KeyError, match="form"):
+        compute_all_effects([{k: v for k, v in MEANS.items() if k != "form"} | {"outcome": "md"}], EFFECT_OUTCOMES,
+                            MODES)
+
+
+def test_a_negative_arm_mean_is_bracketed_in_the_derivation_and_zero_is_not():
+    rows = [_arm("coach", 0.0, -1.0, 1.0), _arm("usual_care", -1.5, -2.5, -0.5)]
+    (contrast,) = compute_all_effects(rows, EFFECT_OUTCOMES, MODES).to_dict("records")
+    assert contrast["derivation"].startswith("derived from arm-level estimates: MD = 0 - (-1.5); ")
+    assert contrast["yi"] == 1.5

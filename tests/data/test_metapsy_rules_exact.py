@@ -98,3 +98,22 @@ def test_g_check_of_event_counts_is_chinns_smd_with_harms_unturned(tmp_path):
     assert check["g_ours_arm1_minus_arm2"] == pytest.approx(math.log(3 * 6 / (7 * 4)) * math.sqrt(3) / math.pi,
                                                             rel=1e-12)
     assert result.rows[0]["effect_direction"] == ""
+
+
+def test_a_follow_up_without_weeks_takes_its_mapped_window_not_the_first(tmp_path):
+    """A record with no usable weeks takes its window from the map's without_weeks (here fu -> 6m),
+    so it is not a second measurement of the post window beside a 4-week row of the same trial."""
+    path = tmp_path / "depression.csv"
+    path.write_text(DEPRESSION, encoding="utf-8")
+    line, cells = read_metapsy(path)[2]
+    chosen = mapping("depression-psyctr")
+    chosen = dataclasses.replace(chosen, timepoint={**chosen.timepoint, "without_weeks": {"post": "post", "fu": "6m"}})
+    records = [(line, {**cells, "time": "fu", "time_weeks": "NA"}), (line + 1, {**cells, "time_weeks": "4"})]
+    result = import_rows(records, chosen, OUTCOMES, WINDOWS)
+    assert [(r["timepoint"], r["include"], r["exclusion_reason"]) for r in result.rows] == [("6m", "yes", ""),
+                                                                                          ("4w", "yes", "")]
+    records.append((line + 2, {**cells, "time_weeks": "3"}))  # a second post-window row: the later is kept out
+    result = import_rows(records, chosen, OUTCOMES, WINDOWS)
+    assert [(r["timepoint"], r["include"], r["exclusion_reason"]) for r in result.rows] == [
+        ("6m", "yes", ""), ("3w", "yes", ""),
+        ("4w", "no", "second measurement in the post window; the first (3w) is pooled")]

@@ -84,6 +84,10 @@ CASES = [
      [("mean_ci_upper_treat", "4.1", "CI has zero width")]),
     ("means", {"sd_treat": "", "mean_ci_lower_treat": "3.5"},
      [("mean_ci_upper_treat", "", "give both limits of the arm mean's CI or neither")]),
+    ("means", {"n_treat": ""}, [("n_treat", "", "must be filled for means data")]),  # an SD needs no n to convert
+    ("means", {"sd_treat": "", "sem_treat": "0.3", "n_treat": ""},
+     [("n_treat", "", "must be filled for means data"),
+      ("n_treat", "", "must be filled: the SD is computed from the SE or CI of the mean and n")]),
     ("means", {"sd_treat": "", "sem_treat": "0.3", "n_treat": "1"},
      [("n_treat", "1", "an arm of 1 has no SD to recover; at least 2 needed")]),
     ("means", {"sd_treat": "", "sem_treat": "0.3", "n_treat": "2"}, []),
