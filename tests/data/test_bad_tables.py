@@ -8,6 +8,8 @@ tests/fixtures/bad_configs/ is an override merged onto config.yaml (as ``--confi
 that breaks one rule of the JSON schema or of the window checks.
 """
 
+import dataclasses
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -96,3 +98,20 @@ def test_overlapping_windows_are_rejected():
     with pytest.raises(ConfigError, match="overlap"):
         windows_from_config(config)
     assert Path(SCHEMA).is_file()
+
+
+MESSAGES = json.loads((REPO / "tests" / "data" / "bad_table_messages.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", sorted(MESSAGES))
+def test_bad_table_messages_in_full(name):
+    """Every problem of the corpus as the reviewer reads it (file, line, column, value, rule),
+    word for word: line numbers cited inside a rule ("as line 2"), the values a rule quotes (an
+    implied SE, a correlation, a range) and every bound are pinned, not only the words of
+    expected.yaml. tests/data/bad_table_messages.json was written from the code once and each
+    message checked by hand against its table (e.g. 56: the CI -2.0 to -0.2 implies an SE of
+    1.8 / (2 x 1.95996) = 0.4592; 58: (1.8² + 2² - 4.5²) / (2 x 1.8 x 2) = -1.807)."""
+    assert sorted(MESSAGES) == sorted(n for n in EXPECTED if EXPECTED[n])
+    with pytest.raises(StudyTableError) as err:
+        load_studies(CORPUS / name, CONFIG)
+    assert [str(dataclasses.replace(p, file=name)) for p in err.value.problems] == MESSAGES[name]
