@@ -1,7 +1,7 @@
 """Rule plot_metaregression: the bubble plot of one moderator's meta-regression in one comparison
 of one analysis, in each format of config.yaml figures.formats (byte-identical across runs).
 
-The model is refitted on the rows rule analyse_dependent fits (every effect of the comparison,
+The model is refitted on the rows rule analyse fits (every effect of the comparison,
 secondary ones too: evsynth.tables.dependent.comparison_blocks, from the same params), exactly
 as it fits them (evsynth.figures.bubble): each bubble is one row of the table's model, sized by
 its weight in that model. The table row's omnibus test, R² and permutation p are shown under the

@@ -1,7 +1,7 @@
 """Rule plot_network: the network graph and the forest plot of every mode against usual care,
 each in the formats of config.yaml figures.formats (byte-identical across runs).
 
-Draws the tables written by rule analyse_network (and the network's structure from the
+Draws the tables written by rule analyse (and the network's structure from the
 analysis's ``studies.tsv``). The workflow asks for these plots only for networks that were
 fitted (connected, two or more trials); asked for any other analysis, it draws a figure
 that says why there is no network.

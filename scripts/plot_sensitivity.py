@@ -1,7 +1,7 @@
 """Rule plot_sensitivity: the leave-one-out, Baujat, cumulative and funnel plots of one
 comparison in one analysis, each in the formats of config.yaml figures.formats (byte-identical across runs).
 
-The plots draw the tables written by rule analyse_sensitivity and the analysis's
+The plots draw the tables written by rule analyse and the analysis's
 ``pooled.tsv``; a comparison with too few estimable trials gets a plot saying why.
 """
 

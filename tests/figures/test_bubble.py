@@ -143,7 +143,7 @@ def test_constant_moderator_is_refused():
 
 
 def test_each_bubble_is_one_row_of_the_tables_model():
-    """rule plot_metaregression draws comparison_blocks' rows, the rows rule analyse_dependent
+    """rule plot_metaregression draws comparison_blocks' rows, the rows rule analyse
     fits: every effect of the comparison (secondary rows too), each sized by its weight in the
     table's model; the drawn line is the table's coefficients. dat.assink2016 (CHE, rho 0.6) as
     coach vs usual care, each trial's first effect its primary one, behind another comparison."""

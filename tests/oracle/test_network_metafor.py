@@ -223,7 +223,7 @@ def test_two_modes_equal_the_pairwise_meta_analysis():
 
 
 def resolve_effects(outcome: str, window: str = "post") -> pd.DataFrame:
-    """The contrasts rule pool_analysis computes from the shipped table with only RESOLVE in it."""
+    """The contrasts rule analyse computes from the shipped table with only RESOLVE in it."""
     table = load_studies(REPO / "studies.tsv", CONFIG)
     rows = table[(table["study"] == "DeBar 2025") & (table["outcome"] == outcome) & (table["window"] == window)
                  & table["include"]]

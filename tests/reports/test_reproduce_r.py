@@ -2,7 +2,7 @@
 
 The scripts are generated from the output tables of real analyses of the shipped table (RESOLVE's
 arm-level contrasts with a shared usual-care arm; the interference SMDs of 10 trials) pooled as
-rule pool_analysis pools them, under every method profile and under overrides covering the other
+rule analyse pools them, under every method profile and under overrides covering the other
 estimators, CI methods and prediction intervals; each must reproduce every number of its
 pooled.tsv to 1e-6 in metafor 3.8 (rma, rma.mv). R is absent in CI: the R part then skips, the
 generation checks still run.

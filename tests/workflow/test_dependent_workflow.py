@@ -1,4 +1,4 @@
-"""Rules analyse_dependent, plot_metaregression, analyse_timepoints and summarise_dependent end to
+"""Rules analyse (dependent effects), plot_metaregression, analyse_timepoints and summarise_dependent end to
 end (issue 15), on the shipped pain-interference SMD rows (real, cited; Menga 2014 gives a
 secondary effect, its 12-week FIQ, so online vs usual care has 5 effects in 4 trials) with a
 meta-regression on publication year (fitted: a bubble plot) and on extra_therapy (empty for some
