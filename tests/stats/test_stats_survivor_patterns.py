@@ -1,0 +1,167 @@
+"""Statistics-layer rules that mutants of mutation/run.py slipped past (seed 3002 and the working
+samples of issue 21): each test pins a whole pattern, not one mutant: every condition of a
+validator alone, an internal routine against the numpy / single-path routine it reproduces on
+inputs hitting each branch (below, on and above a grid; exactly on a panel edge), defaults that
+only unusual inputs reach (a pair without direct trials), the flag of every estimator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evsynth.data.network import fit_network
+from evsynth.stats import bayes as single
+from evsynth.stats import bayes_batch as batch
+from evsynth.stats.batch import pool_many
+from evsynth.stats.bayes import MuPrior, bayes_meta
+from evsynth.stats.bayes_priors import TauPrior
+from evsynth.stats.dependent import ClusteredCovariance
+from evsynth.stats.multiarm import combined_arm_estimates
+from evsynth.stats.multivariate import rma_mv
+from evsynth.stats.tau2 import own_tau2
+from evsynth.stats.timepoints import fit_timepoints
+from oracle._oracle import TOL, load
+from stats.test_bayes_batch import assert_same
+
+REFERENCE = load("metafor_reference")
+
+
+# ---------------------------------------------------------------- validators: each condition alone
+
+
+def test_pool_many_refuses_a_2d_analysis_and_unequal_lengths_each_alone():
+    with pytest.raises(ValueError, match="analysis 0: yi and vi must be 1-d"):
+        pool_many([[[0.1, 0.2], [0.3, 0.4]]], [[[0.1, 0.1], [0.1, 0.1]]])  # 2-d, equal shapes
+    with pytest.raises(ValueError, match="analysis 1: yi and vi must be 1-d"):
+        pool_many([[0.1, 0.2], [0.1, 0.2, 0.3]], [[0.1, 0.1], [0.1, 0.1]])  # 1-d, unequal lengths
+
+
+def test_rma_mv_refuses_a_wrong_sized_v_and_a_non_finite_estimate_each_alone():
+    with pytest.raises(ValueError, match="V must be k x k"):
+        rma_mv([0.1, 0.2, 0.3], np.eye(4) * 0.1)  # finite yi, V of 4
+    with pytest.raises(ValueError, match="yi must be finite"):
+        rma_mv([0.1, np.nan, 0.3], np.eye(3) * 0.1)  # V right, yi not finite
+
+
+# ---------------------------------------------------------------- bayes_batch internals
+
+
+@pytest.mark.parametrize("shape", ["vector", "per_row"])
+def test_batched_interp_is_numpy_interp_row_by_row(shape):
+    """_interp equals np.interp on every branch: below the grid, on its first and last points,
+    between its first two points (the lowest interval), inside, on a repeated x, above it."""
+    xp = np.array([[0.0, 0.1, 0.4, 0.4, 0.9, 1.0], [-2.0, -1.0, 0.0, 1.0, 2.0, 3.0]])
+    fp = np.array([[1.0, 2.0, 4.0, 5.0, 7.0, 11.0], [3.0, -1.0, 0.5, 0.25, 8.0, 9.0]])
+    points = np.array([-5.0, -2.0, -1.5, 0.0, 0.05, 0.1, 0.25, 0.4, 0.5, 0.9, 1.0, 2.5, 3.0, 4.0])
+    p = points if shape == "vector" else np.stack([points, points[::-1] * 0.5])
+    got = batch._interp(p, xp, fp)
+    rows = np.broadcast_to(p, (2, points.size))
+    want = np.stack([np.interp(rows[j], xp[j], fp[j]) for j in range(2)])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-15)
+
+
+def test_batched_tau_rule_equals_the_single_rule_on_and_between_panel_edges():
+    """The batched rule evaluates cdf, density and its derivative in u exactly as the single
+    path's _TauRule, including exactly on an interior panel edge (searchsorted side="right": the
+    panel starting there) and at u = 0 and 1."""
+    rng = np.random.default_rng(8)
+    ys = [rng.normal(0.3, 0.5, 6) for _ in range(3)]
+    vs = [rng.uniform(0.02, 0.4, 6) for _ in range(3)]
+    prior, mu = TauPrior("half-normal", 0.5), MuPrior()
+    rules = batch._TauRules(np.stack(ys), np.stack(vs), prior, mu)
+    for j, (y, v) in enumerate(zip(ys, vs)):
+        one = single._TauRule(y, v, prior, mu)
+        np.testing.assert_allclose(rules.edges[j], one.edges, rtol=1e-13)
+        mid = 0.5 * (one.edges[1:] + one.edges[:-1])
+        # each rule on its own edges (equal to ~1e-16), so that every point is exactly on an edge
+        got = rules.evaluate(np.concatenate([rules.edges, np.tile(mid, (3, 1))], axis=1))
+        want = one.evaluate(np.concatenate([one.edges, mid]))
+        # cdf and density to 1e-11; the derivative (divided by panels' half-widths, ~1e-5 near
+        # u = 0) to 1e-8 relative, far below a jump to the neighbouring panel's polynomial
+        for a, b, rtol in zip(got, want, (1e-11, 1e-11, 1e-8)):
+            np.testing.assert_allclose(a[j], b, rtol=rtol, atol=1e-11)
+
+
+@pytest.mark.parametrize("level", [0.2, 0.5, 0.99])
+@pytest.mark.parametrize("prior", [TauPrior("half-cauchy", 0.5), TauPrior("log-normal", 1.71, -2.05)],
+                         ids=["half-cauchy", "log-normal"])
+def test_bayes_many_equals_bayes_meta_at_low_and_high_levels(level, prior):
+    """Levels far from 0.95 move tau's equal-density Newton start (the central interval's ends)
+    away from the shortest interval, and a log-normal prior (Turner et al. 2015) keeps tau's
+    posterior off 0 for small k: the batched path must start, and end, where the single one does."""
+    rng = np.random.default_rng(1)
+    yis = [rng.normal(0.3, rng.uniform(0.05, 1.2), k) for k in (2, 3, 4, 6) for _ in range(6)]
+    vis = [rng.uniform(0.005, 0.8, y.size) for y in yis]
+    got = batch.bayes_many(yis, vis, prior, MuPrior(), level=level)
+    assert_same(got, [bayes_meta(y, v, prior, MuPrior(), level=level) for y, v in zip(yis, vis)])
+    if level < 0.9:
+        assert any(f.tau.shortest_lower > 0 for f in got)  # an interior shortest interval is compared
+
+
+# ---------------------------------------------------------------- multiarm: delta method per measure
+
+
+@pytest.mark.parametrize("measure", ["RR", "OR", "RD"])
+def test_combined_arms_have_the_binomial_variance_of_the_pooled_proportion(measure):
+    """Two CBT arms with 12/40 and 30/60 events, each given with its binomial variance on the
+    analysis scale: the pooled proportion 42/100 has Var = sum e(n - e)/n / N² (events summed),
+    carried to the analysis scale by the delta method (dlog p = dp/p, dlogit p = dp/(p(1-p)))."""
+    n, e = np.array([40.0, 60.0]), np.array([12.0, 30.0])
+    p = e / n
+    scale = {"RR": (np.log(p), (1 - p) / (n * p)), "OR": (np.log(p / (1 - p)), 1 / (n * p * (1 - p))),
+             "RD": (p, p * (1 - p) / n)}[measure]  # fmt: skip
+    got = combined_arm_estimates(measure, n, scale[0], scale[1], f_ctrl=0.0, var_ctrl=0.0)
+    pc, var_p = 0.42, float(np.sum(e * (n - e) / n)) / 100**2
+    slope = {"RR": pc, "OR": pc * (1 - pc), "RD": 1.0}[measure]
+    f = {"RR": np.log(pc), "OR": np.log(pc / (1 - pc)), "RD": pc}[measure]
+    assert got.yi == pytest.approx(f, rel=1e-14)
+    assert got.vi == pytest.approx(var_p / slope**2, rel=1e-13)
+
+
+# ---------------------------------------------------------------- network: pairs without direct trials
+
+
+def test_league_counts_no_direct_trials_for_an_indirect_pair():
+    """A-B and B-C trials only: A vs C is estimated through B and has k_direct = 0 (both orders)."""
+    frame = {"study": ["s1", "s2", "s3", "s4"], "treatment": ["B", "B", "C", "C"], "comparator": ["A", "A", "B", "B"],
+             "yi": [0.3, 0.4, 0.1, 0.2], "vi": [0.04, 0.05, 0.03, 0.06]}  # fmt: skip
+    fit = fit_network(pd.DataFrame(frame), treatments=["A", "B", "C"], reference="A")
+    for model in (fit.common, fit.random):
+        k = {(e.treatment, e.comparator): e.k_direct for e in model.league}
+        assert k == {("A", "B"): 2, ("B", "A"): 2, ("B", "C"): 2, ("C", "B"): 2, ("A", "C"): 0, ("C", "A"): 0}
+
+
+# ---------------------------------------------------------------- tau2: every estimator of own_tau2
+
+
+@pytest.mark.parametrize("case_id", ["bcg_rr_he_z", "bcg_rr_sj_z", "bcg_rr_pm_z", "bcg_rr_eb_z", "bcg_rr_reml_z",
+                                     "bcg_rr_ml_z"])
+def test_own_tau2_matches_metafor_and_says_converged(case_id):
+    """own_tau2, the scalar dispatcher, for every estimator it implements, on dat.bcg (log RR):
+    metafor's rma(yi, vi, method=) of metafor_reference.json at TOL["rel"], flagged converged."""
+    case = REFERENCE[case_id]
+    yi, vi = np.array(case["inputs"]["yi"], float), np.array(case["inputs"]["vi"], float)
+    tau2, converged = own_tau2(yi, vi, case["method"])
+    assert converged is True
+    assert tau2 == pytest.approx(case["outputs"]["tau2"], rel=TOL["rel"])
+
+
+def test_own_tau2_refuses_an_estimator_it_does_not_implement():
+    with pytest.raises(ValueError, match="no own implementation for DL"):
+        own_tau2([0.1, 0.2, 0.4], [0.1, 0.1, 0.1], "DL")
+
+
+# ---------------------------------------------------------------- timepoints: a NaN never hangs
+
+
+def test_timepoints_refuse_a_non_finite_estimate_instead_of_halving_a_nan_step_forever():
+    """A NaN effect used to give a NaN Fisher-scoring step, which the step-halving loop (while
+    not valid: step /= 2) never left; now it is refused up front (and a non-finite step stops)."""
+    case = load("metafor_dependent")["ishak_har_reml_z"]["inputs"]
+    V = ClusteredCovariance.autoregressive(case["vi"], case["study"], case["time"], 0.97)
+    y = np.array(case["yi"], float)
+    y[2] = np.nan
+    with pytest.raises(ValueError, match="yi must be finite"):
+        fit_timepoints(y, V, case["time"])
+
