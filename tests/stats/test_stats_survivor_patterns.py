@@ -165,3 +165,49 @@ def test_timepoints_refuse_a_non_finite_estimate_instead_of_halving_a_nan_step_f
     with pytest.raises(ValueError, match="yi must be finite"):
         fit_timepoints(y, V, case["time"])
 
+
+
+# ---------------------------------------------------------------- bayes_many's validators, each alone
+
+
+@pytest.mark.parametrize(
+    "yis, vis, message",
+    [
+        ([[[0.1, 0.2], [0.3, 0.4]]], [[[0.1, 0.1], [0.1, 0.1]]], "analysis 0: yi and vi must be 1-d"),  # 2-d alone
+        ([[0.1], [0.1, 0.2]], [[0.1], [0.1]], "analysis 1: yi and vi must be 1-d"),  # lengths alone
+        ([[0.1], []], [[0.1], []], "analysis 1: yi and vi must be 1-d arrays of the same length >= 1"),  # empty
+        ([[0.1, np.inf]], [[0.1, 0.1]], "analysis 0: yi must be finite"),  # yi alone
+        ([[0.1, 0.2]], [[0.1, np.nan]], "analysis 0: yi must be finite"),  # vi not finite alone
+        ([[0.1, 0.2]], [[0.1, -0.1]], "analysis 0: yi must be finite"),  # vi negative alone
+    ],
+)
+def test_bayes_many_refuses_each_bad_analysis_alone(yis, vis, message):
+    with pytest.raises(ValueError, match=message):
+        batch.bayes_many(yis, vis, TauPrior("half-normal", 0.5))
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0, -0.5, 1.5])
+def test_bayes_many_refuses_a_level_outside_0_1(level):
+    with pytest.raises(ValueError, match="level must be in"):
+        batch.bayes_many([[0.1, 0.2]], [[0.1, 0.1]], TauPrior("half-normal", 0.5), level=level)
+
+
+@pytest.mark.parametrize("level", [0.5, 0.95])
+def test_batched_newton_finds_every_mixture_shortest_interval_itself(monkeypatch, level):
+    """On ordinary data the single path's Newton finds mu's and the prediction's shortest
+    intervals without its scalar fallback, and so must the batched Newton: the per-analysis
+    routine (bayes._mixture_shortest) is never called, so a batched Newton that stops early, steps
+    wrongly or rejects a good pair fails here instead of hiding behind the fallback."""
+    from stats.test_bayes_batch import PRIORS, _datasets
+
+    def no_fallback(*args, **kwargs):
+        raise AssertionError("bayes_many fell back to the per-analysis shortest interval")
+
+    yis, vis = _datasets(16)
+    yis, vis = yis[::2], vis[::2]  # every k, half the draws: well under a second
+    for tau_prior, mu_prior in (PRIORS[1], PRIORS[2]):  # half-Cauchy with a normal mu prior; log-normal
+        expected = [bayes_meta(y, v, tau_prior, mu_prior, level=level) for y, v in zip(yis, vis)]
+        with monkeypatch.context() as patch:
+            patch.setattr(single, "_mixture_shortest", no_fallback)
+            got = batch.bayes_many(yis, vis, tau_prior, mu_prior, level=level)
+        assert_same(got, expected)
