@@ -211,3 +211,120 @@ def test_batched_newton_finds_every_mixture_shortest_interval_itself(monkeypatch
             patch.setattr(single, "_mixture_shortest", no_fallback)
             got = batch.bayes_many(yis, vis, tau_prior, mu_prior, level=level)
         assert_same(got, expected)
+
+
+# ---------------------------------------------------------------- other validators, each condition alone
+
+
+@pytest.mark.parametrize("steps", [(), (0.0, 0.5), (0.025, 1.5), (0.5, 0.5), (0.5, 0.025)],
+                         ids=["empty", "zero", "above-1", "repeated", "decreasing"])
+def test_selection_cut_points_refuse_each_bad_rule_alone(steps):
+    from evsynth.stats.selection import selection_model
+
+    with pytest.raises(ValueError, match="cut points must be increasing and in"):
+        selection_model([0.1, 0.3, 0.5, 0.2], [0.04, 0.05, 0.06, 0.03], steps=steps)
+
+
+def test_selection_cut_points_accept_their_boundaries_and_fixed_weights_are_checked_alone():
+    from evsynth.stats.selection import interval_counts, selection_model
+
+    y, v = [0.1, 0.3, 0.5, 0.2, 0.6], [0.04, 0.05, 0.06, 0.03, 0.05]
+    # 1 is a valid last cut (appended when absent): the same intervals either way
+    assert list(interval_counts(y, v, (0.025, 1.0))) == list(interval_counts(y, v, (0.025,)))
+    with pytest.raises(ValueError, match="need 2 positive fixed weights"):
+        selection_model(y, v, steps=(0.025,), delta=(1.0, 0.5, 0.2))  # wrong count alone
+    with pytest.raises(ValueError, match="need 2 positive fixed weights"):
+        selection_model(y, v, steps=(0.025,), delta=(1.0, 0.0))  # a zero weight alone
+
+
+def test_split_shared_group_rules_each_alone_and_at_their_boundaries():
+    from evsynth.stats.subgroups import split_shared_group
+
+    for n, parts in ((100, 1), (2, 3)):  # too few parts alone; fewer participants than parts alone
+        with pytest.raises(ValueError, match="two or more parts"):
+            split_shared_group(n, parts)
+    assert [s.n for s in split_shared_group(3, 3)] == [1, 1, 1]  # n = parts: one each
+    assert [s.events for s in split_shared_group(10, 2, events=0)] == [0, 0]
+    assert [s.events for s in split_shared_group(10, 2, events=10)] == [5, 5]
+    for events in (-1, 11):
+        with pytest.raises(ValueError, match="events must lie between 0 and n"):
+            split_shared_group(10, 2, events=events)
+
+
+def test_rma_mv_settings_and_saturation_rules_each_alone():
+    y, V = [0.1, 0.4], np.diag([0.05, 0.08])
+    with pytest.raises(ValueError, match="unknown method 'DL'"):
+        rma_mv(y, V, method="DL", test="z")  # method alone
+    with pytest.raises(ValueError, match="or test 'F'"):
+        rma_mv(y, V, method="REML", test="F")  # test alone
+    X = np.eye(2)
+    fit = rma_mv(y, V, X, test="z")  # k = p: estimable with z, tau² not estimable (metafor: 0)
+    assert fit.tau2 == 0.0 and "saturated" in fit.note
+    np.testing.assert_allclose(fit.beta, y, rtol=1e-14)
+    with pytest.raises(ValueError, match="2 coefficients cannot be estimated and tested from 2"):
+        rma_mv(y, V, X, test="t")  # k = p with a t test alone
+
+
+def test_block_covariance_refuses_a_non_square_and_an_asymmetric_matrix_each_alone():
+    from evsynth.stats.multivariate import BlockCovariance
+
+    with pytest.raises(ValueError, match="symmetric square"):
+        BlockCovariance.from_dense(np.full((2, 3), 0.1))
+    with pytest.raises(ValueError, match="symmetric square"):
+        BlockCovariance.from_dense(np.array([[0.1, 0.02], [0.03, 0.1]]))
+    assert BlockCovariance.from_dense(np.array([[0.1, 0.02], [0.02, 0.1]])).k == 2
+
+
+@pytest.mark.parametrize("method", ["DL", "PM", "reml"])
+def test_fisher_scoring_refuses_every_estimator_but_ml_and_reml(method):
+    from evsynth.stats import tau2
+
+    y, v = np.array([0.1, 0.4, 0.3]), np.array([0.05, 0.06, 0.04])
+    with pytest.raises(ValueError, match=f"Fisher scoring is for ML and REML, not {method}"):
+        tau2.fisher_scoring_tau2(y, v, method)
+    with pytest.raises(ValueError, match=f"Fisher scoring is for ML and REML, not {method}"):
+        tau2.fisher_scoring_tau2_rows(y[None, :], v[None, :], method)
+    with pytest.raises(ValueError, match=f"Fisher scoring is for ML and REML, not {method}"):
+        tau2.fisher_scoring_tau2_large(y, v, method)
+
+
+def test_he_start_is_the_hedges_estimate_floored_at_zero_row_by_row():
+    """metafor's ML/REML start: var(y) (ddof 1) - mean(v), floored at 0; 0 for k = 1."""
+    from evsynth.stats.tau2 import he_start
+
+    y = np.array([[0.0, 1.0, 2.0], [0.1, 0.1, 0.2]])
+    v = np.array([[0.1, 0.2, 0.3], [0.1, 0.1, 0.1]])
+    np.testing.assert_allclose(he_start(y, v), [1.0 - 0.2, 0.0], rtol=1e-15, atol=0)
+    np.testing.assert_array_equal(he_start(np.array([[0.3], [0.5]]), np.array([[0.1], [0.2]])), [0.0, 0.0])
+
+
+def test_subgroup_tests_need_two_subgroups_and_a_known_se_method():
+    from evsynth.stats.subgroups import separate_tau2_test
+
+    y, v = [0.1, 0.4, 0.3, 0.2], [0.05, 0.06, 0.04, 0.05]
+    with pytest.raises(ValueError, match="at least two subgroups"):
+        separate_tau2_test(y, v, ["a"] * 4)
+    with pytest.raises(ValueError, match="at least two subgroups"):  # levels keep only those present
+        separate_tau2_test(y, v, ["a", "a", "b", "b"], levels=["a", "c"])
+    with pytest.raises(ValueError, match="se_method must be 'wald' or 'hksj', not 'knha'"):
+        separate_tau2_test(y, v, ["a", "a", "b", "b"], se_method="knha")
+    ordered = separate_tau2_test(y, v, ["a", "a", "b", "b"], levels=["b", "c", "a"])
+    assert [s.label for s in ordered.subgroups] == ["b", "a"]
+
+
+def test_meta_regression_paule_mandel_is_zero_below_the_expected_q_and_refuses_bad_input():
+    """PM meta-regression: generalised Q(0) < k - p gives tau² = 0 exactly (metafor's PM floor),
+    so the fit is the common-effect one; k < p and an unknown estimator are refused."""
+    from evsynth.stats.smallstudy import meta_regression
+
+    y = np.array([0.10, 0.12, 0.15, 0.16, 0.20])
+    v = np.full(5, 0.05)
+    X = np.column_stack([np.ones(5), np.arange(5.0)])
+    pm, fe = meta_regression(y, v, X, estimator="PM"), meta_regression(y, v, X, estimator="FE")
+    assert pm.tau2 == 0.0
+    np.testing.assert_allclose(pm.beta, fe.beta, rtol=1e-14)
+    np.testing.assert_allclose(pm.se, fe.se, rtol=1e-14)
+    with pytest.raises(ValueError, match="2 studies cannot estimate 3 coefficients"):
+        meta_regression(y[:2], v[:2], np.column_stack([np.ones(2), [0.0, 1.0], [1.0, 3.0]]))
+    with pytest.raises(ValueError, match="unknown tau² estimator 'XX'"):
+        meta_regression(y, v, X, estimator="XX")
