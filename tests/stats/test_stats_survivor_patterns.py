@@ -328,3 +328,21 @@ def test_meta_regression_paule_mandel_is_zero_below_the_expected_q_and_refuses_b
         meta_regression(y[:2], v[:2], np.column_stack([np.ones(2), [0.0, 1.0], [1.0, 3.0]]))
     with pytest.raises(ValueError, match="unknown tau² estimator 'XX'"):
         meta_regression(y, v, X, estimator="XX")
+
+
+def test_selection_model_with_a_singular_hessian_has_nan_ses_one_per_parameter(monkeypatch):
+    """Where the Hessian cannot be inverted every SE is NaN, and with tau² at 0 (not a parameter
+    of the Hessian) the δ SEs still number one per interval (the first, the reference, NaN)."""
+    from evsynth.stats import selection
+
+    rng = np.random.default_rng(3)
+    v = rng.uniform(0.01, 0.05, 10)
+    y = 0.3 * np.sqrt(v) * rng.normal(size=10)  # homogeneous around 0: both p-value intervals used
+
+    def singular(*args, **kwargs):
+        raise np.linalg.LinAlgError("singular")
+
+    monkeypatch.setattr(selection.np.linalg, "inv", singular)
+    again = selection.selection_model(y, v, steps=(0.5,))
+    assert again.tau2 == 0.0 and np.isfinite(again.theta) and np.isnan(again.se)
+    assert len(again.delta_se) == 2 and all(np.isnan(again.delta_se))
