@@ -346,3 +346,20 @@ def test_selection_model_with_a_singular_hessian_has_nan_ses_one_per_parameter(m
     again = selection.selection_model(y, v, steps=(0.5,))
     assert again.tau2 == 0.0 and np.isfinite(again.theta) and np.isnan(again.se)
     assert len(again.delta_se) == 2 and all(np.isnan(again.delta_se))
+
+
+def test_selection_polish_and_hessian_are_exact_on_a_quadratic():
+    """The Newton polish after L-BFGS-B and the central-difference Hessian, on a function they
+    must get exactly (up to rounding): a convex quadratic with cross terms, minimum away from 0,
+    started far from it (the line search must accept full steps; one step lands on it)."""
+    from evsynth.stats.selection import _hessian, _newton
+
+    A = np.array([[3.0, 0.8, -0.4], [0.8, 2.0, 0.3], [-0.4, 0.3, 1.5]])
+    a = np.array([0.7, -1.3, 2.1])
+
+    def f(x):
+        d = x - a
+        return float(d @ A @ d) + 5.0
+
+    np.testing.assert_allclose(_hessian(f, np.array([0.2, 0.5, -0.3])), 2 * A, rtol=1e-5)
+    np.testing.assert_allclose(_newton(f, np.array([3.0, 2.0, -4.0])), a, rtol=0, atol=1e-7)
