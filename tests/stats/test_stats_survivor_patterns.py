@@ -363,3 +363,24 @@ def test_selection_polish_and_hessian_are_exact_on_a_quadratic():
 
     np.testing.assert_allclose(_hessian(f, np.array([0.2, 0.5, -0.3])), 2 * A, rtol=1e-5)
     np.testing.assert_allclose(_newton(f, np.array([3.0, 2.0, -4.0])), a, rtol=0, atol=1e-7)
+
+
+def test_every_default_level_of_the_statistics_layer_is_the_conventional_95_percent():
+    """A default alpha is 0.05 and a default level 0.95 (or 95 where levels are percentages):
+    callers that rely on the default get the 95% intervals the reports and metafor state."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import evsynth.stats
+
+    seen = 0
+    for info in pkgutil.walk_packages(evsynth.stats.__path__, "evsynth.stats."):
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if inspect.isfunction(obj) and obj.__module__ == module.__name__:
+                for p in inspect.signature(obj).parameters.values():
+                    if p.name in ("alpha", "level") and p.default not in (inspect.Parameter.empty, None):
+                        assert p.default in {"alpha": (0.05,), "level": (0.95, 95.0)}[p.name], (info.name, name)
+                        seen += 1
+    assert seen >= 30
