@@ -384,3 +384,20 @@ def test_every_default_level_of_the_statistics_layer_is_the_conventional_95_perc
                         assert p.default in {"alpha": (0.05,), "level": (0.95, 95.0)}[p.name], (info.name, name)
                         seen += 1
     assert seen >= 30
+
+
+def test_dummies_code_every_level_and_symmetry_is_checked_at_its_tolerance():
+    """dummies(): with an intercept, the first level is the reference and every other level has
+    its column; BlockCovariance.from_dense accepts an asymmetry up to 1e-14 x max|V| and no more."""
+    from evsynth.stats.multivariate import BlockCovariance, dummies
+
+    X, names = dummies(["a", "b", "c", "b"], intercept=True)
+    np.testing.assert_array_equal(X, [[1, 0, 0], [1, 1, 0], [1, 0, 1], [1, 1, 0]])
+    assert names == ("intrcpt", "b", "c")
+    X, names = dummies(["a", "b", "c"], levels=["c", "a", "b"], intercept=False)
+    np.testing.assert_array_equal(X, [[0, 1, 0], [0, 0, 1], [1, 0, 0]])
+    assert names == ("c", "a", "b")
+    near = np.array([[1.0, 0.2], [0.2 + 0.5e-14, 1.0]])
+    assert BlockCovariance.from_dense(near).k == 2
+    with pytest.raises(ValueError, match="symmetric square"):
+        BlockCovariance.from_dense(np.array([[1.0, 0.2], [0.2 + 1.5e-14, 1.0]]))
