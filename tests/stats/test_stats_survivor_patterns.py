@@ -401,3 +401,16 @@ def test_dummies_code_every_level_and_symmetry_is_checked_at_its_tolerance():
     assert BlockCovariance.from_dense(near).k == 2
     with pytest.raises(ValueError, match="symmetric square"):
         BlockCovariance.from_dense(np.array([[1.0, 0.2], [0.2 + 1.5e-14, 1.0]]))
+
+
+def test_unequal_subgroups_count_their_own_trials_and_k2_regression_takes_knha():
+    """Subgroups of unequal size (3 and 2) report their own k in both subgroup tests; a k = 2
+    intercept-only meta-regression with Knapp-Hartung has a t test on k - p = 1 df (metafor)."""
+    from evsynth.stats.smallstudy import meta_regression
+    from evsynth.stats.subgroups import common_tau2_test, separate_tau2_test
+
+    y, v, groups = [0.1, 0.4, 0.3, 0.6, 0.5], [0.05, 0.06, 0.04, 0.05, 0.07], ["a", "a", "a", "b", "b"]
+    for result in (common_tau2_test(y, v, groups), separate_tau2_test(y, v, groups)):
+        assert [(s.label, s.k) for s in result.subgroups] == [("a", 3), ("b", 2)]
+    fit = meta_regression([0.1, 0.5], [0.04, 0.05], np.ones((2, 1)), estimator="DL", ci_method="hksj")
+    assert fit.stat_df == 1.0
