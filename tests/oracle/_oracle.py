@@ -102,10 +102,15 @@ def expected(values) -> np.ndarray:
 
 
 def max_rel_error(ours, theirs, atol: float = 0.0) -> float:
-    """Largest relative error, NaN ignored; differences within ``atol`` count as 0."""
-    ours, theirs = np.asarray(ours, float), expected(np.atleast_1d(theirs))
+    """Largest relative error; differences within ``atol`` count as 0.
+
+    Where R has no value (NA) the pair is skipped; where R has one and ours is NaN the error is
+    infinite (a NaN of ours must never pass as agreement).
+    """
+    ours, theirs = np.broadcast_arrays(np.asarray(ours, float), expected(np.atleast_1d(theirs)))
     err = np.abs(ours - theirs) / np.maximum(np.abs(theirs), np.finfo(float).tiny)
     err[np.abs(ours - theirs) <= atol] = 0.0
+    err[np.isnan(ours) & ~np.isnan(theirs)] = np.inf
     return float(np.nanmax(err)) if err.size else 0.0
 
 

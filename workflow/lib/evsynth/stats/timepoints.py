@@ -212,6 +212,8 @@ def fit_timepoints(
     pos = np.array([windows.index(t) for t in time], dtype=int)
     if len(pos) != k or V.k != k:
         raise ValueError("yi, time and V differ in length")
+    if not np.all(np.isfinite(y)):
+        raise ValueError("yi must be finite")
     if X is None:
         X = (pos[:, None] == np.arange(T)[None, :]).astype(float)
         names = names or tuple(f"time={w}" for w in windows)
@@ -244,6 +246,8 @@ def fit_timepoints(
             Ws, bread, beta = gls(blocks, Ms)
             score, info = score_information(blocks, Ws, bread, beta, Ds, method)
             step = np.linalg.solve(info, score)
+            if not np.all(np.isfinite(step)):  # halving a NaN step would never end
+                raise ValueError(f"{structure} fit: Fisher scoring step is not finite (singular information)")
             while not _valid(theta + step):
                 step /= 2
                 if np.max(np.abs(step)) < tol:
