@@ -7,6 +7,7 @@ killed job never leaves a half-written table that a later run would take as comp
 
 from __future__ import annotations
 
+import glob
 import math
 import os
 import tempfile
@@ -62,9 +63,22 @@ def format_cell(value: Any) -> str:
     return str(value).replace("\t", " ").replace("\n", " ")
 
 
+def clear_stale_temporaries(path: Path) -> None:
+    """Remove the temporary files (``.NAME.*.tmp``) a killed earlier write of ``path`` left.
+
+    A write goes to a temporary file renamed over ``path``; a SIGKILL between the two leaves the
+    temporary behind, hidden and never taken for an output. Only the job that writes ``path``
+    writes these names, and Snakemake re-runs it after such a kill, so its next write of ``path``
+    clears them and a recovered review holds no leftovers (tests/workflow/test_interrupted_run.py).
+    """
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    clear_stale_temporaries(path)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:

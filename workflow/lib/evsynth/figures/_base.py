@@ -28,6 +28,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 
 from evsynth._values import is_na
+from evsynth.data.io import clear_stale_temporaries
 
 __all__ = [
     "DARK",
@@ -187,6 +188,7 @@ def save_figure(fig: Figure, paths: Mapping[str, str] | Sequence[str]) -> None:
     with figure_context():
         for fmt, path in targets:
             path.parent.mkdir(parents=True, exist_ok=True)
+            clear_stale_temporaries(path)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
             # os.open with 0o666 honours the umask, unlike tempfile's 0o600.
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
