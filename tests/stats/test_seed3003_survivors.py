@@ -1,0 +1,90 @@
+"""Statistics-layer behaviour the seed-3003 mutation sample (mutation/report-seed3003.md) found
+untested, pinned by pattern: every interval checked against the standard error it is built from
+(normal as well as t critical values; the H² bounds as well as the I² ones; the Egger limit's SE
+as well as its CI), a rule's boundary taken at metafor's strict inequality, and the smallest input
+a function promises to accept (2 trials for cluster-robust contrasts)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from evsynth.stats._summary import i2_test_based_ci
+from evsynth.stats.dependent import ClusteredCovariance
+from evsynth.stats.influence import influence
+from evsynth.stats.metaregression import moderator_design, predict
+from evsynth.stats.multilevel import fit_multilevel
+from evsynth.stats.multivariate import rma_mv
+from evsynth.stats.robust import cr2, linear_contrasts
+from evsynth.stats.smallstudy import egger_test
+from oracle._oracle import load
+
+BUBBLE = load("metaregression_bubble")
+
+
+# ------------------------------------------------- intervals agree with the SE they are built from
+def test_fitted_values_under_a_z_test_use_the_normal_critical_value():
+    """dat.bcg, rma(yi, vi, mods = ~ ablat) with test="z" (no df): predict() at C = I is the
+    coefficients' own Wald CI, estimate ± qnorm(0.975) SE (metafor's predict.rma)."""
+    i = BUBBLE["bcg_ablat_knha"]["inputs"]
+    X, names = moderator_design([("ablat", i["ablat"], "continuous")])
+    for alpha in (0.05, 0.1):
+        fit = rma_mv(np.array(i["yi"]), np.array(i["vi"]), X, names=names, test="z", alpha=alpha)
+        assert fit.stat_df is None
+        pred = predict(fit, np.eye(2))
+        z = stats.norm.ppf(1 - alpha / 2)
+        np.testing.assert_allclose(pred.ci_lower, np.array(fit.beta) - z * np.array(fit.se), rtol=1e-12)
+        np.testing.assert_allclose(pred.ci_upper, np.array(fit.beta) + z * np.array(fit.se), rtol=1e-12)
+        np.testing.assert_allclose(pred.ci_lower, fit.ci_lower, rtol=1e-12)
+        np.testing.assert_allclose(pred.ci_upper, fit.ci_upper, rtol=1e-12)
+
+
+@pytest.mark.parametrize("k", [3, 10, 40])
+def test_h2_bounds_are_the_i2_bounds_on_the_h2_scale(k):
+    """Higgins & Thompson (2002): I² = (H² - 1) / H², so each H² bound is 1 / (1 - I²/100) of the
+    matching I² bound; Q below, at and above k - 1 (both SE formulas, H² clipped at 1)."""
+    q = np.array([0.5, k - 1.0, k + 0.5, 3.0 * k, 10.0 * k])
+    i2_lo, i2_hi, h2_lo, h2_hi = i2_test_based_ci(q, k, 0.05)
+    np.testing.assert_allclose(h2_lo, 1 / (1 - i2_lo / 100), rtol=1e-12)
+    np.testing.assert_allclose(h2_hi, 1 / (1 - i2_hi / 100), rtol=1e-12)
+    assert np.all(h2_hi >= h2_lo) and np.all(h2_lo >= 1.0) and h2_lo[-1] > 1.0
+
+
+def test_egger_limit_se_is_the_intercepts():
+    """regtest(model = "lm"): the limit estimate (intercept) has CI limit ± qt(0.975, k - 2) SE,
+    so the reported limit SE is the intercept's, not the slope's (metafor regtest's ``fit``)."""
+    rng = np.random.default_rng(3003)
+    vi = rng.uniform(0.01, 0.2, 12)
+    yi = 0.2 + 1.5 * np.sqrt(vi) + rng.normal(0, np.sqrt(vi))
+    res = egger_test(yi, vi, model="lm")
+    crit = stats.t.ppf(0.975, 10)
+    assert res.limit_se != pytest.approx(res.slope_se, rel=1e-3)
+    assert res.limit_ci_upper - res.limit == pytest.approx(crit * res.limit_se, rel=1e-12)
+    assert res.limit - res.limit_ci_lower == pytest.approx(crit * res.limit_se, rel=1e-12)
+
+
+# ------------------------------------------------------------- boundaries and smallest inputs
+def test_hat_exactly_three_over_k_is_not_influential():
+    """metafor's influence.rma.uni flags ``hat > 3 * p / k`` (strictly). k = 9, vi = 1 and eight of 4:
+    DL gives tau² = 0 here, so the first study's hat is 1 / (1 + 8/4) = 1/3 = 3/k exactly."""
+    vi = np.array([1.0] + [4.0] * 8)
+    yi = np.array([0.1, 0.2, 0.0, 0.1, 0.15, 0.05, 0.1, 0.12, 0.08])
+    res = influence(yi, vi, estimator="DL")
+    assert res.full.tau2[0] == 0.0 and res.hat[0] == res.thresholds["hat"]
+    assert "hat" not in res.criteria[0]
+    vi[0] = 0.9  # a little more weight crosses the boundary
+    assert "hat" in influence(yi, vi, estimator="DL").criteria[0]
+
+
+def test_cluster_robust_contrasts_accept_two_trials():
+    """linear_contrasts promises at least 2 trials (as cr2 does): with exactly 2 it gives cr2's
+    per-coefficient SEs and Satterthwaite df (C = I)."""
+    yi = np.array([0.3, 0.5, 0.4, 0.1, 0.2])
+    vi = np.array([0.04, 0.05, 0.03, 0.06, 0.05])
+    trial = ["a", "a", "a", "b", "b"]
+    fit = fit_multilevel(yi, ClusteredCovariance.constant_correlation(vi, trial, 0.6), test="t")
+    got, robust = linear_contrasts(fit, np.eye(1)), cr2(fit)
+    assert robust.n_clusters == 2
+    np.testing.assert_allclose(got.se, robust.se, rtol=1e-13)
+    np.testing.assert_allclose(got.df, robust.df, rtol=1e-13)
