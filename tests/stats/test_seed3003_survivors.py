@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from evsynth.data.network import fit_network
 from evsynth.stats._summary import i2_test_based_ci
 from evsynth.stats.dependent import ClusteredCovariance
 from evsynth.stats.influence import influence
@@ -21,6 +22,7 @@ from evsynth.stats.smallstudy import egger_test
 from oracle._oracle import load
 
 BUBBLE = load("metaregression_bubble")
+CASES_NETWORK = load("metafor_network")
 
 
 # ------------------------------------------------- intervals agree with the SE they are built from
@@ -88,3 +90,38 @@ def test_cluster_robust_contrasts_accept_two_trials():
     assert robust.n_clusters == 2
     np.testing.assert_allclose(got.se, robust.se, rtol=1e-13)
     np.testing.assert_allclose(got.df, robust.df, rtol=1e-13)
+
+
+# ------------------------------------------- the network's shared-arm covariance from arm sizes
+def test_shared_arm_covariance_from_sizes_has_the_sign_of_the_shared_arms_side():
+    """dat.hasselblad1998 with one contrast of each three-arm trial dropped (no arm variances, not
+    every pair: the arm-size fallback). With equal SDs the shared arm's part of var(y_a) is
+    v_a (1/n_shared) / (1/n_t + 1/n_c), and the covariance of two contrasts is + sqrt(part_a part_b)
+    when the shared arm is on the same side of both, - when on opposite sides (Franchini et al.
+    2012, Res Synth Methods 3:142); the fit must equal the one given that covariance explicitly.
+    Reversal invariance cannot catch a sign error made on both sides, this does."""
+    from stats.test_network_invariance import assert_same_fit, fit, reverse, table
+
+    frame = table("hasselblad1998_reml", "sizes")
+    for flip in (np.zeros(len(frame), bool), np.arange(len(frame)) % 2 == 1):
+        rows = reverse(frame, flip)
+        V = np.diag(rows["vi"].to_numpy(float))
+        t, c = rows["treatment"].to_numpy(), rows["comparator"].to_numpy()
+        nt, nc, vi = (rows[x].to_numpy(float) for x in ("n_treat", "n_ctrl", "vi"))
+        part = {}
+        for r in range(len(rows)):
+            for arm, n in ((t[r], nt[r]), (c[r], nc[r])):
+                part[r, arm] = vi[r] * (1 / n) / (1 / nt[r] + 1 / nc[r])
+        multi = 0
+        for a in range(len(rows)):
+            for b in range(a + 1, len(rows)):
+                shared = {t[a], c[a]} & {t[b], c[b]}
+                if rows["study"][a] == rows["study"][b] and shared:
+                    (arm,) = shared
+                    same_side = (arm == t[a]) == (arm == t[b])
+                    V[a, b] = V[b, a] = (1 if same_side else -1) * np.sqrt(part[a, arm] * part[b, arm])
+                    multi += 1
+        assert multi == 2  # one covariance in each of the two three-arm trials
+        out = CASES_NETWORK["hasselblad1998_reml"]["outputs"]
+        explicit = fit_network(rows, treatments=out["treatments"], reference=out["reference"], covariance=V)
+        assert_same_fit(explicit, fit("hasselblad1998_reml", rows, "sizes"))
