@@ -125,3 +125,96 @@ def test_shared_arm_covariance_from_sizes_has_the_sign_of_the_shared_arms_side()
         out = CASES_NETWORK["hasselblad1998_reml"]["outputs"]
         explicit = fit_network(rows, treatments=out["treatments"], reference=out["reference"], covariance=V)
         assert_same_fit(explicit, fit("hasselblad1998_reml", rows, "sizes"))
+
+
+# --------------------------------------------------------------- Q-profile roots: every entry point
+def test_q_roots_do_not_depend_on_a_given_start():
+    """solve_q_rows with a start (any, below or above the root) finds the roots it finds from 0
+    (Halley with its bracket, Brent as fallback); rows with Q(0) <= target stay exactly 0."""
+    from evsynth.stats.qprofile import generalised_q, solve_q_rows
+
+    rng = np.random.default_rng(3003)
+    yi, vi = rng.normal(0, 0.5, (4, 9)), rng.uniform(0.02, 0.2, (4, 9))
+    q0 = np.array([generalised_q(0.0, y, v) for y, v in zip(yi, vi)])
+    targets = q0 * np.array([0.2, 0.5, 0.9, 1.5])  # the last above Q(0): root 0
+    base = solve_q_rows(yi, vi, targets)
+    assert base[-1] == 0.0 and np.all(base[:-1] > 0)
+    for start in (np.zeros(4), np.full(4, 0.05), base * 3 + 1.0):
+        np.testing.assert_allclose(solve_q_rows(yi, vi, targets, start=start), base, rtol=1e-10)
+    for row in range(3):
+        assert generalised_q(base[row], yi[row], vi[row]) == pytest.approx(targets[row], rel=1e-10)
+
+
+def test_q_root_is_exactly_zero_when_q0_equals_the_target():
+    """solve_q_large: Q(0) <= target means tau² = 0 (the Q-profile bound at the boundary, as
+    metafor's confint reports it), not a number that Halley's search leaves near 0."""
+    from evsynth.stats.qprofile import WeightedPass, solve_q_large
+
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        k = int(rng.integers(3, 60))
+        vi = rng.uniform(0.01, 0.3, k)
+        yi = rng.normal(0, np.sqrt(vi + 0.05))
+        q0 = WeightedPass(yi, vi).at(0.0, "q")["q"]
+        for start in (None, 0.0, 0.05, 1.0):
+            assert solve_q_large(yi, vi, [q0], start=start)[0] == 0.0
+
+
+# ------------------------------------------------------------------------ permutation tests
+def _permuted_fits(yi, vi, x, method, test):
+    """|z or t| of the slope and QM of rma(yi, vi, mods = x[perm], method, test) for every
+    ordering of x (k distinct values): the reference permutest(exact = TRUE) enumerates."""
+    from itertools import permutations
+
+    stat, qm = [], []
+    for perm in permutations(range(len(x))):
+        X = np.column_stack((np.ones(len(x)), x[list(perm)]))
+        fit = rma_mv(yi, vi, X, method=method, test=test)
+        stat.append(abs(fit.stat[1]))
+        qm.append(fit.qm)
+    return np.array(stat), np.array(qm)
+
+
+@pytest.mark.parametrize("method", ["ML", "REML"])
+def test_exact_permutation_p_values_are_the_share_of_refits(method):
+    """metafor permutest(exact = TRUE) with k = 5 distinct moderator values: 120 refits, each one
+    rma_mv fit with the same method, p = share with |stat| >= observed - 1.5e-8; enumerated when
+    the distinct permutations number at most ``iterations`` (here exactly as many)."""
+    from evsynth.stats.metaregression import permutation_test
+
+    rng = np.random.default_rng(5)
+    x = np.array([1.0, 2.5, 3.0, 4.2, 6.0])
+    vi = rng.uniform(0.02, 0.1, 5)
+    yi = 0.1 + 0.08 * x + rng.normal(0, np.sqrt(vi + 0.03))
+    X = np.column_stack((np.ones(5), x))
+    stat, qm = _permuted_fits(yi, vi, x, method, "z")
+    res = permutation_test(yi, vi, X, method=method, test="z", iterations=120)
+    assert res.exact and res.seed is None and res.iterations == 120
+    assert res.p_values[1] == pytest.approx(np.mean(stat >= stat[0] - 1.5e-8), abs=1e-12)
+    assert res.qm_p == pytest.approx(np.mean(qm >= qm[0] - 1.5e-8), abs=1e-12)
+    assert not permutation_test(yi, vi, X, method=method, test="z", iterations=119).exact
+
+
+@pytest.mark.parametrize("method", ["ML", "REML"])
+@pytest.mark.parametrize("test", ["z", "knha"])
+@pytest.mark.parametrize("het", [0.2, 0.02])
+def test_batched_refits_are_rma_fits(method, test, het):
+    """The permutation refits, all at once, equal one rma_mv fit each (tau² by Fisher scoring
+    from metafor's moment start; the coefficient statistics and QM) to 1e-8; precise studies
+    (weights up to ~500) so that a wrong information matrix fails to converge in time."""
+    from evsynth.stats.metaregression import _batched_fits
+
+    rng = np.random.default_rng(11)
+    k = 12
+    x = rng.uniform(0, 10, k)
+    vi = rng.uniform(0.002, 0.01, k)
+    yi = 0.2 + 0.05 * x + rng.normal(0, np.sqrt(vi + het))
+    perms = np.vstack([np.arange(k)] + [rng.permutation(k) for _ in range(7)])
+    X = np.stack([np.column_stack((np.ones(k), x[p])) for p in perms])
+    stat, qm = _batched_fits(np.broadcast_to(yi, (8, k)).copy(), np.broadcast_to(vi, (8, k)).copy(), X, method,
+                             test, [1])
+    for d in range(8):
+        fit = rma_mv(yi, vi, X[d], method=method, test=test)
+        assert fit.tau2 > 0.002
+        np.testing.assert_allclose(stat[d], fit.stat, rtol=1e-8)
+        assert qm[d] == pytest.approx(fit.qm, rel=1e-8)
