@@ -7,6 +7,7 @@ a function promises to accept (2 trials for cluster-robust contrasts)."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -218,3 +219,15 @@ def test_batched_refits_are_rma_fits(method, test, het):
         assert fit.tau2 > 0.002
         np.testing.assert_allclose(stat[d], fit.stat, rtol=1e-8)
         assert qm[d] == pytest.approx(fit.qm, rel=1e-8)
+
+
+def test_network_i2_is_zero_not_missing_when_q_is_zero_on_one_df():
+    """A consistent triangle (C - A = (B - A) + (C - B) exactly, equal variances): Q = 0 on
+    1 df, so I² = max(0, (Q - df) / Q) is taken as 0 (there is a df to measure heterogeneity on);
+    None is kept for networks without any (df 0, a tree)."""
+    frame = pd.DataFrame({"study": ["s1", "s2", "s3"], "treatment": ["B", "C", "C"], "comparator": ["A", "B", "A"],
+                          "yi": [0.5, 0.25, 0.75], "vi": [1.0, 1.0, 1.0]})
+    res = fit_network(frame, treatments=["A", "B", "C"], reference="A")
+    assert res.q == 0.0 and res.q_df == 1 and res.i2 == 0.0
+    tree = fit_network(frame.iloc[:2], treatments=["A", "B", "C"], reference="A")
+    assert tree.q_df == 0 and tree.i2 is None
