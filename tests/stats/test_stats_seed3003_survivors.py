@@ -305,3 +305,23 @@ def test_shortest_interval_of_a_two_humped_mixture(level, wts, m, s):
     assert covered == pytest.approx(level, abs=1e-9)
     assert got.shortest_upper - got.shortest_lower <= narrowest + 1e-9
     assert got.shortest_upper - got.shortest_lower < got.central_upper - got.central_lower
+
+
+@pytest.mark.parametrize("yi", [[0.3, 0.5, 0.1, 0.2, 0.6, 0.4, 0.45, 0.2], [1.3, 0.5, -0.9, 0.2, 1.6, 0.4, -0.45, 0.2]])
+@pytest.mark.parametrize("structure", ["HAR", "AR"])
+def test_timepoint_fit_starts_from_the_moment_estimate(yi, structure):
+    """A fit that does not converge reports its last values ("fitted (REML did not converge: last
+    values)"), so where Fisher scoring starts is output: with no iteration allowed the fit is at
+    the start, tau² = max(r'r / (k - p) - mean(v), 0.1 mean(v)) in every window (r: deviations
+    from the window means, p windows) and rho = 0.5; both branches of the max."""
+    from evsynth.stats.timepoints import fit_timepoints
+
+    trial, time = ["a", "a", "b", "b", "c", "d", "d", "e"], [0, 1, 0, 1, 1, 0, 1, 0]
+    yi, vi = np.array(yi), np.array([0.02, 0.03, 0.05, 0.04, 0.02, 0.06, 0.03, 0.04])
+    means = {t: yi[np.array(time) == t].mean() for t in (0, 1)}
+    r = yi - np.array([means[t] for t in time])
+    start = max(r @ r / (8 - 2) - vi.mean(), 0.1 * vi.mean())
+    fit = fit_timepoints(yi, ClusteredCovariance.constant_correlation(vi, trial, 0.5), time, structure=structure,
+                         max_iter=0)
+    assert not fit.converged and fit.rho == 0.5
+    np.testing.assert_allclose(fit.tau2, start, rtol=1e-12)
