@@ -11,9 +11,19 @@ import yaml
 
 from conftest import REPO
 from data.test_contrasts import CONFIG, MODES, OUTCOMES, resolve_rows, write
+from data.test_metapsy import DATABASES
+from data.test_metapsy import MODES as METAPSY_MODES
+from data.test_metapsy import OUTCOMES as METAPSY_OUTCOMES
+from data.test_reconcile import CONFIG as RECONCILE_CONFIG
+from data.test_reconcile import NAMES, edit, shipped
+from data.test_screening import FIXTURES, REASONS, TABLE
 from evsynth.data.bayes_config import bayes_settings
 from evsynth.data.clusters import check_cluster
 from evsynth.data.contrasts import arm_contrasts
+from evsynth.data.metapsy_map import MetapsyMapError, load_map
+from evsynth.data.prisma_counts import ScreeningError
+from evsynth.data.reconcile import reconcile_tables
+from evsynth.data.screening import load_screening
 from evsynth.data.studies import load_studies
 
 
@@ -55,11 +65,6 @@ def test_bayes_forest_row_defaults_as_the_schema_says():
 def test_map_rules_that_are_not_mappings_or_lack_a_when_mapping_are_each_reported(tmp_path):
     """A Metapsy map's treatment rules: a bare string, a rule whose ``when`` is not a mapping, and
     one without ``when`` are each reported by number (every problem at once), not a crash."""
-    from data.test_metapsy import DATABASES
-    from data.test_metapsy import MODES as METAPSY_MODES
-    from data.test_metapsy import OUTCOMES as METAPSY_OUTCOMES
-    from evsynth.data.metapsy_map import MetapsyMapError, load_map
-
     raw = yaml.safe_load((REPO / "examples" / "metapsy" / DATABASES["depression-psyctr"][0]).read_text())
     raw["treatment"] = ["cbt", {"when": "format", "mode": "coach"}, {"mode": "coach"}] + list(raw["treatment"])
     path = tmp_path / "map.yaml"
@@ -73,10 +78,6 @@ def test_reconciled_cells_name_their_rows_study_outcome_and_timepoint():
     """Every cell of the reconciliation record (results/reconciliation) carries its row's own
     study, outcome and timepoint as the table has them (shipped rows: interference SMDs and
     RESOLVE's 3-month arm rows), agreed and disagreeing cells alike."""
-    from data.test_reconcile import CONFIG as RECONCILE_CONFIG
-    from data.test_reconcile import NAMES, edit, shipped
-    from evsynth.data.reconcile import reconcile_tables
-
     a = shipped()
     b = edit(a, "DeBar 2025", "arm_estimate", "33.0", arm="coach")
     result = reconcile_tables(a, b, None, NAMES, RECONCILE_CONFIG)
@@ -90,10 +91,6 @@ def test_a_table_study_missing_from_the_log_has_its_line_or_none():
     """The shipped good screening log with one more study in the table than it includes: the
     problem gives that study's first table line when the lines are known, else line 0 (no line;
     line 1 is the header, which would point at the wrong row)."""
-    from data.test_screening import FIXTURES, REASONS, TABLE
-    from evsynth.data.prisma_counts import ScreeningError
-    from evsynth.data.screening import load_screening
-
     log = FIXTURES / "screening" / "good_log.tsv"
     extra = "Nobody 2030"
     for studies, line in ([*TABLE, extra], 0), ({**{s: 2 + i for i, s in enumerate(TABLE)}, extra: 40}, 40):

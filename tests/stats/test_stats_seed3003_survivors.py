@@ -1,26 +1,35 @@
 """Statistics-layer behaviour the seed-3003 mutation sample (mutation/report-seed3003.md) found
-untested, pinned by pattern: every interval checked against the standard error it is built from
-(normal as well as t critical values; the H² bounds as well as the I² ones; the Egger limit's SE
-as well as its CI), a rule's boundary taken at metafor's strict inequality, and the smallest input
-a function promises to accept (2 trials for cluster-robust contrasts)."""
+untested, pinned by pattern: every interval checked against the SE it is built from (normal as
+well as t critical values, H² as well as I² bounds, the Egger limit's SE as well as its CI); a
+rule's boundary at metafor's strict inequality; the smallest input a function accepts (2 trials);
+a covariance's sign checked against its formula, not only against reversal; every entry point of
+an iteration (a given start, a root exactly at 0, enumerated or batched refits, the start of a
+fit that may not converge) against a reference; internal batched routines against scipy or the
+single path on inputs that reach their safeguards (heavy tails, two humps)."""
 
 from __future__ import annotations
+
+from itertools import permutations
 
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
+from scipy import optimize, stats
 
 from evsynth.data.network import fit_network
+from evsynth.stats import bayes, bayes_batch
 from evsynth.stats._summary import i2_test_based_ci
 from evsynth.stats.dependent import ClusteredCovariance
 from evsynth.stats.influence import influence
-from evsynth.stats.metaregression import moderator_design, predict
+from evsynth.stats.metaregression import _batched_fits, moderator_design, permutation_test, predict
 from evsynth.stats.multilevel import fit_multilevel
 from evsynth.stats.multivariate import rma_mv
+from evsynth.stats.qprofile import WeightedPass, generalised_q, solve_q_large, solve_q_rows
 from evsynth.stats.robust import cr2, linear_contrasts
 from evsynth.stats.smallstudy import egger_test
+from evsynth.stats.timepoints import fit_timepoints
 from oracle._oracle import load
+from stats.test_network_invariance import assert_same_fit, fit, reverse, table
 
 BUBBLE = load("metaregression_bubble")
 CASES_NETWORK = load("metafor_network")
@@ -101,8 +110,6 @@ def test_shared_arm_covariance_from_sizes_has_the_sign_of_the_shared_arms_side()
     when the shared arm is on the same side of both, - when on opposite sides (Franchini et al.
     2012, Res Synth Methods 3:142); the fit must equal the one given that covariance explicitly.
     Reversal invariance cannot catch a sign error made on both sides, this does."""
-    from stats.test_network_invariance import assert_same_fit, fit, reverse, table
-
     frame = table("hasselblad1998_reml", "sizes")
     for flip in (np.zeros(len(frame), bool), np.arange(len(frame)) % 2 == 1):
         rows = reverse(frame, flip)
@@ -132,8 +139,6 @@ def test_shared_arm_covariance_from_sizes_has_the_sign_of_the_shared_arms_side()
 def test_q_roots_do_not_depend_on_a_given_start():
     """solve_q_rows with a start (any, below or above the root) finds the roots it finds from 0
     (Halley with its bracket, Brent as fallback); rows with Q(0) <= target stay exactly 0."""
-    from evsynth.stats.qprofile import generalised_q, solve_q_rows
-
     rng = np.random.default_rng(3003)
     yi, vi = rng.normal(0, 0.5, (4, 9)), rng.uniform(0.02, 0.2, (4, 9))
     q0 = np.array([generalised_q(0.0, y, v) for y, v in zip(yi, vi)])
@@ -149,8 +154,6 @@ def test_q_roots_do_not_depend_on_a_given_start():
 def test_q_root_is_exactly_zero_when_q0_equals_the_target():
     """solve_q_large: Q(0) <= target means tau² = 0 (the Q-profile bound at the boundary, as
     metafor's confint reports it), not a number that Halley's search leaves near 0."""
-    from evsynth.stats.qprofile import WeightedPass, solve_q_large
-
     rng = np.random.default_rng(7)
     for _ in range(20):
         k = int(rng.integers(3, 60))
@@ -165,8 +168,6 @@ def test_q_root_is_exactly_zero_when_q0_equals_the_target():
 def _permuted_fits(yi, vi, x, method, test):
     """|z or t| of the slope and QM of rma(yi, vi, mods = x[perm], method, test) for every
     ordering of x (k distinct values): the reference permutest(exact = TRUE) enumerates."""
-    from itertools import permutations
-
     stat, qm = [], []
     for perm in permutations(range(len(x))):
         X = np.column_stack((np.ones(len(x)), x[list(perm)]))
@@ -181,8 +182,6 @@ def test_exact_permutation_p_values_are_the_share_of_refits(method):
     """metafor permutest(exact = TRUE) with k = 5 distinct moderator values: 120 refits, each one
     rma_mv fit with the same method, p = share with |stat| >= observed - 1.5e-8; enumerated when
     the distinct permutations number at most ``iterations`` (here exactly as many)."""
-    from evsynth.stats.metaregression import permutation_test
-
     rng = np.random.default_rng(5)
     x = np.array([1.0, 2.5, 3.0, 4.2, 6.0])
     vi = rng.uniform(0.02, 0.1, 5)
@@ -203,8 +202,6 @@ def test_batched_refits_are_rma_fits(method, test, het):
     """The permutation refits, all at once, equal one rma_mv fit each (tau² by Fisher scoring
     from metafor's moment start; the coefficient statistics and QM) to 1e-8; precise studies
     (weights up to ~500) so that a wrong information matrix fails to converge in time."""
-    from evsynth.stats.metaregression import _batched_fits
-
     rng = np.random.default_rng(11)
     k = 12
     x = rng.uniform(0, 10, k)
@@ -239,9 +236,6 @@ def test_batched_mixture_quantiles_on_heavy_tailed_mixtures():
     steps with a bracket, bisected when a step leaves it) equal scipy's brentq root of
     F(x) = p to 1e-10, on scale mixtures (sds over e^-3..e^2, nearly equal means: unimodal,
     heavy tails) at tail levels down to 0.0005, where Halley steps do leave the bracket."""
-    from scipy import optimize
-
-    from evsynth.stats import bayes_batch
 
     rng = np.random.default_rng(1)
     ps = np.array([0.0005, 0.025, 0.3, 0.5, 0.975, 0.9995])
@@ -263,8 +257,6 @@ def test_batched_equal_density_intervals_are_the_single_paths():
     0.95 and 0.99: the batched Newton pair (its own Jacobian) gives the single path's
     ``bayes._mixture_interval`` to 1e-12 (they agree to ~1e-14; a wrong Jacobian still
     converges nearby, to ~1e-9)."""
-    from evsynth.stats import bayes, bayes_batch
-
     rng = np.random.default_rng(2)
     for _ in range(300):
         n = int(rng.integers(2, 8))
@@ -288,9 +280,6 @@ def test_shortest_interval_of_a_two_humped_mixture(level, wts, m, s):
     interval and the fallback minimises the width over the lower tail probability p in
     (0, 1 - level): the interval holds ``level`` and is no wider than the narrowest of a fine
     grid of p (brentq quantiles)."""
-    from scipy import optimize
-
-    from evsynth.stats import bayes
 
     wts, m, s = (np.array(x) for x in (wts, m, s))
     wts = wts / wts.sum()
@@ -314,8 +303,6 @@ def test_timepoint_fit_starts_from_the_moment_estimate(yi, structure):
     values)"), so where Fisher scoring starts is output: with no iteration allowed the fit is at
     the start, tau² = max(r'r / (k - p) - mean(v), 0.1 mean(v)) in every window (r: deviations
     from the window means, p windows) and rho = 0.5; both branches of the max."""
-    from evsynth.stats.timepoints import fit_timepoints
-
     trial, time = ["a", "a", "b", "b", "c", "d", "d", "e"], [0, 1, 0, 1, 1, 0, 1, 0]
     yi, vi = np.array(yi), np.array([0.02, 0.03, 0.05, 0.04, 0.02, 0.06, 0.03, 0.04])
     means = {t: yi[np.array(time) == t].mean() for t in (0, 1)}
