@@ -107,8 +107,9 @@ def test_shared_arm_covariance_from_sizes_has_the_sign_of_the_shared_arms_side()
     """dat.hasselblad1998 with one contrast of each three-arm trial dropped (no arm variances, not
     every pair: the arm-size fallback). With equal SDs the shared arm's part of var(y_a) is
     v_a (1/n_shared) / (1/n_t + 1/n_c), and the covariance of two contrasts is + sqrt(part_a part_b)
-    when the shared arm is on the same side of both, - when on opposite sides (Franchini et al.
-    2012, Res Synth Methods 3:142); the fit must equal the one given that covariance explicitly.
+    when the shared arm is on the same side of both, - when on opposite sides (the arm-size rule
+    of evsynth.stats.network.structure's docstring); the fit must equal the one given that
+    covariance explicitly.
     Reversal invariance cannot catch a sign error made on both sides, this does."""
     frame = table("hasselblad1998_reml", "sizes")
     for flip in (np.zeros(len(frame), bool), np.arange(len(frame)) % 2 == 1):
