@@ -355,7 +355,13 @@ def main(argv: list[str] | None = None) -> int:
     if previous:
         known = equivalent_notes()  # explained as equivalent: they survive by definition
         again = {r["id"] for r in previous["mutants"] if r["status"] in SURVIVING and r["id"] not in known}
-        chosen = [(m, how) for m, how in chosen if m.id in again]
+        # By id, not by re-drawing the sample: a source edit since the run changes the number of
+        # mutants, and with it which ones a seed draws.
+        chosen = [(m, how) for m, how in everything if m.id in again and (not args.ids or m.id in set(args.ids))]
+        missing = again - {m.id for m, _ in chosen} - (set() if not args.ids else again - set(args.ids))
+        if missing:
+            print(f"{len(missing)} survivor(s) no longer generated (their statement moved or changed): "
+                  + ", ".join(sorted(missing)), file=sys.stderr)
     select = Selector(args.select)
     if args.list:
         for mutant, _ in chosen:
