@@ -357,8 +357,9 @@ def main(argv: list[str] | None = None) -> int:
         again = {r["id"] for r in previous["mutants"] if r["status"] in SURVIVING and r["id"] not in known}
         # By id, not by re-drawing the sample: a source edit since the run changes the number of
         # mutants, and with it which ones a seed draws.
-        chosen = [(m, how) for m, how in everything if m.id in again and (not args.ids or m.id in set(args.ids))]
-        missing = again - {m.id for m, _ in chosen} - (set() if not args.ids else again - set(args.ids))
+        wanted = again & set(args.ids) if args.ids else again
+        chosen = [(m, how) for m, how in everything if m.id in wanted]
+        missing = wanted - {m.id for m, _ in chosen}
         if missing:
             print(f"{len(missing)} survivor(s) no longer generated (their statement moved or changed): "
                   + ", ".join(sorted(missing)), file=sys.stderr)
