@@ -26,3 +26,13 @@ def test_log_restores_the_logging_levels(tmp_path):
     with log_to(str(tmp_path / "job.log")):
         pass
     assert (root.level, ours.level) == before
+
+
+def test_log_leaves_out_resource_warnings_such_as_pymares_import(tmp_path):
+    path = tmp_path / "job.log"
+    with log_to(str(path)):
+        warnings.warn("unclosed file <expressions.json>", ResourceWarning, stacklevel=1)
+        warnings.warn("tau2 did not converge", UserWarning, stacklevel=1)
+    text = path.read_text()
+    assert "unclosed file" not in text
+    assert "tau2 did not converge" in text

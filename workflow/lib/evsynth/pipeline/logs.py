@@ -29,6 +29,9 @@ def log_to(path: str) -> Iterator[logging.Logger]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
+            # Hidden by Python's own defaults and about file handles, not the analysis: PyMARE's
+            # import leaves its expressions.json open, which headed every analyse log.
+            warnings.simplefilter("ignore", ResourceWarning)
             yield ours
     finally:
         logging.captureWarnings(False)
