@@ -1,4 +1,4 @@
-"""benchmarks/run.py --merge: a case re-run on its own is spliced into the existing results.md,
+"""benchmarks/run.py --merge (benchmarks/report.py): a case re-run on its own is spliced into the existing results.md,
 which keeps everything else as it was (hand-added sections and notes included)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import sys
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-from run import _splice  # noqa: E402
+from report import splice  # noqa: E402
 
 PREVIOUS = """# evsynth benchmarks
 
@@ -56,14 +56,14 @@ new section
 
 
 def test_splice_replaces_only_the_merged_case():
-    out = _splice(PREVIOUS, FRESH, ["case8"], "case8 re-run today.").split("\n")
+    out = splice(PREVIOUS, FRESH, ["case8"], "case8 re-run today.").split("\n")
     row5, row7 = "| 5 | no-op re-run | 1.64x | yes | 1.67x | yes |", "| 7 | posterior | 1.31 ms | yes | 1.3 ms | yes |"
     row8 = "| 8 | reported forms | +0.1% | yes | +0.7% | yes |"
     assert row5 in out and out.index(row8) == out.index(row7) + 1
     assert "cold runs" in out and "stale cold runs from results.json" not in out and "added by hand" in out
     assert out.index("new section") < out.index("## Notes") and "- a note" in out
     assert out[2].endswith("`results.json`). Case re-runs: case8 re-run today.")
-    again = _splice("\n".join(out), FRESH.replace("new section", "newer section"), ["case8"], "case8 again.")
+    again = splice("\n".join(out), FRESH.replace("new section", "newer section"), ["case8"], "case8 again.")
     assert again.count("## 8. ") == 1 and "newer section" in again and again.count("| 8 |") == 1
     assert again.split("\n")[2].endswith("Case re-runs: case8 again.")
 
@@ -72,7 +72,7 @@ def test_splice_leaves_other_tables_whose_first_cell_is_a_number():
     """The case-5 section's tables start rows with a table name, case 1's with k: a target row
     goes into the Targets table only (once it was spliced below the case-5 table)."""
     previous = PREVIOUS.replace("cold runs", "| k | time |\n|---|---|\n| 8 | 1 ms |\n| 10 | 2 ms |")
-    out = _splice(previous, FRESH, ["case8"], "case8 re-run today.").split("\n")
+    out = splice(previous, FRESH, ["case8"], "case8 re-run today.").split("\n")
     row7 = "| 7 | posterior | 1.31 ms | yes | 1.3 ms | yes |"
     assert out.index("| 8 | reported forms | +0.1% | yes | +0.7% | yes |") == out.index(row7) + 1
     assert "| 8 | 1 ms |" in out and out.index("| 10 | 2 ms |") == out.index("| 8 | 1 ms |") + 1
