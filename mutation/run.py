@@ -19,7 +19,8 @@ survived). ``--select imports --no-fork`` is the runner before this: every unit-
 importing the module, in a new interpreter (17 s a mutant; a killed verdict of the line
 selection is one of it too, its tests being a subset). A mutant that passes every test survives;
 ``mutation/equivalent.tsv`` explains those that cannot change any output (equivalent mutants).
-Mutant ids (``module:line:col:n``) and the sample drawn by ``--sample N --seed S`` are
+Mutant ids (``module:line:col:n``, and ``/k`` for the k-th operator, k >= 1, of a chained
+comparison) and the sample drawn by ``--sample N --seed S`` are
 deterministic.
 
     python mutation/run.py                           # every mutant (~7,000): about a day on 2 shared cores
@@ -82,10 +83,14 @@ class Mutant:
     col: int
     n: int  # index of the node in ast.walk order (with line/col, a stable id)
     description: str
+    variant: int = 0  # which of the node's mutations: a chained comparison has one per operator
 
     @property
     def id(self) -> str:
-        return f"{self.module}:{self.line}:{self.col}:{self.n}"
+        # The first keeps the plain id (the records before the suffix name it that way), so
+        # an equivalent.tsv line or --ids names one mutant, never both sides of `0 <= x < 1`.
+        suffix = f"/{self.variant}" if self.variant else ""
+        return f"{self.module}:{self.line}:{self.col}:{self.n}{suffix}"
 
 
 def _skipped_nodes(tree: ast.AST) -> set[int]:
@@ -165,8 +170,8 @@ def mutants_of(module: str) -> list[tuple[Mutant, tuple]]:
     for n, node in enumerate(ast.walk(tree)):
         if id(node) in skip:
             continue
-        for description, how in _mutations(node):
-            found.append((Mutant(module, node.lineno, node.col_offset, n, description), how))
+        for variant, (description, how) in enumerate(_mutations(node)):
+            found.append((Mutant(module, node.lineno, node.col_offset, n, description, variant), how))
     return found
 
 
