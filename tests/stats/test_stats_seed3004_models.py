@@ -18,6 +18,7 @@ from evsynth.stats.multilevel import (
     _components,
     _nested_score_information,
     _weights,
+    fit_multilevel,
     groups_of,
     score_information,
 )
@@ -25,6 +26,7 @@ from evsynth.stats.multivariate import BlockCovariance
 from evsynth.stats.refit import leave_one_out_fits, single_fit
 from evsynth.stats.tau2 import fisher_scoring_tau2
 from evsynth.stats.timepoints import fit_timepoints
+from oracle._oracle import TOL, expected, load, max_rel_error
 
 
 # --------------------------------------- Fisher information of the multilevel model (Harville 1977)
@@ -180,3 +182,26 @@ def test_batched_halving_takes_the_scalar_step_at_the_threshold():
     scalar = np.array([halve(a, b) for a, b in zip(tau2, step)])
     np.testing.assert_array_equal(halve_rows(tau2, step), scalar)
     assert scalar[0] == -t and tau2[0] + scalar[0] > 0  # halved to exactly the threshold: kept
+
+
+# ---------------------------- multilevel fits where Fisher scoring overshoots (a bug found in triage)
+FLAT = load("metafor_multilevel_flat_information")
+
+
+@pytest.mark.parametrize("name", sorted(FLAT))
+def test_multilevel_fit_converges_where_the_information_is_flat(name):
+    """Generated data sets (tests/oracle/reference/metafor_multilevel_flat_information.R) on which
+    Fisher scoring overshot the REML/ML maximum more than twice over and oscillated for 1,000
+    steps: the fit was reported "did not converge: last values" with, e.g., sigma² 0.0301 where
+    the maximum is 0.0104. Now it converges to metafor's rma.mv(yi, V, random = ~ 1 | trial(/effect),
+    mods, method) (nlminb): sigma² to TOL["nlminb_rel"], and a log-likelihood at least as high
+    (to 1e-9: nlminb stops a little short of the maximum)."""
+    case = FLAT[name]
+    i, want = case["inputs"], case["outputs"]
+    V = ClusteredCovariance.constant_correlation(i["vi"], i["trial"], i["rho"])
+    X = None if i["x1"] is None else np.column_stack([np.ones(len(i["yi"])), i["x1"]])
+    fit = fit_multilevel(i["yi"], V, X, within=case["within"], method=case["method"])
+    assert fit.converged
+    assert max_rel_error(fit.sigma2, expected(want["sigma2"])) <= TOL["nlminb_rel"]
+    assert max_rel_error(fit.beta, expected(want["beta"])) <= TOL["nlminb_rel"]
+    assert fit.loglik >= want["loglik"] - 1e-9
