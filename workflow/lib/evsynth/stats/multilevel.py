@@ -221,14 +221,22 @@ def _fisher(groups, y, X, vi, within, method, start, tol=THRESHOLD, max_iter=MAX
 
     A component at 0 whose score is not positive stays there (the Kuhn-Tucker condition of
     the boundary maximum); the others take the Fisher step, cut short where it would cross 0,
-    and a component cut to 0 joins the fixed ones. Converged when the step of the free
-    components is below ``tol`` (relative to max(1, sigma²)) and every fixed one satisfies
-    its boundary condition.
+    and a component cut to 0 joins the fixed ones. The expected information can be far
+    flatter than the likelihood (few trials, one much larger than the rest): a step that
+    overshoots the maximum along its line more than twice over would make the iteration
+    oscillate with growing amplitude, so it is halved until the slope at its end, ``score·d``,
+    is at least ``-score₀·d`` (a line search: on a quadratic, exactly "the likelihood does
+    not fall"). Converged when the step of the free components is below ``tol`` (relative to
+    max(1, sigma²)) and every fixed one satisfies its boundary condition.
     """
     sigma2 = np.asarray(start, dtype=float).copy() if start is not None else _start(y, X, vi, 2 if within else 1)
-    for it in range(1, max_iter + 1):
+
+    def score_information_at(sigma2):
         _, Ws, bread, beta = _weights(groups, sigma2, within)
-        score, info = _nested_score_information(groups, Ws, bread, beta, within, method)
+        return _nested_score_information(groups, Ws, bread, beta, within, method)
+
+    score, info = score_information_at(sigma2)
+    for it in range(1, max_iter + 1):
         free = (sigma2 > 0) | (score > 0)
         while True:
             step = np.zeros_like(sigma2)
@@ -238,18 +246,30 @@ def _fisher(groups, y, X, vi, within, method, start, tol=THRESHOLD, max_iter=MAX
             if not stuck.any():
                 break
             free &= ~stuck  # at 0 and pushed below it: hold at 0, re-solve for the rest
-        crossing = step < 0
-        fraction = np.min(sigma2[crossing] / -step[crossing], initial=np.inf)
-        if fraction < 1:
-            step *= fraction  # to the boundary of the first component that would cross it
-            sigma2 = sigma2 + step
-            sigma2[crossing & (sigma2 <= tol * np.maximum(1.0, np.abs(step)))] = 0.0
-            sigma2 = np.maximum(sigma2, 0.0)
-            continue
-        sigma2 = sigma2 + step
-        if np.all(np.abs(step) <= tol * np.maximum(1.0, sigma2)):
+        while True:
+            moved, cut = _projected(sigma2, step, tol)
+            new_score, new_info = score_information_at(moved)
+            d = moved - sigma2
+            if new_score @ d >= -(score @ d) or np.max(np.abs(step)) < tol:
+                break
+            step = step / 2
+        sigma2, score, info = moved, new_score, new_info
+        if not cut and np.all(np.abs(step) <= tol * np.maximum(1.0, sigma2)):
             return sigma2, True, it
     return sigma2, False, max_iter
+
+
+def _projected(sigma2, step, tol):
+    """``sigma2 + step``, cut short at the boundary of the first component it would take
+    below 0 (that one set to 0); ``(new sigma2, whether it was cut)``."""
+    crossing = step < 0
+    fraction = np.min(sigma2[crossing] / -step[crossing], initial=np.inf)
+    if fraction >= 1:
+        return sigma2 + step, False
+    step = step * fraction
+    moved = sigma2 + step
+    moved[crossing & (moved <= tol * np.maximum(1.0, np.abs(step)))] = 0.0
+    return np.maximum(moved, 0.0), True
 
 
 def summarise(groups, Ms, Ws, W0, vb, beta, X, method, test, alpha, btt, total_var) -> dict:
