@@ -303,8 +303,8 @@ def bayes_line(rec: Mapping[str, Any], outcome: Outcome) -> str:
         return ""
     benefit = optional_float(rec.get("bayes_prob_benefit"))
     prob = "" if benefit is None else f"; P(favours treatment) = {100 * benefit:.0f}%"
-    return (f"Bayesian random effects, tau ~ {rec.get('bayes_tau_prior')}: {outcome.measure} {_num(est, '{:.2f}')} "
-            f"[{_num(lo, '{:.2f}')}, {_num(hi, '{:.2f}')}] (95% CrI){prob}")
+    return (f"Bayesian random effects, tau ~ {rec.get('bayes_tau_prior')}: {outcome.measure} {number(est)} "
+            f"[{number(lo)}, {number(hi)}] (95% CrI){prob}")
 
 
 def is_bayes_primary(rec: Mapping[str, Any]) -> bool:
