@@ -45,7 +45,7 @@ def test_selection_model_with_unit_weights_at_tau2_zero_is_the_common_effect_mea
     tests/oracle/test_small_study_adjusted.py, too loose to see this.
 
     Kills stats/selection.py:125:21:1319 (mu left out of the boundary polish: theta is
-    L-BFGS-B's, 3.7e-9 to 5e-9 from the mean on these sets)."""
+    L-BFGS-B's, 3.7e-9 to 5.1e-9 from the mean on these sets)."""
     for seed in range(12):
         rng = np.random.default_rng(seed)
         k = int(rng.integers(6, 20))
