@@ -11,7 +11,7 @@ import pytest
 from evsynth.data.config import Outcome
 from evsynth.data.vocabulary import OVERALL_TREATMENT
 from evsynth.figures.forest import format_estimate, format_weight
-from evsynth.figures.forest_data import subgroup_lines
+from evsynth.figures.forest_data import bayes_line, bayes_primary_line, subgroup_lines
 from evsynth.wording import (
     chi2_test,
     difference_text,
@@ -110,3 +110,16 @@ def test_across_modes_line_has_no_signed_zero():
     lines = subgroup_lines(pooled, subgroups, Outcome("o", "Score", "MD", False), {"usual_care": "Usual care"})
     assert lines[1].startswith("Any remote CBT vs Usual care: Mean Difference 0.00 [-0.40, 0.40] from 3 comparisons")
     assert "-0.00" not in "\n".join(lines)
+
+
+def test_bayesian_summary_lines_have_no_signed_zero():
+    """A posterior median a rounding error below 0 (bpi_pain_intensity post, k = 1 MD: -5.3e-17
+    before the mixture-quantile fix of the seed-3004 triage) or any value that rounds to 0 prints
+    "0.00", as every other number of the forest plot; so does a posterior predictive limit."""
+    rec = {"bayes_estimate": -0.004, "bayes_ci_lower": -1.96, "bayes_ci_upper": -5.3e-17, "bayes_prob_benefit": 0.5,
+           "bayes_tau_prior": "half-normal(0.5)"}
+    line = bayes_line(rec, Outcome("o", "Score", "MD", False))
+    assert line == ("Bayesian random effects, tau ~ half-normal(0.5): MD 0.00 [-1.96, 0.00] (95% CrI); "
+                    "P(favours treatment) = 50%")
+    rec = {"pi_lower": -0.004, "pi_upper": 1.5, "bayes_tau_prior": "half-normal(0.5)", "bayes_mu_prior": "flat"}
+    assert "posterior predictive interval [0.00, 1.50]" in bayes_primary_line(rec, Outcome("o", "Score", "MD", False))

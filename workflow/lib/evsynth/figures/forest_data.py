@@ -303,8 +303,8 @@ def bayes_line(rec: Mapping[str, Any], outcome: Outcome) -> str:
         return ""
     benefit = optional_float(rec.get("bayes_prob_benefit"))
     prob = "" if benefit is None else f"; P(favours treatment) = {100 * benefit:.0f}%"
-    return (f"Bayesian random effects, tau ~ {rec.get('bayes_tau_prior')}: {outcome.measure} {_num(est, '{:.2f}')} "
-            f"[{_num(lo, '{:.2f}')}, {_num(hi, '{:.2f}')}] (95% CrI){prob}")
+    return (f"Bayesian random effects, tau ~ {rec.get('bayes_tau_prior')}: {outcome.measure} {number(est)} "
+            f"[{number(lo)}, {number(hi)}] (95% CrI){prob}")
 
 
 def is_bayes_primary(rec: Mapping[str, Any]) -> bool:
@@ -320,7 +320,7 @@ def bayes_primary_line(rec: Mapping[str, Any], outcome: Outcome) -> str:
     prob = "" if benefit is None else f"; P(favours treatment) = {100 * benefit:.0f}%"
     lo, hi = optional_float(rec.get("pi_lower")), optional_float(rec.get("pi_upper"))
     pred = "" if lo is None or hi is None else (
-        f"; posterior predictive interval [{_num(lo, '{:.2f}')}, {_num(hi, '{:.2f}')}]")
+        f"; posterior predictive interval [{number(lo)}, {number(hi)}]")
     return (f"Bayesian random effects, tau ~ {rec.get('bayes_tau_prior')}, mu ~ {rec.get('bayes_mu_prior')}: "
             f"posterior median and central {level:g}% credible interval of {outcome.measure}{pred}{prob}")
 

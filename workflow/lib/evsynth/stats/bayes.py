@@ -253,14 +253,20 @@ def _legendre(x, n):
 def _mixture_quantile(p, wts, m, s):
     """Quantiles of normal mixtures Σⱼ wⱼ N(mⱼ, sⱼ²) by safeguarded Halley steps.
 
-    ``m`` and ``s`` are (nodes,) for one mixture or (targets, nodes) for one each.
+    ``m`` and ``s`` are (nodes,) for one mixture or (targets, nodes) for one each. The
+    root is bracketed from the start by the components' own p-quantiles (F is at most p
+    below the smallest and at least p above the largest); a step leaving the bracket is
+    replaced by bisection, and Halley's factor is kept within [1/2, 2] of Newton's step, so
+    where the cdf is saturated (a far tail, or the gap between well-separated humps) the
+    step leaves the bracket instead of creeping by the tail's scale s²/(x - m).
     """
     p = np.atleast_1d(np.asarray(p, float))
     m, s = np.broadcast_to(m, (p.size, wts.size)), np.broadcast_to(s, (p.size, wts.size))
     mean = m @ wts
     sd = np.sqrt((s * s + m * m) @ wts - mean * mean)
-    x = mean + sd * special.ndtri(p)
-    lo, hi = np.full_like(x, -np.inf), np.full_like(x, np.inf)
+    own = np.where(wts > 0, m + s * special.ndtri(p)[:, None], np.nan)  # zero weights (batched path) bound nothing
+    lo, hi = np.nanmin(own, axis=1), np.nanmax(own, axis=1)
+    x = np.clip(mean + sd * special.ndtri(p), lo, hi)
     for _ in range(100):
         z = (x[:, None] - m) / s
         dens = _phi(z) / s
@@ -271,10 +277,8 @@ def _mixture_quantile(p, wts, m, s):
         lo, hi = np.where(below, x, lo), np.where(below, hi, x)
         # Halley's step (cubic convergence): the cdf's second derivative is the pdf's slope.
         newton = (cdf - p) / np.maximum(pdf, 1e-300)
-        x_new = x - newton / np.maximum(1 - 0.5 * newton * dpdf / np.maximum(pdf, 1e-300), 0.5)
-        bad = ~((x_new >= lo) & (x_new <= hi))
-        mid = np.where(np.isfinite(lo) & np.isfinite(hi), 0.5 * (lo + hi), x + np.where(below, sd, -sd))
-        x_new = np.where(bad, mid, x_new)
+        x_new = x - newton / np.clip(1 - 0.5 * newton * dpdf / np.maximum(pdf, 1e-300), 0.5, 2.0)
+        x_new = np.where((x_new >= lo) & (x_new <= hi), x_new, 0.5 * (lo + hi))
         # Newton converges quadratically: a step this small leaves x at rounding level.
         done = np.all(np.abs(x_new - x) <= 1e-10 * np.maximum(np.abs(x), sd))
         x = x_new

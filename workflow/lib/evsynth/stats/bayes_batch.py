@@ -224,8 +224,9 @@ def _mixture_quantile(p, wts, m, s):
     w_all = np.repeat(wts, q, axis=0)
     mean = np.einsum("an,an->a", m, w_all)
     sd = np.sqrt(np.einsum("an,an->a", s * s + m * m, w_all) - mean * mean)
-    x = mean + sd * special.ndtri(p)
-    lo, hi = np.full_like(x, -np.inf), np.full_like(x, np.inf)
+    own = np.where(w_all > 0, m + s * special.ndtri(p)[:, None], np.nan)  # the single path's bracket
+    lo, hi = np.nanmin(own, axis=1), np.nanmax(own, axis=1)
+    x = np.clip(mean + sd * special.ndtri(p), lo, hi)
     act = np.arange(x.size)
     for _ in range(100):
         ma, sa, wa, xa, pa, sda = m[act], s[act], w_all[act], x[act], p[act], sd[act]
@@ -237,10 +238,8 @@ def _mixture_quantile(p, wts, m, s):
         below = cdf < pa
         la, ha = np.where(below, xa, lo[act]), np.where(below, hi[act], xa)
         newton = (cdf - pa) / np.maximum(pdf, 1e-300)
-        x_new = xa - newton / np.maximum(1 - 0.5 * newton * dpdf / np.maximum(pdf, 1e-300), 0.5)
-        bad = ~((x_new >= la) & (x_new <= ha))
-        mid = np.where(np.isfinite(la) & np.isfinite(ha), 0.5 * (la + ha), xa + np.where(below, sda, -sda))
-        x_new = np.where(bad, mid, x_new)
+        x_new = xa - newton / np.clip(1 - 0.5 * newton * dpdf / np.maximum(pdf, 1e-300), 0.5, 2.0)
+        x_new = np.where((x_new >= la) & (x_new <= ha), x_new, 0.5 * (la + ha))
         done = np.abs(x_new - xa) <= 1e-10 * np.maximum(np.abs(xa), sda)
         x[act], lo[act], hi[act] = x_new, la, ha
         act = act[~done]
