@@ -337,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rerun", action="store_true",
                         help="re-run the survivors of mutation/results.json not explained as equivalent "
                         "(after adding tests; timeouts are not re-run)")
+    parser.add_argument("--moved", nargs="*", default=[], metavar="OLD=NEW",
+                        help="with --rerun: a survivor's id in the record and its id now, for a statement an edit "
+                        "renumbered (ids count the module's nodes, so an edit anywhere in it can shift them)")
     args = parser.parse_args(argv)
     if os.environ.get("PYTHONHASHSEED") != "0":  # forked children inherit the hash seed: fix it first
         os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
@@ -359,14 +362,17 @@ def main(argv: list[str] | None = None) -> int:
         chosen = [(m, how) for m, how in chosen if m.id in set(args.ids)]
     if previous:
         known = equivalent_notes()  # explained as equivalent: they survive by definition
-        again = {r["id"] for r in previous["mutants"] if r["status"] in SURVIVING and r["id"] not in known}
+        moved = dict(pair.split("=", 1) for pair in args.moved)
+        again = {moved.get(r["id"], r["id"]) for r in previous["mutants"]
+                 if r["status"] in SURVIVING and r["id"] not in known}
         # By id, not by re-drawing the sample: a source edit since the run changes the number of
         # mutants, and with it which ones a seed draws.
         wanted = again & set(args.ids) if args.ids else again
         chosen = [(m, how) for m, how in everything if m.id in wanted]
         missing = wanted - {m.id for m, _ in chosen}
         if missing:
-            print(f"{len(missing)} survivor(s) no longer generated (their statement moved or changed): "
+            print(f"{len(missing)} survivor(s) no longer generated (their statement moved or changed; map a moved one "
+                  "with --moved OLD=NEW): "
                   + ", ".join(sorted(missing)), file=sys.stderr)
     select = Selector(args.select)
     if args.list:
@@ -413,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
              "select": args.select}]
     if previous:  # the survivors' new verdicts replace the old ones
         new = {r["id"]: r for r in records}
-        records = [new.get(r["id"], r) for r in previous["mutants"]]
+        records = [new.get(moved.get(r["id"], r["id"]), r) for r in previous["mutants"]]
         runs = previous["runs"] + runs
     notes = equivalent_notes()
     document = {"settings": {"modules": args.modules, "sample": args.sample, "seed": args.seed, "ids": args.ids,
