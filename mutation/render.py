@@ -48,6 +48,14 @@ def _source_line(module: str, line: int) -> str:
     return re.sub(r"\|", r"\\|", text)[:90]
 
 
+def _first_layer(first: dict, layer: str, mutants: list[dict], notes: dict[str, str]) -> dict[str, int]:
+    """The first run's counts in one layer, less the survivors shown equivalent since."""
+    keys = [k for k in first["modules"] if k.startswith(layer + "/")]
+    c = {f: sum(first["modules"][k][f] for k in keys) for f in ("killed", "decided", "equivalent")}
+    now = counts([r for r in mutants if r["module"].startswith(layer + "/")], notes)
+    return {**c, "decided": c["decided"] - (now["equivalent"] - c["equivalent"])}
+
+
 def render(document: dict, notes: dict[str, str]) -> str:
     settings, mutants = document["settings"], document["mutants"]
     command = "mutation/run.py"
@@ -89,6 +97,15 @@ def render(document: dict, notes: dict[str, str]) -> str:
                       f"{c['killed']} of {c['decided']} decided mutants killed, {score(c, interval=True)} "
                       f"(95% Wilson interval); {c['equivalent']} equivalent, {c['timeout']} timed out or errors."]
     total = counts(mutants, notes)
+    if first and total["equivalent"] > first["equivalent"]:
+        # The survivors shown equivalent since cannot change an output: taken out of the
+        # first run's denominator too (each was a survivor then, never a killed mutant).
+        c = {**first, "decided": first["decided"] - (total["equivalent"] - first["equivalent"])}
+        by_layer = "; ".join(
+            f"{layer} {score(_first_layer(first, layer, mutants, notes))}" for layer in LAYERS)
+        lines += ["", f"**Before those tests, over the mutants that can change an output** (the "
+                      f"{total['equivalent'] - first['equivalent']} shown equivalent since taken out too): "
+                      f"{c['killed']} of {c['decided']} killed, {score(c, interval=True)} ({by_layer})."]
     lines += ["", f"**Now**: {total['killed']} of {total['decided']} killed, {score(total, interval=True)}.", "",
               "| layer / module | mutants | killed | equivalent | survived (not covered) | timed out / error "
               "| score now (95% interval) | score before new tests |",

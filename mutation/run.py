@@ -425,7 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     document = {"settings": {"modules": args.modules, "sample": args.sample, "seed": args.seed, "ids": args.ids,
                              "timeout": args.timeout, "fork": fork,
                              "select": previous["settings"].get("select", "imports") if previous else args.select,
-                             "generated": len(everything), "n_modules": len(modules)},
+                             # A rerun keeps the count the sample was drawn from.
+                             "generated": previous["settings"]["generated"] if previous else len(everything),
+                             "n_modules": len(modules)},
                 "runs": runs, "mutants": records}
     # The verdicts before any test written for this run's survivors: the population estimate.
     modules_run = sorted({r["module"] for r in records})
