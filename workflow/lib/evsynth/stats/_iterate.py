@@ -11,6 +11,9 @@ only its step (intercept-only sums, a meta-regression's traces, ...):
 * :func:`fisher_scoring_rows`: many data sets at once, an array of tau², each leaving the
   iteration as soon as it has converged. Row by row it takes exactly the scalar steps.
 
+Models with several covariance parameters (three-level/CHE, AR/HAR) share
+:func:`halve_overshoot`, the line search that keeps their Fisher steps from oscillating.
+
 References
 ----------
 Viechtbauer W (2005). Bias and efficiency of meta-analytic variance estimators in the
@@ -20,10 +23,13 @@ random-effects model. J Educ Behav Stat 30(3):261-293.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-__all__ = ["EPS", "MAX_ITER", "THRESHOLD", "fisher_scoring", "fisher_scoring_rows", "halve", "halve_rows"]
+__all__ = [
+    "EPS", "MAX_ITER", "THRESHOLD", "fisher_scoring", "fisher_scoring_rows", "halve", "halve_overshoot", "halve_rows",
+]
 
 #: metafor's ``control=list(threshold=1e-12)``: Fisher scoring stops when |Δτ²| < this.
 THRESHOLD = 1e-12
@@ -92,3 +98,51 @@ def fisher_scoring_rows(
         done = np.abs(step) < tol
         converged[active[done]] = True
         active = active[~done]
+
+
+def halve_overshoot(
+    theta: np.ndarray,
+    step: np.ndarray,
+    score: np.ndarray,
+    move: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, Any]],
+    score_information_at: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    tol: float = THRESHOLD,
+) -> tuple[np.ndarray, np.ndarray, Any, tuple[np.ndarray, np.ndarray]]:
+    """A Fisher step of several covariance parameters, halved while it overshoots the maximum.
+
+    The expected information can be far flatter than the likelihood (few trials, one much
+    larger than the rest); the Fisher step then overshoots the maximum along its line, and
+    when it does so more than twice over the iteration oscillates with growing amplitude. The
+    step is halved until the slope at its end is at least minus the slope at its start,
+    ``score(theta + d)·d >= -score(theta)·d`` (on a quadratic, exactly "the likelihood does not
+    fall"), or until it is below ``tol``.
+
+    Parameters
+    ----------
+    theta, step, score
+        The parameters, their Fisher step and the score at ``theta``.
+    move
+        ``move(theta, step) -> (end point, note)``: where the step leads (e.g. cut short at the
+        boundary of the parameter space); ``note`` is handed back unchanged.
+    score_information_at
+        ``(score, information)`` at a point.
+    tol
+        The smallest step halved.
+
+    Returns
+    -------
+    tuple
+        ``(step, end point, note, (score, information) at the end point)``.
+
+    References
+    ----------
+    Nocedal J, Wright SJ (2006). Numerical Optimization, 2nd ed., ch. 3 (the curvature
+    condition of a line search). Springer.
+    """
+    while True:
+        moved, note = move(theta, step)
+        at = score_information_at(moved)
+        d = moved - theta
+        if at[0] @ d >= -(score @ d) or np.max(np.abs(step)) < tol:
+            return step, moved, note, at
+        step = step / 2

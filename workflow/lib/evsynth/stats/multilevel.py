@@ -35,10 +35,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
-from evsynth.stats._iterate import MAX_ITER, THRESHOLD
+from evsynth.stats._iterate import MAX_ITER, THRESHOLD, halve_overshoot
 from evsynth.stats.dependent import ClusteredCovariance
 from evsynth.stats.multivariate import coefficient_tests
 
@@ -246,14 +247,9 @@ def _fisher(groups, y, X, vi, within, method, start, tol=THRESHOLD, max_iter=MAX
             if not stuck.any():
                 break
             free &= ~stuck  # at 0 and pushed below it: hold at 0, re-solve for the rest
-        while True:
-            moved, cut = _projected(sigma2, step, tol)
-            new_score, new_info = score_information_at(moved)
-            d = moved - sigma2
-            if new_score @ d >= -(score @ d) or np.max(np.abs(step)) < tol:
-                break
-            step = step / 2
-        sigma2, score, info = moved, new_score, new_info
+        step, sigma2, cut, (score, info) = halve_overshoot(
+            sigma2, step, score, partial(_projected, tol=tol), score_information_at, tol
+        )
         if not cut and np.all(np.abs(step) <= tol * np.maximum(1.0, sigma2)):
             return sigma2, True, it
     return sigma2, False, max_iter

@@ -15,7 +15,12 @@ a and b the positions of the windows in sorted order (metafor's AR takes the lev
 times), and V the sampling covariance (:meth:`ClusteredCovariance.autoregressive` imputes it
 as Ishak et al. did, phi = 0.97). The covariance parameters are estimated by REML (or ML) with
 Fisher scoring on ``theta = (tau², rho)`` (Harville 1977), the step halved while it leaves the
-parameter space; everything is block-wise, trials grouped by their pattern of windows.
+parameter space and while it overshoots the maximum more than twice over (the expected
+information can be far flatter than the likelihood: :func:`evsynth.stats._iterate.halve_overshoot`,
+shared with the three-level model); everything is block-wise, trials grouped by their pattern of
+windows. Where the likelihood rises to the edge (a tau² 0, |rho| 1: rho is barely identified with
+few trials) the fit stops with an error naming that parameter rather than report a boundary value
+(metafor's rma.mv, maximising on transformed parameters, returns e.g. rho = 1 - 1e-7 there).
 
 References
 ----------
@@ -32,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evsynth.stats._iterate import MAX_ITER, THRESHOLD
+from evsynth.stats._iterate import MAX_ITER, THRESHOLD, halve_overshoot
 from evsynth.stats.dependent import ClusteredCovariance
 from evsynth.stats.multilevel import gls, score_information, summarise
 
@@ -156,6 +161,21 @@ def _marginal(groups, theta, T, structure):
     return Ms, Ds
 
 
+def _added(theta: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, None]:
+    return theta + step, None  # the step already stays inside the parameter space
+
+
+def _edge(theta: np.ndarray) -> str:
+    """Which parameters ``theta`` (the last point halving left outside the parameter space) took past its edge; HAR's
+    windows counted in time order (callers may label them by position, not by name)."""
+    tau2 = theta[:-1]
+    out = [("tau²" if len(tau2) == 1 else f"tau² of window {j} of {len(tau2)}") + " at 0"
+           for j, t in enumerate(tau2, start=1) if t <= 0]
+    if abs(theta[-1]) >= 1:
+        out.append(f"rho at {np.sign(theta[-1]):+.0f}")
+    return ", ".join(out)
+
+
 def _valid(theta: np.ndarray) -> bool:
     return bool(np.all(theta[:-1] > 0) and abs(theta[-1]) < 1)
 
@@ -202,6 +222,12 @@ def fit_timepoints(
     Returns
     -------
     TimepointFit
+
+    Raises
+    ------
+    ValueError
+        Bad input; or the iteration reached the edge of the parameter space (the message names
+        the tau² at 0 or rho at ±1); or a non-finite Fisher step.
     """
     if structure not in STRUCTURES:
         raise ValueError(f"structure must be one of {STRUCTURES}, not {structure!r}")
@@ -241,18 +267,24 @@ def fit_timepoints(
         total = max(float(r @ r) / (k - p) - float(vi.mean()), 0.1 * float(vi.mean()))
         theta = np.concatenate([np.full(n_tau, total), [0.5]])
         converged = False
-        for iteration in range(1, max_iter + 1):
+
+        def score_information_at(theta):
             Ms, Ds = _marginal(groups, theta, T, structure)
             Ws, bread, beta = gls(blocks, Ms)
-            score, info = score_information(blocks, Ws, bread, beta, Ds, method)
+            return score_information(blocks, Ws, bread, beta, Ds, method)
+
+        score, info = score_information_at(theta)
+        for iteration in range(1, max_iter + 1):
             step = np.linalg.solve(info, score)
             if not np.all(np.isfinite(step)):  # halving a NaN step would never end
                 raise ValueError(f"{structure} fit: Fisher scoring step is not finite (singular information)")
             while not _valid(theta + step):
                 step /= 2
                 if np.max(np.abs(step)) < tol:
-                    raise ValueError(f"{structure} fit reached the edge of the parameter space (a variance 0, |rho| 1)")
-            theta = theta + step
+                    raise ValueError(f"{structure} fit reached the edge of the parameter space "
+                                     f"({_edge(theta + 2 * step)}): the {method} "
+                                     "likelihood rises towards it")
+            step, theta, _, (score, info) = halve_overshoot(theta, step, score, _added, score_information_at, tol)
             iterations = iteration
             if np.all(np.abs(step) <= tol * np.maximum(1.0, np.abs(theta))):
                 converged = True
