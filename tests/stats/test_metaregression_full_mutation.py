@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evsynth.stats.metaregression import _batched_fits, moderator_design
+from evsynth.stats.metaregression import _batched_fits, moderator_design, permutation_test
 from evsynth.stats.multivariate import rma_mv
+from oracle._oracle import TOL, load
 
 
 # ------------------------------------------------------------- the design's refusals at their boundary
@@ -64,3 +65,33 @@ def test_refits_omnibus_statistic_is_metafors_qm_for_two_moderators(test):
         fit = rma_mv(yi, vi, X[d], method="REML", test=test)
         assert fit.qm_df[0] == 2
         assert qm[d] == pytest.approx(fit.qm, rel=1e-8)
+
+
+# ------------------------------------ refits where the likelihood has two maxima (metafor permutest)
+MODES = load("metaregression_permutest_modes")
+
+
+@pytest.mark.parametrize("case_id", sorted(MODES))
+def test_permutation_refits_on_a_likelihood_with_two_maxima_are_metafors(case_id):
+    """tests/oracle/reference/metaregression_permutest_modes.R: constructed six-effect data sets
+    whose ML or REML log-likelihood in tau² has a maximum at 0 and another inside, so the answer
+    depends on where Fisher scoring starts (rma: the moment estimate of the regression, floored
+    at 0), how it steps (the expected information, trace of P P), and on rma's ll0check (a
+    converged tau² whose likelihood is below that at 0 becomes 0); the first again on a 10 times
+    larger scale (weights 100 times smaller). R: rma(yi, vi, mods = ~ x, method, test,
+    control = list(threshold = 1e-12, maxiter = 1000)) and permutest(res, exact = TRUE), 720
+    refits. The observed fit (tau², z or t, QM) at TOL["rel"]; the permutation p-values, shares
+    of 720, exactly (to 1e-12)."""
+    case = MODES[case_id]
+    i, out = case["inputs"], case["outputs"]
+    yi, vi = np.array(i["yi"]), np.array(i["vi"])
+    X = np.column_stack((np.ones(6), i["x"]))
+    stat, qm = _batched_fits(yi[None], vi[None], X[None], case["method"], case["test"], [1])
+    fit = rma_mv(yi, vi, X, method=case["method"], test=case["test"])
+    assert fit.tau2 == pytest.approx(out["tau2"], rel=TOL["rel"], abs=TOL["tau2_abs"])
+    np.testing.assert_allclose(stat[0], out["zval"], rtol=TOL["rel"])
+    assert qm[0] == pytest.approx(out["QM"], rel=TOL["rel"])
+    res = permutation_test(yi, vi, X, method=case["method"], test=case["test"], exact=True)
+    assert res.exact and res.iterations == out["iterations"] == 720
+    np.testing.assert_allclose(res.p_values, out["pval"], rtol=0, atol=1e-12)
+    assert res.qm_p == pytest.approx(out["QMp"], abs=1e-12)
