@@ -15,6 +15,9 @@
 #   ml_interior_maximum   the ML log-likelihood in tau² has a local maximum at tau² = 0 and a
 #                         higher one inside (tau² ~ 0.056): rma's Fisher scoring from its moment
 #                         (Hedges) start finds the inner one; started at 0 it would stay at 0.
+#   ml_interior_maximum_near_edge  the same shape (inner maximum ~ 0.144, the higher), with the
+#                         moment start close to the edge of the inner maximum's basin: a start
+#                         somewhat lower would end at 0.
 #   reml_boundary_maximum the REML log-likelihood is highest at tau² = 0 with a lower local
 #                         maximum inside (~ 0.039): from the moment start (0 here) rma stays at 0.
 #   ml_interior_maximum_x10  the first on a 10 times larger scale (yi x 10, vi x 100, as a mean
@@ -35,6 +38,10 @@ data_sets <- list(
     setup = paste('dat <- data.frame(yi = c(1.238, 0.891, 0.749, 0.556, -0.324, 2.286),',
                   'vi = c(0.0967, 0.1143, 0.0011, 0.0394, 0.0929, 0.4063),',
                   'x = c(3.7, 4.2, 2.1, 3.3, 1.2, 9.9))')),
+  ml_interior_maximum_near_edge = list(method = "ML",
+    setup = paste('dat <- data.frame(yi = c(-0.968, -0.489, 0.812, -0.162, 0.74, 0.218),',
+                  'vi = c(0.3985, 0.1645, 0.3372, 0.5543, 0.0404, 0.0018),',
+                  'x = c(9.5, 8.0, 4.0, 8.3, 6.3, 2.9))')),
   reml_boundary_maximum = list(method = "REML",
     setup = paste('dat <- data.frame(yi = c(-0.559, -1.368, -0.311, -0.445, -1.664, -0.429),',
                   'vi = c(0.117, 0.6109, 0.0168, 0.0551, 0.3024, 0.0074),',
