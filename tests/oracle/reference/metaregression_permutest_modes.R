@@ -18,6 +18,9 @@
 #   ml_interior_maximum_near_edge  the same shape (inner maximum ~ 0.144, the higher), with the
 #                         moment start close to the edge of the inner maximum's basin: a start
 #                         somewhat lower would end at 0.
+#   ml_zero_higher_within_tol  the ML log-likelihood is higher at 0 than at the inner maximum
+#                         (~ 0.039) reached from the moment start, but by 6.2e-5, less than rma's
+#                         ll0check tolerance (control tol = eps^0.25 = 1.2e-4): rma keeps the inner one.
 #   reml_boundary_maximum the REML log-likelihood is highest at tau² = 0 with a lower local
 #                         maximum inside (~ 0.039): from the moment start (0 here) rma stays at 0.
 #   ml_interior_maximum_x10  the first on a 10 times larger scale (yi x 10, vi x 100, as a mean
@@ -42,6 +45,10 @@ data_sets <- list(
     setup = paste('dat <- data.frame(yi = c(-0.968, -0.489, 0.812, -0.162, 0.74, 0.218),',
                   'vi = c(0.3985, 0.1645, 0.3372, 0.5543, 0.0404, 0.0018),',
                   'x = c(9.5, 8.0, 4.0, 8.3, 6.3, 2.9))')),
+  ml_zero_higher_within_tol = list(method = "ML",
+    setup = paste('dat <- data.frame(yi = c(0.102726, 0.537, 0.292, 0.412, 0.914, 0.929),',
+                  'vi = c(0.0249, 0.3406, 0.0022, 0.002, 0.0441, 0.1125),',
+                  'x = c(7.9, 8.4, 2.9, 8.3, 4.0, 5.9))')),
   reml_boundary_maximum = list(method = "REML",
     setup = paste('dat <- data.frame(yi = c(-0.559, -1.368, -0.311, -0.445, -1.664, -0.429),',
                   'vi = c(0.117, 0.6109, 0.0168, 0.0551, 0.3024, 0.0074),',
