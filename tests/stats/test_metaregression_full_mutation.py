@@ -2,8 +2,9 @@
 (mutation/report-multiarm-metaregression.md) found untested, by pattern: the design's refusals at
 their boundaries (as many effects as coefficients, a two-level factor, a single effect), the omnibus
 statistic of several moderators under both tests, and the permutation refits on data whose
-likelihood has two maxima, where only metafor's starting value (the moment estimate) picks
-metafor's answer."""
+likelihood in tau² has two maxima, where metafor's answer depends on the starting value (the
+moment estimate), the step (the expected information) and rma's ll0check, so every one of them
+is pinned to permutest."""
 
 from __future__ import annotations
 
