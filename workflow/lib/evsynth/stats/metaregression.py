@@ -48,6 +48,9 @@ KINDS = ("continuous", "categorical")
 #: metafor permutest's control comptol: statistics within this of the observed count as "as
 #: extreme" (ties of permutations equivalent to the observed data).
 COMPTOL = float(np.sqrt(np.finfo(float).eps))
+#: metafor rma()'s control tol for its ll0check: a converged tau² > 0 whose (restricted)
+#: log-likelihood is below that at tau² = 0 by more than this is a local maximum, replaced by 0.
+LL0_TOL = float(np.finfo(float).eps ** 0.25)
 
 
 def moderator_design(moderators: Sequence[tuple[str, Sequence, str]]) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -133,6 +136,16 @@ class PermutationTest:
     seed: int | None
 
 
+def _loglik(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: np.ndarray, method: str) -> np.ndarray:
+    """The ML or REML log-likelihood of each row at ``tau2`` (D,), without the constant terms."""
+    w = 1.0 / (v + tau2[:, None])
+    xwx = np.einsum("dkp,dk,dkq->dpq", X, w, X)
+    beta = np.linalg.solve(xwx, np.einsum("dkp,dk->dp", X, w * y)[..., None])[..., 0]
+    rss = (w * (y - np.einsum("dkp,dp->dk", X, beta)) ** 2).sum(axis=1)
+    ll = -0.5 * np.log(v + tau2[:, None]).sum(axis=1) - 0.5 * rss
+    return ll - 0.5 * np.linalg.slogdet(xwx)[1] if method == "REML" else ll
+
+
 def _batched_fits(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str, test: str, btt: Sequence[int]):
     """rma(y, v, mods = X[d], method, test) for every row d of ``X`` (D, k, p) at once;
     ``y`` is (D, k). Returns the coefficient statistics (D, p) and QM (D,)."""
@@ -161,6 +174,13 @@ def _batched_fits(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str, test
         return ((py**2).sum(axis=1) - trace_p) / trace_pp
 
     fisher_scoring_rows(step_of, tau2, np.arange(D), converged, THRESHOLD, MAX_ITER)
+    # rma()'s ll0check (metafor 3.8 rma.uni): the likelihood may have a maximum at 0 as well as inside;
+    # a converged tau² > 0 that is the lower of the two is replaced by 0, as metafor does.
+    inside = converged & (tau2 > THRESHOLD) & np.all(v > 0, axis=1)
+    if inside.any():
+        ll0 = _loglik(y[inside], v[inside], X[inside], np.zeros(inside.sum()), method)
+        gain = ll0 - _loglik(y[inside], v[inside], X[inside], tau2[inside], method)
+        tau2[np.flatnonzero(inside)[gain > LL0_TOL]] = 0.0
     w = 1.0 / (v + tau2[:, None])
     vb = np.linalg.inv(np.einsum("dkp,dk,dkq->dpq", X, w, X))
     beta = np.einsum("dpq,dkq,dk->dp", vb, X, w * y)
@@ -221,6 +241,9 @@ def permutation_test(
     (rows of X, or 2^k sign flips for an intercept-only model) number at most ``iterations``,
     as metafor does; ``exact=False`` with more samples ``iterations`` of them, the observed
     data first, from ``numpy.random.default_rng(seed)``: the same p-values on every run.
+    Each refit is rma()'s, its ll0check included (a converged tau² whose likelihood is below
+    that at tau² = 0 is replaced by 0), so refits agree with permutest's where the likelihood
+    has two maxima.
     """
     y, v = np.asarray(yi, dtype=float), np.asarray(vi, dtype=float)
     k = len(y)
